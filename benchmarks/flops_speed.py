@@ -1,0 +1,47 @@
+"""Time the analytic FLOP count against fvcore on the same specs, in one run, and print the ratio.
+
+    python benchmarks/flops_speed.py [--specs 30] [--resolution 224]
+"""
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from conftest import random_spec, reference  # noqa: E402
+from nas.profile import profile  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--specs", type=int, default=30)
+    parser.add_argument("--resolution", type=int, default=224)
+    args = parser.parse_args()
+    rng = random.Random(0)
+    specs = [reference(n) for n in ("efficientnet_b0", "mnasnet_a1", "mobilenet_v2")]
+    specs += [random_spec(rng) for _ in range(args.specs - len(specs))]
+    profile(specs[0], args.resolution, "fvcore")  # warm up imports
+
+    start = time.perf_counter()
+    fv = [profile(s, args.resolution, "fvcore") for s in specs]
+    fvcore_s = (time.perf_counter() - start) / len(specs)
+
+    repeats = 200
+    start = time.perf_counter()
+    for _ in range(repeats):
+        an = [profile(s, args.resolution, "analytic") for s in specs]
+    analytic_s = (time.perf_counter() - start) / (len(specs) * repeats)
+
+    assert an == fv, "analytic and fvcore counts differ"
+    print(f"{len(specs)} specs at {args.resolution}px, identical totals from both methods")
+    print(f"fvcore   : {fvcore_s * 1e3:9.2f} ms per spec (build model + trace)")
+    print(f"analytic : {analytic_s * 1e3:9.4f} ms per spec")
+    print(f"speed-up : {fvcore_s / analytic_s:,.0f}x (goal: at least 1000x)")
+
+
+if __name__ == "__main__":
+    main()
