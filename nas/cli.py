@@ -95,5 +95,146 @@ def profile_main(argv: Sequence[str] | None = None) -> int:
     return run_command("nas-profile", _profile, _profile_parser(), argv)
 
 
+# --------------------------------------------------------------------------------------------- nas-search
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be zero or more")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = _non_negative_float(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be positive")
+    return value
+
+
+def _flops(text: str) -> int:
+    from nas.reward import parse_flops
+
+    try:
+        return parse_flops(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _search_parser() -> ArgumentParser:
+    from controllers import CONTROLLERS
+
+    p = ArgumentParser(prog="nas-search", description="Search a B0 backbone for a FLOPs budget (MnasNet-style).")
+    p.add_argument("--target-flops", type=_flops, help="FLOPs budget T at --resolution, e.g. 400M, 0.4G, 4e8 "
+                   "(required unless --resume)")
+    p.add_argument("--controller", choices=sorted(CONTROLLERS), default=None, help="who proposes (default: ppo)")
+    p.add_argument("--trials", type=positive_int, default=None, help="candidates to train (default: 12)")
+    budget = p.add_mutually_exclusive_group()
+    budget.add_argument("--epochs", type=_positive_float, default=None, help="proxy training epochs per candidate")
+    budget.add_argument("--steps", type=positive_int, default=None,
+                        help="proxy training steps per candidate (default: 300)")
+    p.add_argument("--batch-size", type=positive_int, default=None, help="proxy batch size (default: 64)")
+    p.add_argument("--data", default=None, help="proxy data: synthetic (default), npz:PATH, cifar10:DIR, "
+                   "cifar100:DIR, folder:DIR (see README)")
+    p.add_argument("--proxy-resolution", type=positive_int, default=None, help="training resolution (default: 32)")
+    p.add_argument("--resolution", type=positive_int, default=None, help="where FLOPs are counted (default: 224)")
+    p.add_argument("--num-classes", type=positive_int, default=None,
+                   help="classes of the exported spec (default: the proxy data's)")
+    p.add_argument("--reward", choices=("soft", "hard"), default=None, help="MnasNet reward form (default: soft)")
+    p.add_argument("--w", type=float, default=None, help="soft reward exponent (default: -0.07)")
+    p.add_argument("--seed", type=int, default=None, help="seed of the controller, data split and training")
+    p.add_argument("--out", default=None, help="run directory (default: runs/<timestamp>)")
+    p.add_argument("--resume", action="store_true", help="continue the search in --out")
+    p.add_argument("--address", default=None, help="join this Ray cluster (auto or host:port) instead of "
+                   "starting a local one")
+    p.add_argument("--gpus-per-trial", type=_non_negative_float, default=None,
+                   help="GPUs per trial, fractions allowed (default: 1 when the cluster has GPUs, else 0)")
+    p.add_argument("--cpus-per-trial", type=_positive_float, default=None, help="CPUs per trial")
+    p.add_argument("--concurrency", type=positive_int, default=None, help="trials at a time")
+    p.add_argument("--fail-trial", type=int, default=None, help=argparse.SUPPRESS)  # testing aid
+    p.add_argument("--debug", action="store_true", help="show tracebacks and Ray's own output")
+    return p
+
+
+SEARCH_DEFAULTS = {"controller": "ppo", "trials": 12, "steps": 300, "epochs": None, "batch_size": 64,
+                   "data": "synthetic", "proxy_resolution": 32, "resolution": 224, "num_classes": None,
+                   "reward": "soft", "w": -0.07, "seed": 0}
+
+
+def _search_config(args: argparse.Namespace) -> tuple[object, bool]:
+    import time
+    from pathlib import Path
+
+    from nas.search import SearchConfig
+
+    given = {k: getattr(args, k) for k in SEARCH_DEFAULTS if getattr(args, k) is not None}
+    given.update({k: getattr(args, k) for k in ("address", "gpus_per_trial", "cpus_per_trial", "concurrency",
+                                               "fail_trial") if getattr(args, k) is not None})
+    if args.resume:
+        if not args.out:
+            raise UsageError("--resume needs --out, the run directory to continue")
+        run_dir = Path(args.out)
+        saved = run_dir / "search.json"
+        if not saved.is_file():
+            raise UsageError(f"--resume: {saved} not found; is {run_dir} a nas-search run directory?")
+        try:
+            fields = json.loads(saved.read_text())["config"]
+        except (ValueError, KeyError) as exc:
+            raise UsageError(f"--resume: cannot read {saved} ({exc})") from None
+        fields["out"] = str(run_dir)
+        # a resumed search keeps its definition; only the budget of trials and the resources may change
+        for key in ("trials", "address", "gpus_per_trial", "cpus_per_trial", "concurrency", "fail_trial"):
+            if key in given:
+                fields[key] = given[key]
+        if args.target_flops is not None and args.target_flops != fields["target_flops"]:
+            raise UsageError("--resume: --target-flops differs from the run's; start a new run instead")
+        return SearchConfig(**fields), True
+    if args.target_flops is None:
+        raise UsageError("--target-flops is required, e.g. --target-flops 400M")
+    values = dict(SEARCH_DEFAULTS)
+    values.update(given)
+    if "epochs" in given:
+        values["steps"] = None
+    out = args.out or str(Path("runs") / time.strftime("%Y%m%d-%H%M%S"))
+    if (Path(out) / "trials.csv").exists():
+        raise UsageError(f"{out} already holds a search; use --resume to continue it or another --out")
+    if values["proxy_resolution"] < 8 or values["resolution"] < 8:
+        raise UsageError("--proxy-resolution and --resolution must be at least 8")
+    return SearchConfig(target_flops=args.target_flops, out=out,
+                        epochs=values.pop("epochs") or 0.0, **values), False
+
+
+def _search(args: argparse.Namespace) -> int:
+    import logging
+    import os
+
+    if not args.debug:
+        os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+        logging.getLogger("ray").setLevel(logging.ERROR)
+    from nas.data import DataError, load_data
+    from nas.search import run_search
+
+    config, resume = _search_config(args)
+    try:  # load the data before starting Ray: a missing directory is a usage error
+        data = load_data(config.data, config.proxy_resolution, config.val_fraction, config.seed)
+    except DataError as exc:
+        raise UsageError(str(exc)) from None
+    frame = run_search(config, resume=resume, data=data)
+    ok = frame[frame["status"] == "ok"].sort_values("reward", ascending=False)
+    print(f"\ntop {min(5, len(ok))} of {len(frame)} trials ({len(frame) - len(ok)} failed):")
+    print(f"{'trial':>5}  {'reward':>7}  {'acc':>6}  {'MFLOPs':>7}  {'Mparams':>7}  architecture")
+    for _, row in ok.head(5).iterrows():
+        print(f"{int(row['trial']):>5}  {row['reward']:7.4f}  {row['accuracy']:6.3f}  {row['flops'] / 1e6:7.1f}  "
+              f"{row['params'] / 1e6:7.2f}  {row['summary']}")
+    print(f"outputs in {config.out}: best_b0.json, trials.csv, pareto.png, search.json")
+    return 0
+
+
+def search_main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``nas-search``."""
+    return run_command("nas-search", _search, _search_parser(), argv)
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(profile_main())

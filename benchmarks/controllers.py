@@ -1,0 +1,146 @@
+"""Controllers on a synthetic objective with a known optimum: no training, seconds per run.
+
+The objective over the MnasNet space (seeded): per-decision effects, pairwise interactions between the same
+decision of neighbouring blocks, a gain from FLOPs (bigger nets are more accurate) and MnasNet's soft
+penalty from the analytic FLOPs of the decoded spec against a target, plus Gaussian observation noise. The
+optimum is found by coordinate ascent on the noise-free objective from many random starts.
+
+    python benchmarks/controllers.py [--seeds 10] [--samples 300] [--concurrency 1]
+
+Prints, per controller, the mean over seeds of the best (noise-free) reward found after 25/50/100/200/300
+samples as a fraction of the optimum, and the median number of samples to reach 99% of the optimum.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import sys
+import time
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from controllers import CONTROLLERS, make_controller  # noqa: E402
+from nas.profile import profile  # noqa: E402
+from search_spaces.mnasnet import MnasNetSpace  # noqa: E402
+
+CHECKPOINTS = (25, 50, 100, 200, 300)
+
+
+class SyntheticObjective:
+    """A seeded stand-in for proxy accuracy x MnasNet's FLOPs penalty."""
+
+    def __init__(self, space: MnasNetSpace, seed: int, target_flops: float = 300e6, w: float = -0.07,
+                 noise: float = 0.01, sharpness: float = 2.0) -> None:
+        rng = np.random.default_rng(seed)
+        self.space, self.target, self.w, self.noise = space, target_flops, w, noise
+        self.sharpness = sharpness
+        # decisions differ in importance (a few matter a lot, most a little), as in real search spaces
+        importance = rng.exponential(1.0, len(space.sizes)) ** 2
+        self.effects = [rng.normal(0, imp, n) for imp, n in zip(importance, space.sizes)]
+        per_block = 6
+        self.pairs = []
+        for i in range(len(space.sizes) - per_block):
+            j = i + per_block  # the same decision in the next block
+            spread = 0.7 * math.sqrt(importance[i] * importance[j])
+            self.pairs.append((i, j, rng.normal(0, spread, (space.sizes[i], space.sizes[j]))))
+        variance = sum(float(np.var(e)) for e in self.effects) + sum(float(np.var(t)) for _, _, t in self.pairs)
+        self.scale = math.sqrt(variance)
+        self.noise_rng = np.random.default_rng(seed + 10_000)
+        self._flops = lru_cache(maxsize=None)(self._count_flops)
+
+    def _count_flops(self, choices: tuple[int, ...]) -> int:
+        return profile(self.space.decode(choices), method="analytic")["flops"]
+
+    def true_reward(self, choices) -> float:
+        choices = tuple(int(c) for c in choices)
+        score = sum(e[c] for e, c in zip(self.effects, choices))
+        score += sum(t[choices[i], choices[j]] for i, j, t in self.pairs)
+        ratio = self._flops(choices) / self.target
+        accuracy = 0.3 + 0.6 / (1 + math.exp(-self.sharpness * score / self.scale))
+        # MnasNet calibrated w = -0.07 so that doubling FLOPs buys about 5% relative accuracy: under the target
+        # the gain from FLOPs cancels the soft penalty; above it the gain is smaller (diminishing returns)
+        accuracy *= ratio ** (-self.w if ratio <= 1 else -self.w / 3)
+        return accuracy * ratio ** self.w
+
+    def observe(self, choices) -> float:
+        return self.true_reward(choices) + float(self.noise_rng.normal(0, self.noise))
+
+    def optimum(self, restarts: int = 100, seed: int = 0) -> float:
+        """Coordinate ascent on the noise-free objective from ``restarts`` random starts."""
+        rng = np.random.default_rng(seed)
+        best = -math.inf
+        for _ in range(restarts):
+            x = self.space.sample(rng)
+            value = self.true_reward(x)
+            improved = True
+            while improved:
+                improved = False
+                for i, n in enumerate(self.space.sizes):
+                    for c in range(n):
+                        if c != x[i]:
+                            y = list(x)
+                            y[i] = c
+                            v = self.true_reward(y)
+                            if v > value + 1e-12:
+                                x, value, improved = y, v, True
+            best = max(best, value)
+        return best
+
+
+def run(name: str, objective: SyntheticObjective, seed: int, samples: int, concurrency: int) -> list[float]:
+    """True rewards of the samples one controller proposes, in order."""
+    controller = make_controller(name, objective.space, seed=seed)
+    rewards: list[float] = []
+    outstanding = [controller.ask() for _ in range(min(concurrency, samples))]
+    while outstanding:
+        choices = outstanding.pop(0)
+        rewards.append(objective.true_reward(choices))
+        controller.tell(choices, objective.observe(choices))
+        if len(rewards) + len(outstanding) < samples:
+            outstanding.append(controller.ask())
+    return rewards
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--samples", type=int, default=300)
+    parser.add_argument("--concurrency", type=int, default=1, help="asks outstanding before each tell")
+    parser.add_argument("--controllers", default=",".join(CONTROLLERS))
+    args = parser.parse_args()
+    names = args.controllers.split(",")
+    space = MnasNetSpace()
+    checkpoints = [c for c in CHECKPOINTS if c <= args.samples]
+    results: dict[str, list[list[float]]] = {n: [] for n in names}
+    optima = []
+    seconds = {n: 0.0 for n in names}
+    for seed in range(args.seeds):
+        objective = SyntheticObjective(space, seed)
+        optimum = objective.optimum()
+        optima.append(optimum)
+        for name in names:
+            start = time.perf_counter()
+            rewards = run(name, objective, seed, args.samples, args.concurrency)
+            seconds[name] += time.perf_counter() - start
+            results[name].append([r / optimum for r in rewards])
+    print(f"{args.seeds} seeds x {args.samples} samples, concurrency {args.concurrency}; "
+          f"mean optimum reward {statistics.mean(optima):.4f}")
+    header = " ".join(f"{'@' + str(c):>7}" for c in checkpoints)
+    print(f"{'controller':<10} {header}   {'to 99%':>8}  {'s/run':>6}   (best reward so far / optimum)")
+    for name in names:
+        runs = results[name]
+        means = [statistics.mean(max(r[:c]) for r in runs) for c in checkpoints]
+        hits = [next((i + 1 for i, v in enumerate(r) if v >= 0.99), math.inf) for r in runs]
+        median = statistics.median(hits)
+        reached = f"{median:.0f}" if median != math.inf else f">{args.samples}"
+        cells = " ".join(f"{m:7.4f}" for m in means)
+        print(f"{name:<10} {cells}   {reached:>8}  {seconds[name] / args.seeds:6.2f}")
+
+
+if __name__ == "__main__":
+    main()

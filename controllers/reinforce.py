@@ -1,0 +1,49 @@
+"""REINFORCE with a moving-average baseline and an entropy bonus (Zoph & Le, 2017)."""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import torch
+
+from controllers.policy import PolicyController
+
+
+class Reinforce(PolicyController):
+    """One policy-gradient step per tell: loss = -(R - b) log p(a) - entropy_weight * H.
+
+    The baseline b is an exponential moving average of rewards (decay ``baseline_decay``); advantages
+    are divided by a running estimate of the reward spread so the step size does not depend on the scale
+    of the reward.
+    """
+
+    name = "reinforce"
+
+    def __init__(self, space: Any, seed: int = 0, hidden: int = 64, lr: float = 0.02,
+                 entropy_weight: float = 0.005, baseline_decay: float = 0.9) -> None:
+        super().__init__(space, seed, hidden, lr, entropy_weight, baseline_decay)
+        self.spread: float | None = None
+
+    def tell(self, choices: Sequence[int], reward: float) -> None:
+        choices, reward = self._check(choices, reward)
+        self.num_told += 1
+        self._old_log_prob(choices)  # forget the outstanding ask
+        if self.baseline is None:
+            self._update_baseline(reward)
+            return
+        advantage = reward - self.baseline
+        decay = self.options["baseline_decay"]
+        self.spread = abs(advantage) if self.spread is None else decay * self.spread + (1 - decay) * abs(advantage)
+        self._update_baseline(reward)
+        scaled = advantage / max(self.spread, 1e-8)
+        log_prob, entropy = self.policy.evaluate(torch.tensor([choices]))
+        loss = -(scaled * log_prob).mean() - self.options["entropy_weight"] * entropy.mean()
+        self.optimizer.zero_grad()
+        loss.backward()
+        self.optimizer.step()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "spread": self.spread}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.spread = state["spread"]

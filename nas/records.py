@@ -1,0 +1,109 @@
+"""The run directory's own records: ``trials.csv`` (appended as trials finish), ``best_b0.json``, the
+controller state, and the Pareto plot. These are what ``--resume`` trusts."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import pickle
+from pathlib import Path
+from typing import Any, Iterable
+
+import pandas as pd
+
+COLUMNS = ["trial", "trial_id", "choices", "summary", "block_strings", "flops", "params", "accuracy", "reward",
+           "status", "reason", "seconds", "train_seconds", "images_per_second", "final_loss", "cached"]
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def append_trial(path: Path, row: dict[str, Any]) -> None:
+    """Append one finished trial to trials.csv (with a header on first write), flushed to disk at once."""
+    new = not path.exists() or path.stat().st_size == 0
+    with open(path, "a", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=COLUMNS, extrasaction="ignore")
+        if new:
+            writer.writeheader()
+        values = dict(row)
+        values["choices"] = json.dumps(list(row["choices"]))
+        values["block_strings"] = " ".join(row.get("block_strings") or [])
+        writer.writerow(values)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def read_trials(path: Path) -> pd.DataFrame:
+    """trials.csv as a DataFrame (empty, with the columns, when there is none yet)."""
+    if not path.exists() or path.stat().st_size == 0:
+        return pd.DataFrame(columns=COLUMNS)
+    frame = pd.read_csv(path, keep_default_na=False, na_values=[""])
+    frame["choices"] = frame["choices"].map(lambda text: tuple(json.loads(text)))
+    return frame
+
+
+def save_state(path: Path, state: dict[str, Any]) -> None:
+    _atomic_write(path, pickle.dumps(state))
+
+
+def load_state(path: Path) -> dict[str, Any] | None:
+    if not path.exists():
+        return None
+    with open(path, "rb") as handle:
+        return pickle.load(handle)
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    _atomic_write(path, (json.dumps(data, indent=2, default=str) + "\n").encode())
+
+
+def pareto_front(points: Iterable[tuple[float, float]]) -> list[int]:
+    """Indices of the points (flops, accuracy) not dominated by another (fewer FLOPs and higher accuracy)."""
+    points = list(points)
+    order = sorted(range(len(points)), key=lambda i: (points[i][0], -points[i][1]))
+    front, best = [], -float("inf")
+    for i in order:
+        if points[i][1] > best:
+            front.append(i)
+            best = points[i][1]
+    return front
+
+
+def plot_pareto(frame: pd.DataFrame, target: float, path: Path, title: str = "") -> Path | None:
+    """Accuracy against FLOPs of the finished trials, the target marked and the Pareto front highlighted."""
+    ok = frame[frame["status"] == "ok"]
+    if ok.empty:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    flops = ok["flops"].astype(float).to_numpy() / 1e6
+    accuracy = ok["accuracy"].astype(float).to_numpy()
+    front = pareto_front(zip(flops, accuracy))
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
+    ax.scatter(flops, accuracy, s=22, color="#9aa7b8", label="candidates")
+    ordered = sorted(front, key=lambda i: flops[i])
+    ax.plot(flops[ordered], accuracy[ordered], "-o", color="#d1495b", ms=6, label="Pareto front")
+    ax.axvline(target / 1e6, color="#2e4057", ls="--", lw=1.2, label=f"target {target / 1e6:g}M")
+    best = ok["reward"].astype(float).idxmax()
+    ax.scatter([float(ok.loc[best, "flops"]) / 1e6], [float(ok.loc[best, "accuracy"])], s=140, marker="*",
+               color="#edae49", edgecolor="black", zorder=5, label="best reward")
+    ax.set_xlabel("FLOPs (M, multiply-adds at the target resolution)")
+    ax.set_ylabel("proxy accuracy (held out)")
+    ax.set_title(title or "Search results")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    tmp = path.with_name(path.stem + ".tmp.png")
+    fig.savefig(tmp)
+    plt.close(fig)
+    os.replace(tmp, path)
+    return path

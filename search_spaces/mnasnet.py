@@ -1,0 +1,188 @@
+"""MnasNet's factorized hierarchical search space over a MobileNetV2 reference skeleton.
+
+The network is split into blocks; each block chooses its own conv op, kernel, squeeze-and-excitation,
+skip, output filters (a multiple of the reference) and layer count (reference + delta); the layers inside a
+block repeat the same choice. Strides, stem and head stay those of the reference.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from nas.spec import ArchSpec, BlockSpec
+from search_spaces.space import CategoricalSpace, SpaceError
+
+# conv op name -> (spec op, expand ratio)
+OPS: dict[str, tuple[str, int]] = {
+    "conv": ("conv", 1),  # a regular k x k convolution
+    "dsconv": ("mbconv", 1),  # depthwise-separable: depthwise k x k + 1x1 project (MBConv expand 1)
+    "mbconv3": ("mbconv", 3),
+    "mbconv6": ("mbconv", 6),
+}
+DECISIONS = ("op", "kernel", "se", "skip", "filters", "layers")
+
+
+def round_filters(channels: float, divisor: int = 8) -> int:
+    """Round to the nearest multiple of ``divisor`` (halves up), at least ``divisor``."""
+    return max(divisor, int(channels / divisor + 0.5) * divisor)
+
+
+@dataclass
+class Skeleton:
+    """The reference network the space is built around (MobileNetV2 by default)."""
+
+    channels: list[int] = field(default_factory=lambda: [16, 24, 32, 64, 96, 160, 320])
+    layers: list[int] = field(default_factory=lambda: [1, 2, 3, 4, 3, 3, 1])
+    strides: list[int] = field(default_factory=lambda: [1, 2, 2, 2, 1, 2, 1])
+    stem: int = 32
+    head: int = 1280
+
+    def __post_init__(self) -> None:
+        if not (len(self.channels) == len(self.layers) == len(self.strides)) or not self.channels:
+            raise SpaceError("skeleton: channels, layers and strides need the same non-zero length")
+        if any(s not in (1, 2) for s in self.strides):
+            raise SpaceError(f"skeleton.strides: {self.strides} must be 1 or 2")
+        if any(c < 1 for c in self.channels) or any(n < 1 for n in self.layers) or self.stem < 1 or self.head < 1:
+            raise SpaceError("skeleton: channels, layers, stem and head must be positive")
+
+
+@dataclass
+class MnasNetConfig:
+    """Choices of each decision, the skeleton, and the fixed training-time fields of decoded specs."""
+
+    skeleton: Skeleton = field(default_factory=Skeleton)
+    ops: list[str] = field(default_factory=lambda: ["conv", "dsconv", "mbconv3", "mbconv6"])
+    kernels: list[int] = field(default_factory=lambda: [3, 5])
+    se_ratios: list[float] = field(default_factory=lambda: [0.0, 0.25])
+    skips: list[bool] = field(default_factory=lambda: [True, False])
+    filter_multipliers: list[float] = field(default_factory=lambda: [0.75, 1.0, 1.25])
+    layer_deltas: list[int] = field(default_factory=lambda: [-1, 0, 1])
+    activation: str = "swish"
+    dropout: float = 0.2
+    drop_connect: float = 0.2
+
+    def __post_init__(self) -> None:
+        if isinstance(self.skeleton, dict):
+            self.skeleton = Skeleton(**self.skeleton)
+        unknown = [op for op in self.ops if op not in OPS]
+        if unknown:
+            raise SpaceError(f"ops: {unknown[0]!r} is not one of {', '.join(OPS)}")
+        for name in ("ops", "kernels", "se_ratios", "skips", "filter_multipliers", "layer_deltas"):
+            if not getattr(self, name):
+                raise SpaceError(f"{name}: needs at least one choice")
+
+    @classmethod
+    def from_json(cls, path: str | Path) -> "MnasNetConfig":
+        """Read a config from JSON: any subset of the fields, ``skeleton`` as an object."""
+        try:
+            data = json.loads(Path(path).read_text())
+        except FileNotFoundError:
+            raise SpaceError(f"{path}: no such space file") from None
+        except json.JSONDecodeError as exc:
+            raise SpaceError(f"{path}: not valid JSON ({exc})") from None
+        try:
+            return cls(**data)
+        except TypeError as exc:
+            raise SpaceError(f"{path}: {exc}") from None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class MnasNetSpace(CategoricalSpace):
+    """The factorized hierarchical space: ``len(skeleton)`` blocks x 6 decisions each."""
+
+    def __init__(self, config: MnasNetConfig | None = None) -> None:
+        self.config = config or MnasNetConfig()
+        c = self.config
+        decisions: list[tuple[str, Sequence[Any]]] = []
+        for b in range(len(c.skeleton.channels)):
+            decisions += [(f"b{b}.op", c.ops), (f"b{b}.kernel", c.kernels), (f"b{b}.se", c.se_ratios),
+                          (f"b{b}.skip", c.skips), (f"b{b}.filters", c.filter_multipliers),
+                          (f"b{b}.layers", c.layer_deltas)]
+        super().__init__(decisions)
+
+    @property
+    def num_blocks(self) -> int:
+        return len(self.config.skeleton.channels)
+
+    def _block_values(self, choices: Sequence[int]) -> list[dict[str, Any]]:
+        values = list(self.values(choices).values())
+        return [dict(zip(DECISIONS, values[6 * b: 6 * b + 6])) for b in range(self.num_blocks)]
+
+    def decode(self, choices: Sequence[int], resolution: int = 224, num_classes: int = 1000,
+               name: str = "mnasnet-space") -> ArchSpec:
+        """The ArchSpec the choices describe."""
+        sk = self.config.skeleton
+        blocks, cin = [], sk.stem
+        for b, v in enumerate(self._block_values(choices)):
+            op, expand = OPS[v["op"]]
+            cout = round_filters(sk.channels[b] * v["filters"])
+            blocks.append(BlockSpec(op=op, repeats=max(1, sk.layers[b] + v["layers"]), kernel=v["kernel"],
+                                    stride=sk.strides[b], expand=expand, in_channels=cin, out_channels=cout,
+                                    se=float(v["se"]), skip=bool(v["skip"])))
+            cin = cout
+        return ArchSpec(name=name, resolution=resolution, num_classes=num_classes, stem_channels=sk.stem,
+                        head_channels=sk.head, activation=self.config.activation, dropout=self.config.dropout,
+                        drop_connect=self.config.drop_connect, blocks=tuple(blocks))
+
+    def encode(self, spec: ArchSpec) -> list[int]:
+        """The choices that decode to ``spec``'s architecture, or SpaceError saying why it is outside.
+
+        Only the architecture is compared: name, resolution, classes, activation and regularization are not.
+        """
+        sk = self.config.skeleton
+        if len(spec.blocks) != self.num_blocks:
+            raise SpaceError(f"{spec.name}: {len(spec.blocks)} blocks, the space has {self.num_blocks}")
+        if spec.stem_channels != sk.stem or spec.head_channels != sk.head:
+            raise SpaceError(f"{spec.name}: stem/head {spec.stem_channels}/{spec.head_channels}, "
+                             f"the space has {sk.stem}/{sk.head}")
+        c = self.config
+        choices: list[int] = []
+        for b, block in enumerate(spec.blocks):
+            where = f"{spec.name}: block {b} ({block.to_string()})"
+            op_name = next((n for n in c.ops if OPS[n] == (block.op, block.expand)), None)
+            if op_name is None:
+                raise SpaceError(f"{where}: op {block.op} with expand {block.expand} is not a choice")
+            if block.stride != sk.strides[b]:
+                raise SpaceError(f"{where}: stride {block.stride}, the skeleton has {sk.strides[b]}")
+            filters = [m for m in c.filter_multipliers if round_filters(sk.channels[b] * m) == block.out_channels]
+            if not filters:
+                allowed = sorted({round_filters(sk.channels[b] * m) for m in c.filter_multipliers})
+                raise SpaceError(f"{where}: {block.out_channels} output filters, the space allows {allowed}")
+            deltas = [d for d in c.layer_deltas if max(1, sk.layers[b] + d) == block.repeats]
+            if not deltas:
+                raise SpaceError(f"{where}: {block.repeats} layers is not reference {sk.layers[b]} + "
+                                 f"{c.layer_deltas}")
+            for values, value, label in ((c.kernels, block.kernel, "kernel"), (c.se_ratios, block.se, "SE ratio"),
+                                         (c.skips, block.skip, "skip")):
+                if value not in values:
+                    raise SpaceError(f"{where}: {label} {value} is not one of {values}")
+            choices += [c.ops.index(op_name), c.kernels.index(block.kernel), c.se_ratios.index(block.se),
+                        c.skips.index(block.skip), c.filter_multipliers.index(filters[0]),
+                        c.layer_deltas.index(deltas[0])]
+        return choices
+
+    def contains(self, spec: ArchSpec) -> bool:
+        """Whether the spec's architecture lies inside the space."""
+        try:
+            self.encode(spec)
+        except SpaceError:
+            return False
+        return True
+
+    def summary(self, choices: Sequence[int]) -> str:
+        """A short architecture summary, one token per block, e.g. ``M6k5se·40x3``."""
+        tokens = []
+        for block in self.decode(choices).blocks:
+            op = "C" if block.op == "conv" else ("D" if block.expand == 1 else f"M{block.expand}")
+            tokens.append(f"{op}k{block.kernel}{'se' if block.se else ''}{'' if block.skip else 'n'}"
+                          f"·{block.out_channels}x{block.repeats}")
+        return " ".join(tokens)
+
+
+def default_space() -> MnasNetSpace:
+    """MnasNet's default space over the MobileNetV2 skeleton (7 blocks x 6 decisions)."""
+    return MnasNetSpace()

@@ -1,0 +1,106 @@
+import os
+import pickle
+
+import numpy as np
+import pytest
+
+from nas.data import DataError, load_data
+from nas.synthetic import class_names, generate
+
+
+def test_synthetic_is_deterministic_and_balanced():
+    x1, y1 = generate(60, 24, 10, seed=3)
+    x2, y2 = generate(60, 24, 10, seed=3)
+    assert np.array_equal(x1, x2) and np.array_equal(y1, y2)
+    assert x1.dtype == np.uint8 and x1.shape == (60, 24, 24, 3)
+    assert np.bincount(y1).tolist() == [6] * 10
+    assert not np.array_equal(generate(60, 24, 10, seed=4)[0], x1)
+    assert x1.std() > 20  # real structure, not a flat image
+    assert len(set(class_names(15))) == 15
+
+
+def test_load_synthetic_split_and_options():
+    data = load_data("synthetic:classes=4,images=200,seed=1", resolution=16, val_fraction=0.25)
+    assert data.num_classes == 4 and data.resolution == 16
+    assert len(data.x_train) == 150 and len(data.x_val) == 50
+    assert data.x_train.shape[1:] == (16, 16, 3)
+    with pytest.raises(DataError, match="unknown option"):
+        load_data("synthetic:colour=red")
+    with pytest.raises(DataError, match="classes"):
+        load_data("synthetic:classes=99")
+
+
+def test_npz(tmp_path):
+    rng = np.random.default_rng(0)
+    path = tmp_path / "d.npz"
+    np.savez(path, x=rng.integers(0, 255, (40, 20, 20), dtype=np.uint8), y=np.arange(40) % 4)
+    data = load_data(f"npz:{path}", resolution=16, val_fraction=0.25)
+    assert data.x_train.shape == (30, 16, 16, 3) and data.num_classes == 4
+    np.savez(path, images=np.zeros((4, 8, 8, 3), np.uint8))
+    with pytest.raises(DataError, match="needs arrays 'x' and 'y'"):
+        load_data(f"npz:{path}")
+    with pytest.raises(DataError, match="no such file"):
+        load_data(f"npz:{tmp_path / 'none.npz'}")
+
+
+def _cifar_batch(path, n, key, classes, seed):
+    rng = np.random.default_rng(seed)
+    batch = {b"data": rng.integers(0, 255, (n, 3072), dtype=np.uint8), key: list(rng.integers(0, classes, n))}
+    with open(path, "wb") as handle:
+        pickle.dump(batch, handle)
+
+
+def test_cifar10_and_cifar100(tmp_path):
+    c10 = tmp_path / "cifar-10-batches-py"
+    c10.mkdir()
+    for i in range(1, 6):
+        _cifar_batch(c10 / f"data_batch_{i}", 8, b"labels", 10, i)
+    data = load_data(f"cifar10:{c10}", resolution=32, val_fraction=0.25)
+    assert len(data.x_train) + len(data.x_val) == 40 and data.num_classes == 10
+    # the CIFAR layout: rows of 1024 red, then green, then blue values
+    raw = pickle.load(open(c10 / "data_batch_1", "rb"), encoding="bytes")[b"data"][0]
+    images = np.concatenate([data.x_train, data.x_val])
+    assert any(np.array_equal(im[..., 0].reshape(-1), raw[:1024]) for im in images)
+    c100 = tmp_path / "cifar-100-python"
+    c100.mkdir()
+    _cifar_batch(c100 / "train", 20, b"fine_labels", 100, 0)
+    assert load_data(f"cifar100:{c100}", resolution=16).num_classes == 100
+    with pytest.raises(DataError, match="no such directory"):
+        load_data(f"cifar10:{tmp_path / 'missing'}")
+    with pytest.raises(DataError, match="no CIFAR training batches"):
+        load_data(f"cifar100:{c10}")
+
+
+def test_folder_is_decoded_once_and_cached(tmp_path, monkeypatch):
+    from PIL import Image
+
+    monkeypatch.setenv("NAS_CACHE_DIR", str(tmp_path / "cache"))
+    root = tmp_path / "images"
+    rng = np.random.default_rng(0)
+    for c, name in enumerate(["cat", "dog", "eel"]):
+        (root / name).mkdir(parents=True)
+        for i in range(5):
+            size = (30 + 4 * i, 20 + 2 * c)
+            Image.fromarray(rng.integers(0, 255, size[::-1] + (3,), dtype=np.uint8)).save(root / name / f"{i}.png")
+    data = load_data(f"folder:{root}", resolution=16, val_fraction=0.2)
+    assert data.num_classes == 3 and data.x_train.shape[1:] == (16, 16, 3)
+    caches = list((tmp_path / "cache").glob("folder-*/x.npy"))
+    assert len(caches) == 1
+    stamp = os.stat(caches[0]).st_mtime_ns
+
+    import PIL.Image
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("decoded again instead of using the cache")
+
+    monkeypatch.setattr(PIL.Image, "open", no_decoding)
+    again = load_data(f"folder:{root}", resolution=16, val_fraction=0.2)
+    assert np.array_equal(again.x_train, data.x_train) and os.stat(caches[0]).st_mtime_ns == stamp
+    with pytest.raises(DataError, match="no such directory"):
+        load_data(f"folder:{tmp_path / 'nowhere'}")
+
+
+@pytest.mark.parametrize("text", ["imagenet", "npz:", "cifar10", "folder:"])
+def test_bad_data_strings(text):
+    with pytest.raises(DataError):
+        load_data(text)

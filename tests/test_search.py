@@ -1,0 +1,130 @@
+"""End-to-end searches on Ray Tune with tiny budgets (Ray limited to the 2 CPUs of CI)."""
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from nas.cli import search_main
+from nas.spec import load_spec
+
+TINY = ["--data", "synthetic:classes=3,images=90", "--proxy-resolution", "16", "--steps", "2", "--batch-size", "16",
+        "--resolution", "64", "--target-flops", "5M", "--cpus-per-trial", "1"]
+
+
+def _search(tmp_path, name, *extra):
+    out = tmp_path / name
+    return search_main(TINY + ["--out", str(out), *extra]), out
+
+
+def test_end_to_end_search_writes_every_output(tmp_path, capsys):
+    code, out = _search(tmp_path, "run", "--trials", "4", "--controller", "evolution", "--concurrency", "2")
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert printed.count("reward") >= 4 and "top 4 of 4 trials" in printed
+    assert (out / "search.json").is_file() and (out / "pareto.png").stat().st_size > 1000
+    config = json.loads((out / "search.json").read_text())["config"]
+    assert config["target_flops"] == 5_000_000 and config["controller"] == "evolution"
+    trials = pd.read_csv(out / "trials.csv")
+    assert len(trials) == 4 and sorted(trials["trial"]) == [0, 1, 2, 3]
+    assert (trials["status"] == "ok").all() and (trials["flops"] > 0).all()
+    assert trials["choices"].nunique() == 4  # no architecture trained twice
+    best = load_spec(out / "best_b0.json")
+    assert best.resolution == 64 and best.num_classes == 3
+    assert best.metrics["reward"] == pytest.approx(trials["reward"].max())
+    assert best.provenance["controller"] == "evolution" and best.provenance["target_flops"] == 5_000_000
+    assert best.provenance["reward_mode"] == "soft" and best.provenance["w"] == -0.07
+    from nas.profile import profile
+
+    assert best.metrics["flops"] == profile(best)["flops"]  # fvcore at the target resolution
+    assert (out / "ray").is_dir()
+
+
+def test_failed_trial_is_recorded_and_search_completes(tmp_path, capsys):
+    code, out = _search(tmp_path, "fail", "--trials", "3", "--controller", "random", "--fail-trial", "1")
+    assert code == 0
+    trials = pd.read_csv(out / "trials.csv", keep_default_na=False)
+    assert len(trials) == 3
+    failed = trials[trials["trial"] == 1].iloc[0]
+    assert failed["status"] == "failed" and "injected failure" in failed["reason"] and failed["reward"] == 0
+    assert (trials[trials["trial"] != 1]["status"] == "ok").all()
+    assert "FAILED" in capsys.readouterr().out
+
+
+def test_resume_continues_without_rerunning(tmp_path):
+    code, out = _search(tmp_path, "resume", "--trials", "2", "--controller", "ppo")
+    assert code == 0
+    first = pd.read_csv(out / "trials.csv")
+    state_before = (out / "controller.pkl").read_bytes()
+    # what a killed run leaves: trials.csv, controller.pkl; the next run continues to the new total
+    assert search_main(["--resume", "--out", str(out), "--trials", "4"]) == 0
+    trials = pd.read_csv(out / "trials.csv")
+    assert len(trials) == 4 and sorted(trials["trial"]) == [0, 1, 2, 3]
+    pd.testing.assert_frame_equal(trials.head(2), first)
+    assert trials["choices"].nunique() == 4
+    assert (out / "controller.pkl").read_bytes() != state_before
+    assert json.loads((out / "search.json").read_text())["resumed"] is True
+    # a finished search resumes to nothing new
+    assert search_main(["--resume", "--out", str(out), "--trials", "4"]) == 0
+    assert len(pd.read_csv(out / "trials.csv")) == 4
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--target-flops", "400X"], "400X"),
+    (["--target-flops", "400M", "--trials", "-3"], "--trials"),
+    (["--target-flops", "400M", "--data", "cifar10:/no/such/dir"], "no such directory"),
+    (["--target-flops", "400M", "--data", "imagenet"], "expected synthetic"),
+    (["--trials", "3"], "--target-flops is required"),
+    (["--resume"], "--resume needs --out"),
+    (["--target-flops", "400M", "--controller", "bayes"], "--controller"),
+])
+def test_bad_arguments_exit_2_with_one_line(argv, words, capsys, tmp_path):
+    assert search_main(argv + ["--out", str(tmp_path / "x")] if "--resume" not in argv else argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and words in err and "Traceback" not in err
+
+
+def test_resume_of_a_missing_run(tmp_path, capsys):
+    assert search_main(["--resume", "--out", str(tmp_path / "none")]) == 2
+    assert "search.json" in capsys.readouterr().err
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_search_on_a_separately_started_ray_head(tmp_path):
+    """A head we start ourselves (and stop ourselves: only that head), joined with --address."""
+    port = _free_port()
+    ray_bin = Path(sys.executable).with_name("ray")
+    env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0")
+    head = subprocess.Popen([str(ray_bin), "start", "--head", f"--port={port}", "--num-cpus=2", "--block",
+                             "--include-dashboard=false", "--disable-usage-stats"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True)
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.5)
+        code = subprocess.run([sys.executable, "-c", "import sys; from nas.cli import search_main; "
+                               "sys.exit(search_main())", *TINY, "--trials", "2", "--controller", "random",
+                               "--address", f"127.0.0.1:{port}", "--out", str(tmp_path / "cluster")],
+                              capture_output=True, text=True, timeout=300, env=env)
+        assert code.returncode == 0, code.stderr[-2000:]
+        assert "127.0.0.1" in code.stdout
+        assert len(pd.read_csv(tmp_path / "cluster" / "trials.csv")) == 2
+    finally:
+        head.terminate()  # --block: the head stops the processes it started
+        try:
+            head.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            head.kill()

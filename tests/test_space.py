@@ -1,0 +1,96 @@
+import json
+
+import numpy as np
+import pytest
+
+from conftest import reference
+from nas.model import build_model
+from nas.profile import profile
+from search_spaces.mnasnet import MnasNetConfig, MnasNetSpace, Skeleton, default_space, round_filters
+from search_spaces.space import CategoricalSpace, SpaceError
+
+
+def test_categorical_space_basics():
+    space = CategoricalSpace([("a", [1, 2, 3]), ("b", ["x", "y"]), ("c", [True])])
+    assert space.names == ["a", "b", "c"] and space.sizes == [3, 2, 1] and space.size == 6
+    rng = np.random.default_rng(0)
+    samples = {tuple(space.sample(rng)) for _ in range(200)}
+    assert len(samples) == 6
+    assert space.describe([2, 1, 0]) == "a=3 b=y c=True"
+    child = space.mutate([0, 0, 0], rng, num_mutations=1)
+    assert sum(a != b for a, b in zip(child, [0, 0, 0])) == 1
+    with pytest.raises(SpaceError, match="expected 3 choices"):
+        space.validate([0, 0])
+    with pytest.raises(SpaceError, match="b: choice 2 is out of range"):
+        space.validate([0, 2, 0])
+    with pytest.raises(SpaceError, match="not an integer"):
+        space.validate([0, 1.5, 0])
+    with pytest.raises(SpaceError):
+        CategoricalSpace([("a", [1]), ("a", [2])])
+
+
+def test_default_space_shape_and_size():
+    space = default_space()
+    assert len(space) == 42 and space.num_blocks == 7
+    assert space.size == 288 ** 7  # 4 ops x 2 kernels x 2 SE x 2 skip x 3 filters x 3 layer counts, 7 blocks
+    assert space.names[:6] == ["b0.op", "b0.kernel", "b0.se", "b0.skip", "b0.filters", "b0.layers"]
+
+
+def test_filter_rounding():
+    assert [round_filters(c * 0.75) for c in (16, 24, 32, 64, 96, 160, 320)] == [16, 16, 24, 48, 72, 120, 240]
+    assert [round_filters(c * 1.25) for c in (16, 24, 32, 64, 96, 160, 320)] == [24, 32, 40, 80, 120, 200, 400]
+    assert round_filters(3) == 8
+
+
+def test_decode_encode_round_trip_random():
+    space = default_space()
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        choices = space.sample(rng)
+        spec = space.decode(choices, resolution=int(rng.choice([32, 64, 224])), num_classes=10)
+        again = space.encode(spec)
+        assert space.decode(again, spec.resolution, 10) == spec
+        assert space.contains(spec)
+
+
+def test_decoded_specs_are_valid_and_build():
+    space = default_space()
+    rng = np.random.default_rng(1)
+    import torch
+
+    for _ in range(5):
+        spec = space.decode(space.sample(rng), resolution=32, num_classes=10)
+        model = build_model(spec).eval()
+        with torch.no_grad():
+            assert model(torch.zeros(1, 3, 32, 32)).shape == (1, 10)
+        assert profile(spec, method="analytic")["flops"] > 0
+        assert [b.stride for b in spec.blocks] == [1, 2, 2, 2, 1, 2, 1]
+        assert all(b.repeats >= 1 for b in spec.blocks)
+
+
+def test_references_inside_or_outside():
+    space = default_space()
+    assert space.contains(reference("mobilenet_v2"))
+    assert space.decode(space.encode(reference("mobilenet_v2"))).blocks == reference("mobilenet_v2").blocks
+    for name in ("efficientnet_b0", "mnasnet_a1"):
+        with pytest.raises(SpaceError, match="112 output filters"):
+            space.encode(reference(name))
+        assert not space.contains(reference(name))
+
+
+def test_config_from_json(tmp_path):
+    path = tmp_path / "space.json"
+    path.write_text(json.dumps({"skeleton": {"channels": [16, 24], "layers": [1, 2], "strides": [1, 2],
+                                             "stem": 16, "head": 64},
+                                "ops": ["mbconv6"], "kernels": [3, 5, 7], "activation": "relu"}))
+    space = MnasNetSpace(MnasNetConfig.from_json(path))
+    assert len(space) == 12 and space.size == (1 * 3 * 2 * 2 * 3 * 3) ** 2
+    spec = space.decode([0] * 12)
+    assert spec.activation == "relu" and spec.head_channels == 64 and spec.blocks[0].expand == 6
+    path.write_text(json.dumps({"ops": ["transformer"]}))
+    with pytest.raises(SpaceError, match="transformer"):
+        MnasNetConfig.from_json(path)
+    with pytest.raises(SpaceError, match="no such space file"):
+        MnasNetConfig.from_json(tmp_path / "none.json")
+    with pytest.raises(SpaceError):
+        Skeleton(channels=[16], layers=[1, 2], strides=[1])

@@ -1,0 +1,58 @@
+import numpy as np
+import pytest
+import torch
+
+from nas.data import ProxyData
+from nas.spec import spec_from_block_strings
+from nas.train import TrainBudget, train_candidate
+
+TINY = spec_from_block_strings(["r1_k3_s11_e1_i16_o16", "r2_k3_s22_e3_i16_o24_se0.25"], stem_channels=16,
+                               head_channels=64, num_classes=3)
+
+
+def _separable(n=600, seed=0):
+    """Each class has its own dominant colour channel: easily separable."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, n)
+    x = rng.uniform(0, 80, (n, 16, 16, 3)).astype(np.uint8)
+    x[np.arange(n), :, :, y] += 150
+    cut = int(n * 0.8)
+    return ProxyData("separable", x[:cut], y[:cut], x[cut:], y[cut:], 3)
+
+
+def test_learns_separable_data_far_above_chance():
+    result = train_candidate(TINY, _separable(), TrainBudget(steps=60, batch_size=64), device="cpu")
+    assert result["status"] == "ok" and result["reason"] == ""
+    assert result["accuracy"] > 0.9  # chance is 1/3
+    assert result["steps"] == 60 and result["images_per_second"] > 0 and result["train_seconds"] > 0
+    assert np.isfinite(result["final_loss"])
+
+
+def test_epoch_budget_and_reproducibility():
+    data = _separable(200)
+    a = train_candidate(TINY, data, TrainBudget(epochs=2, batch_size=32), seed=1)
+    b = train_candidate(TINY, data, TrainBudget(epochs=2, batch_size=32), seed=1)
+    assert a["steps"] == 10  # ceil(2 * 160 / 32)
+    assert a["accuracy"] == b["accuracy"] and a["final_loss"] == b["final_loss"]
+
+
+def test_nan_loss_fails_the_candidate():
+    result = train_candidate(TINY, _separable(200), TrainBudget(steps=20, lr=1e30), device="cpu")
+    assert result["status"] == "failed"
+    assert "loss became" in result["reason"]
+    assert result["accuracy"] == 0.0 and result["steps"] < 20
+
+
+def test_budget_validation():
+    with pytest.raises(ValueError):
+        TrainBudget(steps=0)
+    with pytest.raises(ValueError):
+        TrainBudget(epochs=0)
+    assert TrainBudget(epochs=1, batch_size=100).total_steps(250) == 3
+    assert TrainBudget(steps=7).total_steps(10_000) == 7
+
+
+def test_threads_are_the_callers():
+    before = torch.get_num_threads()
+    train_candidate(TINY, _separable(100), TrainBudget(steps=2, batch_size=16))
+    assert torch.get_num_threads() == before
