@@ -129,7 +129,7 @@ def _search_parser() -> ArgumentParser:
     p.add_argument("--target-flops", type=_flops, help="FLOPs budget T at --resolution, e.g. 400M, 0.4G, 4e8 "
                    "(required unless --resume)")
     p.add_argument("--controller", choices=sorted(CONTROLLERS), default=None, help="who proposes (default: ppo)")
-    p.add_argument("--trials", type=positive_int, default=None, help="candidates to train (default: 12)")
+    p.add_argument("--trials", type=positive_int, default=None, help="candidates to train (default: 16)")
     budget = p.add_mutually_exclusive_group()
     budget.add_argument("--epochs", type=_positive_float, default=None, help="proxy training epochs per candidate")
     budget.add_argument("--steps", type=positive_int, default=None,
@@ -157,7 +157,7 @@ def _search_parser() -> ArgumentParser:
     return p
 
 
-SEARCH_DEFAULTS = {"controller": "ppo", "trials": 12, "steps": 300, "epochs": None, "batch_size": 64,
+SEARCH_DEFAULTS = {"controller": "ppo", "trials": 16, "steps": 300, "epochs": None, "batch_size": 64,
                    "data": "synthetic", "proxy_resolution": 32, "resolution": 224, "num_classes": None,
                    "reward": "soft", "w": -0.07, "seed": 0}
 
@@ -201,8 +201,7 @@ def _search_config(args: argparse.Namespace) -> tuple[object, bool]:
         raise UsageError(f"{out} already holds a search; use --resume to continue it or another --out")
     if values["proxy_resolution"] < 8 or values["resolution"] < 8:
         raise UsageError("--proxy-resolution and --resolution must be at least 8")
-    return SearchConfig(target_flops=args.target_flops, out=out,
-                        epochs=values.pop("epochs") or 0.0, **values), False
+    return SearchConfig(target_flops=args.target_flops, out=out, **values), False
 
 
 def _search(args: argparse.Namespace) -> int:

@@ -12,7 +12,7 @@ from typing import Any, Iterable
 import pandas as pd
 
 COLUMNS = ["trial", "trial_id", "choices", "summary", "block_strings", "flops", "params", "accuracy", "reward",
-           "status", "reason", "seconds", "train_seconds", "images_per_second", "final_loss", "cached"]
+           "status", "reason", "seconds", "train_seconds", "images_per_second", "final_loss"]
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

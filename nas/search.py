@@ -38,9 +38,9 @@ class SearchConfig:
     out: str
     controller: str = "ppo"
     trials: int = 16
-    epochs: float = 3.0
-    steps: int | None = None
-    batch_size: int = 128
+    epochs: float | None = None
+    steps: int | None = 300
+    batch_size: int = 64
     lr: float = 0.1
     data: str = "synthetic"
     val_fraction: float = 0.2
@@ -188,7 +188,7 @@ class ControllerSearcher(Searcher):
             "seconds": round(float(result.get("seconds") or 0.0), 2),
             "train_seconds": round(float(result.get("train_seconds") or 0.0), 2),
             "images_per_second": round(float(result.get("images_per_second") or 0.0), 1),
-            "final_loss": result.get("final_loss", ""), "cached": False,
+            "final_loss": result.get("final_loss", ""),
         }
         append_trial(self.run_dir / "trials.csv", record)
         self.records.append(record)
@@ -226,12 +226,22 @@ class ControllerSearcher(Searcher):
             self.records = state["records"]
 
 
+def budget_of(config: SearchConfig) -> dict[str, Any]:
+    """The proxy training budget of a search, as TrainBudget fields."""
+    budget: dict[str, Any] = {"batch_size": config.batch_size, "lr": config.lr}
+    if config.steps:
+        budget["steps"] = config.steps
+    else:
+        budget["epochs"] = config.epochs or 3.0
+    return budget
+
+
 def write_best(run_dir: Path, space: MnasNetSpace, config: SearchConfig, num_classes: int,
                record: dict[str, Any]) -> None:
     """Write ``best_b0.json``: the best architecture as a B0 spec with metrics and provenance."""
     spec = space.decode(record["choices"], resolution=config.resolution, num_classes=num_classes,
                         name=f"{Path(config.out).name}-b0")
-    budget = {"epochs": config.epochs, "steps": config.steps, "batch_size": config.batch_size, "lr": config.lr}
+    budget = budget_of(config)
     spec = spec.replace(
         metrics={"flops": record["flops"], "params": record["params"], "proxy_accuracy": record["accuracy"],
                  "reward": record["reward"]},
@@ -267,7 +277,8 @@ def _start_ray(address: str | None) -> bool:
         return True
     import torch
 
-    ray.init(num_cpus=os.cpu_count() or 1, num_gpus=torch.cuda.device_count(), **common)
+    # "local" always starts a new instance, even where another Ray cluster runs on this machine
+    ray.init(address="local", num_cpus=os.cpu_count() or 1, num_gpus=torch.cuda.device_count(), **common)
     return True
 
 
@@ -343,7 +354,7 @@ def run_search(config: SearchConfig, resume: bool = False, log: Callable[[str], 
     if data is None:
         data = load_data(config.data, config.proxy_resolution, config.val_fraction, config.seed)
     num_classes = config.num_classes or data.num_classes
-    log(f"proxy data {data.describe()} (loaded in {time.perf_counter() - started:.1f}s)")
+    log(f"proxy data {data.describe()}")
 
     we_started = _start_ray(config.address)
     try:
@@ -365,8 +376,7 @@ def run_search(config: SearchConfig, resume: bool = False, log: Callable[[str], 
 
         searcher = ControllerSearcher(controller, space, config, num_classes, run_dir, history, progress)
         searcher.told = {r["trial"] for r in history}
-        settings = {"budget": {"epochs": config.epochs, "steps": config.steps, "batch_size": config.batch_size,
-                               "lr": config.lr},
+        settings = {"budget": budget_of(config),
                     "target_flops": config.target_flops, "w": config.w, "reward": config.reward,
                     "seed": config.seed, "cpus_per_trial": cpus, "gpus_per_trial": gpus,
                     "fail_trial": config.fail_trial}

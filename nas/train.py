@@ -171,13 +171,19 @@ def train_candidate(spec: ArchSpec, data: ProxyData, budget: TrainBudget | None 
     Returns ``{"status": "ok"|"failed", "accuracy", "final_loss", "train_seconds", "images_per_second",
     "steps", "device", "reason"}``; a failed candidate has accuracy 0 and a reason.
     """
+    torch.manual_seed(seed)
+    model = build_model(spec, num_classes=data.num_classes)
+    init_for_short_training(model)
+    return train_model(model, data, budget, device, seed)
+
+
+def train_model(model: torch.nn.Module, data: ProxyData, budget: TrainBudget | None = None,
+                device: str | torch.device | None = None, seed: int = 0) -> dict[str, Any]:
+    """The proxy training loop for any classifier taking NCHW input (used for ours and, in benchmarks, timm's)."""
     budget = budget or TrainBudget()
     device = torch.device(device or default_device())
     on_cuda = device.type == "cuda"
-    torch.manual_seed(seed)
     generator = torch.Generator(device=device).manual_seed(seed)
-    model = build_model(spec, num_classes=data.num_classes)
-    init_for_short_training(model)
     model = model.to(device).to(memory_format=torch.channels_last)
 
     mean = torch.from_numpy(data.x_train.reshape(-1, 3).mean(0) / 255).float().to(device).view(1, 3, 1, 1)
