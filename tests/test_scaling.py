@@ -1,0 +1,134 @@
+import json
+
+import pandas as pd
+import pytest
+
+from conftest import REFERENCES, reference
+from nas.cli import scale_main
+from nas.profile import profile
+from nas.scaling import (PRESETS, ScalingError, coefficient_grid, compound, preset, round_filters, round_repeats,
+                         scale_compound, scale_spec)
+from nas.spec import load_spec, spec_from_block_strings
+
+# timm 1.0.31 efficientnet_b1..b7, no weights, 1000 classes, fvcore 0.1.5 at the preset resolution
+TIMM = {
+    "b1": (7_794_184, 708_623_088), "b2": (9_109_994, 1_021_308_768), "b3": (12_233_232, 1_874_915_424),
+    "b4": (19_341_616, 4_492_947_056), "b5": (30_389_784, 10_464_477_712), "b6": (43_040_704, 19_402_938_992),
+    "b7": (66_347_960, 38_326_538_880),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TIMM))
+def test_presets_match_timm(name, b0):
+    params, flops = TIMM[name]
+    scaled = preset(b0, name)
+    assert scaled.resolution == PRESETS[name][2] and scaled.dropout == PRESETS[name][3]
+    assert scaled.drop_connect == b0.drop_connect
+    counts = profile(scaled, method="analytic")  # equal to fvcore exactly (tests/test_profile.py)
+    assert counts["params"] == params
+    assert abs(counts["flops"] - flops) <= 0.005 * flops
+
+
+@pytest.mark.parametrize("name", ["b1", "b2"])
+def test_presets_fvcore(name, b0):
+    params, flops = TIMM[name]
+    counts = profile(preset(b0, name))
+    assert counts["params"] == params and abs(counts["flops"] - flops) <= 0.005 * flops
+
+
+def test_rounding_edge_cases():
+    assert round_filters(32, 1.0) == 32
+    assert round_filters(32, 1.1) == 32  # 35.2 -> 32 (>= 90% of 35.2)
+    assert round_filters(16, 1.4) == 24  # 22.4 -> 24
+    assert round_filters(40, 1.1) == 48  # 44 -> 48 (halves up)
+    assert round_filters(24, 1.1) == 24  # 26.4 -> 24 (>= 23.76)
+    assert round_filters(320, 2.0) == 640 and round_filters(1280, 1.8) == 2304
+    assert round_filters(4, 0.5) == 8  # never below the divisor
+    assert round_filters(100, 1.0) == 104
+    assert round_filters(12, 1.0) == 16  # 12 + 4 -> 16
+    assert round_filters(20, 1.0, divisor=16) == 32  # 16 < 0.9 * 20 is false? 16 < 18 -> +16
+    assert round_repeats(1, 1.1) == 2 and round_repeats(3, 1.0) == 3 and round_repeats(4, 3.1) == 13
+
+
+def test_scale_spec_keeps_the_chain_valid(b0):
+    scaled = scale_spec(b0, 1.3, 1.7, 288)
+    assert scaled.stem_channels == scaled.blocks[0].in_channels
+    assert all(a.out_channels == b.in_channels for a, b in zip(scaled.blocks, scaled.blocks[1:]))
+    assert scaled.head_channels == round_filters(1280, 1.3)
+    with pytest.raises(ScalingError, match="width"):
+        scale_spec(b0, 0, 1, 224)
+    with pytest.raises(ScalingError, match="resolution"):
+        scale_spec(b0, 1, 1, 3)
+
+
+def test_compound_formula(b0):
+    depth, width, factor = compound(1.2, 1.1, 1.15, 2)
+    assert depth == pytest.approx(1.44) and width == pytest.approx(1.21) and factor == pytest.approx(1.3225)
+    assert scale_compound(b0, 1.2, 1.1, 1.15, 1).resolution == 258  # round(224 * 1.15): not B1's 240
+    assert scale_compound(b0, 1.2, 1.1, 1.15, 0).blocks == b0.blocks
+    with pytest.raises(ScalingError):
+        compound(1.2, -1.1, 1.15, 1)
+
+
+def test_grid_respects_the_constraint():
+    grid = coefficient_grid(0.05, 0.05)
+    assert grid and all(min(p) >= 1 and abs(p[0] * p[1] ** 2 * p[2] ** 2 - 2) <= 0.05 for p in grid)
+    assert (1.2, 1.1, 1.15) not in coefficient_grid(0.05, 0.05)  # 1.92: outside a 0.05 tolerance
+    assert (1.2, 1.1, 1.15) in coefficient_grid(0.05, 0.1)
+
+
+def test_cli_preset_phi_manual_family(tmp_path, capsys):
+    b0 = str(REFERENCES / "efficientnet_b0.json")
+    assert scale_main([b0, "--preset", "b3", "--out", str(tmp_path / "b3.json")]) == 0
+    assert load_spec(tmp_path / "b3.json").resolution == 300
+    assert "12,233,232" in capsys.readouterr().out
+    assert scale_main([b0, "--phi", "2", "--alpha", "1.2", "--beta", "1.1", "--gamma", "1.15",
+                       "--out", str(tmp_path / "phi2.json")]) == 0
+    assert load_spec(tmp_path / "phi2.json").resolution == round(224 * 1.15 ** 2)
+    assert scale_main([b0, "--width", "1.5", "--depth", "2", "--resolution", "320", "--out",
+                       str(tmp_path / "m.json")]) == 0
+    assert load_spec(tmp_path / "m.json").blocks[1].repeats == 4
+    assert scale_main([b0, "--family", "--out", str(tmp_path / "family")]) == 0
+    assert sorted(p.name for p in (tmp_path / "family").glob("*.json")) == [
+        f"efficientnet-b{i}.json" for i in range(1, 8)]
+    assert scale_main([b0, "--family", "--alpha", "1.2", "--out", str(tmp_path / "phis")]) == 0
+    assert len(list((tmp_path / "phis").glob("*-phi*.json"))) == 7
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--preset", "b9"], "b9"),
+    (["--phi", "1", "--alpha", "-1.2"], "--alpha"),
+    (["--phi", "1", "--beta", "0"], "--beta"),
+    (["--width", "1.2"], "go together"),
+    (["--preset", "b1", "--phi", "1"], "choose one"),
+    ([], "say how to scale"),
+])
+def test_cli_bad_input(argv, words, capsys):
+    assert scale_main([str(REFERENCES / "efficientnet_b0.json"), *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and words in err and "Traceback" not in err
+
+
+def test_cli_not_a_spec(tmp_path, capsys):
+    path = tmp_path / "x.json"
+    path.write_text(json.dumps({"format": "something-else"}))
+    assert scale_main([str(path), "--preset", "b1"]) == 2
+    assert "format" in capsys.readouterr().err
+
+
+def test_grid_search_end_to_end(tmp_path, capsys):
+    tiny = spec_from_block_strings(["r1_k3_s11_e1_i16_o16", "r2_k3_s22_e3_i16_o24_se0.25"], stem_channels=16,
+                                   head_channels=64, num_classes=3, resolution=64, name="tiny-b0")
+    base = tmp_path / "tiny.json"
+    tiny.save(base)
+    out = tmp_path / "scaling"
+    assert scale_main([str(base), "--grid-search", "--grid-step", "0.1", "--tolerance", "0.03",
+                       "--data", "synthetic:classes=3,images=60", "--proxy-resolution", "16", "--steps", "2",
+                       "--batch-size", "16", "--out", str(out)]) == 0
+    table = pd.read_csv(out / "scaling.csv")
+    assert len(table) == 4 and (table["status"] == "ok").all()
+    assert ((table["product"] - 2).abs() <= 0.03).all()
+    found = json.loads((out / "coefficients.json").read_text())
+    assert found["accuracy"] == table["accuracy"].max()
+    family = sorted(out.glob("tiny-phi*.json"))
+    assert len(family) == 7 and load_spec(family[0]).resolution == round(64 * found["gamma"])
