@@ -33,7 +33,7 @@ def run_command(prog: str, main: Callable[[argparse.Namespace], int], parser: Ar
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
+        print(f"{prog}: interrupted; finished work is kept", file=sys.stderr)
         return 130
     except Exception as exc:  # noqa: BLE001 - the one place that turns failures into an exit status
         if debug:

@@ -398,7 +398,10 @@ def run_search(config: SearchConfig, resume: bool = False, log: Callable[[str], 
         if searcher.converged:
             log(f"the controller has converged: {MAX_DUPLICATES} proposals in a row were already evaluated")
         frame = finalize(run_dir, config)
-        if interrupted:
+        if interrupted or (len(searcher.records) < config.trials and not searcher.converged):
+            # Tune stops gracefully on Ctrl-C; either way the search is unfinished and can be resumed
+            log(f"stopped after {len(searcher.records)} of {config.trials} trials; continue with: "
+                f"nas-search --resume --out {config.out}")
             raise KeyboardInterrupt
         log(f"finished {len(frame)} trials in {time.perf_counter() - started:.0f}s")
         return frame

@@ -128,3 +128,32 @@ def test_search_on_a_separately_started_ray_head(tmp_path):
             head.wait(timeout=60)
         except subprocess.TimeoutExpired:
             head.kill()
+
+
+def test_ctrl_c_then_resume(tmp_path):
+    """Ctrl-C mid-search keeps the finished trials and the plot; --resume completes the total."""
+    import signal
+
+    out = tmp_path / "interrupted"
+    argv = [sys.executable, "-c", "import sys; from nas.cli import search_main; sys.exit(search_main())",
+            *TINY, "--trials", "12", "--out", str(out)]
+    argv[argv.index("--steps") + 1] = "60"  # longer trials, so that Ctrl-C lands mid-search
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    csv = out / "trials.csv"
+    deadline = time.time() + 240
+    while time.time() < deadline and process.poll() is None:
+        if csv.exists() and len(csv.read_text().splitlines()) >= 3:  # header + 2 trials
+            break
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=240)
+    done = pd.read_csv(csv)
+    if len(done) == 12:
+        pytest.skip("the search finished before Ctrl-C landed")
+    assert process.returncode == 130, err[-2000:]
+    assert "--resume" in err or "interrupted" in err
+    assert (out / "pareto.png").is_file()
+    assert search_main(["--resume", "--out", str(out)]) == 0
+    trials = pd.read_csv(csv)
+    assert len(trials) == 12 and sorted(trials["trial"]) == list(range(12))
+    pd.testing.assert_frame_equal(trials.head(len(done)), done)
