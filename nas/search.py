@@ -135,7 +135,8 @@ class ControllerSearcher(Searcher):
         self.in_flight: dict[tuple[int, ...], int] = {}
         self.waiting: dict[tuple[int, ...], int] = {}
         self.next_trial = len(self.records)
-        self.duplicates = 0
+        self.told: set[int] = {r["trial"] for r in self.records}  # trials the controller has been told
+        self.duplicates = 0  # proposals answered from the records instead of training
         self.converged = False
 
     # -- suggestions
@@ -196,6 +197,7 @@ class ControllerSearcher(Searcher):
             self.evaluated[key] = record
         for _ in range(self.waiting.pop(key, 0) + 1):
             self.controller.tell(choices, reward)
+        self.told.add(trial)
         self._save_state()
         best = self.best()
         if best is record:
@@ -212,7 +214,7 @@ class ControllerSearcher(Searcher):
 
     def _save_state(self) -> None:
         save_state(self.run_dir / "controller.pkl",
-                   {"controller": self.controller.state_dict(), "next_trial": len(self.records),
+                   {"controller": self.controller.state_dict(), "told": sorted(self.told),
                     "duplicates": self.duplicates})
 
     # -- Tune's own checkpointing of the searcher
@@ -224,6 +226,9 @@ class ControllerSearcher(Searcher):
         if "controller" in state:
             self.controller.load_state_dict(state["controller"])
             self.records = state["records"]
+            self.evaluated = {tuple(r["choices"]): r for r in self.records if r["status"] == "ok"}
+            self.told = {r["trial"] for r in self.records}
+            self.next_trial = len(self.records)
 
 
 def budget_of(config: SearchConfig) -> dict[str, Any]:
@@ -375,7 +380,7 @@ def run_search(config: SearchConfig, resume: bool = False, log: Callable[[str], 
                 f"reward {record['reward']:.4f}  best {best_so_far[0]:.4f}  ({record['seconds']:.0f}s)")
 
         searcher = ControllerSearcher(controller, space, config, num_classes, run_dir, history, progress)
-        searcher.told = {r["trial"] for r in history}
+        searcher.duplicates = int((state or {}).get("duplicates", 0))
         settings = {"budget": budget_of(config),
                     "target_flops": config.target_flops, "w": config.w, "reward": config.reward,
                     "seed": config.seed, "cpus_per_trial": cpus, "gpus_per_trial": gpus,

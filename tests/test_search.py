@@ -68,6 +68,12 @@ def test_resume_continues_without_rerunning(tmp_path):
     pd.testing.assert_frame_equal(trials.head(2), first)
     assert trials["choices"].nunique() == 4
     assert (out / "controller.pkl").read_bytes() != state_before
+    import pickle
+
+    state = pickle.loads((out / "controller.pkl").read_bytes())
+    assert state["told"] == [0, 1, 2, 3]
+    # every trial told exactly once (plus proposals answered from the records), none twice after the resume
+    assert state["controller"]["num_told"] == 4 + state["duplicates"]
     assert json.loads((out / "search.json").read_text())["resumed"] is True
     # a finished search resumes to nothing new
     assert search_main(["--resume", "--out", str(out), "--trials", "4"]) == 0
