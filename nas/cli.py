@@ -211,8 +211,9 @@ def _search(args: argparse.Namespace) -> int:
     import logging
     import os
 
-    if not args.debug:
-        os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    if args.debug:
+        os.environ["NAS_DEBUG"] = "1"
+    else:
         logging.getLogger("ray").setLevel(logging.ERROR)
     from nas.data import DataError, load_data
     from nas.search import run_search

@@ -276,7 +276,9 @@ def _start_ray(address: str | None) -> bool:
 
     if ray.is_initialized():
         return False
-    common = dict(log_to_driver=False, logging_level=logging.ERROR, include_dashboard=False)
+    debug = os.environ.get("NAS_DEBUG") == "1"  # set by --debug: Ray's own output on the console
+    common = dict(log_to_driver=debug, logging_level=logging.INFO if debug else logging.ERROR,
+                  include_dashboard=False)
     if address:
         ray.init(address=address, **common)
         return True
@@ -392,7 +394,8 @@ def run_search(config: SearchConfig, resume: bool = False, log: Callable[[str], 
             trainable,
             tune_config=tune.TuneConfig(search_alg=ConcurrencyLimiter(searcher, max_concurrent=concurrency),
                                         num_samples=remaining, reuse_actors=True),
-            run_config=tune.RunConfig(name=f"tune-{attempt}", storage_path=str(run_dir / "ray"), verbose=0,
+            run_config=tune.RunConfig(name=f"tune-{attempt}", storage_path=str(run_dir / "ray"),
+                                      verbose=1 if os.environ.get("NAS_DEBUG") == "1" else 0,
                                       failure_config=tune.FailureConfig(max_failures=2)),
         )
         interrupted = False
