@@ -6,7 +6,7 @@ import json
 import sys
 from typing import Callable, NoReturn, Sequence
 
-from nas.spec import SpecError
+from nas.errors import UserInputError
 
 
 class UsageError(Exception):
@@ -27,7 +27,7 @@ def run_command(prog: str, main: Callable[[argparse.Namespace], int], parser: Ar
     try:
         args = parser.parse_args(argv)
         return main(args)
-    except (UsageError, SpecError) as exc:
+    except (UsageError, UserInputError) as exc:
         if debug:
             raise
         print(f"{prog}: error: {exc}", file=sys.stderr)

@@ -22,10 +22,12 @@ from pathlib import Path
 
 import numpy as np
 
+from nas.errors import UserInputError
+
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 
 
-class DataError(ValueError):
+class DataError(UserInputError):
     """A data string or data set that cannot be used (a user error: one line, exit 2)."""
 
 

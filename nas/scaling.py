@@ -6,6 +6,7 @@ import itertools
 import math
 from dataclasses import replace
 
+from nas.errors import UserInputError
 from nas.spec import ArchSpec
 
 # EfficientNet's published table: (width, depth, resolution, dropout)
@@ -22,7 +23,7 @@ PRESETS: dict[str, tuple[float, float, int, float]] = {
 PAPER_COEFFICIENTS = (1.2, 1.1, 1.15)  # α, β, γ found by the EfficientNet paper's grid search
 
 
-class ScalingError(ValueError):
+class ScalingError(UserInputError):
     """Bad scaling coefficients or an unknown preset (a user error)."""
 
 

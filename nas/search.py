@@ -22,6 +22,7 @@ from ray.tune.search import Searcher  # noqa: E402
 
 from controllers import make_controller  # noqa: E402
 from nas import __version__  # noqa: E402
+from nas.errors import UserInputError  # noqa: E402
 from nas.records import (append_trial, load_state, plot_pareto, read_trials, save_state,  # noqa: E402
                          write_json)
 from nas.reward import mnas_reward  # noqa: E402
@@ -294,7 +295,7 @@ def plan_resources(config: SearchConfig, cluster: dict[str, float]) -> tuple[flo
     gpus_total, cpus_total = cluster.get("GPU", 0.0), cluster.get("CPU", 1.0)
     gpus = config.gpus_per_trial if config.gpus_per_trial is not None else (1.0 if gpus_total >= 1 else 0.0)
     if gpus > 0 and gpus > gpus_total:
-        raise ValueError(f"--gpus-per-trial {gpus:g}: the Ray cluster has {gpus_total:g} GPUs")
+        raise UserInputError(f"--gpus-per-trial {gpus:g}: the Ray cluster has {gpus_total:g} GPUs")
     if config.concurrency:
         concurrency = config.concurrency
     elif gpus > 0:
@@ -308,7 +309,7 @@ def plan_resources(config: SearchConfig, cluster: dict[str, float]) -> tuple[flo
     else:
         cpus = max(1.0, cpus_total // concurrency)
     if cpus > cpus_total:
-        raise ValueError(f"--cpus-per-trial {cpus:g}: the Ray cluster has {cpus_total:g} CPUs")
+        raise UserInputError(f"--cpus-per-trial {cpus:g}: the Ray cluster has {cpus_total:g} CPUs")
     return float(cpus), float(gpus), int(concurrency)
 
 

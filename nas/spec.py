@@ -13,6 +13,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
 
+from nas.errors import UserInputError
+
 SPEC_FORMAT = "nas-b0-spec/1"
 OPS = ("mbconv", "conv")
 ACTIVATIONS = ("swish", "relu", "relu6")
@@ -20,7 +22,7 @@ KERNELS = (1, 3, 5, 7, 9)
 STRIDES = (1, 2)
 
 
-class SpecError(ValueError):
+class SpecError(UserInputError):
     """An invalid B0 spec; the message names the offending field and value."""
 
 

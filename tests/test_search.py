@@ -163,3 +163,14 @@ def test_ctrl_c_then_resume(tmp_path):
     trials = pd.read_csv(csv)
     assert len(trials) == 12 and sorted(trials["trial"]) == list(range(12))
     pd.testing.assert_frame_equal(trials.head(len(done)), done)
+
+
+def test_more_gpus_than_the_cluster_has_is_a_usage_error(tmp_path, capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    code, _ = _search(tmp_path, "gpu", "--trials", "1", "--gpus-per-trial", "1")
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--gpus-per-trial 1: the Ray cluster has 0 GPUs" in err
