@@ -5,11 +5,9 @@ so a killed search loses at most the trials in flight, and ``--resume`` continue
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 import platform
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -63,14 +61,14 @@ class SearchConfig:
 
 
 def versions() -> dict[str, str]:
-    import fvcore  # noqa: F401
+    import fvcore
     import numpy
     import ray
     import torch
 
     return {"nas-toolkit": __version__, "python": platform.python_version(), "torch": torch.__version__,
             "ray": ray.__version__, "numpy": numpy.__version__,
-            "fvcore": getattr(sys.modules.get("fvcore"), "__version__", "unknown")}
+            "fvcore": getattr(fvcore, "__version__", "unknown")}
 
 
 # --------------------------------------------------------------------------------------------- trial side

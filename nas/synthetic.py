@@ -65,7 +65,7 @@ def generate(num_images: int, resolution: int, num_classes: int = 10, seed: int 
 
 def _render_chunk(rng: np.random.Generator, labels: np.ndarray, names: list[list[str]], xs: np.ndarray,
                   ys: np.ndarray, clutter: int, noise: float) -> np.ndarray:
-    n, res = len(labels), xs.shape[0]
+    n = len(labels)
     def col(low: float, high: float) -> np.ndarray:
         return rng.uniform(low, high, (n, 1, 1, 3)).astype(np.float32)
 

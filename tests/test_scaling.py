@@ -3,7 +3,7 @@ import json
 import pandas as pd
 import pytest
 
-from conftest import REFERENCES, reference
+from conftest import REFERENCES
 from nas.cli import scale_main
 from nas.profile import profile
 from nas.scaling import (PRESETS, ScalingError, coefficient_grid, compound, preset, round_filters, round_repeats,
