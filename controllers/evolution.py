@@ -8,6 +8,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from controllers.base import Controller
+from search_spaces.space import mutate_choices, sample_choices
 
 
 class RegularizedEvolution(Controller):
@@ -37,23 +38,13 @@ class RegularizedEvolution(Controller):
         self.population: collections.deque[tuple[list[int], float]] = collections.deque()
         self.seen: set[tuple[int, ...]] = set()
 
-    def _random(self) -> list[int]:
-        return [int(self.rng.integers(n)) for n in self.sizes]
-
     def _mutate(self, parent: list[int]) -> list[int]:
-        mutable = [i for i, n in enumerate(self.sizes) if n > 1]
-        child = list(parent)
-        if not mutable:
-            return child
-        for i in self.rng.choice(mutable, size=min(self.num_mutations, len(mutable)), replace=False):
-            other = int(self.rng.integers(self.sizes[i] - 1))
-            child[i] = other if other < child[i] else other + 1
-        return child
+        return mutate_choices(parent, self.sizes, self.rng, self.num_mutations)
 
     def ask(self) -> list[int]:
         self.num_asked += 1
         if self.num_asked <= self.population_size or not self.population:
-            child = self._random()
+            child = sample_choices(self.sizes, self.rng)
         else:
             members = list(self.population)
             picks = self.rng.choice(len(members), size=min(self.sample_size, len(members)), replace=False)

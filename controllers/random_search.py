@@ -7,6 +7,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from controllers.base import Controller
+from search_spaces.space import sample_choices
 
 
 class RandomSearch(Controller):
@@ -20,7 +21,7 @@ class RandomSearch(Controller):
 
     def ask(self) -> list[int]:
         self.num_asked += 1
-        return [int(self.rng.integers(n)) for n in self.sizes]
+        return sample_choices(self.sizes, self.rng)
 
     def tell(self, choices: Sequence[int], reward: float) -> None:
         self._check(choices, reward)

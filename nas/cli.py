@@ -96,21 +96,22 @@ def profile_main(argv: Sequence[str] | None = None) -> int:
 
 
 # --------------------------------------------------------------------------------------------- nas-search
-def _non_negative_float(text: str) -> float:
+def _float(text: str) -> float:
     try:
-        value = float(text)
+        return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+
+
+def _non_negative_float(text: str) -> float:
+    value = _float(text)
     if not value >= 0:
         raise argparse.ArgumentTypeError(f"{text!r} must be zero or more")
     return value
 
 
 def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    value = _float(text)
     if not value > 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"{text!r} must be a positive number")
     return value

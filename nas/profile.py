@@ -141,13 +141,17 @@ def fvcore_rows(spec: ArchSpec, resolution: int, num_classes: int | None = None)
     return rows
 
 
+def _check_resolution(resolution: object) -> None:
+    if not isinstance(resolution, int) or resolution < 8:
+        raise ValueError(f"resolution: {resolution!r} is not an integer of at least 8")
+
+
 def profile_rows(spec: ArchSpec | Mapping[str, Any] | str, resolution: int | None = None,
                  method: str = "fvcore", num_classes: int | None = None) -> list[Row]:
     """Per-part rows (stem, each block, head+classifier) by the chosen method."""
     spec = load_spec(spec)
     resolution = resolution or spec.resolution
-    if not isinstance(resolution, int) or resolution < 8:
-        raise ValueError(f"resolution: {resolution!r} is not an integer of at least 8")
+    _check_resolution(resolution)
     if method == "fvcore":
         return fvcore_rows(spec, resolution, num_classes)
     if method == "analytic":
@@ -165,6 +169,16 @@ def profile(spec: ArchSpec | Mapping[str, Any] | str, resolution: int | None = N
     """
     spec = load_spec(spec)
     resolution = resolution or spec.resolution
+    if method == "fvcore":  # totals only: no per-part breakdown, no extra forward pass for the shapes
+        _check_resolution(resolution)
+        from nas.model import build_model
+
+        model = build_model(spec, num_classes)
+        analysis = _fvcore_analysis(model, resolution)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            flops = int(analysis.total())
+        return {"params": sum(p.numel() for p in model.parameters()), "flops": flops, "resolution": resolution}
     rows = profile_rows(spec, resolution, method, num_classes)
     return {"params": sum(r.params for r in rows), "flops": sum(r.flops for r in rows),
             "resolution": resolution}

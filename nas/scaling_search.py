@@ -15,17 +15,18 @@ COLUMNS = ["alpha", "beta", "gamma", "product", "params", "flops", "resolution",
 
 
 def run_scaling_trial(config: dict[str, Any], data: Any = None, settings: dict[str, Any] | None = None) -> None:
-    """One grid point: scale the baseline at φ = 1, train it at the proxy resolution x γ, report accuracy."""
-    import torch
+    """One grid point (``config["point"]`` indexes ``settings["grid"]``): scale the baseline at φ = 1, train it
+    at the proxy resolution x γ, report accuracy."""
     from ray import tune
 
     from nas.data import ProxyData, resize_images
     from nas.profile import profile
+    from nas.search import trial_device
     from nas.train import TrainBudget, train_candidate
 
     settings = settings or {}
     started = time.perf_counter()
-    alpha, beta, gamma = config["alpha"], config["beta"], config["gamma"]
+    alpha, beta, gamma = settings["grid"][config["point"]]
     metrics: dict[str, Any] = {"alpha": alpha, "beta": beta, "gamma": gamma, "product": alpha * beta ** 2 * gamma ** 2,
                                "status": "ok", "reason": "", "accuracy": 0.0, "params": 0, "flops": 0}
     try:
@@ -34,9 +35,7 @@ def run_scaling_trial(config: dict[str, Any], data: Any = None, settings: dict[s
         proxy_resolution = int(round(data.resolution * compound(alpha, beta, gamma, 1.0)[2]))
         scaled = ProxyData(data.name, resize_images(data.x_train, proxy_resolution), data.y_train,
                            resize_images(data.x_val, proxy_resolution), data.y_val, data.num_classes)
-        torch.set_num_threads(max(1, int(settings.get("cpus_per_trial") or 1)))
-        device = "cuda" if settings.get("gpus_per_trial") and torch.cuda.is_available() else "cpu"
-        result = train_candidate(spec, scaled, TrainBudget(**settings["budget"]), device=device,
+        result = train_candidate(spec, scaled, TrainBudget(**settings["budget"]), device=trial_device(settings),
                                  seed=settings.get("seed", 0))
         metrics.update(params=counts["params"], flops=counts["flops"], resolution=spec.resolution,
                        proxy_resolution=proxy_resolution, accuracy=result["accuracy"], status=result["status"],
@@ -55,7 +54,7 @@ def grid_search(spec: ArchSpec, run_dir: Path, data: Any, budget: dict[str, Any]
     import ray
     from ray import tune
 
-    from nas.search import SearchConfig, _start_ray, plan_resources, versions
+    from nas.search import _start_ray, plan_resources, versions
 
     grid = coefficient_grid(step, tolerance)
     if not grid:
@@ -66,10 +65,9 @@ def grid_search(spec: ArchSpec, run_dir: Path, data: Any, budget: dict[str, Any]
     we_started = _start_ray(address)
     rows: list[dict[str, Any]] = []
     try:
-        cpus, gpus, concurrency = plan_resources(SearchConfig(target_flops=1, out=str(run_dir), address=address),
-                                                 ray.cluster_resources())
+        cpus, gpus, concurrency = plan_resources(ray.cluster_resources())
         settings = {"spec": spec.to_dict(), "budget": budget, "seed": seed, "cpus_per_trial": cpus,
-                    "gpus_per_trial": gpus}
+                    "gpus_per_trial": gpus, "grid": grid}
 
         class Progress(tune.Callback):
             def on_trial_result(self, iteration, trials, trial, result, **info):
@@ -81,13 +79,7 @@ def grid_search(spec: ArchSpec, run_dir: Path, data: Any, budget: dict[str, Any]
 
         # one grid point per trial: the triples are passed through a single grid axis
         space = {"point": tune.grid_search(list(range(len(grid))))}
-
-        def trial(config: dict[str, Any], data: Any = None, settings: dict[str, Any] | None = None) -> None:
-            a, b, g = settings["grid"][config["point"]]
-            run_scaling_trial({"alpha": a, "beta": b, "gamma": g}, data, settings)
-
-        settings["grid"] = grid
-        trainable = tune.with_resources(tune.with_parameters(trial, data=data, settings=settings),
+        trainable = tune.with_resources(tune.with_parameters(run_scaling_trial, data=data, settings=settings),
                                         {"cpu": cpus, "gpu": gpus})
         tuner = tune.Tuner(trainable, param_space=space,
                            tune_config=tune.TuneConfig(max_concurrent_trials=concurrency, reuse_actors=True),

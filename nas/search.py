@@ -72,13 +72,20 @@ def versions() -> dict[str, str]:
 
 
 # --------------------------------------------------------------------------------------------- trial side
+def trial_device(settings: dict[str, Any]) -> str:
+    """Set this trial's torch threads to its CPU request and return its device ("cuda" with a GPU request)."""
+    import torch
+
+    torch.set_num_threads(max(1, int(settings.get("cpus_per_trial") or 1)))
+    return "cuda" if settings.get("gpus_per_trial") and torch.cuda.is_available() else "cpu"
+
+
 def run_trial(config: dict[str, Any], data: Any = None, settings: dict[str, Any] | None = None) -> None:
     """One Ray Tune trial: FLOPs and params with fvcore, brief proxy training, MnasNet reward, report.
 
     Every failure inside is reported as a failed trial (reward 0) rather than raised, so that one bad
     candidate never stops the search.
     """
-    import torch
     from ray import tune
 
     from nas.profile import profile
@@ -95,10 +102,7 @@ def run_trial(config: dict[str, Any], data: Any = None, settings: dict[str, Any]
         metrics.update(flops=counts["flops"], params=counts["params"])
         if config["trial"] == settings.get("fail_trial"):
             raise RuntimeError(f"injected failure in trial {config['trial']} (--fail-trial)")
-        threads = max(1, int(settings.get("cpus_per_trial") or 1))
-        torch.set_num_threads(threads)
-        device = "cuda" if settings.get("gpus_per_trial") and torch.cuda.is_available() else "cpu"
-        result = train_candidate(spec, data, TrainBudget(**settings["budget"]), device=device,
+        result = train_candidate(spec, data, TrainBudget(**settings["budget"]), device=trial_device(settings),
                                  seed=settings.get("seed", 0) + config["trial"])
         metrics.update({k: result[k] for k in ("status", "reason", "accuracy", "train_seconds",
                                                "images_per_second", "final_loss")})
@@ -288,20 +292,18 @@ def _start_ray(address: str | None) -> bool:
     return True
 
 
-def plan_resources(config: SearchConfig, cluster: dict[str, float]) -> tuple[float, float, int]:
+def plan_resources(cluster: dict[str, float], gpus_per_trial: float | None = None,
+                   cpus_per_trial: float | None = None,
+                   concurrency: int | None = None) -> tuple[float, float, int]:
     """(cpus per trial, gpus per trial, concurrency) from the options and the cluster's resources."""
     gpus_total, cpus_total = cluster.get("GPU", 0.0), cluster.get("CPU", 1.0)
-    gpus = config.gpus_per_trial if config.gpus_per_trial is not None else (1.0 if gpus_total >= 1 else 0.0)
+    gpus = gpus_per_trial if gpus_per_trial is not None else (1.0 if gpus_total >= 1 else 0.0)
     if gpus > 0 and gpus > gpus_total:
         raise UserInputError(f"--gpus-per-trial {gpus:g}: the Ray cluster has {gpus_total:g} GPUs")
-    if config.concurrency:
-        concurrency = config.concurrency
-    elif gpus > 0:
-        concurrency = max(1, int(gpus_total // gpus))
-    else:
-        concurrency = 1
-    if config.cpus_per_trial is not None:
-        cpus = config.cpus_per_trial
+    if not concurrency:
+        concurrency = max(1, int(gpus_total // gpus)) if gpus > 0 else 1
+    if cpus_per_trial is not None:
+        cpus = cpus_per_trial
     elif gpus > 0:
         cpus = max(1.0, min(4.0, cpus_total // concurrency))
     else:
@@ -364,7 +366,8 @@ def run_search(config: SearchConfig, resume: bool = False, log: Callable[[str], 
 
     we_started = _start_ray(config.address)
     try:
-        cpus, gpus, concurrency = plan_resources(config, ray.cluster_resources())
+        cpus, gpus, concurrency = plan_resources(ray.cluster_resources(), config.gpus_per_trial,
+                                                 config.cpus_per_trial, config.concurrency)
         where = config.address or "a local Ray instance"
         log(f"{config.trials} trials of {config.controller} on {where}: {concurrency} at a time, "
             f"{cpus:g} CPU + {gpus:g} GPU each; target {config.target_flops / 1e6:g}M FLOPs at "

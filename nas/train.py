@@ -87,8 +87,7 @@ class DeviceData:
             images = padded.permute(0, 2, 3, 1)[batch, rows, cols]
         flip = torch.rand(n, generator=generator, device=self.device) < 0.5
         images = torch.where(flip.view(n, 1, 1, 1), images.flip(2), images)
-        x = images.permute(0, 3, 1, 2).float().div_(255).sub_(self.mean).div_(self.std)
-        return x.to(dtype).contiguous(memory_format=torch.channels_last), self.y[index]
+        return self._to_input(images, dtype), self.y[index]
 
     def batches(self, batch_size: int, dtype: torch.dtype):
         for start in range(0, len(self), batch_size):

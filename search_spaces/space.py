@@ -10,6 +10,24 @@ from typing import Any, Sequence
 import numpy as np
 
 
+def sample_choices(sizes: Sequence[int], rng: np.random.Generator) -> list[int]:
+    """One uniformly random choice index per decision."""
+    return [int(rng.integers(n)) for n in sizes]
+
+
+def mutate_choices(choices: Sequence[int], sizes: Sequence[int], rng: np.random.Generator,
+                   num_mutations: int = 1) -> list[int]:
+    """A copy with ``num_mutations`` decisions (among those with 2+ choices) set to a different choice."""
+    child = list(choices)
+    mutable = [i for i, n in enumerate(sizes) if n > 1]
+    if not mutable:
+        return child
+    for i in rng.choice(mutable, size=min(num_mutations, len(mutable)), replace=False):
+        other = int(rng.integers(sizes[i] - 1))
+        child[i] = other if other < child[i] else other + 1
+    return child
+
+
 class SpaceError(ValueError):
     """Choices that do not fit the space, or a spec that lies outside it."""
 
@@ -46,19 +64,11 @@ class CategoricalSpace:
 
     def sample(self, rng: np.random.Generator) -> list[int]:
         """A uniformly random architecture."""
-        return [int(rng.integers(n)) for n in self.sizes]
+        return sample_choices(self.sizes, rng)
 
     def mutate(self, choices: Sequence[int], rng: np.random.Generator, num_mutations: int = 1) -> list[int]:
         """A copy with ``num_mutations`` decisions (among those with 2+ choices) set to a different choice."""
-        self.validate(choices)
-        child = list(choices)
-        mutable = [i for i, n in enumerate(self.sizes) if n > 1]
-        if not mutable:
-            return child
-        for i in rng.choice(mutable, size=min(num_mutations, len(mutable)), replace=False):
-            other = int(rng.integers(self.sizes[i] - 1))
-            child[i] = other if other < child[i] else other + 1
-        return child
+        return mutate_choices(self.validate(choices), self.sizes, rng, num_mutations)
 
     def validate(self, choices: Sequence[int]) -> list[int]:
         """Return the choices as a list of ints, or raise SpaceError saying what is wrong."""
