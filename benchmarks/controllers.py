@@ -50,7 +50,8 @@ class SyntheticObjective:
             self.pairs.append((i, j, rng.normal(0, spread, (space.sizes[i], space.sizes[j]))))
         variance = sum(float(np.var(e)) for e in self.effects) + sum(float(np.var(t)) for _, _, t in self.pairs)
         self.scale = math.sqrt(variance)
-        self.noise_rng = np.random.default_rng(seed + 10_000)
+        self.seed = seed
+        self.reset_noise()
         self._flops = lru_cache(maxsize=None)(self._count_flops)
 
     def _count_flops(self, choices: tuple[int, ...]) -> int:
@@ -66,6 +67,10 @@ class SyntheticObjective:
         # the gain from FLOPs cancels the soft penalty; above it the gain is smaller (diminishing returns)
         accuracy *= ratio ** (-self.w if ratio <= 1 else -self.w / 3)
         return accuracy * ratio ** self.w
+
+    def reset_noise(self) -> None:
+        """Restart the observation noise, so every controller's run sees the same noise stream."""
+        self.noise_rng = np.random.default_rng(self.seed + 10_000)
 
     def observe(self, choices) -> float:
         return self.true_reward(choices) + float(self.noise_rng.normal(0, self.noise))
@@ -95,6 +100,7 @@ class SyntheticObjective:
 def run(name: str, objective: SyntheticObjective, seed: int, samples: int, concurrency: int) -> list[float]:
     """True rewards of the samples one controller proposes, in order."""
     controller = make_controller(name, objective.space, seed=seed)
+    objective.reset_noise()
     rewards: list[float] = []
     outstanding = [controller.ask() for _ in range(min(concurrency, samples))]
     while outstanding:
