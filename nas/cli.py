@@ -69,12 +69,12 @@ def _profile_parser() -> ArgumentParser:
 
 def _profile(args: argparse.Namespace) -> int:
     from nas.profile import profile_rows
-    from nas.spec import load_spec
+    from nas.spec import MIN_RESOLUTION, load_spec
 
     spec = load_spec(args.spec)
     resolution = args.resolution or spec.resolution
-    if resolution < 8:
-        raise UsageError(f"--resolution: {resolution} is too small (at least 8)")
+    if resolution < MIN_RESOLUTION:
+        raise UsageError(f"--resolution: {resolution} is too small (at least {MIN_RESOLUTION})")
     rows = profile_rows(spec, resolution, args.method, args.num_classes)
     params, flops = sum(r.params for r in rows), sum(r.flops for r in rows)
     if args.json:
@@ -128,94 +128,72 @@ def _flops(text: str) -> int:
 
 def _search_parser() -> ArgumentParser:
     from controllers import CONTROLLERS
+    from nas.config import SearchConfig
 
+    d = SearchConfig.defaults()
     p = ArgumentParser(prog="nas-search", description="Search a B0 backbone for a FLOPs budget (MnasNet-style).")
     p.add_argument("--target-flops", type=_flops, help="FLOPs budget T at --resolution, e.g. 400M, 0.4G, 4e8 "
-                   "(required unless --resume)")
-    p.add_argument("--controller", choices=sorted(CONTROLLERS), default=None, help="who proposes (default: ppo)")
-    p.add_argument("--trials", type=positive_int, default=None, help="candidates to train (default: 16)")
+                   "(required unless --resume; with --resume, rescores the recorded trials)")
+    p.add_argument("--controller", choices=sorted(CONTROLLERS), help=f"who proposes (default: {d['controller']})")
+    p.add_argument("--trials", type=positive_int, help=f"candidates to evaluate (default: {d['trials']})")
     budget = p.add_mutually_exclusive_group()
-    budget.add_argument("--epochs", type=_positive_float, default=None, help="proxy training epochs per candidate")
-    budget.add_argument("--steps", type=positive_int, default=None,
-                        help="proxy training steps per candidate (default: 300)")
-    p.add_argument("--batch-size", type=positive_int, default=None, help="proxy batch size (default: 64)")
-    p.add_argument("--data", default=None, help="proxy data: synthetic (default), npz:PATH, cifar10:DIR, "
+    budget.add_argument("--epochs", type=_positive_float, help="proxy training epochs per candidate")
+    budget.add_argument("--steps", type=positive_int,
+                        help=f"proxy training steps per candidate (default: {d['steps']})")
+    p.add_argument("--batch-size", type=positive_int, help=f"proxy batch size (default: {d['batch_size']})")
+    p.add_argument("--data", help=f"proxy data (default: {d['data']}): synthetic, npz:PATH, cifar10:DIR, "
                    "cifar100:DIR, folder:DIR (see README)")
-    p.add_argument("--proxy-resolution", type=positive_int, default=None, help="training resolution (default: 32)")
-    p.add_argument("--resolution", type=positive_int, default=None, help="where FLOPs are counted (default: 224)")
-    p.add_argument("--num-classes", type=positive_int, default=None,
-                   help="classes of the exported spec (default: the proxy data's)")
-    p.add_argument("--reward", choices=("soft", "hard"), default=None, help="MnasNet reward form (default: soft)")
-    p.add_argument("--w", type=float, default=None, help="soft reward exponent (default: -0.07)")
-    p.add_argument("--seed", type=int, default=None, help="seed of the controller, data split and training")
-    p.add_argument("--out", default=None, help="run directory (default: runs/<timestamp>)")
+    p.add_argument("--proxy-resolution", type=positive_int,
+                   help=f"training resolution (default: {d['proxy_resolution']})")
+    p.add_argument("--resolution", type=positive_int,
+                   help=f"where FLOPs are counted (default: {d['resolution']})")
+    p.add_argument("--num-classes", type=positive_int, help="classes of the exported spec (default: the proxy data's)")
+    p.add_argument("--reward", choices=("soft", "hard"), help=f"MnasNet reward form (default: {d['reward']})")
+    p.add_argument("--w", type=_float, help=f"soft reward exponent (default: {d['w']})")
+    p.add_argument("--seed", type=int, help=f"seed of the controller, data split and training (default: {d['seed']})")
+    p.add_argument("--out", help="run directory (default: runs/<timestamp>)")
     p.add_argument("--resume", action="store_true", help="continue the search in --out")
-    p.add_argument("--address", default=None, help="join this Ray cluster (auto or host:port) instead of "
-                   "starting a local one")
-    p.add_argument("--gpus-per-trial", type=_non_negative_float, default=None,
+    p.add_argument("--cache", help="the result cache across runs (default: $NAS_CACHE_DIR/results.sqlite, "
+                   "NAS_CACHE_DIR defaulting to ~/.cache/nas-toolkit)")
+    p.add_argument("--no-cache", action="store_true", default=None,
+                   help="neither read nor write the result cache: train every candidate")
+    p.add_argument("--address", help="join this Ray cluster (auto or host:port) instead of starting a local one")
+    p.add_argument("--gpus-per-trial", type=_non_negative_float,
                    help="GPUs per trial, fractions allowed (default: 1 when the cluster has GPUs, else 0)")
-    p.add_argument("--cpus-per-trial", type=_positive_float, default=None, help="CPUs per trial")
-    p.add_argument("--concurrency", type=positive_int, default=None, help="trials at a time")
-    p.add_argument("--fail-trial", type=int, default=None, help=argparse.SUPPRESS)  # testing aid
-    p.add_argument("--debug", action="store_true", help="show tracebacks and Ray's own output")
+    p.add_argument("--cpus-per-trial", type=_positive_float, help="CPUs per trial (default: sized to the cluster)")
+    p.add_argument("--concurrency", type=positive_int, help="trials at a time (default: sized to the cluster)")
+    p.add_argument("--debug", action="store_true", default=None, help="show tracebacks and Ray's own output")
     return p
 
 
-SEARCH_DEFAULTS = {"controller": "ppo", "trials": 16, "steps": 300, "epochs": None, "batch_size": 64,
-                   "data": "synthetic", "proxy_resolution": 32, "resolution": 224, "num_classes": None,
-                   "reward": "soft", "w": -0.07, "seed": 0}
-
-
 def _search_config(args: argparse.Namespace) -> tuple[object, bool]:
+    """The SearchConfig of this command line: a new one, or the run's own merged with what was given."""
     import time
     from pathlib import Path
 
-    from nas.search import SearchConfig
+    from nas.config import SearchConfig
+    from nas.search import saved_config
 
-    given = {k: getattr(args, k) for k in SEARCH_DEFAULTS if getattr(args, k) is not None}
-    given.update({k: getattr(args, k) for k in ("address", "gpus_per_trial", "cpus_per_trial", "concurrency",
-                                               "fail_trial") if getattr(args, k) is not None})
+    names = set(SearchConfig.defaults()) | {"target_flops"}
+    given = {k: v for k, v in vars(args).items() if k in names and v is not None}
     if args.resume:
         if not args.out:
             raise UsageError("--resume needs --out, the run directory to continue")
-        run_dir = Path(args.out)
-        saved = run_dir / "search.json"
-        if not saved.is_file():
-            raise UsageError(f"--resume: {saved} not found; is {run_dir} a nas-search run directory?")
-        try:
-            fields = json.loads(saved.read_text())["config"]
-        except (ValueError, KeyError) as exc:
-            raise UsageError(f"--resume: cannot read {saved} ({exc})") from None
-        fields["out"] = str(run_dir)
-        # a resumed search keeps its definition; only the budget of trials and the resources may change
-        for key in ("trials", "address", "gpus_per_trial", "cpus_per_trial", "concurrency", "fail_trial"):
-            if key in given:
-                fields[key] = given[key]
-        if args.target_flops is not None and args.target_flops != fields["target_flops"]:
-            raise UsageError("--resume: --target-flops differs from the run's; start a new run instead")
-        return SearchConfig(**fields), True
+        if "epochs" in given and "steps" not in given:
+            given["steps"] = None
+        return saved_config(Path(args.out)).resumed(given), True
     if args.target_flops is None:
         raise UsageError("--target-flops is required, e.g. --target-flops 400M")
-    values = dict(SEARCH_DEFAULTS)
-    values.update(given)
     if "epochs" in given:
-        values["steps"] = None
+        given["steps"] = None
     out = args.out or str(Path("runs") / time.strftime("%Y%m%d-%H%M%S"))
     if (Path(out) / "trials.csv").exists():
         raise UsageError(f"{out} already holds a search; use --resume to continue it or another --out")
-    if values["proxy_resolution"] < 8 or values["resolution"] < 8:
-        raise UsageError("--proxy-resolution and --resolution must be at least 8")
-    return SearchConfig(target_flops=args.target_flops, out=out, **values), False
+    given["out"] = out
+    return SearchConfig(**given), False
 
 
 def _search(args: argparse.Namespace) -> int:
-    import logging
-    import os
-
-    if args.debug:
-        os.environ["NAS_DEBUG"] = "1"
-    else:
-        logging.getLogger("ray").setLevel(logging.ERROR)
     from nas.data import DataError, load_data
     from nas.search import run_search
 
@@ -224,7 +202,8 @@ def _search(args: argparse.Namespace) -> int:
         data = load_data(config.data, config.proxy_resolution, config.val_fraction, config.seed)
     except DataError as exc:
         raise UsageError(str(exc)) from None
-    frame = run_search(config, resume=resume, data=data)
+    outcome = run_search(config, data, resume=resume)
+    frame = outcome.trials
     ok = frame[frame["status"] == "ok"].sort_values("reward", ascending=False)
     print(f"\ntop {min(5, len(ok))} of {len(frame)} trials ({len(frame) - len(ok)} failed):")
     print(f"{'trial':>5}  {'reward':>7}  {'acc':>6}  {'MFLOPs':>7}  {'Mparams':>7}  architecture")
@@ -232,6 +211,10 @@ def _search(args: argparse.Namespace) -> int:
         print(f"{int(row['trial']):>5}  {row['reward']:7.4f}  {row['accuracy']:6.3f}  {row['flops'] / 1e6:7.1f}  "
               f"{row['params'] / 1e6:7.2f}  {row['summary']}")
     print(f"outputs in {config.out}: best_b0.json, trials.csv, pareto.png, search.json")
+    if not outcome.finished:
+        print(f"nas-search: interrupted; finished work is kept; continue with: nas-search --resume --out "
+              f"{config.out}", file=sys.stderr)
+        return 130
     return 0
 
 
@@ -301,8 +284,10 @@ def _scale(args: argparse.Namespace) -> int:
             except DataError as exc:
                 raise UsageError(str(exc)) from None
             run_dir = Path(args.out or base.with_name(base.stem + "-scaling"))
-            found = grid_search(spec, run_dir, data, {"steps": args.steps, "batch_size": args.batch_size},
-                                args.grid_step, args.tolerance, args.address, args.seed)
+            from nas.train import TrainBudget
+
+            found = grid_search(spec, run_dir, data, TrainBudget(steps=args.steps, batch_size=args.batch_size),
+                                args.grid_step, args.tolerance, args.address, args.seed, debug=bool(args.debug))
             alpha, beta, gamma = found["alpha"], found["beta"], found["gamma"]
             print(f"best: α={alpha:g} β={beta:g} γ={gamma:g} (α·β²·γ² = {found['product']:.3f}), "
                   f"proxy accuracy {found['accuracy']:.3f}; {run_dir}/scaling.csv, coefficients.json")

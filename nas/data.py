@@ -23,6 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from nas.errors import UserInputError
+from nas.files import atomic_path
+from nas.spec import MIN_RESOLUTION
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 
@@ -181,9 +183,8 @@ def _load_folder(directory: str, resolution: int) -> tuple[np.ndarray, np.ndarra
     y = np.array([label for label, _ in files], np.int64)
     cache.mkdir(parents=True, exist_ok=True)
     for name, array in (("x", x), ("y", y)):  # atomic: a crash never leaves a half-written cache
-        tmp = cache / f"{name}.tmp.npy"
-        np.save(tmp, array)
-        os.replace(tmp, cache / f"{name}.npy")
+        with atomic_path(cache / f"{name}.npy") as tmp:
+            np.save(tmp, array)
     return x, y, len(classes)
 
 
@@ -200,8 +201,8 @@ def split(x: np.ndarray, y: np.ndarray, val_fraction: float, seed: int) -> tuple
 def load_data(text: str = "synthetic", resolution: int = 32, val_fraction: float = 0.2,
               seed: int = 0) -> ProxyData:
     """Load the data set a ``--data`` string names, resized to ``resolution``, split train/val."""
-    if not isinstance(resolution, int) or resolution < 8:
-        raise DataError(f"proxy resolution {resolution!r} is too small (at least 8)")
+    if not isinstance(resolution, int) or resolution < MIN_RESOLUTION:
+        raise DataError(f"proxy resolution {resolution!r} is too small (at least {MIN_RESOLUTION})")
     if not 0 < val_fraction < 1:
         raise DataError(f"validation fraction {val_fraction!r} must be between 0 and 1")
     kind, _, rest = text.partition(":")

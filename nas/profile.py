@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from nas.blocks import se_channels
-from nas.spec import ArchSpec, BlockSpec, load_spec
+from nas.spec import MIN_RESOLUTION, ArchSpec, BlockSpec, load_spec
 
 METHODS = ("fvcore", "analytic")
 
@@ -142,8 +142,8 @@ def fvcore_rows(spec: ArchSpec, resolution: int, num_classes: int | None = None)
 
 
 def _check_resolution(resolution: object) -> None:
-    if not isinstance(resolution, int) or resolution < 8:
-        raise ValueError(f"resolution: {resolution!r} is not an integer of at least 8")
+    if not isinstance(resolution, int) or resolution < MIN_RESOLUTION:
+        raise ValueError(f"resolution: {resolution!r} is not an integer of at least {MIN_RESOLUTION}")
 
 
 def profile_rows(spec: ArchSpec | Mapping[str, Any] | str, resolution: int | None = None,

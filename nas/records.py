@@ -3,6 +3,7 @@ controller state, and the Pareto plot. These are what ``--resume`` trusts."""
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import pickle
@@ -11,17 +12,18 @@ from typing import Any, Iterable
 
 import pandas as pd
 
+from nas.files import atomic_path, atomic_write
+
+# later columns are appended, never reordered (shared/DESIGN.md); ``source``: trained | cache
 COLUMNS = ["trial", "trial_id", "choices", "summary", "block_strings", "flops", "params", "accuracy", "reward",
-           "status", "reason", "seconds", "train_seconds", "images_per_second", "final_loss"]
+           "status", "reason", "seconds", "train_seconds", "images_per_second", "final_loss", "source"]
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+def _csv_row(record: dict[str, Any]) -> dict[str, Any]:
+    values = dict(record)
+    values["choices"] = json.dumps(list(record["choices"]))
+    values["block_strings"] = " ".join(record.get("block_strings") or [])
+    return values
 
 
 def append_trial(path: Path, row: dict[str, Any]) -> None:
@@ -31,12 +33,19 @@ def append_trial(path: Path, row: dict[str, Any]) -> None:
         writer = csv.DictWriter(handle, fieldnames=COLUMNS, extrasaction="ignore")
         if new:
             writer.writeheader()
-        values = dict(row)
-        values["choices"] = json.dumps(list(row["choices"]))
-        values["block_strings"] = " ".join(row.get("block_strings") or [])
-        writer.writerow(values)
+        writer.writerow(_csv_row(row))
         handle.flush()
         os.fsync(handle.fileno())
+
+
+def rewrite_trials(path: Path, records: Iterable[dict[str, Any]]) -> None:
+    """Replace trials.csv with ``records`` in one atomic step (used when a resume rescores the trials)."""
+    buffer = io.StringIO(newline="")
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, extrasaction="ignore")
+    writer.writeheader()
+    for record in records:
+        writer.writerow(_csv_row(record))
+    atomic_write(path, buffer.getvalue())
 
 
 def read_trials(path: Path) -> pd.DataFrame:
@@ -49,7 +58,7 @@ def read_trials(path: Path) -> pd.DataFrame:
 
 
 def save_state(path: Path, state: dict[str, Any]) -> None:
-    _atomic_write(path, pickle.dumps(state))
+    atomic_write(path, pickle.dumps(state))
 
 
 def load_state(path: Path) -> dict[str, Any] | None:
@@ -60,7 +69,7 @@ def load_state(path: Path) -> dict[str, Any] | None:
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
-    _atomic_write(path, (json.dumps(data, indent=2, default=str) + "\n").encode())
+    atomic_write(path, json.dumps(data, indent=2, default=str) + "\n")
 
 
 def pareto_front(points: Iterable[tuple[float, float]]) -> list[int]:
@@ -102,8 +111,7 @@ def plot_pareto(frame: pd.DataFrame, target: float, path: Path, title: str = "")
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
-    tmp = path.with_name(path.stem + ".tmp.png")
-    fig.savefig(tmp)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp)
     plt.close(fig)
-    os.replace(tmp, path)
     return path

@@ -7,7 +7,7 @@ import math
 from dataclasses import replace
 
 from nas.errors import UserInputError
-from nas.spec import ArchSpec
+from nas.spec import MIN_RESOLUTION, ArchSpec
 
 # EfficientNet's published table: (width, depth, resolution, dropout)
 PRESETS: dict[str, tuple[float, float, int, float]] = {
@@ -50,8 +50,8 @@ def scale_spec(spec: ArchSpec, width: float, depth: float, resolution: int,
     for label, value in (("width", width), ("depth", depth)):
         if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
             raise ScalingError(f"{label}: {value!r} must be a positive number")
-    if not isinstance(resolution, int) or resolution < 8:
-        raise ScalingError(f"resolution: {resolution!r} must be an integer of at least 8")
+    if not isinstance(resolution, int) or resolution < MIN_RESOLUTION:
+        raise ScalingError(f"resolution: {resolution!r} must be an integer of at least {MIN_RESOLUTION}")
     blocks = tuple(replace(b, in_channels=round_filters(b.in_channels, width),
                            out_channels=round_filters(b.out_channels, width),
                            repeats=round_repeats(b.repeats, depth)) for b in spec.blocks)

@@ -14,9 +14,11 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from nas.errors import UserInputError
+from nas.files import atomic_write
 
 SPEC_FORMAT = "nas-b0-spec/1"
 OPS = ("mbconv", "conv")
+MIN_RESOLUTION = 8  # the smallest input size a spec, a proxy or a FLOPs count accepts
 ACTIVATIONS = ("swish", "relu", "relu6")
 KERNELS = (1, 3, 5, 7, 9)
 STRIDES = (1, 2)
@@ -172,10 +174,7 @@ class ArchSpec:
         """Write the spec as JSON (atomically: a crash never leaves half a file)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(self.to_json())
-        os.replace(tmp, path)
-        return path
+        return atomic_write(path, self.to_json())
 
 
 def _is_int(value: Any) -> bool:
@@ -214,8 +213,8 @@ def validate_spec(spec: ArchSpec) -> None:
         value = getattr(spec, key)
         if not _is_int(value) or value < 1:
             raise SpecError(f"{key}: {value!r} is not a positive integer")
-    if spec.resolution < 8:
-        raise SpecError(f"resolution: {spec.resolution} is too small (at least 8)")
+    if spec.resolution < MIN_RESOLUTION:
+        raise SpecError(f"resolution: {spec.resolution} is too small (at least {MIN_RESOLUTION})")
     if spec.activation not in ACTIVATIONS:
         raise SpecError(f"activation: {spec.activation!r} is not one of {', '.join(ACTIVATIONS)}")
     for key in ("dropout", "drop_connect"):

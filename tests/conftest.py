@@ -36,3 +36,11 @@ def random_spec(rng: random.Random, resolution: int | None = None) -> ArchSpec:
 @pytest.fixture
 def b0() -> ArchSpec:
     return reference("efficientnet_b0")
+
+
+@pytest.fixture(autouse=True)
+def private_cache_dir(tmp_path, monkeypatch):
+    """Each test gets its own $NAS_CACHE_DIR: no result cache is shared between tests or with the user's."""
+    cache = tmp_path / "nas-cache"
+    monkeypatch.setenv("NAS_CACHE_DIR", str(cache))
+    return cache

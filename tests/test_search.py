@@ -45,15 +45,52 @@ def test_end_to_end_search_writes_every_output(tmp_path, capsys):
     assert (out / "ray").is_dir()
 
 
+def _tiny_config(out, **changes):
+    from nas.config import SearchConfig
+
+    values = dict(target_flops=5_000_000, out=str(out), data="synthetic:classes=3,images=90", proxy_resolution=16,
+                  steps=2, batch_size=16, resolution=64, cpus_per_trial=1)
+    values.update(changes)
+    return SearchConfig(**values)
+
+
 def test_failed_trial_is_recorded_and_search_completes(tmp_path, capsys):
-    code, out = _search(tmp_path, "fail", "--trials", "3", "--controller", "random", "--fail-trial", "1")
-    assert code == 0
-    trials = pd.read_csv(out / "trials.csv", keep_default_na=False)
+    """A trial whose worker raises (every retry) is recorded as failed with reward 0; the search goes on."""
+    from nas.data import load_data
+    from nas.search import run_search
+    from nas.trial import run_trial
+
+    def failing_second_trial(trial_config, data=None, search=None):  # pickled by value with the trainable
+        if trial_config["trial"] == 1:
+            raise RuntimeError("injected failure")
+        run_trial(trial_config, data, search)
+
+    config = _tiny_config(tmp_path / "fail", trials=3, controller="random")
+    data = load_data(config.data, config.proxy_resolution, config.val_fraction, config.seed)
+    outcome = run_search(config, data, trainable=failing_second_trial)
+    assert outcome.finished
+    trials = pd.read_csv(tmp_path / "fail" / "trials.csv", keep_default_na=False)
     assert len(trials) == 3
     failed = trials[trials["trial"] == 1].iloc[0]
-    assert failed["status"] == "failed" and "injected failure" in failed["reason"] and failed["reward"] == 0
+    assert failed["status"] == "failed" and "errored" in failed["reason"] and failed["reward"] == 0
     assert (trials[trials["trial"] != 1]["status"] == "ok").all()
     assert "FAILED" in capsys.readouterr().out
+
+
+def test_an_exception_inside_the_trial_is_a_failed_measurement():
+    from nas.data import load_data
+    from nas.trial import evaluate_candidate
+
+    config = _tiny_config("unused")
+    data = load_data(config.data, config.proxy_resolution, config.val_fraction, config.seed)
+    spec = load_spec(Path(__file__).resolve().parents[1] / "search_spaces" / "references" / "mobilenet_v2.json")
+    spec_dict = spec.to_dict()
+    spec_dict["blocks"][0]["in"] = 7  # does not match the stem: the spec is rejected inside the trial
+    measured = evaluate_candidate(spec_dict, data, config, seed=0)
+    assert measured["status"] == "failed" and "in" in measured["reason"] and measured["accuracy"] == 0.0
+    good = evaluate_candidate(spec.replace(resolution=64, num_classes=3).to_dict(), data, config, seed=0)
+    assert good["status"] == "ok" and 0.0 <= good["accuracy"] <= 1.0
+    assert (good["flops"], good["params"]) == (25_547_776, 2_227_715)  # fvcore at 64 px, 3 classes
 
 
 def test_resume_continues_without_rerunning(tmp_path):
@@ -174,3 +211,59 @@ def test_more_gpus_than_the_cluster_has_is_a_usage_error(tmp_path, capsys):
     assert code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--gpus-per-trial 1: the Ray cluster has 0 GPUs" in err
+
+
+def test_resume_with_a_new_target_rescores_the_recorded_trials(tmp_path):
+    code, out = _search(tmp_path, "rescore", "--trials", "2", "--controller", "ppo")
+    assert code == 0
+    before = pd.read_csv(out / "trials.csv")
+    assert search_main(["--resume", "--out", str(out), "--trials", "3", "--target-flops", "10M", "--w", "-0.5"]) == 0
+    trials = pd.read_csv(out / "trials.csv")
+    assert len(trials) == 3
+    expected = trials["accuracy"] * (trials["flops"] / 10_000_000) ** -0.5
+    assert trials["reward"].to_numpy() == pytest.approx(expected.to_numpy())
+    pd.testing.assert_series_equal(trials["accuracy"].head(2), before["accuracy"])  # measured once, rescored
+    assert not (trials["reward"].head(2).to_numpy() == pytest.approx(before["reward"].to_numpy()))
+    best = load_spec(out / "best_b0.json")
+    assert best.provenance["target_flops"] == 10_000_000 and best.provenance["w"] == -0.5
+    assert best.metrics["reward"] == pytest.approx(trials["reward"].max())
+    assert json.loads((out / "search.json").read_text())["config"]["target_flops"] == 10_000_000
+    import pickle
+
+    state = pickle.loads((out / "controller.pkl").read_bytes())
+    assert state["controller"]["num_told"] == 3 + state["duplicates"]  # a fresh controller, told the rescored history
+
+
+def test_resume_rejects_a_different_definition(tmp_path, capsys):
+    code, out = _search(tmp_path, "definition", "--trials", "1", "--controller", "random")
+    assert code == 0
+    assert search_main(["--resume", "--out", str(out), "--steps", "7"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--steps 7 differs from the run's (2)" in err
+
+
+def test_a_second_search_on_the_same_proxy_is_served_from_the_cache(tmp_path, capsys, private_cache_dir):
+    """Evolution's first proposals are random and do not depend on rewards: the same seed proposes them again."""
+    code, first = _search(tmp_path, "first", "--trials", "3", "--controller", "evolution")
+    assert code == 0 and (private_cache_dir / "results.sqlite").is_file()
+    code, second = _search(tmp_path, "second", "--trials", "3", "--controller", "evolution", "--target-flops", "9M")
+    assert code == 0
+    a, b = pd.read_csv(first / "trials.csv"), pd.read_csv(second / "trials.csv")
+    assert list(a["source"]) == ["trained"] * 3 and list(b["source"]) == ["cache"] * 3
+    assert list(b["choices"]) == list(a["choices"]) and list(b["accuracy"]) == list(a["accuracy"])
+    assert list(b["flops"]) == list(a["flops"])
+    assert b["reward"].to_numpy() == pytest.approx((b["accuracy"] * (b["flops"] / 9e6) ** -0.07).to_numpy())
+    assert "(3 from the cache)" in capsys.readouterr().out
+    code, third = _search(tmp_path, "third", "--trials", "2", "--controller", "evolution", "--no-cache")
+    assert code == 0 and list(pd.read_csv(third / "trials.csv")["source"]) == ["trained"] * 2
+
+
+def test_a_corrupt_cache_warns_once_and_the_search_goes_on(tmp_path, capsys):
+    broken = tmp_path / "broken.sqlite"
+    broken.write_bytes(b"this is not a database" * 100)
+    code, out = _search(tmp_path, "corrupt", "--trials", "2", "--controller", "random", "--cache", str(broken))
+    assert code == 0
+    err = capsys.readouterr().err
+    assert err.count("result cache") == 1 and str(broken) in err and "continuing without it" in err
+    trials = pd.read_csv(out / "trials.csv")
+    assert len(trials) == 2 and (trials["source"] == "trained").all() and (trials["status"] == "ok").all()

@@ -1,60 +1,134 @@
 """The Ray Tune Searcher adapter, driven through its Tune-facing methods as Tune calls them."""
 import copy
 
+import pytest
+
 from controllers import make_controller
-from nas.search import ControllerSearcher, SearchConfig
+from nas.cache import ResultCache
+from nas.config import SearchConfig
+from nas.searcher import ControllerSearcher
 from search_spaces.mnasnet import default_space
 
 
-def _searcher(tmp_path, controller, history=None):
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    config = SearchConfig(target_flops=300_000_000, out=str(tmp_path), trials=6, resolution=64)
-    return ControllerSearcher(controller, default_space(), config, 10, tmp_path, history)
+class Listener:
+    """Collects what the searcher hands on (the run's recorder in a real search)."""
+
+    def __init__(self):
+        self.records, self.states = [], []
+
+    def record(self, record, state):
+        self.records.append(record)
+        self.states.append(state)
+
+    def save_state(self, state):
+        self.states.append(state)
 
 
-def _finish(searcher, trial_id, reward):
-    searcher.on_trial_complete(trial_id, {"reward": reward, "accuracy": reward, "flops": 1, "params": 1,
-                                          "status": "ok", "reason": "", "seconds": 0.1})
+def _searcher(controller, history=None, cache=None, **config):
+    config = SearchConfig(**{"target_flops": 300_000_000, "out": "unused", "trials": 6, "resolution": 64, **config})
+    listener = Listener()
+    return ControllerSearcher(controller, default_space(), config, 10, history, listener, cache), listener
 
 
-def test_suggest_puts_choices_and_spec_in_the_config(tmp_path):
-    searcher = _searcher(tmp_path, make_controller("random", default_space(), seed=0))
+def _finish(searcher, trial_id, accuracy, flops=300_000_000):
+    searcher.on_trial_complete(trial_id, {"accuracy": accuracy, "flops": flops, "params": 1, "status": "ok",
+                                          "reason": "", "seconds": 0.1})
+
+
+def test_suggest_puts_choices_and_spec_in_the_config():
+    searcher, listener = _searcher(make_controller("random", default_space(), seed=0))
     config = searcher.suggest("t0")
     assert len(config["choices"]) == 42 and config["trial"] == 0
     assert config["spec"]["format"] == "nas-b0-spec/1" and config["spec"]["resolution"] == 64
     assert config["spec"]["num_classes"] == 10
+    assert listener.states[-1]["told"] == []  # the state after the ask is handed on to be saved
     _finish(searcher, "t0", 0.5)
-    assert (tmp_path / "trials.csv").exists() and (tmp_path / "best_b0.json").exists()
+    assert [r["trial"] for r in listener.records] == [0] and listener.states[-1]["told"] == [0]
 
 
-def test_errored_trial_is_told_zero(tmp_path):
+def test_the_reward_is_computed_on_the_driver_from_accuracy_and_flops():
+    searcher, listener = _searcher(make_controller("random", default_space(), seed=0), w=-0.07)
+    searcher.suggest("t0")
+    _finish(searcher, "t0", 0.5, flops=600_000_000)  # twice the target: 0.5 * 2 ** -0.07
+    assert listener.records[0]["reward"] == pytest.approx(0.5 * 2 ** -0.07)
+    hard, listener = _searcher(make_controller("random", default_space(), seed=0), reward="hard")
+    hard.suggest("t0")
+    _finish(hard, "t0", 0.5, flops=600_000_000)  # hard: exponent -1 over the target
+    assert listener.records[0]["reward"] == pytest.approx(0.25)
+
+
+def test_errored_trial_is_told_zero():
     controller = make_controller("evolution", default_space(), seed=0)
-    searcher = _searcher(tmp_path, controller)
+    searcher, listener = _searcher(controller)
     searcher.suggest("t0")
     searcher.on_trial_complete("t0", None, error=True)
-    assert searcher.records[0]["status"] == "failed" and searcher.records[0]["reward"] == 0.0
+    assert listener.records[0]["status"] == "failed" and listener.records[0]["reward"] == 0.0
+    assert "errored" in listener.records[0]["reason"]
     assert controller.population[-1][1] == 0.0
 
 
-def test_an_evaluated_architecture_is_not_trained_again(tmp_path):
+def test_an_evaluated_architecture_is_not_trained_again():
     space = default_space()
     controller = make_controller("random", space, seed=3)
     upcoming = copy.deepcopy(controller).ask()  # what the controller will propose first
     history = [{"trial": 0, "trial_id": "old", "choices": upcoming, "reward": 0.7, "status": "ok",
                 "accuracy": 0.7, "flops": 1, "params": 1}]
-    searcher = _searcher(tmp_path, controller, history)
+    searcher, _ = _searcher(controller, history)
     config = searcher.suggest("t1")
     assert config["choices"] != upcoming and config["trial"] == 1
     assert searcher.duplicates == 1 and controller.num_told == 1  # told the recorded reward instead
 
 
+def test_trials_are_numbered_after_the_highest_recorded_one():
+    """A kill can lose trial 0 while trial 1 was written: the next trial is 2, never a second 1."""
+    history = [{"trial": 1, "trial_id": "old", "choices": [0] * 42, "reward": 0.1, "status": "ok",
+                "accuracy": 0.1, "flops": 1, "params": 1}]
+    searcher, _ = _searcher(make_controller("random", default_space(), seed=0), history)
+    assert searcher.suggest("t")["trial"] == 2
+
+
+def test_a_cached_architecture_is_recorded_from_the_cache_without_a_trial(tmp_path):
+    space = default_space()
+    cache = ResultCache(tmp_path / "results.sqlite", proxy="p", warn=pytest.fail)
+    controller = make_controller("random", space, seed=5)
+    probe = copy.deepcopy(controller)  # what the controller will propose first and second
+    first, second = probe.ask(), probe.ask()
+    spec = space.decode(first, resolution=64, num_classes=10)
+    cache.put(spec, {"accuracy": 0.625, "flops": 12_345, "params": 678, "seconds": 9.0}, run="earlier")
+    searcher, listener = _searcher(controller, cache=cache, trials=3)
+    config = searcher.suggest("t0")
+    assert config["choices"] == second and config["trial"] == 1  # the first proposal came from the cache
+    cached = listener.records[0]
+    assert cached["source"] == "cache" and cached["trial"] == 0 and cached["accuracy"] == 0.625
+    assert cached["flops"] == 12_345 and cached["params"] == 678
+    assert cached["reward"] == pytest.approx(0.625 * (12_345 / 300_000_000) ** -0.07)
+    assert controller.num_told == 1  # told like any result
+    _finish(searcher, "t0", 0.5)
+    assert cache.get(space.decode(second, resolution=64, num_classes=10)).accuracy == 0.5  # trained: cached
+
+
+def test_a_cached_result_is_recounted_at_another_resolution(tmp_path):
+    from nas.profile import profile
+
+    space = default_space()
+    cache = ResultCache(tmp_path / "results.sqlite", proxy="p", warn=pytest.fail)
+    controller = make_controller("random", space, seed=5)
+    first = copy.deepcopy(controller).ask()
+    cache.put(space.decode(first, resolution=224, num_classes=10), {"accuracy": 0.5, "flops": 1, "params": 2},
+              run="earlier")
+    searcher, listener = _searcher(controller, cache=cache, resolution=96)
+    searcher.suggest("t0")
+    expected = profile(space.decode(first, resolution=96, num_classes=10), method="analytic")
+    assert listener.records[0]["flops"] == expected["flops"] and listener.records[0]["params"] == expected["params"]
+
+
 def test_save_and_restore_continue_the_same_proposals(tmp_path):
-    a = _searcher(tmp_path / "a", make_controller("ppo", default_space(), seed=1))
+    a, _ = _searcher(make_controller("ppo", default_space(), seed=1))
     for i in range(5):
         a.suggest(f"t{i}")
         _finish(a, f"t{i}", 0.1 * i)
     a.save(str(tmp_path / "ckpt.pkl"))
-    b = _searcher(tmp_path / "b", make_controller("ppo", default_space(), seed=99))
+    b, _ = _searcher(make_controller("ppo", default_space(), seed=99))
     b.restore(str(tmp_path / "ckpt.pkl"))
     assert a.suggest("x")["choices"] == b.suggest("x")["choices"]
     assert b.next_trial == 6

@@ -1,0 +1,113 @@
+"""The one typed configuration of a search: from the command line to the driver and, as is, to every trial.
+
+The command line's defaults are this dataclass's defaults; ``search.json`` holds ``to_dict()``; ``--resume``
+merges what the user gave into the saved configuration with :meth:`SearchConfig.resumed`.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from nas.errors import UserInputError
+from nas.reward import mnas_reward
+from nas.spec import MIN_RESOLUTION
+
+# what a resumed search may change: the budget of trials, the resources, the cache and the output, and the
+# reward (the recorded trials are rescored with it, and the controller is told the rescored history)
+RESUMABLE = ("out", "trials", "address", "gpus_per_trial", "cpus_per_trial", "concurrency", "cache", "no_cache", "debug")
+RESCORING = ("target_flops", "w", "reward")
+
+
+@dataclass
+class SearchConfig:
+    """Everything that defines one search; written to ``search.json`` first, passed to every trial."""
+
+    target_flops: int
+    out: str
+    controller: str = "ppo"
+    trials: int = 16
+    epochs: float | None = None
+    steps: int | None = 300
+    batch_size: int = 64
+    lr: float = 0.1
+    data: str = "synthetic"
+    val_fraction: float = 0.2
+    proxy_resolution: int = 32
+    resolution: int = 224
+    num_classes: int | None = None
+    reward: str = "soft"
+    w: float = -0.07
+    seed: int = 0
+    address: str | None = None
+    gpus_per_trial: float | None = None
+    cpus_per_trial: float | None = None
+    concurrency: int | None = None
+    cache: str | None = None  # the result cache's file; None: $NAS_CACHE_DIR/results.sqlite
+    no_cache: bool = False
+    debug: bool = False  # Ray's own output on the console, tracebacks
+    controller_options: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.proxy_resolution < MIN_RESOLUTION or self.resolution < MIN_RESOLUTION:
+            raise UserInputError(f"--proxy-resolution and --resolution must be at least {MIN_RESOLUTION}")
+        if self.reward not in ("soft", "hard"):
+            raise UserInputError(f"--reward {self.reward!r}: expected soft or hard")
+
+    # -- the parts of the configuration that other modules use
+    def budget(self) -> Any:
+        """The proxy training budget of every candidate, as a ``TrainBudget``."""
+        from nas.train import TrainBudget
+
+        if self.steps:
+            return TrainBudget(steps=self.steps, batch_size=self.batch_size, lr=self.lr)
+        return TrainBudget(epochs=self.epochs or 3.0, batch_size=self.batch_size, lr=self.lr)
+
+    def score(self, accuracy: float, flops: float) -> float:
+        """MnasNet's reward of a measured (accuracy, FLOPs) under this search's target, on the driver."""
+        if not flops > 0:
+            return 0.0
+        return mnas_reward(accuracy, flops, self.target_flops, self.w, self.reward)
+
+    def with_resources(self, cpus: float, gpus: float, concurrency: int) -> "SearchConfig":
+        """A copy with the resources the runner planned, as the trials receive it."""
+        return dataclasses.replace(self, cpus_per_trial=cpus, gpus_per_trial=gpus, concurrency=concurrency)
+
+    # -- files and resume
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "SearchConfig":
+        """From ``search.json``'s ``config``; keys of older versions that no longer exist are ignored."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+    @classmethod
+    def defaults(cls) -> dict[str, Any]:
+        """Field name -> default, for the command line's help and for the values the user did not give."""
+        out = {}
+        for f in fields(cls):
+            if f.default is not dataclasses.MISSING:
+                out[f.name] = f.default
+        return out
+
+    def resumed(self, given: dict[str, Any]) -> "SearchConfig":
+        """This (saved) configuration continued with what the user gave on ``--resume``.
+
+        The trial budget, resources, cache and debug output may change; a new target, ``w`` or reward form
+        rescores the recorded trials. Anything else that differs from the run's definition is a user error.
+        """
+        changes = {}
+        for key, value in given.items():
+            if key in RESUMABLE or key in RESCORING:
+                changes[key] = value
+            elif getattr(self, key) != value:
+                flag = "--" + key.replace("_", "-")
+                raise UserInputError(f"--resume: {flag} {value} differs from the run's ({getattr(self, key)}); "
+                                     f"start a new run with another --out instead")
+        return dataclasses.replace(self, **changes)
+
+    def rescores(self, other: "SearchConfig") -> bool:
+        """Whether ``other`` scores trials differently from this configuration."""
+        return any(getattr(self, key) != getattr(other, key) for key in RESCORING)

@@ -1,0 +1,107 @@
+"""The run directory's recorder: trials.csv, controller.pkl, best_b0.json, the Pareto plot and progress lines.
+
+Driven by the searcher's records as candidates finish, so a killed search loses at most the trials in
+flight, and ``--resume`` continues from what is written here.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import pandas as pd
+
+from nas.config import SearchConfig
+from nas.records import append_trial, plot_pareto, read_trials, rewrite_trials, save_state
+from search_spaces.mnasnet import MnasNetSpace
+
+
+def versions() -> dict[str, str]:
+    """Versions of the toolkit and the libraries that decide its results."""
+    import platform
+
+    import fvcore
+    import numpy
+    import ray
+    import torch
+
+    from nas import __version__
+
+    return {"nas-toolkit": __version__, "python": platform.python_version(), "torch": torch.__version__,
+            "ray": ray.__version__, "numpy": numpy.__version__,
+            "fvcore": getattr(fvcore, "__version__", "unknown")}
+
+
+def best_record(records: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The highest-reward successful record (the earliest on ties)."""
+    ok = [r for r in records if r["status"] == "ok"]
+    return max(ok, key=lambda r: (r["reward"], -r["trial"])) if ok else None
+
+
+def write_best(run_dir: Path, space: MnasNetSpace, config: SearchConfig, num_classes: int,
+               record: dict[str, Any]) -> None:
+    """Write ``best_b0.json``: the best architecture as a B0 spec with metrics and provenance."""
+    spec = space.decode(record["choices"], resolution=config.resolution, num_classes=num_classes,
+                        name=f"{Path(config.out).name}-b0")
+    spec = spec.replace(
+        metrics={"flops": record["flops"], "params": record["params"], "proxy_accuracy": record["accuracy"],
+                 "reward": record["reward"]},
+        provenance={"tool": "nas-search", "target_flops": config.target_flops, "reward_mode": config.reward,
+                    "w": config.w, "controller": config.controller, "trial": record["trial"],
+                    "trial_id": record["trial_id"], "source": record.get("source", "trained"),
+                    "choices": list(record["choices"]), "proxy_data": config.data,
+                    "proxy_resolution": config.proxy_resolution, "budget": config.budget().to_dict(),
+                    "seed": config.seed, "versions": versions(), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+    spec.save(run_dir / "best_b0.json")
+
+
+class Recorder:
+    """Writes each record as it comes (append + fsync), the controller state, and the best spec."""
+
+    def __init__(self, run_dir: Path, config: SearchConfig, space: MnasNetSpace, num_classes: int,
+                 history: list[dict[str, Any]] | None = None, log: Callable[[str], None] = print) -> None:
+        self.run_dir, self.config, self.space, self.num_classes, self.log = run_dir, config, space, num_classes, log
+        self.records = list(history or [])
+        self.best = best_record(self.records)
+
+    @property
+    def trials_csv(self) -> Path:
+        return self.run_dir / "trials.csv"
+
+    def rescored(self, records: list[dict[str, Any]]) -> None:
+        """Replace the whole history (rescored under a new reward): trials.csv and best_b0.json."""
+        self.records = list(records)
+        rewrite_trials(self.trials_csv, self.records)
+        self.best = best_record(self.records)
+        if self.best is not None:
+            write_best(self.run_dir, self.space, self.config, self.num_classes, self.best)
+
+    def save_state(self, state: dict[str, Any]) -> None:
+        save_state(self.run_dir / "controller.pkl", state)
+
+    def record(self, record: dict[str, Any], state: dict[str, Any]) -> None:
+        """Keep one finished candidate: its row, the controller state after it, the best spec if it is best."""
+        append_trial(self.trials_csv, record)
+        self.records.append(record)
+        self.save_state(state)
+        if best_record(self.records) is record:
+            self.best = record
+            write_best(self.run_dir, self.space, self.config, self.num_classes, record)
+        self.log(self.progress_line(record))
+
+    def progress_line(self, record: dict[str, Any]) -> str:
+        best = self.best["reward"] if self.best else 0.0
+        head = f"[{len(self.records):>3}/{self.config.trials}] {record['summary']}"
+        if record["status"] != "ok":
+            return f"{head}  FAILED: {record['reason']}  best {best:.4f}"
+        where = "cached" if record.get("source") == "cache" else f"{record['seconds']:.0f}s"
+        return (f"{head}  {record['flops'] / 1e6:6.1f}M  acc {record['accuracy']:.3f}  "
+                f"reward {record['reward']:.4f}  best {best:.4f}  ({where})")
+
+    def finalize(self) -> pd.DataFrame:
+        """Write the Pareto plot from trials.csv and return the trials as a DataFrame."""
+        frame = read_trials(self.trials_csv)
+        plot_pareto(frame, self.config.target_flops, self.run_dir / "pareto.png",
+                    title=f"{Path(self.config.out).name}: {self.config.controller}, "
+                          f"target {self.config.target_flops / 1e6:g}M FLOPs")
+        return frame

@@ -1,0 +1,141 @@
+"""The one runner of every command that trains: start or join Ray, size the trials' resources, run a Tuner.
+
+    with Runner(address=None, debug=False) as runner:
+        finished = runner.run(trainable, storage=run_dir / "ray", name="tune-0", search_alg=searcher,
+                              num_samples=16)
+
+``run`` returns False, instead of raising, when the run was interrupted (Ctrl-C): the caller decides what
+an unfinished run means for its own records.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+
+from nas.errors import UserInputError  # noqa: E402
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What each trial asks of Ray, and how many run at once."""
+
+    cpus: float
+    gpus: float
+    concurrency: int
+
+    def describe(self) -> str:
+        return f"{self.concurrency} at a time, {self.cpus:g} CPU + {self.gpus:g} GPU each"
+
+
+def plan_resources(cluster: dict[str, float], gpus_per_trial: float | None = None,
+                   cpus_per_trial: float | None = None, concurrency: int | None = None) -> Resources:
+    """Per-trial CPUs and GPUs and the concurrency, from the options and the cluster's resources."""
+    gpus_total, cpus_total = cluster.get("GPU", 0.0), cluster.get("CPU", 1.0)
+    gpus = gpus_per_trial if gpus_per_trial is not None else (1.0 if gpus_total >= 1 else 0.0)
+    if gpus > 0 and gpus > gpus_total:
+        raise UserInputError(f"--gpus-per-trial {gpus:g}: the Ray cluster has {gpus_total:g} GPUs")
+    if not concurrency:
+        concurrency = max(1, int(gpus_total // gpus)) if gpus > 0 else 1
+    if cpus_per_trial is not None:
+        cpus = cpus_per_trial
+    elif gpus > 0:
+        cpus = max(1.0, min(4.0, cpus_total // concurrency))
+    else:
+        cpus = max(1.0, cpus_total // concurrency)
+    if cpus > cpus_total:
+        raise UserInputError(f"--cpus-per-trial {cpus:g}: the Ray cluster has {cpus_total:g} CPUs")
+    return Resources(float(cpus), float(gpus), int(concurrency))
+
+
+def start_ray(address: str | None, debug: bool = False) -> bool:
+    """Join ``address`` or start a local Ray instance sized to this machine; True when this call started it."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    if not debug:
+        logging.getLogger("ray").setLevel(logging.ERROR)
+    common = dict(log_to_driver=debug, logging_level=logging.INFO if debug else logging.ERROR,
+                  include_dashboard=False)
+    if address:
+        ray.init(address=address, **common)
+        return True
+    import torch
+
+    # "local" always starts a new instance, even where another Ray cluster runs on this machine
+    ray.init(address="local", num_cpus=os.cpu_count() or 1, num_gpus=torch.cuda.device_count(), **common)
+    return True
+
+
+class Runner:
+    """Ray for one command: started (or joined) on enter, shut down on exit if this runner started it."""
+
+    def __init__(self, address: str | None = None, debug: bool = False, gpus_per_trial: float | None = None,
+                 cpus_per_trial: float | None = None, concurrency: int | None = None) -> None:
+        self.address, self.debug = address, debug
+        self.requested = (gpus_per_trial, cpus_per_trial, concurrency)
+        self.resources = Resources(1.0, 0.0, 1)
+        self._started = False
+
+    @property
+    def where(self) -> str:
+        return self.address or "a local Ray instance"
+
+    def __enter__(self) -> "Runner":
+        import ray
+
+        self._started = start_ray(self.address, self.debug)
+        try:
+            self.resources = plan_resources(ray.cluster_resources(), *self.requested)
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._started:
+            import ray
+
+            ray.shutdown()
+            self._started = False
+
+    def run(self, trainable: Any, *, storage: Path, name: str, num_samples: int = 1, search_alg: Any = None,
+            param_space: dict[str, Any] | None = None, callbacks: Sequence[Any] = ()) -> bool:
+        """Run ``trainable`` as Ray Tune trials with this runner's resources; False when interrupted.
+
+        Trials reuse their actors, a worker that dies is retried twice, and at most ``concurrency`` trials
+        run at once (through Tune's ConcurrencyLimiter when a searcher proposes them).
+        """
+        from ray import tune
+        from ray.tune.search import ConcurrencyLimiter
+
+        res = self.resources
+        tune_config = tune.TuneConfig(num_samples=num_samples, reuse_actors=True)
+        if search_alg is not None:
+            tune_config.search_alg = ConcurrencyLimiter(search_alg, max_concurrent=res.concurrency)
+        else:
+            tune_config.max_concurrent_trials = res.concurrency
+        tuner = tune.Tuner(
+            tune.with_resources(trainable, {"cpu": res.cpus, "gpu": res.gpus}),
+            param_space=param_space, tune_config=tune_config,
+            run_config=tune.RunConfig(name=name, storage_path=str(Path(storage).resolve()),
+                                      verbose=1 if self.debug else 0, callbacks=list(callbacks),
+                                      failure_config=tune.FailureConfig(max_failures=2)))
+        try:
+            grid = tuner.fit()
+        except KeyboardInterrupt:
+            return False
+        # Tune stops gracefully on Ctrl-C: trials that did not end mean the run was interrupted
+        return grid.num_terminated + grid.num_errors == len(grid)
+
+
+def next_experiment_name(storage: Path, prefix: str = "tune") -> str:
+    """``tune-N``: one Tune experiment per start or resume of a run."""
+    attempt = len(list(Path(storage).glob(f"{prefix}-*"))) if Path(storage).exists() else 0
+    return f"{prefix}-{attempt}"

@@ -1,0 +1,177 @@
+"""The controller as a Ray Tune ``Searcher``: ask, skip duplicates, serve cached results, tell.
+
+It writes no file. Each finished candidate becomes a *record* (one row of ``trials.csv``) handed to a
+listener (the run's :class:`~nas.recorder.Recorder`) together with the controller state to save.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Protocol
+
+from ray.tune.search import Searcher
+
+from nas.config import SearchConfig
+from search_spaces.mnasnet import MnasNetSpace
+
+MAX_DUPLICATES = 200  # consecutive already-evaluated proposals after which the controller has converged
+
+
+class Listener(Protocol):
+    """Who keeps what the searcher decides (the run directory's recorder)."""
+
+    def record(self, record: dict[str, Any], state: dict[str, Any]) -> None: ...
+
+    def save_state(self, state: dict[str, Any]) -> None: ...
+
+
+def make_record(trial: int, trial_id: str, choices: list[int], space: MnasNetSpace, config: SearchConfig,
+                measured: dict[str, Any], source: str) -> dict[str, Any]:
+    """One row of ``trials.csv`` from a candidate's measurements, scored on the driver."""
+    status = measured.get("status", "failed")
+    accuracy = float(measured.get("accuracy") or 0.0)
+    flops = int(measured.get("flops") or 0)
+    reward = config.score(accuracy, flops) if status == "ok" else 0.0
+    if not math.isfinite(reward):
+        reward = 0.0
+    return {
+        "trial": trial, "trial_id": trial_id, "choices": list(choices), "summary": space.summary(choices),
+        "block_strings": space.decode(choices).block_strings, "flops": flops,
+        "params": int(measured.get("params") or 0), "accuracy": accuracy if status == "ok" else 0.0,
+        "reward": reward, "status": status, "reason": measured.get("reason") or "",
+        "seconds": round(float(measured.get("seconds") or 0.0), 2),
+        "train_seconds": round(float(measured.get("train_seconds") or 0.0), 2),
+        "images_per_second": round(float(measured.get("images_per_second") or 0.0), 1),
+        "final_loss": measured.get("final_loss", ""), "source": source,
+    }
+
+
+class ControllerSearcher(Searcher):
+    """A Ray Tune Searcher over a MnasNet space that wraps any controller (``ask``/``tell``).
+
+    ``suggest`` asks the controller and puts ``trial``, ``choices`` and the decoded ``spec`` into the trial's
+    config. An architecture this run already evaluated is told its recorded reward and not trained again; one
+    the result cache knows is recorded with ``source=cache`` and told like any result, without a trial.
+    ``on_trial_complete`` scores the trial's measurements with the search's reward and tells the controller
+    (reward 0 for a failed or errored trial).
+    """
+
+    def __init__(self, controller: Any, space: MnasNetSpace, config: SearchConfig, num_classes: int,
+                 history: list[dict[str, Any]] | None = None, listener: Listener | None = None,
+                 cache: Any = None, duplicates: int = 0) -> None:
+        super().__init__(metric="accuracy", mode="max")
+        self.controller, self.space, self.config = controller, space, config
+        self.num_classes, self.listener, self.cache = num_classes, listener, cache
+        self.records: list[dict[str, Any]] = []
+        self.evaluated: dict[tuple[int, ...], dict[str, Any]] = {}
+        self.told: set[int] = set()  # trials the controller has been told
+        self._load_records(list(history or []))
+        self.live: dict[str, tuple[int, list[int]]] = {}
+        self.in_flight: dict[tuple[int, ...], int] = {}
+        self.waiting: dict[tuple[int, ...], int] = {}
+        self.duplicates = duplicates  # proposals answered from the records instead of training
+        self.converged = False
+
+    def _load_records(self, records: list[dict[str, Any]]) -> None:
+        self.records = records
+        self.evaluated = {tuple(r["choices"]): r for r in records if r["status"] == "ok"}
+        self.told = {r["trial"] for r in records}
+        # numbered after the highest recorded trial: unique even when a kill lost a lower-numbered one
+        self.next_trial = max((int(r["trial"]) for r in records), default=-1) + 1
+
+    def state(self) -> dict[str, Any]:
+        """What ``controller.pkl`` holds: the controller, the trials it was told, the duplicates count."""
+        return {"controller": self.controller.state_dict(), "told": sorted(self.told),
+                "duplicates": self.duplicates}
+
+    @property
+    def finished(self) -> int:
+        """Candidates evaluated so far (trained, failed or served from the cache)."""
+        return len(self.records)
+
+    def _spec(self, choices: list[int], trial: int) -> Any:
+        return self.space.decode(choices, resolution=self.config.resolution, num_classes=self.num_classes,
+                                 name=f"trial-{trial:04d}")
+
+    # -- suggestions
+    def suggest(self, trial_id: str) -> dict[str, Any] | None:
+        duplicates_in_a_row = 0
+        while self.finished + len(self.live) < self.config.trials and not self.converged:
+            choices = self.controller.ask()
+            key = tuple(choices)
+            if key in self.evaluated or key in self.in_flight:
+                duplicates_in_a_row += 1
+                self.duplicates += 1
+                if key in self.evaluated:  # known: tell the recorded reward, train nothing
+                    self.controller.tell(choices, float(self.evaluated[key]["reward"]))
+                else:  # being trained now: told when that trial finishes
+                    self.waiting[key] = self.waiting.get(key, 0) + 1
+                self.converged = duplicates_in_a_row >= MAX_DUPLICATES
+                continue
+            trial = self.next_trial
+            self.next_trial += 1
+            spec = self._spec(choices, trial)
+            cached = self.cache.get(spec) if self.cache is not None else None
+            if cached is not None:
+                self._complete(make_record(trial, "cache", choices, self.space, self.config,
+                                           self._measured_from_cache(spec, cached), source="cache"))
+                duplicates_in_a_row = 0
+                continue
+            self.live[trial_id] = (trial, choices)
+            self.in_flight[key] = trial
+            if self.listener:
+                self.listener.save_state(self.state())
+            return {"trial": trial, "choices": choices, "spec": spec.to_dict()}
+        return Searcher.FINISHED
+
+    def _measured_from_cache(self, spec: Any, cached: Any) -> dict[str, Any]:
+        flops, params = cached.flops, cached.params
+        if (cached.resolution, cached.num_classes) != (spec.resolution, spec.num_classes):
+            from nas.profile import profile  # analytic == fvcore exactly (tests/test_profile.py)
+
+            counts = profile(spec, method="analytic")
+            flops, params = counts["flops"], counts["params"]
+        return {"status": "ok", "reason": "", "accuracy": cached.accuracy, "flops": flops, "params": params,
+                "seconds": 0.0, "train_seconds": cached.train_seconds, "images_per_second": cached.images_per_second,
+                "final_loss": cached.final_loss}
+
+    # -- results
+    def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
+        if trial_id not in self.live:
+            return
+        trial, choices = self.live.pop(trial_id)
+        self.in_flight.pop(tuple(choices), None)
+        measured = dict(result or {})
+        if error or "accuracy" not in measured:
+            measured.update(status="failed", reason=measured.get("reason") or
+                            "the trial's worker errored (see Ray's logs under ray/)")
+        record = make_record(trial, trial_id, choices, self.space, self.config, measured, source="trained")
+        if record["status"] == "ok" and self.cache is not None:
+            self.cache.put(self._spec(choices, trial), record, run=str(self.config.out))
+        self._complete(record)
+
+    def _complete(self, record: dict[str, Any]) -> None:
+        choices = record["choices"]
+        key = tuple(choices)
+        self.records.append(record)
+        if record["status"] == "ok":
+            self.evaluated[key] = record
+        for _ in range(self.waiting.pop(key, 0) + 1):
+            self.controller.tell(choices, record["reward"])
+        self.told.add(record["trial"])
+        if self.listener:
+            self.listener.record(record, self.state())
+
+    # -- Tune's own checkpointing of the searcher
+    def save(self, checkpoint_path: str) -> None:
+        from nas.records import save_state
+
+        save_state(Path(checkpoint_path), {"controller": self.controller.state_dict(), "records": self.records})
+
+    def restore(self, checkpoint_path: str) -> None:
+        from nas.records import load_state
+
+        state = load_state(Path(checkpoint_path)) or {}
+        if "controller" in state:
+            self.controller.load_state_dict(state["controller"])
+            self._load_records(state["records"])
