@@ -9,6 +9,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from nas.spec import LayerSpec
+
 BN_EPS = 1e-3
 BN_MOMENTUM = 0.01  # PyTorch's convention for TensorFlow's decay of 0.99
 
@@ -22,6 +24,26 @@ def make_activation(name: str) -> nn.Module:
     if name == "relu6":
         return nn.ReLU6(inplace=True)
     raise ValueError(f"activation: unknown {name!r}")
+
+
+def conv_output_size(size: int, kernel: int, stride: int) -> int:
+    """Spatial size after a k x k convolution with padding k // 2 and ``stride``."""
+    return (size + 2 * (kernel // 2) - kernel) // stride + 1
+
+
+def conv_bn_counts(cin: int, cout: int, kernel: int, groups: int, size_out: int) -> tuple[int, int]:
+    """(params, FLOPs) of a ConvBnAct in fvcore's convention: conv MACs plus 2 per BN output element."""
+    weights = kernel * kernel * (cin // groups) * cout
+    return weights + 2 * cout, weights * size_out * size_out + 2 * cout * size_out * size_out
+
+
+def se_counts(channels: int, reduced: int) -> tuple[int, int]:
+    """(params, FLOPs) of a SqueezeExcite: its two 1x1 convs with biases (the mean and gate are uncounted)."""
+    return 2 * channels * reduced + reduced + channels, 2 * channels * reduced
+
+
+def _add(*counts: tuple[int, int]) -> tuple[int, int]:
+    return sum(c[0] for c in counts), sum(c[1] for c in counts)
 
 
 def batch_norm(channels: int) -> nn.BatchNorm2d:
@@ -85,6 +107,24 @@ class MBConv(nn.Module):
         self.residual = residual
         self.drop_rate = drop_rate if residual else 0.0
 
+    @classmethod
+    def build(cls, layer: LayerSpec, activation: str, drop_rate: float) -> "MBConv":
+        return cls(layer.in_channels, layer.out_channels, layer.kernel, layer.stride, layer.expand, layer.se,
+                   layer.residual, activation, drop_rate)
+
+    @staticmethod
+    def count(layer: LayerSpec, size: int) -> tuple[int, int]:
+        """(params, FLOPs) of the layer on a ``size`` x ``size`` input, exactly as fvcore counts it."""
+        cin, mid, out_size = layer.in_channels, layer.in_channels * layer.expand, conv_output_size(
+            size, layer.kernel, layer.stride)
+        parts = [conv_bn_counts(mid, mid, layer.kernel, mid, out_size),
+                 conv_bn_counts(mid, layer.out_channels, 1, 1, out_size)]
+        if layer.expand > 1:
+            parts.append(conv_bn_counts(cin, mid, 1, 1, size))
+        if layer.se > 0:
+            parts.append(se_counts(mid, se_channels(cin, layer.se)))
+        return _add(*parts)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.project(self.se(self.depthwise(self.expand(x))))
         if self.residual:
@@ -103,8 +143,27 @@ class RegularConv(nn.Module):
         self.residual = residual
         self.drop_rate = drop_rate if residual else 0.0
 
+    @classmethod
+    def build(cls, layer: LayerSpec, activation: str, drop_rate: float) -> "RegularConv":
+        return cls(layer.in_channels, layer.out_channels, layer.kernel, layer.stride, layer.se, layer.residual,
+                   activation, drop_rate)
+
+    @staticmethod
+    def count(layer: LayerSpec, size: int) -> tuple[int, int]:
+        """(params, FLOPs) of the layer on a ``size`` x ``size`` input, exactly as fvcore counts it."""
+        out_size = conv_output_size(size, layer.kernel, layer.stride)
+        parts = [conv_bn_counts(layer.in_channels, layer.out_channels, layer.kernel, 1, out_size)]
+        if layer.se > 0:
+            parts.append(se_counts(layer.out_channels, se_channels(layer.in_channels, layer.se)))
+        return _add(*parts)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.se(self.conv(x))
         if self.residual:
             out = drop_path(out, self.drop_rate, self.training) + x
         return out
+
+
+# The one table from a spec's ``op`` to its layer class: the model builder builds with ``build`` and the
+# analytic counter counts with ``count``. A new op is a class here and a row in this table.
+LAYER_TYPES: dict[str, type[MBConv] | type[RegularConv]] = {"mbconv": MBConv, "conv": RegularConv}

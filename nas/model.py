@@ -7,7 +7,7 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
-from nas.blocks import ConvBnAct, MBConv, RegularConv
+from nas.blocks import LAYER_TYPES, ConvBnAct
 from nas.spec import ArchSpec, load_spec
 
 
@@ -24,17 +24,9 @@ class ArchNet(nn.Module):
         stages = []
         for block in spec.blocks:
             layers = []
-            for layer in range(block.repeats):
-                cin = block.in_channels if layer == 0 else block.out_channels
-                stride = block.stride if layer == 0 else 1
-                residual = block.has_residual(layer)
+            for layer in block.layers():
                 drop = spec.drop_connect * index / total  # grows linearly with depth, as in the TF code
-                if block.op == "conv":
-                    layers.append(RegularConv(cin, block.out_channels, block.kernel, stride, block.se,
-                                              residual, act, drop))
-                else:
-                    layers.append(MBConv(cin, block.out_channels, block.kernel, stride, block.expand,
-                                         block.se, residual, act, drop))
+                layers.append(LAYER_TYPES[layer.op].build(layer, act, drop))
                 index += 1
             stages.append(nn.Sequential(*layers))
         self.blocks = nn.Sequential(*stages)

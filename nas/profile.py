@@ -14,7 +14,7 @@ import warnings
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from nas.blocks import se_channels
+from nas.blocks import LAYER_TYPES, conv_bn_counts, conv_output_size
 from nas.spec import MIN_RESOLUTION, ArchSpec, BlockSpec, load_spec
 
 METHODS = ("fvcore", "analytic")
@@ -31,66 +31,29 @@ class Row:
     flops: int = 0
 
 
-def _conv_size(size: int, kernel: int, stride: int) -> int:
-    return (size + 2 * (kernel // 2) - kernel) // stride + 1
-
-
-class _Counter:
-    """Accumulates params and FLOPs layer by layer, mirroring the builder in nas/model.py."""
-
-    def __init__(self) -> None:
-        self.params = 0
-        self.flops = 0
-
-    def conv_bn(self, cin: int, cout: int, kernel: int, groups: int, size_out: int) -> None:
-        weights = kernel * kernel * (cin // groups) * cout
-        self.params += weights + 2 * cout
-        self.flops += weights * size_out * size_out + 2 * cout * size_out * size_out
-
-    def se(self, channels: int, reduced: int) -> None:
-        self.params += 2 * channels * reduced + reduced + channels
-        self.flops += 2 * channels * reduced
-
-
 def _block_counts(block: BlockSpec, size: int) -> tuple[int, int, int]:
     """(params, flops, output size) of one block whose input has spatial size ``size``."""
-    count = _Counter()
-    for layer in range(block.repeats):
-        cin = block.in_channels if layer == 0 else block.out_channels
-        stride = block.stride if layer == 0 else 1
-        out_size = _conv_size(size, block.kernel, stride)
-        if block.op == "conv":
-            count.conv_bn(cin, block.out_channels, block.kernel, 1, out_size)
-            if block.se > 0:
-                count.se(block.out_channels, se_channels(cin, block.se))
-        else:
-            mid = cin * block.expand
-            if block.expand > 1:
-                count.conv_bn(cin, mid, 1, 1, size)
-            count.conv_bn(mid, mid, block.kernel, mid, out_size)
-            if block.se > 0:
-                count.se(mid, se_channels(cin, block.se))
-            count.conv_bn(mid, block.out_channels, 1, 1, out_size)
-        size = out_size
-    return count.params, count.flops, size
+    params = flops = 0
+    for layer in block.layers():
+        layer_params, layer_flops = LAYER_TYPES[layer.op].count(layer, size)
+        params, flops = params + layer_params, flops + layer_flops
+        size = conv_output_size(size, layer.kernel, layer.stride)
+    return params, flops, size
 
 
 def analytic_rows(spec: ArchSpec, resolution: int, num_classes: int | None = None) -> list[Row]:
     """Per-part counts computed from the spec alone (no model is built)."""
     classes = num_classes or spec.num_classes
-    size = _conv_size(resolution, 3, 2)
-    stem = _Counter()
-    stem.conv_bn(3, spec.stem_channels, 3, 1, size)
-    rows = [Row("stem", spec.stem_channels, size, stem.params, stem.flops)]
-    for i, block in enumerate(spec.blocks):
+    size = conv_output_size(resolution, 3, 2)
+    rows = [Row("stem", spec.stem_channels, size, *conv_bn_counts(3, spec.stem_channels, 3, 1, size))]
+    for block in spec.blocks:
         params, flops, size = _block_counts(block, size)
         rows.append(Row(block.to_string(), block.out_channels, size, params, flops))
-    head = _Counter()
-    head.conv_bn(spec.blocks[-1].out_channels, spec.head_channels, 1, 1, size)
-    head.flops += spec.head_channels * size * size  # adaptive average pool
-    head.params += spec.head_channels * classes + classes
-    head.flops += spec.head_channels * classes
-    rows.append(Row("head+classifier", classes, 1, head.params, head.flops))
+    params, flops = conv_bn_counts(spec.blocks[-1].out_channels, spec.head_channels, 1, 1, size)
+    flops += spec.head_channels * size * size  # adaptive average pool
+    params += spec.head_channels * classes + classes  # classifier
+    flops += spec.head_channels * classes
+    rows.append(Row("head+classifier", classes, 1, params, flops))
     return rows
 
 

@@ -74,11 +74,30 @@ class BlockSpec:
             text += "_noskip"
         return text
 
-    def has_residual(self, layer: int) -> bool:
-        """Whether layer ``layer`` (0-based) of this block gets an identity residual."""
-        stride = self.stride if layer == 0 else 1
-        cin = self.in_channels if layer == 0 else self.out_channels
-        return self.skip and stride == 1 and cin == self.out_channels
+    def layers(self) -> list["LayerSpec"]:
+        """The block expanded into its layers: only the first has ``stride`` and ``in_channels``; a layer gets
+        an identity residual where ``skip`` is set and it keeps its input's shape."""
+        out = []
+        for index in range(self.repeats):
+            stride = self.stride if index == 0 else 1
+            cin = self.in_channels if index == 0 else self.out_channels
+            out.append(LayerSpec(self.op, self.kernel, stride, self.expand, cin, self.out_channels, self.se,
+                                 self.skip and stride == 1 and cin == self.out_channels))
+        return out
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """One layer of a block, as the model builder builds it and the analytic counter counts it."""
+
+    op: str
+    kernel: int
+    stride: int
+    expand: int
+    in_channels: int
+    out_channels: int
+    se: float
+    residual: bool
 
 
 _BLOCK_RE = re.compile(r"^r(\d+)_k(\d+)_s(\d)(\d)_e(\d+)_i(\d+)_o(\d+)((?:_[a-z]+[0-9.]*)*)$")

@@ -24,7 +24,7 @@ OPS: dict[str, tuple[str, int]] = {
 DECISIONS = ("op", "kernel", "se", "skip", "filters", "layers")
 
 
-def round_filters(channels: float, divisor: int = 8) -> int:
+def nearest_multiple(channels: float, divisor: int = 8) -> int:
     """Round to the nearest multiple of ``divisor`` (halves up), at least ``divisor``."""
     return max(divisor, int(channels / divisor + 0.5) * divisor)
 
@@ -119,7 +119,7 @@ class MnasNetSpace(CategoricalSpace):
         blocks, cin = [], sk.stem
         for b, v in enumerate(self._block_values(choices)):
             op, expand = OPS[v["op"]]
-            cout = round_filters(sk.channels[b] * v["filters"])
+            cout = nearest_multiple(sk.channels[b] * v["filters"])
             blocks.append(BlockSpec(op=op, repeats=max(1, sk.layers[b] + v["layers"]), kernel=v["kernel"],
                                     stride=sk.strides[b], expand=expand, in_channels=cin, out_channels=cout,
                                     se=float(v["se"]), skip=bool(v["skip"])))
@@ -148,9 +148,9 @@ class MnasNetSpace(CategoricalSpace):
                 raise SpaceError(f"{where}: op {block.op} with expand {block.expand} is not a choice")
             if block.stride != sk.strides[b]:
                 raise SpaceError(f"{where}: stride {block.stride}, the skeleton has {sk.strides[b]}")
-            filters = [m for m in c.filter_multipliers if round_filters(sk.channels[b] * m) == block.out_channels]
+            filters = [m for m in c.filter_multipliers if nearest_multiple(sk.channels[b] * m) == block.out_channels]
             if not filters:
-                allowed = sorted({round_filters(sk.channels[b] * m) for m in c.filter_multipliers})
+                allowed = sorted({nearest_multiple(sk.channels[b] * m) for m in c.filter_multipliers})
                 raise SpaceError(f"{where}: {block.out_channels} output filters, the space allows {allowed}")
             deltas = [d for d in c.layer_deltas if max(1, sk.layers[b] + d) == block.repeats]
             if not deltas:

@@ -6,7 +6,7 @@ import pytest
 from conftest import reference
 from nas.model import build_model
 from nas.profile import profile
-from search_spaces.mnasnet import MnasNetConfig, MnasNetSpace, Skeleton, default_space, round_filters
+from search_spaces.mnasnet import MnasNetConfig, MnasNetSpace, Skeleton, default_space, nearest_multiple
 from search_spaces.space import CategoricalSpace, SpaceError
 
 
@@ -37,9 +37,9 @@ def test_default_space_shape_and_size():
 
 
 def test_filter_rounding():
-    assert [round_filters(c * 0.75) for c in (16, 24, 32, 64, 96, 160, 320)] == [16, 16, 24, 48, 72, 120, 240]
-    assert [round_filters(c * 1.25) for c in (16, 24, 32, 64, 96, 160, 320)] == [24, 32, 40, 80, 120, 200, 400]
-    assert round_filters(3) == 8
+    assert [nearest_multiple(c * 0.75) for c in (16, 24, 32, 64, 96, 160, 320)] == [16, 16, 24, 48, 72, 120, 240]
+    assert [nearest_multiple(c * 1.25) for c in (16, 24, 32, 64, 96, 160, 320)] == [24, 32, 40, 80, 120, 200, 400]
+    assert nearest_multiple(3) == 8
 
 
 def test_decode_encode_round_trip_random():
@@ -63,7 +63,9 @@ def test_decoded_specs_are_valid_and_build():
         model = build_model(spec).eval()
         with torch.no_grad():
             assert model(torch.zeros(1, 3, 32, 32)).shape == (1, 10)
-        assert profile(spec, method="analytic")["flops"] > 0
+        counted = profile(spec, method="analytic")
+        assert counted == profile(spec, method="fvcore")  # the exact fvcore count of the built model
+        assert counted["params"] == sum(p.numel() for p in model.parameters())
         assert [b.stride for b in spec.blocks] == [1, 2, 2, 2, 1, 2, 1]
         assert all(b.repeats >= 1 for b in spec.blocks)
 
