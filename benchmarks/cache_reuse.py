@@ -2,7 +2,7 @@
 
     python benchmarks/cache_reuse.py [--trials 16] [--steps 100] [--controller ppo] [--targets 400M,600M]
 
-Runs ``nas-search`` (in-process, as the command line does) twice with a fresh cache directory, then once
+Runs ``nas-search`` (each in its own process, as a user would) twice with a fresh cache directory, then once
 more with ``--no-cache`` at the second target as the control, and prints trainings, cache hits and wall
 time of each. Needs the machine to itself: a second CPU job slows trials several times.
 """
@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -18,15 +20,15 @@ import pandas as pd
 
 
 def run(out: Path, target: str, args: argparse.Namespace, *extra: str) -> tuple[float, pd.DataFrame]:
-    from nas.cli import search_main
-
+    """One ``nas-search`` in its own process, as a user runs it; its wall time and trials."""
     argv = ["--target-flops", target, "--trials", str(args.trials), "--steps", str(args.steps),
             "--controller", args.controller, "--seed", str(args.seed), "--out", str(out), *extra]
     started = time.perf_counter()
-    code = search_main(argv)
+    done = subprocess.run([sys.executable, "-c", "import sys; from nas.cli import search_main; "
+                           "sys.exit(search_main())", *argv], cwd=Path(__file__).resolve().parents[1])
     seconds = time.perf_counter() - started
-    if code != 0:
-        raise SystemExit(f"nas-search {' '.join(argv)} exited {code}")
+    if done.returncode != 0:
+        raise SystemExit(f"nas-search {' '.join(argv)} exited {done.returncode}")
     return seconds, pd.read_csv(out / "trials.csv")
 
 
