@@ -176,16 +176,14 @@ def _search_config(args: argparse.Namespace) -> tuple[object, bool]:
 
     names = set(SearchConfig.defaults()) | {"target_flops"}
     given = {k: v for k, v in vars(args).items() if k in names and v is not None}
+    if "epochs" in given:  # --epochs and --steps exclude each other; steps wins where both are set
+        given["steps"] = None
     if args.resume:
         if not args.out:
             raise UsageError("--resume needs --out, the run directory to continue")
-        if "epochs" in given and "steps" not in given:
-            given["steps"] = None
         return saved_config(Path(args.out)).resumed(given), True
     if args.target_flops is None:
         raise UsageError("--target-flops is required, e.g. --target-flops 400M")
-    if "epochs" in given:
-        given["steps"] = None
     out = args.out or str(Path("runs") / time.strftime("%Y%m%d-%H%M%S"))
     if (Path(out) / "trials.csv").exists():
         raise UsageError(f"{out} already holds a search; use --resume to continue it or another --out")

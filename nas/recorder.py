@@ -32,10 +32,14 @@ def versions() -> dict[str, str]:
             "fvcore": getattr(fvcore, "__version__", "unknown")}
 
 
+def _rank(record: dict[str, Any]) -> tuple[float, int]:
+    return record["reward"], -record["trial"]
+
+
 def best_record(records: list[dict[str, Any]]) -> dict[str, Any] | None:
     """The highest-reward successful record (the earliest on ties)."""
     ok = [r for r in records if r["status"] == "ok"]
-    return max(ok, key=lambda r: (r["reward"], -r["trial"])) if ok else None
+    return max(ok, key=_rank) if ok else None
 
 
 def write_best(run_dir: Path, space: MnasNetSpace, config: SearchConfig, num_classes: int,
@@ -61,8 +65,8 @@ class Recorder:
     def __init__(self, run_dir: Path, config: SearchConfig, space: MnasNetSpace, num_classes: int,
                  history: list[dict[str, Any]] | None = None, log: Callable[[str], None] = print) -> None:
         self.run_dir, self.config, self.space, self.num_classes, self.log = run_dir, config, space, num_classes, log
-        self.records = list(history or [])
-        self.best = best_record(self.records)
+        self.count = len(history or [])  # records in trials.csv
+        self.best = best_record(list(history or []))
 
     @property
     def trials_csv(self) -> Path:
@@ -70,9 +74,9 @@ class Recorder:
 
     def rescored(self, records: list[dict[str, Any]]) -> None:
         """Replace the whole history (rescored under a new reward): trials.csv and best_b0.json."""
-        self.records = list(records)
-        rewrite_trials(self.trials_csv, self.records)
-        self.best = best_record(self.records)
+        rewrite_trials(self.trials_csv, records)
+        self.count = len(records)
+        self.best = best_record(records)
         if self.best is not None:
             write_best(self.run_dir, self.space, self.config, self.num_classes, self.best)
 
@@ -82,16 +86,16 @@ class Recorder:
     def record(self, record: dict[str, Any], state: dict[str, Any]) -> None:
         """Keep one finished candidate: its row, the controller state after it, the best spec if it is best."""
         append_trial(self.trials_csv, record)
-        self.records.append(record)
+        self.count += 1
         self.save_state(state)
-        if best_record(self.records) is record:
+        if record["status"] == "ok" and (self.best is None or _rank(record) > _rank(self.best)):
             self.best = record
             write_best(self.run_dir, self.space, self.config, self.num_classes, record)
         self.log(self.progress_line(record))
 
     def progress_line(self, record: dict[str, Any]) -> str:
         best = self.best["reward"] if self.best else 0.0
-        head = f"[{len(self.records):>3}/{self.config.trials}] {record['summary']}"
+        head = f"[{self.count:>3}/{self.config.trials}] {record['summary']}"
         if record["status"] != "ok":
             return f"{head}  FAILED: {record['reason']}  best {best:.4f}"
         where = "cached" if record.get("source") == "cache" else f"{record['seconds']:.0f}s"

@@ -1,0 +1,53 @@
+"""The typed search configuration: defaults, search.json round trip, the resume merge, scoring."""
+import pickle
+
+import pytest
+
+from nas.config import SearchConfig
+from nas.errors import UserInputError
+
+
+def test_defaults_are_the_dataclass_defaults_and_drive_the_help():
+    from nas.cli import _search_parser
+
+    defaults = SearchConfig.defaults()
+    assert defaults["trials"] == 16 and defaults["steps"] == 300 and defaults["w"] == -0.07
+    assert "target_flops" not in defaults and "out" not in defaults  # required, no default
+    help_text = _search_parser().format_help()
+    assert "(default: 16)" in help_text and "(default: 300)" in help_text and "(default: ppo)" in help_text
+
+
+def test_search_json_round_trip_ignores_keys_of_older_versions():
+    config = SearchConfig(target_flops=400_000_000, out="runs/x", trials=5, concurrency=2)
+    values = config.to_dict() | {"fail_trial": 3}  # a field that older versions wrote
+    assert SearchConfig.from_dict(values) == config
+    assert pickle.loads(pickle.dumps(config)) == config  # what Ray ships to the trials
+
+
+def test_resume_may_change_budget_resources_and_reward_but_not_the_definition():
+    saved = SearchConfig(target_flops=400_000_000, out="runs/x", trials=5)
+    merged = saved.resumed({"trials": 9, "concurrency": 2, "target_flops": 300_000_000, "no_cache": True,
+                            "steps": 300, "out": "elsewhere/x"})
+    assert (merged.trials, merged.concurrency, merged.target_flops, merged.no_cache, merged.out) == \
+        (9, 2, 300_000_000, True, "elsewhere/x")
+    assert saved.rescores(merged) and not saved.rescores(saved.resumed({"trials": 9}))
+    with pytest.raises(UserInputError, match="--batch-size 32 differs from the run's \\(64\\)"):
+        saved.resumed({"batch_size": 32})
+
+
+def test_score_is_mnasnet_reward_and_zero_without_flops():
+    config = SearchConfig(target_flops=100, out="x")
+    assert config.score(0.5, 200) == pytest.approx(0.5 * 2 ** -0.07)
+    assert SearchConfig(target_flops=100, out="x", reward="hard").score(0.5, 200) == pytest.approx(0.25)
+    assert config.score(0.5, 0) == 0.0
+
+
+def test_budget_follows_steps_or_epochs():
+    assert SearchConfig(target_flops=1, out="x").budget().steps == 300
+    budget = SearchConfig(target_flops=1, out="x", steps=None, epochs=2.0).budget()
+    assert budget.steps is None and budget.epochs == 2.0
+
+
+def test_resolutions_below_the_minimum_are_user_errors():
+    with pytest.raises(UserInputError, match="at least 8"):
+        SearchConfig(target_flops=1, out="x", proxy_resolution=4)
