@@ -124,14 +124,14 @@ class ResultCache:
         self.warn(f"warning: result cache {self.path} is not usable ({type(exc).__name__}: {exc}); "
                   f"continuing without it")
 
-    def get(self, spec: ArchSpec) -> CachedResult | None:
-        """The cached result of ``spec``'s architecture on this proxy, or None."""
+    def get(self, spec: ArchSpec, proxy: str | None = None) -> CachedResult | None:
+        """The cached result of ``spec``'s architecture on this proxy (or on ``proxy``), or None."""
         if self.connection is None:
             return None
         try:
             row = self.connection.execute(
                 f"SELECT {', '.join(VALUE_COLUMNS)} FROM results WHERE proxy = ? AND arch = ?",
-                (self.proxy, arch_key(spec))).fetchone()
+                (proxy or self.proxy, arch_key(spec))).fetchone()
         except sqlite3.Error as exc:
             self._disable(exc)
             return None
@@ -140,7 +140,7 @@ class ResultCache:
         self.hits += 1
         return CachedResult(*row)
 
-    def put(self, spec: ArchSpec, record: dict[str, Any], run: str) -> None:
+    def put(self, spec: ArchSpec, record: dict[str, Any], run: str, proxy: str | None = None) -> None:
         """Remember a successfully trained candidate (the first result of an architecture is kept)."""
         if self.connection is None:
             return
@@ -154,7 +154,7 @@ class ResultCache:
                 self.connection.execute(
                     f"INSERT OR IGNORE INTO results (proxy, arch, {', '.join(VALUE_COLUMNS)}) "
                     f"VALUES (?, ?, {', '.join('?' * len(VALUE_COLUMNS))})",
-                    (self.proxy, arch_key(spec), *(values[c] for c in VALUE_COLUMNS)))
+                    (proxy or self.proxy, arch_key(spec), *(values[c] for c in VALUE_COLUMNS)))
         except sqlite3.Error as exc:
             self._disable(exc)
 

@@ -126,16 +126,11 @@ def _flops(text: str) -> int:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _search_parser() -> ArgumentParser:
-    from controllers import CONTROLLERS
+def _add_proxy_arguments(p: ArgumentParser) -> None:
+    """The flags that define the proxy and the reward, shared by nas-search and nas-proxy-check."""
     from nas.config import SearchConfig
 
     d = SearchConfig.defaults()
-    p = ArgumentParser(prog="nas-search", description="Search a B0 backbone for a FLOPs budget (MnasNet-style).")
-    p.add_argument("--target-flops", type=_flops, help="FLOPs budget T at --resolution, e.g. 400M, 0.4G, 4e8 "
-                   "(required unless --resume; with --resume, rescores the recorded trials)")
-    p.add_argument("--controller", choices=sorted(CONTROLLERS), help=f"who proposes (default: {d['controller']})")
-    p.add_argument("--trials", type=positive_int, help=f"candidates to evaluate (default: {d['trials']})")
     budget = p.add_mutually_exclusive_group()
     budget.add_argument("--epochs", type=_positive_float, help="proxy training epochs per candidate")
     budget.add_argument("--steps", type=positive_int,
@@ -151,8 +146,10 @@ def _search_parser() -> ArgumentParser:
     p.add_argument("--reward", choices=("soft", "hard"), help=f"MnasNet reward form (default: {d['reward']})")
     p.add_argument("--w", type=_float, help=f"soft reward exponent (default: {d['w']})")
     p.add_argument("--seed", type=int, help=f"seed of the controller, data split and training (default: {d['seed']})")
-    p.add_argument("--out", help="run directory (default: runs/<timestamp>)")
-    p.add_argument("--resume", action="store_true", help="continue the search in --out")
+
+
+def _add_run_arguments(p: ArgumentParser) -> None:
+    """Where and how trials run, and the result cache: shared by every command that trains."""
     p.add_argument("--cache", help="the result cache across runs (default: $NAS_CACHE_DIR/results.sqlite, "
                    "NAS_CACHE_DIR defaulting to ~/.cache/nas-toolkit)")
     p.add_argument("--no-cache", action="store_true", default=None,
@@ -163,6 +160,33 @@ def _search_parser() -> ArgumentParser:
     p.add_argument("--cpus-per-trial", type=_positive_float, help="CPUs per trial (default: sized to the cluster)")
     p.add_argument("--concurrency", type=positive_int, help="trials at a time (default: sized to the cluster)")
     p.add_argument("--debug", action="store_true", default=None, help="show tracebacks and Ray's own output")
+
+
+def _given(args: argparse.Namespace) -> dict[str, object]:
+    """The SearchConfig fields the user gave on the command line (``--epochs`` clears the default steps)."""
+    from nas.config import SearchConfig
+
+    names = set(SearchConfig.defaults()) | {"target_flops"}
+    given = {k: v for k, v in vars(args).items() if k in names and v is not None}
+    if "epochs" in given:  # --epochs and --steps exclude each other
+        given["steps"] = None
+    return given
+
+
+def _search_parser() -> ArgumentParser:
+    from controllers import CONTROLLERS
+    from nas.config import SearchConfig
+
+    d = SearchConfig.defaults()
+    p = ArgumentParser(prog="nas-search", description="Search a B0 backbone for a FLOPs budget (MnasNet-style).")
+    p.add_argument("--target-flops", type=_flops, help="FLOPs budget T at --resolution, e.g. 400M, 0.4G, 4e8 "
+                   "(required unless --resume; with --resume, rescores the recorded trials)")
+    p.add_argument("--controller", choices=sorted(CONTROLLERS), help=f"who proposes (default: {d['controller']})")
+    p.add_argument("--trials", type=positive_int, help=f"candidates to evaluate (default: {d['trials']})")
+    _add_proxy_arguments(p)
+    p.add_argument("--out", help="run directory (default: runs/<timestamp>)")
+    p.add_argument("--resume", action="store_true", help="continue the search in --out")
+    _add_run_arguments(p)
     return p
 
 
@@ -174,10 +198,7 @@ def _search_config(args: argparse.Namespace) -> tuple[object, bool]:
     from nas.config import SearchConfig
     from nas.search import saved_config
 
-    names = set(SearchConfig.defaults()) | {"target_flops"}
-    given = {k: v for k, v in vars(args).items() if k in names and v is not None}
-    if "epochs" in given:  # --epochs and --steps exclude each other; steps wins where both are set
-        given["steps"] = None
+    given = _given(args)
     if args.resume:
         if not args.out:
             raise UsageError("--resume needs --out, the run directory to continue")
@@ -219,6 +240,78 @@ def _search(args: argparse.Namespace) -> int:
 def search_main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``nas-search``."""
     return run_command("nas-search", _search, _search_parser(), argv)
+
+
+# --------------------------------------------------------------------------------------------- nas-proxy-check
+def _proxy_check_parser() -> ArgumentParser:
+    p = ArgumentParser(prog="nas-proxy-check",
+                       description="How faithfully does the proxy task rank architectures? Trains models with the "
+                                   "proxy budget (as nas-search would) and a longer reference budget, and reports "
+                                   "the rank agreement.")
+    p.add_argument("--target-flops", type=_flops, required=True, help="the search's FLOPs target, e.g. 400M")
+    _add_proxy_arguments(p)
+    p.add_argument("--models", type=positive_int, default=16,
+                   help="architectures sampled across 0.5x..1.5x the target (default: 16), plus the 3 references")
+    p.add_argument("--reference-steps", type=positive_int, help="steps of the reference budget (default: 10x the proxy's)")
+    p.add_argument("--reference-resolution", type=positive_int,
+                   help="training resolution of the reference (default: the proxy's)")
+    p.add_argument("--repeats", type=positive_int, default=2,
+                   help="proxy trainings per model with different seeds: 2 gives the seed-to-seed ceiling (default: 2)")
+    p.add_argument("--from", dest="from_run", help="a nas-search run: check its best models plus random ones")
+    p.add_argument("--no-references", action="store_true", help="leave out the shipped reference networks")
+    p.add_argument("--out", help="output directory (default: runs/proxy-check-<timestamp>)")
+    _add_run_arguments(p)
+    return p
+
+
+def _proxy_check(args: argparse.Namespace) -> int:
+    import time
+    from pathlib import Path
+
+    from nas.config import SearchConfig
+    from nas.data import DataError, load_data
+    from nas.proxy_check import ProxyCheckConfig, run_proxy_check
+
+    given = _given(args)
+    given["out"] = args.out or str(Path("runs") / f"proxy-check-{time.strftime('%Y%m%d-%H%M%S')}")
+    check = ProxyCheckConfig(search=SearchConfig(**given), models=args.models, reference_steps=args.reference_steps,
+                             reference_resolution=args.reference_resolution, repeats=args.repeats,
+                             from_run=args.from_run, references=not args.no_references)
+    try:
+        data = load_data(check.search.data, check.search.proxy_resolution, check.search.val_fraction,
+                         check.search.seed)
+    except DataError as exc:
+        raise UsageError(str(exc)) from None
+    check.validate(len(data.x_train))  # before Ray starts: bad flags cost nothing
+    figures = run_proxy_check(check, data, warn=lambda message: print(message, file=sys.stderr))
+    print()
+    for what in ("accuracy", "reward"):
+        if what in figures:
+            f = figures[what]
+            tau, rho = f["kendall_tau_b"], f["spearman_rho"]
+            print(f"{what:<9} proxy vs reference: Kendall tau-b {_fmt(tau)}, Spearman rho {_fmt(rho)}, "
+                  f"top-{f['top_k']} overlap {f['top_k_overlap']:.2f}")
+    if "seed_to_seed" in figures:
+        print(f"seed to seed (proxy vs proxy, accuracy): Kendall tau-b {_fmt(figures['seed_to_seed']['kendall_tau_b'])}")
+    if "seconds" in figures:
+        s = figures["seconds"]
+        print(f"cost: proxy {s['proxy_mean']:.1f}s, reference {s['reference_mean']:.1f}s per model "
+              f"(ratio {s['cost_ratio']:.1f}); {figures['left_out']} of {figures['models']} models left out (failed)")
+    print(figures["verdict"])
+    print(f"outputs in {check.search.out}: proxy_check.csv, proxy_check.json, proxy_check.png")
+    return 0
+
+
+def _fmt(stat: dict) -> str:
+    value, (low, high) = stat["value"], stat["interval90"]
+    if value is None:
+        return "undefined"
+    return f"{value:.2f} [{low:.2f}, {high:.2f}]" if low is not None else f"{value:.2f}"
+
+
+def proxy_check_main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``nas-proxy-check``."""
+    return run_command("nas-proxy-check", _proxy_check, _proxy_check_parser(), argv)
 
 
 # --------------------------------------------------------------------------------------------- nas-scale
