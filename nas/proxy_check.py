@@ -299,7 +299,7 @@ def run_proxy_check(config: ProxyCheckConfig, data: Any, log: Callable[[str], No
     from ray import tune
 
     from nas.cache import ResultCache, default_cache_path, proxy_fingerprint
-    from nas.data import ProxyData, resize_images
+    from nas.data import load_data
     from nas.runner import Runner
     from nas.trial import TRAINER_VERSION
 
@@ -311,10 +311,8 @@ def run_proxy_check(config: ProxyCheckConfig, data: Any, log: Callable[[str], No
     reference = config.reference(len(data.x_train))
     proxy_config = dataclasses.replace(search, steps=config.proxy_steps(len(data.x_train)), epochs=None)
     reference_data = data
-    if reference.proxy_resolution != data.resolution:
-        reference_data = ProxyData(data.name, resize_images(data.x_train, reference.proxy_resolution), data.y_train,
-                                   resize_images(data.x_val, reference.proxy_resolution), data.y_val,
-                                   data.num_classes)
+    if reference.proxy_resolution != data.resolution:  # loaded as nas-search would load it at that resolution
+        reference_data = load_data(search.data, reference.proxy_resolution, search.val_fraction, search.seed)
     budgets = {"proxy": (proxy_config, data), "reference": (reference, reference_data)}
     candidates = select_candidates(config, num_classes)
     jobs = _jobs(candidates, config.repeats, search.seed)
