@@ -162,6 +162,19 @@ def _add_run_arguments(p: ArgumentParser) -> None:
     p.add_argument("--debug", action="store_true", default=None, help="show tracebacks and Ray's own output")
 
 
+def _writable_directory(flag: str, path: str) -> None:
+    """A usage error, naming the flag, when ``path`` cannot be created or written (a file, a read-only place)."""
+    from pathlib import Path
+
+    try:
+        Path(path).mkdir(parents=True, exist_ok=True)
+        probe = Path(path) / ".nas-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise UsageError(f"{flag} {path}: cannot write there ({exc.strerror or exc})") from None
+
+
 def _given(args: argparse.Namespace) -> dict[str, object]:
     """The SearchConfig fields the user gave on the command line (``--epochs`` clears the default steps)."""
     from nas.config import SearchConfig
@@ -202,12 +215,15 @@ def _search_config(args: argparse.Namespace) -> tuple[object, bool]:
     if args.resume:
         if not args.out:
             raise UsageError("--resume needs --out, the run directory to continue")
-        return saved_config(Path(args.out)).resumed(given), True
+        config = saved_config(Path(args.out)).resumed(given)
+        _writable_directory("--out", args.out)
+        return config, True
     if args.target_flops is None:
         raise UsageError("--target-flops is required, e.g. --target-flops 400M")
     out = args.out or str(Path("runs") / time.strftime("%Y%m%d-%H%M%S"))
     if (Path(out) / "trials.csv").exists():
         raise UsageError(f"{out} already holds a search; use --resume to continue it or another --out")
+    _writable_directory("--out", out)
     given["out"] = out
     return SearchConfig(**given), False
 
@@ -274,6 +290,7 @@ def _proxy_check(args: argparse.Namespace) -> int:
 
     given = _given(args)
     given["out"] = args.out or str(Path("runs") / f"proxy-check-{time.strftime('%Y%m%d-%H%M%S')}")
+    _writable_directory("--out", given["out"])
     check = ProxyCheckConfig(search=SearchConfig(**given), models=args.models, reference_steps=args.reference_steps,
                              reference_resolution=args.reference_resolution, repeats=args.repeats,
                              from_run=args.from_run, references=not args.no_references)
@@ -291,6 +308,13 @@ def _proxy_check(args: argparse.Namespace) -> int:
             tau, rho = f["kendall_tau_b"], f["spearman_rho"]
             print(f"{what:<9} proxy vs reference: Kendall tau-b {_fmt(tau)}, Spearman rho {_fmt(rho)}, "
                   f"top-{f['top_k']} overlap {f['top_k_overlap']:.2f}")
+    if "per_seed_kendall_tau_b" in figures:
+        taus = ", ".join("undefined" if t is None else f"{t:.2f}" for t in figures["per_seed_kendall_tau_b"])
+        print(f"accuracy  each proxy seed vs reference: Kendall tau-b {taus}")
+    if "averaged_proxy" in figures:
+        averaged = figures["averaged_proxy"]
+        print(f"accuracy  proxy averaged over {averaged['seeds']} seeds vs reference: Kendall tau-b "
+              f"{_fmt(averaged['kendall_tau_b'])}, Spearman rho {_fmt(averaged['spearman_rho'])}")
     if "seed_to_seed" in figures:
         print(f"seed to seed (proxy vs proxy, accuracy): Kendall tau-b {_fmt(figures['seed_to_seed']['kendall_tau_b'])}")
     if "seconds" in figures:

@@ -213,6 +213,9 @@ def summarize(rows: pd.DataFrame, repeats: int) -> dict[str, Any]:
             figures[what] = {"kendall_tau_b": _interval(kendall_tau_b, x, y),
                              "spearman_rho": _interval(spearman_rho, x, y),
                              "top_k": k, "top_k_overlap": round(top_k_overlap(x, y, k), 4)}
+    per_seed = _per_seed(rows, reference, repeats)
+    if per_seed:
+        figures.update(per_seed)
     if repeats >= 2:
         again = rows[(rows["budget"] == "proxy") & (rows["repeat"] == 2)].set_index("model")
         pair = [m for m in proxy.index.intersection(again.index)
@@ -232,16 +235,50 @@ def summarize(rows: pd.DataFrame, repeats: int) -> dict[str, Any]:
     return figures
 
 
+def _per_seed(rows: pd.DataFrame, reference: pd.DataFrame, repeats: int) -> dict[str, Any]:
+    """Tau of each proxy seed against the reference, and of the proxy averaged over the seeds.
+
+    One proxy run is what a search uses, but its tau is itself noisy: the spread over seeds shows how much,
+    and the averaged proxy shows what averaging seeds (one of the levers to steady a proxy) buys.
+    """
+    if repeats < 2:
+        return {}
+    accuracy: dict[int, pd.Series] = {}
+    taus = []
+    for repeat in range(1, repeats + 1):
+        frame = rows[(rows["budget"] == "proxy") & (rows["repeat"] == repeat)].set_index("model")
+        good = [m for m in frame.index.intersection(reference.index)
+                if frame.loc[m, "status"] == "ok" and reference.loc[m, "status"] == "ok"]
+        accuracy[repeat] = frame.loc[good, "accuracy"].astype(float)
+        taus.append(_finite(kendall_tau_b(accuracy[repeat], reference.loc[good, "accuracy"])) if len(good) >= 2
+                    else None)
+    common = sorted(set.intersection(*(set(a.index) for a in accuracy.values())))
+    out: dict[str, Any] = {"per_seed_kendall_tau_b": taus}
+    if len(common) >= 2:
+        averaged = np.mean([accuracy[r].loc[common].to_numpy() for r in accuracy], axis=0)
+        target = reference.loc[common, "accuracy"].to_numpy(float)
+        out["averaged_proxy"] = {"seeds": repeats, "kendall_tau_b": _interval(kendall_tau_b, averaged, target),
+                                 "spearman_rho": _interval(spearman_rho, averaged, target)}
+    return out
+
+
 def verdict(figures: dict[str, Any]) -> str:
-    """One plain line: how well the proxy ranks, judged by Kendall's tau of accuracy and its interval."""
+    """One plain line: how well one proxy run ranks, by Kendall's tau of accuracy (the mean over seeds where
+    there are several, since one seed's tau is itself noisy) and the first seed's interval."""
     if "accuracy" not in figures:
         return f"too few models ranked ({figures['ranked']}) to judge the proxy"
     tau = figures["accuracy"]["kendall_tau_b"]
     value, (low, high) = tau["value"], tau["interval90"]
     if value is None:
         return "the proxy or the reference gave every model the same accuracy: no ranking to judge"
-    head = f"tau {value:.2f} [{low:.2f}, {high:.2f}]"
-    if low is not None and low >= 0.5:
+    seeds = [t for t in figures.get("per_seed_kendall_tau_b", []) if t is not None]
+    if len(seeds) >= 2:
+        value = float(np.mean(seeds))
+        head = (f"tau {value:.2f} (by seed: {', '.join(f'{t:.2f}' for t in seeds)}; "
+                f"seed 1's 90% interval [{low:.2f}, {high:.2f}])")
+    else:
+        head = f"tau {value:.2f} [{low:.2f}, {high:.2f}]"
+    if value >= 0.5 and low is not None and low >= 0.5:
         text = "the proxy ranks these architectures well"
     elif value >= 0.5:
         text = "the proxy ranks these architectures well, but the interval is wide: check more models"
@@ -252,6 +289,9 @@ def verdict(figures: dict[str, Any]) -> str:
     seed = figures.get("seed_to_seed", {}).get("kendall_tau_b", {}).get("value")
     if seed is not None and seed < 0.5:
         text += f" (the proxy agrees with itself across seeds only at tau {seed:.2f})"
+    averaged = figures.get("averaged_proxy", {}).get("kendall_tau_b", {}).get("value")
+    if averaged is not None and averaged > value + 0.1:
+        text += f"; averaging {figures['averaged_proxy']['seeds']} seeds ranks at tau {averaged:.2f}"
     return f"{head}: {text}"
 
 
@@ -282,7 +322,7 @@ def plot(rows: pd.DataFrame, figures: dict[str, Any], path: Path, title: str) ->
     ax.set_xlabel("proxy accuracy (held out)")
     ax.set_ylabel("reference accuracy (held out); labels: reference rank")
     seed = figures.get("seed_to_seed", {}).get("kendall_tau_b", {}).get("value")
-    subtitle = figures["verdict"].split(":")[0] + (f"; seed-to-seed tau {seed:.2f}" if seed is not None else "")
+    subtitle = figures["verdict"].split(": ")[0] + (f"; seed-to-seed tau {seed:.2f}" if seed is not None else "")
     ax.set_title(f"{title}\nproxy vs reference accuracy: {subtitle}", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)

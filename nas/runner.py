@@ -53,12 +53,37 @@ def plan_resources(cluster: dict[str, float], gpus_per_trial: float | None = Non
     return Resources(float(cpus), float(gpus), int(concurrency))
 
 
+CONNECT_TIMEOUT = 30.0  # seconds to wait for a Ray head at --address to answer
+
+
+def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT) -> None:
+    """Fail fast, with one line, when nothing answers at a ``host:port`` address (``ray.init`` retries forever).
+
+    ``auto`` (find the cluster on this machine) is left to Ray; ``ray://host:port`` is checked like host:port.
+    """
+    import socket
+
+    if address in ("auto", "local"):
+        return
+    host, _, port = address.split("://", 1)[-1].rpartition(":")
+    if not host or not port.isdigit():
+        raise UserInputError(f"--address {address}: expected host:port (e.g. 10.0.0.5:6379) or auto")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise UserInputError(f"--address {address}: nothing answers there within {timeout:g}s ({reason}); "
+                             f"start the head with 'ray start --head --port={port}' or use --address auto") from None
+
+
 def start_ray(address: str | None, debug: bool = False) -> bool:
     """Join ``address`` or start a local Ray instance sized to this machine; True when this call started it."""
     import ray
 
     if ray.is_initialized():
         return False
+    if address:
+        check_reachable(address)
     if not debug:
         logging.getLogger("ray").setLevel(logging.ERROR)
     common = dict(log_to_driver=debug, logging_level=logging.INFO if debug else logging.ERROR,

@@ -17,7 +17,7 @@ import pandas as pd
 from controllers import make_controller
 from nas.config import SearchConfig
 from nas.errors import UserInputError
-from nas.records import COLUMNS, load_state, read_trials, write_json
+from nas.records import COLUMNS, StateError, load_state, read_trials, repair_trials, write_json
 from nas.recorder import Recorder, versions
 from nas.runner import Runner, next_experiment_name
 from nas.searcher import MAX_DUPLICATES, ControllerSearcher
@@ -102,6 +102,10 @@ def run_search(config: SearchConfig, data: Any, resume: bool = False, log: Calla
     run_dir = Path(config.out).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
     previous = saved_config(run_dir) if resume else None
+    if resume:
+        torn = repair_trials(run_dir / "trials.csv")
+        if torn:
+            _warn(torn)
     history = load_history(run_dir) if resume else []
     write_json(run_dir / "search.json", {"config": config.to_dict(), "versions": versions(),
                                          "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "resumed": resume})
@@ -109,7 +113,12 @@ def run_search(config: SearchConfig, data: Any, resume: bool = False, log: Calla
     num_classes = config.num_classes or data.num_classes
     recorder = Recorder(run_dir, config, space, num_classes, history, log)
     controller = make_controller(config.controller, space, seed=config.seed, **config.controller_options)
-    state = load_state(run_dir / "controller.pkl") if resume else None
+    state = None
+    if resume:
+        try:
+            state = load_state(run_dir / "controller.pkl")
+        except StateError as exc:  # trials.csv is the record of truth: the controller is rebuilt from it
+            _warn(f"warning: {exc}; the controller is rebuilt from trials.csv instead")
     if previous is not None and previous.rescores(config):
         # a new target or reward: every recorded trial is rescored, and a fresh controller learns from them
         history = rescore(history, config)

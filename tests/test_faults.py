@@ -1,0 +1,98 @@
+"""Faults a user meets: torn and corrupt run files, an address where nothing answers, an --out that is a file.
+
+Each test checks the exact promise: the exit status, one line on stderr, the finished rows kept.
+"""
+import pickle
+import socket
+import time
+
+import pandas as pd
+import pytest
+
+from nas.cli import search_main
+from nas.errors import UserInputError
+from nas.records import append_trial, repair_trials
+
+TINY = ["--data", "synthetic:classes=3,images=90", "--proxy-resolution", "16", "--steps", "2", "--batch-size", "16",
+        "--resolution", "64", "--target-flops", "5M", "--cpus-per-trial", "1", "--controller", "random"]
+
+
+def _record(trial, choices=(0, 1)):
+    return {"trial": trial, "trial_id": f"t{trial}", "choices": list(choices), "summary": "s",
+            "block_strings": ["r1_k3_s11_e1_i32_o16"], "flops": 10, "params": 2, "accuracy": 0.5, "reward": 0.5,
+            "status": "ok", "reason": "", "seconds": 1.0, "source": "trained"}
+
+
+def test_a_torn_last_row_is_set_aside_and_the_intact_rows_kept(tmp_path):
+    path = tmp_path / "trials.csv"
+    for trial in range(3):
+        append_trial(path, _record(trial))
+    data = path.read_bytes()
+    path.write_bytes(data[:-25])  # the last row cut partway, as a kill during the write leaves it
+    warning = repair_trials(path)
+    assert "cut short" in warning and "trials.csv.torn" in warning and "2 intact rows" in warning
+    assert list(pd.read_csv(path)["trial"]) == [0, 1]
+    assert path.read_bytes() == data[: data.index(b"2,t2")]  # byte for byte the rows that were written whole
+    assert (tmp_path / "trials.csv.torn").read_text().startswith("2,t2,")
+    assert repair_trials(path) is None  # whole now
+
+
+def test_a_malformed_row_in_the_middle_names_the_file_and_line(tmp_path):
+    path = tmp_path / "trials.csv"
+    for trial in range(3):
+        append_trial(path, _record(trial))
+    lines = path.read_bytes().split(b"\r\n")
+    lines[2] = lines[2].replace(b'"[0, 1]"', b'"[0, oops]"')
+    path.write_bytes(b"\r\n".join(lines))
+    with pytest.raises(UserInputError, match=r"trials.csv: line 3 is malformed"):
+        repair_trials(path)
+
+
+def _run(tmp_path, name, *extra):
+    out = tmp_path / name
+    return search_main(TINY + ["--out", str(out), *extra]), out
+
+
+def test_resume_after_a_torn_write_warns_once_and_completes(tmp_path, capsys):
+    code, out = _run(tmp_path, "torn", "--trials", "3")
+    assert code == 0
+    csv = out / "trials.csv"
+    data = csv.read_bytes()
+    csv.write_bytes(data[:-40])
+    capsys.readouterr()
+    assert search_main(["--resume", "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cut short" in err
+    trials = pd.read_csv(csv)
+    assert len(trials) == 3 and trials["trial"].is_unique and trials["choices"].is_unique
+
+
+def test_resume_with_a_corrupt_controller_state_rebuilds_it_from_trials_csv(tmp_path, capsys):
+    code, out = _run(tmp_path, "pickle", "--trials", "2")
+    assert code == 0
+    (out / "controller.pkl").write_bytes(b"\x80\x04garbage")
+    capsys.readouterr()
+    assert search_main(["--resume", "--out", str(out), "--trials", "3"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "controller.pkl" in err and "rebuilt from trials.csv" in err
+    state = pickle.loads((out / "controller.pkl").read_bytes())
+    assert state["told"] == [0, 1, 2] and state["controller"]["num_told"] == 3 + state["duplicates"]
+
+
+def test_an_address_where_nothing_answers_fails_at_once(tmp_path, capsys):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again: nothing listens there
+    started = time.perf_counter()
+    code, _ = _run(tmp_path, "address", "--trials", "1", "--address", f"127.0.0.1:{port}")
+    assert code == 2 and time.perf_counter() - started < 60
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"--address 127.0.0.1:{port}: nothing answers there" in err
+
+
+def test_an_out_that_is_a_file_is_a_usage_error(tmp_path, capsys):
+    target = tmp_path / "a-file"
+    target.write_text("not a directory")
+    assert search_main(TINY + ["--out", str(target / "run")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--out" in err and "cannot write there" in err

@@ -1,0 +1,142 @@
+"""nas-proxy-check: candidate selection, the figures, bad input, and one tiny end-to-end check on Ray."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from nas.cli import proxy_check_main
+from nas.config import SearchConfig
+from nas.proxy_check import COLUMNS, ProxyCheckConfig, sample_stratified, select_candidates, summarize, verdict
+from nas.profile import profile
+
+TINY = ["--data", "synthetic:classes=3,images=90", "--proxy-resolution", "16", "--steps", "2", "--batch-size", "16",
+        "--resolution", "64", "--target-flops", "5M", "--cpus-per-trial", "1"]
+
+
+def _rows(proxy, reference, again=None, failed=()):
+    """Rows of a check: one per model and budget, accuracies given, FLOPs all equal."""
+    rows = []
+    for model, (p, r) in enumerate(zip(proxy, reference)):
+        budgets = [("proxy", 1, p), ("reference", 1, r)] + ([("proxy", 2, again[model])] if again else [])
+        for budget, repeat, accuracy in budgets:
+            status = "failed" if (model, budget) in failed else "ok"
+            rows.append({"model": model, "name": f"m{model}", "kind": "sampled", "budget": budget, "repeat": repeat,
+                         "flops": 100, "accuracy": accuracy, "reward": accuracy, "status": status,
+                         "seconds": 10.0 if budget == "reference" else 1.0, "source": "trained"})
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def test_figures_of_a_perfect_proxy():
+    figures = summarize(_rows([0.1, 0.2, 0.3, 0.4], [0.5, 0.6, 0.7, 0.8], again=[0.1, 0.2, 0.3, 0.4]), repeats=2)
+    assert figures["accuracy"]["kendall_tau_b"]["value"] == 1.0
+    assert figures["accuracy"]["kendall_tau_b"]["interval90"] == [1.0, 1.0]
+    assert figures["accuracy"]["spearman_rho"]["value"] == 1.0 and figures["accuracy"]["top_k_overlap"] == 1.0
+    assert figures["accuracy"]["top_k"] == 1  # 25% of 4 models
+    assert figures["seed_to_seed"]["kendall_tau_b"]["value"] == 1.0
+    assert figures["seconds"]["cost_ratio"] == 10.0
+    assert figures["per_seed_kendall_tau_b"] == [1.0, 1.0]
+    assert figures["averaged_proxy"]["kendall_tau_b"]["value"] == 1.0
+    assert figures["verdict"].startswith("tau 1.00 (by seed: 1.00, 1.00; seed 1's 90% interval [1.00, 1.00]): "
+                                         "the proxy ranks these architectures well")
+
+
+def test_the_verdict_judges_the_mean_over_seeds_and_names_what_averaging_buys():
+    # seed 1 ranks perfectly, seed 2 in reverse: one run of this proxy is a coin toss
+    figures = summarize(_rows([0.1, 0.2, 0.3, 0.4], [0.5, 0.6, 0.7, 0.8], again=[0.3, 0.25, 0.2, 0.15]), 2)
+    assert figures["per_seed_kendall_tau_b"] == [1.0, -1.0]
+    assert figures["verdict"].startswith("tau 0.00 (by seed: 1.00, -1.00;")
+    assert "does not rank" in figures["verdict"] and "averaging 2 seeds ranks at tau 1.00" in figures["verdict"]
+
+
+def test_a_failed_model_is_left_out_and_counted():
+    rows = _rows([0.1, 0.2, 0.3, 0.4, 0.5], [0.5, 0.4, 0.3, 0.2, 0.9], failed={(4, "reference")})
+    figures = summarize(rows, repeats=1)
+    assert figures["models"] == 5 and figures["ranked"] == 4 and figures["left_out"] == 1
+    assert figures["accuracy"]["kendall_tau_b"]["value"] == -1.0  # model 4 (0.9) would have broken the tie
+    assert "does not rank" in figures["verdict"] and "seed_to_seed" not in figures
+
+
+def test_verdict_words_follow_tau_and_its_interval():
+    def figures(value, low, high, seed=None):
+        out = {"ranked": 10, "accuracy": {"kendall_tau_b": {"value": value, "interval90": [low, high]}}}
+        if seed is not None:
+            out["seed_to_seed"] = {"kendall_tau_b": {"value": seed}}
+        return out
+
+    assert "ranks these architectures well" in verdict(figures(0.8, 0.6, 0.9))
+    assert "interval is wide" in verdict(figures(0.6, 0.2, 0.9))
+    assert "roughly" in verdict(figures(0.4, 0.1, 0.7))
+    assert "learns mostly noise" in verdict(figures(0.1, -0.3, 0.5, seed=0.2))
+    assert "across seeds only at tau 0.20" in verdict(figures(0.1, -0.3, 0.5, seed=0.2))
+    assert "too few models" in verdict({"ranked": 1})
+
+
+def test_sampled_models_spread_across_the_flops_window():
+    config = ProxyCheckConfig(search=SearchConfig(target_flops=400_000_000, out="x"), models=8)
+    chosen = sample_stratified(config, num_classes=10, count=8, seed=0)
+    flops = [profile(c.spec, method="analytic")["flops"] for c in chosen]
+    assert len(chosen) == 8 and len({" ".join(c.spec.block_strings) for c in chosen}) == 8
+    assert all(200e6 <= f <= 600e6 for f in flops)
+    assert flops == sorted(flops)  # one per stratum, strata in increasing FLOPs
+    assert max(flops) / min(flops) > 2  # spread, not clustered at the target
+    with_references = select_candidates(config, num_classes=10)
+    assert [c.name for c in with_references[8:]] == ["efficientnet_b0", "mnasnet_a1", "mobilenet_v2"]
+    assert all(c.spec.num_classes == 10 and c.spec.resolution == 224 for c in with_references)
+
+
+def test_from_a_run_takes_its_best_models_first(tmp_path):
+    from nas.records import append_trial
+    from search_spaces.mnasnet import default_space
+
+    space, rng = default_space(), np.random.default_rng(3)
+    for trial, reward in enumerate([0.2, 0.9, 0.5, 0.7]):
+        choices = space.sample(rng)
+        append_trial(tmp_path / "trials.csv", {"trial": trial, "trial_id": "t", "choices": choices, "summary": "",
+                                               "block_strings": space.decode(choices).block_strings,
+                                               "flops": 1, "params": 1, "accuracy": reward, "reward": reward,
+                                               "status": "ok", "reason": "", "source": "trained"})
+    config = ProxyCheckConfig(search=SearchConfig(target_flops=400_000_000, out="x"), models=4,
+                              from_run=str(tmp_path), references=False)
+    chosen = select_candidates(config, num_classes=10)
+    assert [c.name for c in chosen[:2]] == ["trial-0001", "trial-0003"] and len(chosen) == 4
+    assert [c.kind for c in chosen] == ["from-run", "from-run", "sampled", "sampled"]
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--models", "3"], "--models 3: at least 4"),
+    (["--reference-steps", "2"], "--reference-steps 2: the reference budget must be larger"),
+    (["--from", "/nonexistent-run"], "--from /nonexistent-run: not a nas-search run"),
+    (["--steps", "0"], "--steps"),
+])
+def test_bad_input_is_one_line_and_exit_2(argv, words, tmp_path, capsys):
+    assert proxy_check_main(TINY + ["--out", str(tmp_path / "x"), *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and words in err and "Traceback" not in err
+
+
+def test_tiny_check_end_to_end_then_served_from_the_cache(tmp_path, capsys):
+    out = tmp_path / "check"
+    argv = TINY + ["--models", "4", "--reference-steps", "6", "--no-references", "--out", str(out)]
+    assert proxy_check_main(argv) == 0
+    rows = pd.read_csv(out / "proxy_check.csv")
+    assert len(rows) == 4 * 3 and set(rows["budget"]) == {"proxy", "reference"}
+    assert set(rows[rows["budget"] == "reference"]["steps"]) == {6} and set(rows[rows["budget"] == "proxy"]["steps"]) == {2}
+    assert (rows["status"] == "ok").all() and (rows["source"] == "trained").all()
+    figures = json.loads((out / "proxy_check.json").read_text())
+    assert figures["ranked"] == 4 and figures["config"]["reference_steps"] == 6
+    tau = figures["accuracy"]["kendall_tau_b"]["value"]
+    assert tau is None or -1 <= tau <= 1
+    printed = capsys.readouterr().out
+    assert figures["verdict"] in printed and "Kendall tau-b" in printed
+    from PIL import Image
+
+    with Image.open(out / "proxy_check.png") as image:
+        assert image.format == "PNG" and image.size == (600, 600)
+    # the same check again: every training is served from the result cache, the figures are the same
+    assert proxy_check_main(TINY + ["--models", "4", "--reference-steps", "6", "--no-references",
+                                    "--out", str(tmp_path / "again")]) == 0
+    again = pd.read_csv(tmp_path / "again" / "proxy_check.csv")
+    assert (again["source"] == "cache").all()
+    assert list(again["accuracy"]) == list(rows["accuracy"])
+    assert json.loads((tmp_path / "again" / "proxy_check.json").read_text())["accuracy"] == figures["accuracy"]
