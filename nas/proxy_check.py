@@ -163,10 +163,14 @@ def run_check_trial(trial_config: dict[str, Any], jobs: list[dict[str, Any]] | N
 
 
 def _jobs(candidates: list[Candidate], repeats: int, seed: int) -> list[dict[str, Any]]:
+    """Every training of the check. The reference has a seed of its own, never a proxy run's: a proxy run that
+    shares the reference's initial weights and batch order agrees with it more than the proxy deserves
+    (measured on the synthetic data: tau 0.50-0.60 with the shared seed, 0.07-0.20 without)."""
     jobs = []
     for index, candidate in enumerate(candidates):
         for repeat in range(1, repeats + 1):
-            jobs.append({"model": index, "budget": "proxy", "repeat": repeat, "seed": seed + index + 1000 * repeat})
+            jobs.append({"model": index, "budget": "proxy", "repeat": repeat,
+                         "seed": seed + index + 1000 * (repeat + 1)})
         jobs.append({"model": index, "budget": "reference", "repeat": 1, "seed": seed + index + 1000})
     for job in jobs:
         job["spec"] = candidates[job["model"]].spec.to_dict()

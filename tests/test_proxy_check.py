@@ -140,3 +140,14 @@ def test_tiny_check_end_to_end_then_served_from_the_cache(tmp_path, capsys):
     assert (again["source"] == "cache").all()
     assert list(again["accuracy"]) == list(rows["accuracy"])
     assert json.loads((tmp_path / "again" / "proxy_check.json").read_text())["accuracy"] == figures["accuracy"]
+
+
+def test_no_proxy_run_shares_the_reference_seed():
+    from nas.proxy_check import _jobs, reference_candidates
+
+    candidates = reference_candidates(SearchConfig(target_flops=400_000_000, out="x"), 10)
+    jobs = _jobs(candidates, repeats=3, seed=7)
+    for model in range(len(candidates)):
+        seeds = {job["budget"] + str(job["repeat"]): job["seed"] for job in jobs if job["model"] == model}
+        assert len(set(seeds.values())) == 4  # reference and three proxy seeds, all different
+    assert len({job["seed"] for job in jobs}) == len(jobs)
