@@ -164,8 +164,7 @@ def run_check_trial(trial_config: dict[str, Any], jobs: list[dict[str, Any]] | N
 
 def _jobs(candidates: list[Candidate], repeats: int, seed: int) -> list[dict[str, Any]]:
     """Every training of the check. The reference has a seed of its own, never a proxy run's: a proxy run that
-    shares the reference's initial weights and batch order agrees with it more than the proxy deserves
-    (measured on the synthetic data: tau 0.50-0.60 with the shared seed, 0.07-0.20 without)."""
+    shares the reference's initial weights and batch order is not an independent prediction of it."""
     jobs = []
     for index, candidate in enumerate(candidates):
         for repeat in range(1, repeats + 1):
