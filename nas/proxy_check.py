@@ -22,6 +22,7 @@ from nas.config import SearchConfig
 from nas.errors import UserInputError
 from nas.files import atomic_path, atomic_write
 from nas.rank_stats import bootstrap_interval, kendall_tau_b, spearman_rho, top_k_overlap
+from nas.records import save_plot
 from nas.spec import ArchSpec, load_spec
 
 REFERENCES = Path(__file__).resolve().parents[1] / "search_spaces" / "references"
@@ -327,12 +328,7 @@ def plot(rows: pd.DataFrame, figures: dict[str, Any], path: Path, title: str) ->
     seed = figures.get("seed_to_seed", {}).get("kendall_tau_b", {}).get("value")
     subtitle = figures["verdict"].split(": ")[0] + (f"; seed-to-seed tau {seed:.2f}" if seed is not None else "")
     ax.set_title(f"{title}\nproxy vs reference accuracy: {subtitle}", fontsize=9)
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp)
-    plt.close(fig)
+    save_plot(fig, ax, path)
 
 
 # --------------------------------------------------------------------------------------------- orchestration

@@ -173,10 +173,17 @@ def plot_pareto(frame: pd.DataFrame, target: float, path: Path, title: str = "")
     ax.set_xlabel("FLOPs (M, multiply-adds at the target resolution)")
     ax.set_ylabel("proxy accuracy (held out)")
     ax.set_title(title or "Search results")
+    save_plot(fig, ax, path)
+    return path
+
+
+def save_plot(fig: Any, ax: Any, path: Path) -> None:
+    """Grid, legend, tight layout, then write the figure atomically and free it."""
+    import matplotlib.pyplot as plt
+
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp)
     plt.close(fig)
-    return path
