@@ -79,6 +79,12 @@ class CachedResult:
     created: float
     run: str | None
 
+    def measured(self) -> dict[str, Any]:
+        """The result as a trial's measurements (what ``evaluate_candidate`` returns for a trained one)."""
+        return {"status": "ok", "reason": "", "accuracy": self.accuracy, "flops": self.flops, "params": self.params,
+                "seconds": self.seconds, "train_seconds": self.train_seconds,
+                "images_per_second": self.images_per_second, "final_loss": self.final_loss}
+
 
 class ResultCache:
     """Get and put results by (proxy fingerprint, architecture). Never raises: a failure disables it."""

@@ -378,9 +378,7 @@ def run_proxy_check(config: ProxyCheckConfig, data: Any, log: Callable[[str], No
         if hit is None:
             pending.append(index)
             continue
-        measured = {"status": "ok", "accuracy": hit.accuracy, "flops": hit.flops, "params": hit.params,
-                    "seconds": hit.seconds}
-        rows.append(_row(job, candidates[job["model"]], budgets[job["budget"]][0], measured, "cache"))
+        rows.append(_row(job, candidates[job["model"]], budgets[job["budget"]][0], hit.measured(), "cache"))
     if rows:
         log(f"{len(rows)} of {len(jobs)} trainings served from the result cache")
     write_rows(rows, out / "proxy_check.csv")

@@ -125,15 +125,15 @@ class ControllerSearcher(Searcher):
         return Searcher.FINISHED
 
     def _measured_from_cache(self, spec: Any, cached: Any) -> dict[str, Any]:
-        flops, params = cached.flops, cached.params
+        """The cached measurements, counted again where this search counts at another resolution or class
+        count; ``seconds`` 0: serving it took no trial."""
+        measured = dict(cached.measured(), seconds=0.0)
         if (cached.resolution, cached.num_classes) != (spec.resolution, spec.num_classes):
             from nas.profile import profile  # analytic == fvcore exactly (tests/test_profile.py)
 
             counts = profile(spec, method="analytic")
-            flops, params = counts["flops"], counts["params"]
-        return {"status": "ok", "reason": "", "accuracy": cached.accuracy, "flops": flops, "params": params,
-                "seconds": 0.0, "train_seconds": cached.train_seconds, "images_per_second": cached.images_per_second,
-                "final_loss": cached.final_loss}
+            measured.update(flops=counts["flops"], params=counts["params"])
+        return measured
 
     # -- results
     def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
