@@ -97,18 +97,49 @@ class SyntheticObjective:
         return best
 
 
-def run(name: str, objective: SyntheticObjective, seed: int, samples: int, concurrency: int) -> list[float]:
-    """True rewards of the samples one controller proposes, in order."""
+def screened_reward(rule: str, rewards: list[float]) -> float | None:
+    """What the controller is told for a candidate the FLOPs pre-screen kept from training (None: nothing)."""
+    if rule == "zero":
+        return 0.0
+    if rule == "floor":  # the lowest reward observed so far: below every trained candidate, on the same scale
+        return min(rewards) if rewards else 0.0
+    return None
+
+
+def run(name: str, objective: SyntheticObjective, seed: int, samples: int, concurrency: int,
+        window: tuple[float, float] | None = None, rule: str = "zero", counts: dict[str, int] | None = None
+        ) -> list[float]:
+    """True rewards of the samples one controller proposes, in order.
+
+    With ``window`` (fractions of the target), proposals whose analytic FLOPs fall outside it are screened:
+    not counted as samples, told ``screened_reward(rule)``; ``counts["screened"]`` adds them up.
+    """
     controller = make_controller(name, objective.space, seed=seed)
     objective.reset_noise()
     rewards: list[float] = []
-    outstanding = [controller.ask() for _ in range(min(concurrency, samples))]
+    observed: list[float] = []
+
+    def ask() -> list[int]:
+        for _ in range(10_000):
+            choices = controller.ask()
+            ratio = objective._flops(tuple(choices)) / objective.target
+            if window is None or window[0] <= ratio <= window[1]:
+                return choices
+            if counts is not None:
+                counts["screened"] = counts.get("screened", 0) + 1
+            told = screened_reward(rule, observed)
+            if told is not None:
+                controller.tell(choices, told)
+        raise RuntimeError("10,000 proposals in a row were screened")
+
+    outstanding = [ask() for _ in range(min(concurrency, samples))]
     while outstanding:
         choices = outstanding.pop(0)
         rewards.append(objective.true_reward(choices))
-        controller.tell(choices, objective.observe(choices))
+        observed.append(objective.observe(choices))
+        controller.tell(choices, observed[-1])
         if len(rewards) + len(outstanding) < samples:
-            outstanding.append(controller.ask())
+            outstanding.append(ask())
     return rewards
 
 
@@ -118,26 +149,35 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=300)
     parser.add_argument("--concurrency", type=int, default=1, help="asks outstanding before each tell")
     parser.add_argument("--controllers", default=",".join(CONTROLLERS))
+    parser.add_argument("--flops-window", default=None, metavar="LO,HI",
+                        help="screen proposals outside LO..HI x target (not counted as samples)")
+    parser.add_argument("--screened-reward", default="zero", choices=("zero", "floor", "none"),
+                        help="what a screened proposal is told: 0, the lowest reward so far, or nothing")
     args = parser.parse_args()
+    window = tuple(float(v) for v in args.flops_window.split(",")) if args.flops_window else None
     names = args.controllers.split(",")
     space = MnasNetSpace()
     checkpoints = [c for c in CHECKPOINTS if c <= args.samples]
     results: dict[str, list[list[float]]] = {n: [] for n in names}
     optima = []
     seconds = {n: 0.0 for n in names}
+    screened = {n: {"screened": 0} for n in names}
     for seed in range(args.seeds):
         objective = SyntheticObjective(space, seed)
         optimum = objective.optimum()
         optima.append(optimum)
         for name in names:
             start = time.perf_counter()
-            rewards = run(name, objective, seed, args.samples, args.concurrency)
+            rewards = run(name, objective, seed, args.samples, args.concurrency, window, args.screened_reward,
+                          screened[name])
             seconds[name] += time.perf_counter() - start
             results[name].append([r / optimum for r in rewards])
     print(f"{args.seeds} seeds x {args.samples} samples, concurrency {args.concurrency}; "
-          f"mean optimum reward {statistics.mean(optima):.4f}")
+          f"mean optimum reward {statistics.mean(optima):.4f}; flops window {args.flops_window or 'off'}, "
+          f"screened told {args.screened_reward}")
     header = " ".join(f"{'@' + str(c):>7}" for c in checkpoints)
-    print(f"{'controller':<10} {header}   {'to 99%':>8}  {'s/run':>6}   (best reward so far / optimum)")
+    print(f"{'controller':<10} {header}   {'to 99%':>8}  {'s/run':>6}  {'screened':>8}   "
+          f"(best reward so far / optimum)")
     for name in names:
         runs = results[name]
         means = [statistics.mean(max(r[:c]) for r in runs) for c in checkpoints]
@@ -145,7 +185,8 @@ def main() -> None:
         median = statistics.median(hits)
         reached = f"{median:.0f}" if median != math.inf else f">{args.samples}"
         cells = " ".join(f"{m:7.4f}" for m in means)
-        print(f"{name:<10} {cells}   {reached:>8}  {seconds[name] / args.seeds:6.2f}")
+        print(f"{name:<10} {cells}   {reached:>8}  {seconds[name] / args.seeds:6.2f}  "
+              f"{screened[name]['screened'] / args.seeds:8.0f}")
 
 
 if __name__ == "__main__":

@@ -126,6 +126,17 @@ def _flops(text: str) -> int:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _flops_window(text: str) -> tuple[float, float]:
+    try:
+        lo, hi = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected LO,HI as fractions of the target, "
+                                         f"e.g. 0.5,1.5 (0,inf turns the pre-screen off)") from None
+    if not 0 <= lo < hi:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected 0 <= LO < HI")
+    return lo, hi
+
+
 def _add_proxy_arguments(p: ArgumentParser) -> None:
     """The flags that define the proxy and the reward, shared by nas-search and nas-proxy-check."""
     from nas.config import SearchConfig
@@ -195,7 +206,15 @@ def _search_parser() -> ArgumentParser:
     p.add_argument("--target-flops", type=_flops, help="FLOPs budget T at --resolution, e.g. 400M, 0.4G, 4e8 "
                    "(required unless --resume; with --resume, rescores the recorded trials)")
     p.add_argument("--controller", choices=sorted(CONTROLLERS), help=f"who proposes (default: {d['controller']})")
-    p.add_argument("--trials", type=positive_int, help=f"candidates to evaluate (default: {d['trials']})")
+    p.add_argument("--trials", type=positive_int, help=f"candidates to train, counting those a scheduler stops "
+                   f"early and those served from the cache, not those screened out (default: {d['trials']})")
+    lo, hi = d["flops_window"]
+    p.add_argument("--flops-window", type=_flops_window, metavar="LO,HI",
+                   help=f"train only candidates whose FLOPs are within LO..HI x --target-flops; the rest are "
+                        f"recorded as screened (default: {lo:g},{hi:g}; 0,inf: off)")
+    p.add_argument("--scheduler", choices=("none", "asha"),
+                   help=f"asha: stop weak candidates early at 1/4 and 1/2 of their step budget, with Ray Tune's "
+                        f"ASHA (default: {d['scheduler']})")
     _add_proxy_arguments(p)
     p.add_argument("--out", help="run directory (default: runs/<timestamp>)")
     p.add_argument("--resume", action="store_true", help="continue the search in --out")
@@ -240,7 +259,11 @@ def _search(args: argparse.Namespace) -> int:
     outcome = run_search(config, data, resume=resume)
     frame = outcome.trials
     ok = frame[frame["status"] == "ok"].sort_values("reward", ascending=False)
-    print(f"\ntop {min(5, len(ok))} of {len(frame)} trials ({len(frame) - len(ok)} failed):")
+    counts = frame["status"].value_counts()
+    kinds = [f"{counts.get(k, 0)} {label}" for k, label in (("ok", "trained"), ("stopped", "stopped early"),
+                                                            ("failed", "failed"), ("screened", "screened"))
+             if counts.get(k, 0) or k == "ok"]
+    print(f"\ntop {min(5, len(ok))} of {len(frame)} candidates ({', '.join(kinds)}):")
     print(f"{'trial':>5}  {'reward':>7}  {'acc':>6}  {'MFLOPs':>7}  {'Mparams':>7}  architecture")
     for _, row in ok.head(5).iterrows():
         print(f"{int(row['trial']):>5}  {row['reward']:7.4f}  {row['accuracy']:6.3f}  {row['flops'] / 1e6:7.1f}  "

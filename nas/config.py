@@ -15,7 +15,10 @@ from nas.spec import MIN_RESOLUTION
 
 # what a resumed search may change: the budget of trials, the resources, the cache and the output, and the
 # reward (the recorded trials are rescored with it, and the controller is told the rescored history)
-RESUMABLE = ("out", "trials", "address", "gpus_per_trial", "cpus_per_trial", "concurrency", "cache", "no_cache", "debug")
+RESUMABLE = ("out", "trials", "address", "gpus_per_trial", "cpus_per_trial", "concurrency", "cache", "no_cache",
+             "debug", "flops_window", "scheduler")
+SCHEDULERS = ("none", "asha")
+DEFAULT_FLOPS_WINDOW = (0.5, 1.5)  # chosen on benchmarks/controllers.py; see README "Search efficiency"
 RESCORING = ("target_flops", "w", "reward")
 
 
@@ -47,12 +50,21 @@ class SearchConfig:
     no_cache: bool = False
     debug: bool = False  # Ray's own output on the console, tracebacks
     controller_options: dict[str, Any] = field(default_factory=dict)
+    # candidates whose analytic FLOPs at ``resolution`` fall outside [lo, hi] x target are not trained
+    flops_window: tuple[float, float] = DEFAULT_FLOPS_WINDOW
+    scheduler: str = "none"  # "asha": Ray Tune's ASHA stops weak candidates at rungs of the step budget
 
     def __post_init__(self) -> None:
         if self.proxy_resolution < MIN_RESOLUTION or self.resolution < MIN_RESOLUTION:
             raise UserInputError(f"--proxy-resolution and --resolution must be at least {MIN_RESOLUTION}")
         if self.reward not in ("soft", "hard"):
             raise UserInputError(f"--reward {self.reward!r}: expected soft or hard")
+        if self.scheduler not in SCHEDULERS:
+            raise UserInputError(f"--scheduler {self.scheduler!r}: expected one of {', '.join(SCHEDULERS)}")
+        lo, hi = (float(v) for v in self.flops_window)
+        if not 0 <= lo < hi:
+            raise UserInputError(f"--flops-window {lo:g},{hi:g}: expected 0 <= LO < HI, e.g. 0.5,1.5 (0,inf: off)")
+        self.flops_window = (lo, hi)
 
     # -- the parts of the configuration that other modules use
     def budget(self) -> Any:
@@ -68,6 +80,11 @@ class SearchConfig:
         if not flops > 0:
             return 0.0
         return mnas_reward(accuracy, flops, self.target_flops, self.w, self.reward)
+
+    def screens(self, flops: float) -> bool:
+        """Whether a candidate of ``flops`` (at ``resolution``) is kept from training by the FLOPs window."""
+        lo, hi = self.flops_window
+        return not lo * self.target_flops <= flops <= hi * self.target_flops
 
     def with_resources(self, cpus: float, gpus: float, concurrency: int) -> "SearchConfig":
         """A copy with the resources the runner planned, as the trials receive it."""

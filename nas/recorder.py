@@ -65,8 +65,13 @@ class Recorder:
     def __init__(self, run_dir: Path, config: SearchConfig, space: MnasNetSpace, num_classes: int,
                  history: list[dict[str, Any]] | None = None, log: Callable[[str], None] = print) -> None:
         self.run_dir, self.config, self.space, self.num_classes, self.log = run_dir, config, space, num_classes, log
-        self.count = len(history or [])  # records in trials.csv
+        self.count, self.screened = 0, 0  # candidates evaluated (trained, stopped, failed, cached); screened
+        self._count(history or [])
         self.best = best_record(list(history or []))
+
+    def _count(self, records: list[dict[str, Any]]) -> None:
+        self.screened = sum(1 for r in records if r["status"] == "screened")
+        self.count = len(records) - self.screened
 
     @property
     def trials_csv(self) -> Path:
@@ -75,7 +80,7 @@ class Recorder:
     def rescored(self, records: list[dict[str, Any]]) -> None:
         """Replace the whole history (rescored under a new reward): trials.csv and best_b0.json."""
         rewrite_trials(self.trials_csv, records)
-        self.count = len(records)
+        self._count(records)
         self.best = best_record(records)
         if self.best is not None:
             write_best(self.run_dir, self.space, self.config, self.num_classes, self.best)
@@ -86,8 +91,11 @@ class Recorder:
     def record(self, record: dict[str, Any], state: dict[str, Any]) -> None:
         """Keep one finished candidate: its row, the controller state after it, the best spec if it is best."""
         append_trial(self.trials_csv, record)
-        self.count += 1
         self.save_state(state)
+        if record["status"] == "screened":  # no line of its own: the next trained line counts them
+            self.screened += 1
+            return
+        self.count += 1
         if record["status"] == "ok" and (self.best is None or _rank(record) > _rank(self.best)):
             self.best = record
             write_best(self.run_dir, self.space, self.config, self.num_classes, record)
@@ -96,16 +104,19 @@ class Recorder:
     def progress_line(self, record: dict[str, Any]) -> str:
         best = self.best["reward"] if self.best else 0.0
         head = f"[{self.count:>3}/{self.config.trials}] {record['summary']}"
-        if record["status"] != "ok":
-            return f"{head}  FAILED: {record['reason']}  best {best:.4f}"
+        screened = f", {self.screened} screened" if self.screened else ""
+        if record["status"] == "failed":
+            return f"{head}  FAILED: {record['reason']}  best {best:.4f}{screened}"
         where = "cached" if record.get("source") == "cache" else f"{record['seconds']:.0f}s"
+        if record["status"] == "stopped":
+            where += f", stopped at step {record['steps']}"
         return (f"{head}  {record['flops'] / 1e6:6.1f}M  acc {record['accuracy']:.3f}  "
-                f"reward {record['reward']:.4f}  best {best:.4f}  ({where})")
+                f"reward {record['reward']:.4f}  best {best:.4f}  ({where}{screened})")
 
     def finalize(self) -> pd.DataFrame:
         """Write the Pareto plot from trials.csv and return the trials as a DataFrame."""
         frame = read_trials(self.trials_csv)
         plot_pareto(frame, self.config.target_flops, self.run_dir / "pareto.png",
                     title=f"{Path(self.config.out).name}: {self.config.controller}, "
-                          f"target {self.config.target_flops / 1e6:g}M FLOPs")
+                          f"target {self.config.target_flops / 1e6:g}M FLOPs", window=self.config.flops_window)
         return frame

@@ -15,9 +15,10 @@ import pandas as pd
 from nas.errors import UserInputError
 from nas.files import atomic_path, atomic_write
 
-# later columns are appended, never reordered (shared/DESIGN.md); ``source``: trained | cache
+# later columns are appended, never reordered (shared/DESIGN.md). ``status``: ok | failed | stopped (by the
+# scheduler, at ``steps``) | screened (by the FLOPs window, never trained); ``source``: trained | cache | screened
 COLUMNS = ["trial", "trial_id", "choices", "summary", "block_strings", "flops", "params", "accuracy", "reward",
-           "status", "reason", "seconds", "train_seconds", "images_per_second", "final_loss", "source"]
+           "status", "reason", "seconds", "train_seconds", "images_per_second", "final_loss", "source", "steps"]
 
 
 def _csv_row(record: dict[str, Any]) -> dict[str, Any]:
@@ -149,8 +150,10 @@ def pareto_front(points: Iterable[tuple[float, float]]) -> list[int]:
     return front
 
 
-def plot_pareto(frame: pd.DataFrame, target: float, path: Path, title: str = "") -> Path | None:
-    """Accuracy against FLOPs of the finished trials, the target marked and the Pareto front highlighted."""
+def plot_pareto(frame: pd.DataFrame, target: float, path: Path, title: str = "",
+                window: tuple[float, float] | None = None) -> Path | None:
+    """Accuracy against FLOPs of the trained candidates, the target marked and the Pareto front highlighted;
+    candidates stopped early drawn apart, screened ones as ticks along the bottom, the FLOPs window shaded."""
     ok = frame[frame["status"] == "ok"]
     if ok.empty:
         return None
@@ -163,7 +166,18 @@ def plot_pareto(frame: pd.DataFrame, target: float, path: Path, title: str = "")
     accuracy = ok["accuracy"].astype(float).to_numpy()
     front = pareto_front(zip(flops, accuracy))
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
-    ax.scatter(flops, accuracy, s=22, color="#9aa7b8", label="candidates")
+    ax.scatter(flops, accuracy, s=22, color="#9aa7b8", label="trained")
+    stopped = frame[frame["status"] == "stopped"]
+    if not stopped.empty:
+        ax.scatter(stopped["flops"].astype(float) / 1e6, stopped["accuracy"].astype(float), s=22, marker="x",
+                   color="#8c6bb1", label="stopped early (last rung)")
+    screened = frame[frame["status"] == "screened"]
+    if not screened.empty:
+        ax.scatter(screened["flops"].astype(float) / 1e6, [0.0] * len(screened), s=30, marker="|",
+                   color="#bbbbbb", label=f"screened, not trained ({len(screened)})", clip_on=False)
+    if window is not None and window != (0.0, float("inf")):
+        right = min(window[1] * target, max(float(frame["flops"].max()), target) * 1.1)
+        ax.axvspan(window[0] * target / 1e6, right / 1e6, color="#2e4057", alpha=0.06, label="FLOPs window")
     ordered = sorted(front, key=lambda i: flops[i])
     ax.plot(flops[ordered], accuracy[ordered], "-o", color="#d1495b", ms=6, label="Pareto front")
     ax.axvline(target / 1e6, color="#2e4057", ls="--", lw=1.2, label=f"target {target / 1e6:g}M")

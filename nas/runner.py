@@ -93,6 +93,9 @@ def start_ray(address: str | None, debug: bool = False) -> bool:
         return True
     import torch
 
+    # Ray runs its workers at nice 15; a trial beside any other job then gets a sliver of the CPU. The trials
+    # are this command's work: they run at its priority (a joined cluster keeps its own setting).
+    os.environ.setdefault("RAY_worker_niceness", "0")
     # "local" always starts a new instance, even where another Ray cluster runs on this machine
     ray.init(address="local", num_cpus=os.cpu_count() or 1, num_gpus=torch.cuda.device_count(), **common)
     return True
@@ -131,17 +134,19 @@ class Runner:
             self._started = False
 
     def run(self, trainable: Any, *, storage: Path, name: str, num_samples: int = 1, search_alg: Any = None,
-            param_space: dict[str, Any] | None = None, callbacks: Sequence[Any] = ()) -> bool:
+            param_space: dict[str, Any] | None = None, callbacks: Sequence[Any] = (),
+            scheduler: Any = None) -> bool:
         """Run ``trainable`` as Ray Tune trials with this runner's resources; False when interrupted.
 
         Trials reuse their actors, a worker that dies is retried twice, and at most ``concurrency`` trials
-        run at once (through Tune's ConcurrencyLimiter when a searcher proposes them).
+        run at once (through Tune's ConcurrencyLimiter when a searcher proposes them). ``scheduler``: a Tune
+        trial scheduler (ASHA) that may stop trials at their intermediate reports.
         """
         from ray import tune
         from ray.tune.search import ConcurrencyLimiter
 
         res = self.resources
-        tune_config = tune.TuneConfig(num_samples=num_samples, reuse_actors=True)
+        tune_config = tune.TuneConfig(num_samples=num_samples, reuse_actors=True, scheduler=scheduler)
         if search_alg is not None:
             tune_config.search_alg = ConcurrencyLimiter(search_alg, max_concurrent=res.concurrency)
         else:

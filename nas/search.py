@@ -20,7 +20,7 @@ from nas.errors import UserInputError
 from nas.records import COLUMNS, StateError, load_state, read_trials, repair_trials, write_json
 from nas.recorder import Recorder, versions
 from nas.runner import Runner, next_experiment_name
-from nas.searcher import MAX_DUPLICATES, ControllerSearcher
+from nas.searcher import EVALUATED, MAX_DUPLICATES, MAX_SCREENED, ControllerSearcher
 from nas.trial import TRAINER_VERSION, run_trial
 from search_spaces.mnasnet import MnasNetSpace
 
@@ -74,7 +74,7 @@ def restore_controller(controller: Any, state: dict[str, Any] | None, history: l
 
 def rescore(history: list[dict[str, Any]], config: SearchConfig) -> list[dict[str, Any]]:
     """The records with their rewards recomputed under ``config``'s target and reward."""
-    return [dict(r, reward=config.score(r["accuracy"], r["flops"]) if r["status"] == "ok" else 0.0)
+    return [dict(r, reward=config.score(r["accuracy"], r["flops"]) if r["status"] in EVALUATED else 0.0)
             for r in history]
 
 
@@ -86,6 +86,20 @@ def open_cache(config: SearchConfig, data: Any, warn: Callable[[str], None]) -> 
 
     fingerprint = proxy_fingerprint(data, config.budget().to_dict(), config.seed, TRAINER_VERSION)
     return ResultCache(config.cache or default_cache_path(), fingerprint, warn=warn)
+
+
+def make_scheduler(config: SearchConfig, data: Any) -> Any:
+    """Ray Tune's ASHA over the step budget (milestones at the trainer's rungs), or None for ``none``."""
+    if config.scheduler == "none":
+        return None
+    from ray.tune.schedulers import ASHAScheduler
+
+    from nas.train import rung_steps
+
+    total = config.budget().total_steps(len(data.y_train))
+    rungs = rung_steps(total)
+    return ASHAScheduler(time_attr="steps", metric="accuracy", mode="max", max_t=total,
+                         grace_period=rungs[0] if rungs else total, reduction_factor=2)
 
 
 def _warn(message: str) -> None:
@@ -152,14 +166,19 @@ def run_search(config: SearchConfig, data: Any, resume: bool = False, log: Calla
             trial_config = config.with_resources(res.cpus, res.gpus, res.concurrency)
             storage = run_dir / "ray"
             runner.run(tune.with_parameters(trainable, data=data, search=trial_config), storage=storage,
-                       name=next_experiment_name(storage), search_alg=searcher, num_samples=remaining)
+                       name=next_experiment_name(storage), search_alg=searcher, num_samples=remaining,
+                       scheduler=make_scheduler(config, data))
     finally:
         if cache is not None:
             cache.close()
     if searcher.converged:
         log(f"the controller has converged: {MAX_DUPLICATES} proposals in a row were already evaluated")
+    if searcher.gave_up_screening:
+        lo, hi = config.flops_window
+        log(f"stopped: the controller proposed {MAX_SCREENED} candidates in a row outside the FLOPs window "
+            f"{lo:g}-{hi:g} x target; widen it (--flops-window) or check --target-flops")
     frame = recorder.finalize()
-    finished = searcher.finished >= config.trials or searcher.converged
+    finished = searcher.finished >= config.trials or searcher.converged or searcher.gave_up_screening
     seconds = time.perf_counter() - started
     if finished:
         cached = int((frame["source"] == "cache").sum()) if "source" in frame else 0

@@ -15,6 +15,9 @@ from nas.config import SearchConfig
 from search_spaces.mnasnet import MnasNetSpace
 
 MAX_DUPLICATES = 200  # consecutive already-evaluated proposals after which the controller has converged
+MAX_SCREENED = 2000  # consecutive proposals outside the FLOPs window after which the search gives up
+SCREENED_REWARD = 0.0  # what the controller is told for a screened candidate (README: "Search efficiency")
+EVALUATED = ("ok", "stopped")  # statuses with a measured accuracy (a stopped trial's is its last rung's)
 
 
 class Listener(Protocol):
@@ -29,21 +32,36 @@ def make_record(trial: int, trial_id: str, choices: list[int], space: MnasNetSpa
                 measured: dict[str, Any], source: str) -> dict[str, Any]:
     """One row of ``trials.csv`` from a candidate's measurements, scored on the driver."""
     status = measured.get("status", "failed")
-    accuracy = float(measured.get("accuracy") or 0.0)
+    if status == "ok" and measured.get("final") is False:
+        status = "stopped"  # the scheduler ended it at a rung: its last report is all there is
+    accuracy = float(measured.get("accuracy") or 0.0) if status in EVALUATED else 0.0
     flops = int(measured.get("flops") or 0)
-    reward = config.score(accuracy, flops) if status == "ok" else 0.0
+    reward = config.score(accuracy, flops) if status in EVALUATED else 0.0
     if not math.isfinite(reward):
         reward = 0.0
     return {
         "trial": trial, "trial_id": trial_id, "choices": list(choices), "summary": space.summary(choices),
         "block_strings": space.decode(choices).block_strings, "flops": flops,
-        "params": int(measured.get("params") or 0), "accuracy": accuracy if status == "ok" else 0.0,
+        "params": int(measured.get("params") or 0), "accuracy": accuracy,
         "reward": reward, "status": status, "reason": measured.get("reason") or "",
         "seconds": round(float(measured.get("seconds") or 0.0), 2),
         "train_seconds": round(float(measured.get("train_seconds") or 0.0), 2),
         "images_per_second": round(float(measured.get("images_per_second") or 0.0), 1),
-        "final_loss": measured.get("final_loss", ""), "source": source,
+        "final_loss": measured.get("final_loss", ""), "source": source, "steps": int(measured.get("steps") or 0),
     }
+
+
+def screened_record(trial: int, choices: list[int], space: MnasNetSpace, config: SearchConfig,
+                    counts: dict[str, int]) -> dict[str, Any]:
+    """The row of a candidate the FLOPs pre-screen kept from training (analytic counts, no accuracy)."""
+    lo, hi = config.flops_window
+    window = f"{lo * config.target_flops / 1e6:g}M-{hi * config.target_flops / 1e6:g}M"
+    record = make_record(trial, "screened", choices, space, config,
+                         {"status": "screened", "flops": counts["flops"], "params": counts["params"],
+                          "reason": f"{counts['flops'] / 1e6:.0f}M FLOPs, outside the window {window}"},
+                         source="screened")
+    record["reward"] = SCREENED_REWARD
+    return record
 
 
 class ControllerSearcher(Searcher):
@@ -53,7 +71,11 @@ class ControllerSearcher(Searcher):
     config. An architecture this run already evaluated is told its recorded reward and not trained again; one
     the result cache knows is recorded with ``source=cache`` and told like any result, without a trial.
     ``on_trial_complete`` scores the trial's measurements with the search's reward and tells the controller
-    (reward 0 for a failed or errored trial).
+    (reward 0 for a failed or errored trial; a trial a scheduler stopped is told its last rung's reward).
+
+    Before any of that, the FLOPs pre-screen: a proposal whose analytic FLOPs fall outside
+    ``config.flops_window`` is recorded with status ``screened``, told ``SCREENED_REWARD``, and not trained;
+    screened candidates do not count toward ``config.trials``.
     """
 
     def __init__(self, controller: Any, space: MnasNetSpace, config: SearchConfig, num_classes: int,
@@ -71,10 +93,13 @@ class ControllerSearcher(Searcher):
         self.waiting: dict[tuple[int, ...], int] = {}
         self.duplicates = duplicates  # proposals answered from the records instead of training
         self.converged = False
+        self.screened_in_a_row = 0
+        self.gave_up_screening = False  # MAX_SCREENED proposals in a row were outside the window
 
     def _load_records(self, records: list[dict[str, Any]]) -> None:
         self.records = records
-        self.evaluated = {tuple(r["choices"]): r for r in records if r["status"] == "ok"}
+        self.evaluated = {tuple(r["choices"]): r for r in records if r["status"] in EVALUATED}
+        self.screened = {tuple(r["choices"]) for r in records if r["status"] == "screened"}
         self.told = {r["trial"] for r in records}
         # numbered after the highest recorded trial: unique even when a kill lost a lower-numbered one
         self.next_trial = max((int(r["trial"]) for r in records), default=-1) + 1
@@ -86,8 +111,30 @@ class ControllerSearcher(Searcher):
 
     @property
     def finished(self) -> int:
-        """Candidates evaluated so far (trained, failed or served from the cache)."""
-        return len(self.records)
+        """Candidates evaluated so far (trained, stopped, failed or served from the cache; not screened)."""
+        return sum(1 for r in self.records if r["status"] != "screened")
+
+    def _screen(self, choices: list[int]) -> bool:
+        """The FLOPs pre-screen: True (recorded and told) when ``choices`` is not to be trained."""
+        from nas.profile import profile  # analytic == fvcore exactly (tests/test_profile.py)
+
+        if self.config.flops_window == (0.0, float("inf")):
+            return False
+        counts = profile(self._spec(choices, 0), method="analytic")
+        if not self.config.screens(counts["flops"]):
+            self.screened_in_a_row = 0
+            return False
+        self.screened_in_a_row += 1
+        self.gave_up_screening = self.screened_in_a_row >= MAX_SCREENED
+        key = tuple(choices)
+        if key in self.screened:  # screened before: told again, recorded once
+            self.controller.tell(choices, SCREENED_REWARD)
+            return True
+        self.screened.add(key)
+        trial = self.next_trial
+        self.next_trial += 1
+        self._complete(screened_record(trial, choices, self.space, self.config, counts))
+        return True
 
     def _spec(self, choices: list[int], trial: int) -> Any:
         return self.space.decode(choices, resolution=self.config.resolution, num_classes=self.num_classes,
@@ -96,9 +143,12 @@ class ControllerSearcher(Searcher):
     # -- suggestions
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
         duplicates_in_a_row = 0
-        while self.finished + len(self.live) < self.config.trials and not self.converged:
+        while (self.finished + len(self.live) < self.config.trials and not self.converged
+               and not self.gave_up_screening):
             choices = self.controller.ask()
             key = tuple(choices)
+            if self._screen(choices):
+                continue
             if key in self.evaluated or key in self.in_flight:
                 duplicates_in_a_row += 1
                 self.duplicates += 1
@@ -154,7 +204,7 @@ class ControllerSearcher(Searcher):
         choices = record["choices"]
         key = tuple(choices)
         self.records.append(record)
-        if record["status"] == "ok":
+        if record["status"] in EVALUATED:
             self.evaluated[key] = record
         for _ in range(self.waiting.pop(key, 0) + 1):
             self.controller.tell(choices, record["reward"])

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -163,22 +163,55 @@ def evaluate(model: torch.nn.Module, data: DeviceData, batch_size: int, autocast
     return correct / max(1, len(data))
 
 
+RungReport = Callable[[int, float], None]
+
+
+def rung_steps(total: int, grace_fraction: float = 0.25, reduction_factor: int = 2) -> list[int]:
+    """The steps before ``total`` at which a multi-fidelity trial reports: ``total * grace_fraction`` times
+    powers of ``reduction_factor`` (ASHA's milestones when its grace period is that first rung)."""
+    grace = max(1, int(total * grace_fraction))
+    rungs = []
+    while grace < total:
+        rungs.append(grace)
+        grace *= reduction_factor
+    return rungs
+
+
 def train_candidate(spec: ArchSpec, data: ProxyData, budget: TrainBudget | None = None,
-                    device: str | torch.device | None = None, seed: int = 0) -> dict[str, Any]:
+                    device: str | torch.device | None = None, seed: int = 0, rungs: Sequence[int] = (),
+                    report: RungReport | None = None) -> dict[str, Any]:
     """Train ``spec`` briefly on ``data`` and return its held-out accuracy.
 
     Returns ``{"status": "ok"|"failed", "accuracy", "final_loss", "train_seconds", "images_per_second",
-    "steps", "device", "reason"}``; a failed candidate has accuracy 0 and a reason.
+    "steps", "device", "reason"}``; a failed candidate has accuracy 0 and a reason. With ``rungs`` and
+    ``report``, the held-out accuracy is also measured at those steps and passed to ``report(step, accuracy)``.
     """
     torch.manual_seed(seed)
     model = build_model(spec, num_classes=data.num_classes)
     init_for_short_training(model)
-    return train_model(model, data, budget, device, seed)
+    return train_model(model, data, budget, device, seed, rungs, report)
+
+
+def _accuracy_at_rung(model: torch.nn.Module, train: DeviceData, val: DeviceData, budget: TrainBudget,
+                      autocast: bool) -> float:
+    """Held-out accuracy in the middle of training, leaving the rest of the run exactly as without it:
+    the random streams (drop connect and dropout draw from torch's global generator while BatchNorm is
+    re-estimated) are restored, and training-mode BatchNorm ignores the re-estimated running statistics."""
+    devices = [train.device] if train.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        recalibrate_batchnorm(model, train, budget.eval_batch_size, 4, autocast)
+        accuracy = evaluate(model, val, budget.eval_batch_size, autocast)
+    model.train()
+    return accuracy
 
 
 def train_model(model: torch.nn.Module, data: ProxyData, budget: TrainBudget | None = None,
-                device: str | torch.device | None = None, seed: int = 0) -> dict[str, Any]:
-    """The proxy training loop for any classifier taking NCHW input (used for ours and, in benchmarks, timm's)."""
+                device: str | torch.device | None = None, seed: int = 0, rungs: Sequence[int] = (),
+                report: RungReport | None = None) -> dict[str, Any]:
+    """The proxy training loop for any classifier taking NCHW input (used for ours and, in benchmarks, timm's).
+
+    ``rungs``/``report``: see :func:`train_candidate`; a rung at or past the last step is ignored.
+    """
     budget = budget or TrainBudget()
     device = torch.device(device or default_device())
     on_cuda = device.type == "cuda"
@@ -203,6 +236,7 @@ def train_model(model: torch.nn.Module, data: ProxyData, budget: TrainBudget | N
     model.train()
     order = torch.randperm(len(train), generator=generator, device=device)
     cursor = 0
+    rung_set = {r for r in rungs if 0 < r < total} if report is not None else set()
     for step in range(total):
         if cursor + batch_size > len(train):
             order, cursor = torch.randperm(len(train), generator=generator, device=device), 0
@@ -222,6 +256,8 @@ def train_model(model: torch.nn.Module, data: ProxyData, budget: TrainBudget | N
             if not math.isfinite(loss_value):
                 result.update(status="failed", reason=f"loss became {loss_value} at step {step}")
                 break
+        if step + 1 in rung_set:
+            report(step + 1, _accuracy_at_rung(model, train, val, budget, on_cuda))
     if on_cuda:
         torch.cuda.synchronize(device)
     seconds = time.perf_counter() - start

@@ -6,7 +6,7 @@ FLOPs (``SearchConfig.score``), so a run can be rescored and a cached result can
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Callable
 
 from nas.config import SearchConfig
 
@@ -23,29 +23,40 @@ def trial_device(cpus_per_trial: float | None, gpus_per_trial: float | None) -> 
     return "cuda" if gpus_per_trial and torch.cuda.is_available() else "cpu"
 
 
-def evaluate_candidate(spec_dict: dict[str, Any], data: Any, config: SearchConfig, seed: int) -> dict[str, Any]:
+def evaluate_candidate(spec_dict: dict[str, Any], data: Any, config: SearchConfig, seed: int,
+                       report: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """FLOPs and params with fvcore at the spec's resolution, then brief proxy training; the measurements.
 
-    Every failure inside is returned as ``status="failed"`` with its reason rather than raised, so that one
-    bad candidate never stops the search.
+    With ``config.scheduler`` set and ``report`` given, the held-out accuracy at each rung of the step budget
+    is passed to ``report`` as intermediate measurements (``final`` False) before training goes on; a
+    scheduler may end the trial there. Every failure inside is returned as ``status="failed"`` with its
+    reason rather than raised, so that one bad candidate never stops the search.
     """
     from nas.profile import profile
     from nas.spec import load_spec
-    from nas.train import train_candidate
+    from nas.train import rung_steps, train_candidate
 
     started = time.perf_counter()
-    metrics: dict[str, Any] = {"status": "ok", "reason": "", "accuracy": 0.0, "flops": 0, "params": 0}
+    metrics: dict[str, Any] = {"status": "ok", "reason": "", "accuracy": 0.0, "flops": 0, "params": 0, "steps": 0}
     try:
         spec = load_spec(spec_dict)
         counts = profile(spec, method="fvcore")
         metrics.update(flops=counts["flops"], params=counts["params"])
-        result = train_candidate(spec, data, config.budget(),
-                                 device=trial_device(config.cpus_per_trial, config.gpus_per_trial), seed=seed)
+        budget = config.budget()
+        rungs = rung_steps(budget.total_steps(len(data.y_train))) if config.scheduler != "none" else []
+
+        def at_rung(step: int, accuracy: float) -> None:
+            if report is not None:
+                report(dict(metrics, accuracy=accuracy, steps=step, final=False,
+                            seconds=time.perf_counter() - started))
+
+        result = train_candidate(spec, data, budget, device=trial_device(config.cpus_per_trial,
+                                 config.gpus_per_trial), seed=seed, rungs=rungs, report=at_rung)
         metrics.update({k: result[k] for k in ("status", "reason", "accuracy", "train_seconds",
-                                               "images_per_second", "final_loss")})
+                                               "images_per_second", "final_loss", "steps")})
     except Exception as exc:  # noqa: BLE001 - recorded as a failed trial
         metrics.update(status="failed", reason=f"{type(exc).__name__}: {exc}", accuracy=0.0)
-    metrics["seconds"] = time.perf_counter() - started
+    metrics.update(seconds=time.perf_counter() - started, final=True)
     return metrics
 
 
@@ -56,5 +67,7 @@ def run_trial(trial_config: dict[str, Any], data: Any = None, search: SearchConf
 
     if search is None:
         raise ValueError("run_trial needs the search's configuration (search=...)")
-    metrics = evaluate_candidate(trial_config["spec"], data, search, seed=search.seed + trial_config["trial"])
-    tune.report({"trial": trial_config["trial"], **metrics})
+    trial = trial_config["trial"]
+    metrics = evaluate_candidate(trial_config["spec"], data, search, seed=search.seed + trial,
+                                 report=lambda measured: tune.report({"trial": trial, **measured}))
+    tune.report({"trial": trial, **metrics})

@@ -14,7 +14,8 @@ from nas.errors import UserInputError
 from nas.records import append_trial, repair_trials
 
 TINY = ["--data", "synthetic:classes=3,images=90", "--proxy-resolution", "16", "--steps", "2", "--batch-size", "16",
-        "--resolution", "64", "--target-flops", "5M", "--cpus-per-trial", "1", "--controller", "random"]
+        "--resolution", "64", "--target-flops", "5M", "--cpus-per-trial", "1",
+        "--flops-window", "0,inf", "--controller", "random"]
 
 
 def _record(trial, choices=(0, 1)):

@@ -14,7 +14,8 @@ from nas.cli import search_main
 from nas.spec import load_spec
 
 TINY = ["--data", "synthetic:classes=3,images=90", "--proxy-resolution", "16", "--steps", "2", "--batch-size", "16",
-        "--resolution", "64", "--target-flops", "5M", "--cpus-per-trial", "1"]
+        "--resolution", "64", "--target-flops", "5M", "--cpus-per-trial", "1",
+        "--flops-window", "0,inf"]
 
 
 def _search(tmp_path, name, *extra):
@@ -26,7 +27,7 @@ def test_end_to_end_search_writes_every_output(tmp_path, capsys):
     code, out = _search(tmp_path, "run", "--trials", "4", "--controller", "evolution", "--concurrency", "2")
     assert code == 0
     printed = capsys.readouterr().out
-    assert printed.count("reward") >= 4 and "top 4 of 4 trials" in printed
+    assert printed.count("reward") >= 4 and "top 4 of 4 candidates (4 trained)" in printed
     from PIL import Image
 
     with Image.open(out / "pareto.png") as plot:
@@ -59,7 +60,7 @@ def _tiny_config(out, **changes):
     from nas.config import SearchConfig
 
     values = dict(target_flops=5_000_000, out=str(out), data="synthetic:classes=3,images=90", proxy_resolution=16,
-                  steps=2, batch_size=16, resolution=64, cpus_per_trial=1)
+                  steps=2, batch_size=16, resolution=64, cpus_per_trial=1, flops_window=(0, float("inf")))
     values.update(changes)
     return SearchConfig(**values)
 
@@ -281,3 +282,50 @@ def test_a_corrupt_cache_warns_once_and_the_search_goes_on(tmp_path, capsys):
     assert err.count("result cache") == 1 and str(broken) in err and "continuing without it" in err
     trials = pd.read_csv(out / "trials.csv")
     assert len(trials) == 2 and (trials["source"] == "trained").all() and (trials["status"] == "ok").all()
+
+
+def test_asha_stops_a_weak_candidate_at_a_rung_and_it_is_recorded_stopped(tmp_path, capsys):
+    """Trial 1 is made weak (its rung reports say accuracy 0, its training is real): ASHA stops it there."""
+    from ray import tune
+
+    from nas.data import load_data
+    from nas.search import run_search
+    from nas.trial import evaluate_candidate
+
+    def weak_second_trial(trial_config, data=None, search=None):  # pickled by value with the trainable
+        trial = trial_config["trial"]
+
+        def report(measured):
+            tune.report({"trial": trial, **dict(measured, accuracy=0.0 if trial == 1 else 0.9)})
+
+        tune.report({"trial": trial, **evaluate_candidate(trial_config["spec"], data, search, seed=trial,
+                                                          report=report)})
+
+    config = _tiny_config(tmp_path / "asha", trials=2, controller="random", steps=8, scheduler="asha",
+                          concurrency=1)
+    data = load_data(config.data, config.proxy_resolution, config.val_fraction, config.seed)
+    outcome = run_search(config, data, trainable=weak_second_trial)
+    assert outcome.finished
+    trials = pd.read_csv(tmp_path / "asha" / "trials.csv", keep_default_na=False).set_index("trial")
+    assert trials.loc[0, "status"] == "ok" and trials.loc[0, "steps"] == 8
+    assert trials.loc[1, "status"] == "stopped" and trials.loc[1, "steps"] == 2  # the first rung: 8 / 4
+    assert trials.loc[1, "accuracy"] == 0.0 and trials.loc[1, "flops"] > 0
+    assert "stopped at step 2" in capsys.readouterr().out
+
+
+def test_a_flops_window_screens_and_the_search_trains_only_inside_it(tmp_path, capsys):
+    """The real trainer with ASHA on and the FLOPs pre-screen at 0.9-1.1 x a 25M target at 64 px."""
+    tiny = [a for a in TINY if a not in ("5M", "--flops-window", "0,inf", "--target-flops")]
+    out = tmp_path / "screen"
+    code = search_main(tiny + ["--target-flops", "25M", "--out", str(out), "--trials", "3", "--controller", "random",
+                               "--scheduler", "asha", "--steps", "8", "--flops-window", "0.9,1.1"])
+    assert code == 0
+    trials = pd.read_csv(out / "trials.csv", keep_default_na=False)
+    trained = trials[trials["status"] != "screened"]
+    screened = trials[trials["status"] == "screened"]
+    assert len(trained) == 3 and set(trained["status"]) <= {"ok", "stopped"}
+    assert trained["flops"].between(22_500_000, 27_500_000).all() and len(screened) >= 1
+    assert not screened["flops"].between(22_500_000, 27_500_000).any() and (screened["reward"] == 0).all()
+    assert sorted(trials["trial"]) == list(range(len(trials)))
+    printed = capsys.readouterr().out
+    assert f"{len(screened)} screened" in printed

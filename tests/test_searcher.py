@@ -2,6 +2,7 @@
 import copy
 
 import pytest
+from ray.tune.search import Searcher
 
 from controllers import make_controller
 from nas.cache import ResultCache
@@ -25,7 +26,8 @@ class Listener:
 
 
 def _searcher(controller, history=None, cache=None, **config):
-    config = SearchConfig(**{"target_flops": 300_000_000, "out": "unused", "trials": 6, "resolution": 64, **config})
+    config = SearchConfig(**{"target_flops": 300_000_000, "out": "unused", "trials": 6, "resolution": 64,
+                             "flops_window": (0, float("inf")), **config})
     listener = Listener()
     return ControllerSearcher(controller, default_space(), config, 10, history, listener, cache), listener
 
@@ -132,3 +134,43 @@ def test_save_and_restore_continue_the_same_proposals(tmp_path):
     b.restore(str(tmp_path / "ckpt.pkl"))
     assert a.suggest("x")["choices"] == b.suggest("x")["choices"]
     assert b.next_trial == 6
+
+
+def test_candidates_outside_the_flops_window_are_recorded_screened_and_not_trained():
+    from nas.profile import profile
+    from nas.searcher import SCREENED_REWARD
+
+    space = default_space()
+    controller = make_controller("random", space, seed=1)
+    searcher, listener = _searcher(controller, target_flops=30_000_000, flops_window=(0.9, 1.1), trials=2)
+    config = searcher.suggest("t0")
+    flops = profile(space.decode(config["choices"], resolution=64, num_classes=10), method="analytic")["flops"]
+    assert 27_000_000 <= flops <= 33_000_000  # what becomes a trial is inside the window
+    screened = listener.records
+    assert screened and all(r["status"] == "screened" and r["source"] == "screened" for r in screened)
+    for r in screened:
+        assert not 27_000_000 <= r["flops"] <= 33_000_000 and r["reward"] == SCREENED_REWARD
+        assert "outside the window 27M-33M" in r["reason"] and r["accuracy"] == 0.0
+    assert config["trial"] == len(screened)  # numbered after the screened ones
+    assert controller.num_told == len(screened) and searcher.finished == 0  # screened: told, not counted
+    _finish(searcher, "t0", 0.5)
+    assert searcher.finished == 1
+
+
+def test_screening_gives_up_on_a_window_nothing_can_reach(monkeypatch):
+    monkeypatch.setattr("nas.searcher.MAX_SCREENED", 50)
+    searcher, listener = _searcher(make_controller("random", default_space(), seed=0), target_flops=1_000,
+                                   flops_window=(0.5, 1.5))
+    assert searcher.suggest("t0") is Searcher.FINISHED
+    assert searcher.gave_up_screening and 0 < len(listener.records) <= 50
+
+
+def test_a_trial_the_scheduler_stopped_is_recorded_stopped_with_its_last_rung():
+    searcher, listener = _searcher(make_controller("random", default_space(), seed=0))
+    searcher.suggest("t0")
+    searcher.on_trial_complete("t0", {"accuracy": 0.4, "flops": 300_000_000, "params": 1, "status": "ok",
+                                      "steps": 75, "final": False, "seconds": 1.0})
+    record = listener.records[0]
+    assert record["status"] == "stopped" and record["steps"] == 75 and record["accuracy"] == 0.4
+    assert record["reward"] == pytest.approx(0.4)  # told its last rung's reward (FLOPs on target)
+    assert tuple(record["choices"]) in searcher.evaluated  # proposed again: not retrained

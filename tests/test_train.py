@@ -57,3 +57,18 @@ def test_threads_are_the_callers():
     before = torch.get_num_threads()
     train_candidate(TINY, _separable(100), TrainBudget(steps=2, batch_size=16))
     assert torch.get_num_threads() == before
+
+
+def test_rungs_report_held_out_accuracy_and_leave_the_run_unchanged():
+    from nas.train import rung_steps
+
+    assert rung_steps(300) == [75, 150] and rung_steps(8) == [2, 4] and rung_steps(1) == []
+    data = _separable(300)
+    budget = TrainBudget(steps=24, batch_size=32)
+    plain = train_candidate(TINY, data, budget, device="cpu", seed=2)
+    reports = []
+    with_rungs = train_candidate(TINY, data, budget, device="cpu", seed=2, rungs=rung_steps(24),
+                                 report=lambda step, acc: reports.append((step, acc)))
+    assert [step for step, _ in reports] == [6, 12]
+    assert all(0.0 <= acc <= 1.0 for _, acc in reports)
+    assert with_rungs["accuracy"] == plain["accuracy"] and with_rungs["final_loss"] == plain["final_loss"]
