@@ -20,7 +20,7 @@ from nas.errors import UserInputError
 from nas.records import COLUMNS, StateError, load_state, read_trials, repair_trials, write_json
 from nas.recorder import Recorder, versions
 from nas.runner import Runner, next_experiment_name
-from nas.searcher import EVALUATED, MAX_DUPLICATES, MAX_SCREENED, ControllerSearcher
+from nas.searcher import EVALUATED, MAX_DUPLICATES, MAX_SCREENED, ControllerSearcher, screened_reward
 from nas.trial import TRAINER_VERSION, run_trial
 from search_spaces.mnasnet import MnasNetSpace
 
@@ -73,9 +73,18 @@ def restore_controller(controller: Any, state: dict[str, Any] | None, history: l
 
 
 def rescore(history: list[dict[str, Any]], config: SearchConfig) -> list[dict[str, Any]]:
-    """The records with their rewards recomputed under ``config``'s target and reward."""
-    return [dict(r, reward=config.score(r["accuracy"], r["flops"]) if r["status"] in EVALUATED else 0.0)
-            for r in history]
+    """The records with their rewards recomputed under ``config``'s target and reward (a screened one: the
+    lowest rescored reward before it, as the searcher would have told it)."""
+    out: list[dict[str, Any]] = []
+    for record in sorted(history, key=lambda r: r["trial"]):
+        if record["status"] in EVALUATED:
+            reward = config.score(record["accuracy"], record["flops"])
+        elif record["status"] == "screened":
+            reward = screened_reward(out)
+        else:
+            reward = 0.0
+        out.append(dict(record, reward=reward))
+    return out
 
 
 def open_cache(config: SearchConfig, data: Any, warn: Callable[[str], None]) -> Any:

@@ -138,7 +138,6 @@ def test_save_and_restore_continue_the_same_proposals(tmp_path):
 
 def test_candidates_outside_the_flops_window_are_recorded_screened_and_not_trained():
     from nas.profile import profile
-    from nas.searcher import SCREENED_REWARD
 
     space = default_space()
     controller = make_controller("random", space, seed=1)
@@ -149,7 +148,7 @@ def test_candidates_outside_the_flops_window_are_recorded_screened_and_not_train
     screened = listener.records
     assert screened and all(r["status"] == "screened" and r["source"] == "screened" for r in screened)
     for r in screened:
-        assert not 27_000_000 <= r["flops"] <= 33_000_000 and r["reward"] == SCREENED_REWARD
+        assert not 27_000_000 <= r["flops"] <= 33_000_000 and r["reward"] == 0.0  # nothing measured yet
         assert "outside the window 27M-33M" in r["reason"] and r["accuracy"] == 0.0
     assert config["trial"] == len(screened)  # numbered after the screened ones
     assert controller.num_told == len(screened) and searcher.finished == 0  # screened: told, not counted
@@ -174,3 +173,12 @@ def test_a_trial_the_scheduler_stopped_is_recorded_stopped_with_its_last_rung():
     assert record["status"] == "stopped" and record["steps"] == 75 and record["accuracy"] == 0.4
     assert record["reward"] == pytest.approx(0.4)  # told its last rung's reward (FLOPs on target)
     assert tuple(record["choices"]) in searcher.evaluated  # proposed again: not retrained
+
+
+def test_a_screened_candidate_is_told_the_lowest_reward_measured_so_far():
+    from nas.searcher import screened_reward
+
+    records = [{"status": "ok", "reward": 0.4}, {"status": "failed", "reward": 0.0},
+               {"status": "stopped", "reward": 0.3}, {"status": "screened", "reward": 0.3}]
+    assert screened_reward(records) == 0.3 and screened_reward([]) == 0.0
+    assert screened_reward(records[:2]) == 0.4  # a failure (told 0) does not set the floor

@@ -1,0 +1,173 @@
+"""What a search finds for a budget of training steps: controllers x (pre-screen, ASHA), against the shipped nets.
+
+    python benchmarks/search_quality.py [--seeds 3] [--steps 100] [--budget 12] [--target 400M]
+                                        [--controllers random,evolution,ppo] [--configs plain,screen,asha,both]
+                                        [--out benchmarks/results/search_quality]
+
+Every configuration runs ``nas-search`` (in its own process, ``--no-cache``, as a user would) with the same
+proxy (``--steps`` per candidate) until it has spent ``--budget`` x ``--steps`` training steps (a stopped
+candidate counts the steps it reached, a screened one none); the best reward found within that budget is
+read from trials.csv in the order the candidates finished. The three reference networks are trained with the
+same proxy budget (one per seed) and scored with the same reward at 224 px. Writes ``search_quality.csv``
+(one row per run), ``curves.csv`` and ``search_quality.png`` (best reward against steps spent, one line per
+configuration, mean over seeds; the references as horizontal lines), and prints the table.
+Needs the machine to itself: a second CPU job slows trials several times (wall times are reported).
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+CONFIGS = {"plain": ["--flops-window", "0,inf", "--scheduler", "none"],
+           "screen": ["--flops-window", "0.5,1.5", "--scheduler", "none"],
+           "asha": ["--flops-window", "0,inf", "--scheduler", "asha"],
+           "both": ["--flops-window", "0.5,1.5", "--scheduler", "asha"]}
+
+
+def steps_spent(trials: pd.DataFrame, steps: int) -> pd.Series:
+    """Training steps each candidate cost: the full proxy, the rung a stopped one reached, 0 when screened."""
+    spent = pd.Series(steps, index=trials.index, dtype=float)
+    if "steps" in trials:
+        stopped = trials["status"] == "stopped"
+        spent[stopped] = trials.loc[stopped, "steps"].astype(float)
+    spent[trials["status"] == "screened"] = 0.0
+    spent[trials["source"] == "cache"] = 0.0
+    return spent
+
+
+def curve(trials: pd.DataFrame, steps: int, budget: int) -> pd.DataFrame:
+    """Best reward of a trained candidate against cumulative steps, in finishing order, cut at ``budget``."""
+    trials = trials.reset_index(drop=True)
+    spent = steps_spent(trials, steps).cumsum()
+    reward = trials["reward"].where(trials["status"] == "ok", 0.0).cummax()
+    frame = pd.DataFrame({"steps": spent, "best": reward, "status": trials["status"]})
+    return frame[frame["steps"] <= budget]
+
+
+def run_search(out: Path, controller: str, config: str, seed: int, args: argparse.Namespace) -> tuple[float, pd.DataFrame]:
+    # enough candidates to spend the budget: ASHA stops about half of them at a quarter of the steps
+    trials = args.budget * (3 if "asha" in CONFIGS[config] else 1)
+    argv = ["--target-flops", args.target, "--trials", str(trials), "--steps", str(args.steps),
+            "--controller", controller, "--seed", str(seed), "--out", str(out), "--no-cache", *CONFIGS[config]]
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", "import sys; from nas.cli import search_main; "
+                           "sys.exit(search_main())", *argv], cwd=ROOT, stdout=subprocess.DEVNULL)
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"nas-search {' '.join(argv)} exited {done.returncode}")
+    return seconds, pd.read_csv(out / "trials.csv", keep_default_na=False)
+
+
+def reference_rewards(args: argparse.Namespace, seeds: list[int]) -> pd.DataFrame:
+    """The shipped networks trained with the proxy budget (one training per seed), scored like a candidate."""
+    from nas.config import SearchConfig
+    from nas.data import load_data
+    from nas.reward import parse_flops
+    from nas.spec import load_spec
+    from nas.trial import evaluate_candidate, trial_device
+
+    rows = []
+    for seed in seeds:
+        config = SearchConfig(target_flops=parse_flops(args.target), out="unused", steps=args.steps, seed=seed,
+                              cpus_per_trial=2)
+        trial_device(2, 0)
+        data = load_data(config.data, config.proxy_resolution, config.val_fraction, config.seed)
+        for path in sorted((ROOT / "search_spaces" / "references").glob("*.json")):
+            spec = load_spec(path).replace(num_classes=data.num_classes)
+            measured = evaluate_candidate(spec.to_dict(), data, config, seed=seed)
+            reward = config.score(measured["accuracy"], measured["flops"]) if measured["status"] == "ok" else 0.0
+            rows.append({"network": path.stem, "seed": seed, "accuracy": measured["accuracy"],
+                         "flops": measured["flops"], "reward": reward, "seconds": measured["seconds"]})
+    return pd.DataFrame(rows)
+
+
+def plot(curves: pd.DataFrame, references: pd.DataFrame, budget: int, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from nas.records import save_plot
+
+    fig, ax = plt.subplots(figsize=(8, 5), dpi=110)
+    grid = list(range(0, budget + 1, max(1, budget // 60)))
+    for (controller, config), group in curves.groupby(["controller", "config"]):
+        means = []
+        for x in grid:
+            best = [g[g["steps"] <= x]["best"].max() if (g["steps"] <= x).any() else math.nan
+                    for _, g in group.groupby("seed")]
+            best = [b for b in best if b == b]
+            means.append(statistics.mean(best) if best else math.nan)
+        ax.plot(grid, means, label=f"{controller} {config}", lw=1.4)
+    for network, group in references.groupby("network"):
+        ax.axhline(group["reward"].mean(), ls="--", lw=1, color="black" if "efficientnet" in network else "grey",
+                   label=f"{network} (mean of {len(group)})")
+    ax.set_xlabel("training steps spent")
+    ax.set_ylabel("best reward found (mean over seeds)")
+    ax.set_title("search quality for a budget of training steps")
+    save_plot(fig, ax, path)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=100, help="proxy steps per candidate")
+    parser.add_argument("--budget", type=int, default=12, help="budget in full candidates (x --steps steps)")
+    parser.add_argument("--target", default="400M")
+    parser.add_argument("--controllers", default="random,evolution,ppo")
+    parser.add_argument("--configs", default=",".join(CONFIGS))
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "search_quality")
+    args = parser.parse_args()
+    budget = args.budget * args.steps
+    args.out.mkdir(parents=True, exist_ok=True)
+    seeds = list(range(args.seeds))
+    references = reference_rewards(args, seeds)
+    rows, curves = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for controller in args.controllers.split(","):
+            for config in args.configs.split(","):
+                for seed in seeds:
+                    seconds, trials = run_search(Path(tmp) / f"{controller}-{config}-{seed}", controller, config,
+                                                 seed, args)
+                    c = curve(trials, args.steps, budget)
+                    curves.append(c.assign(controller=controller, config=config, seed=seed))
+                    counts = c["status"].value_counts()
+                    rows.append({"controller": controller, "config": config, "seed": seed,
+                                 "best_reward": float(c["best"].max()) if len(c) else 0.0,
+                                 "steps": int(c["steps"].max()) if len(c) else 0, "seconds": round(seconds, 1),
+                                 **{k: int(counts.get(k, 0)) for k in ("ok", "stopped", "failed", "screened")}})
+                    print(f"{controller:>9} {config:>6} seed {seed}: best {rows[-1]['best_reward']:.4f} "
+                          f"({rows[-1]['ok']} trained, {rows[-1]['stopped']} stopped, "
+                          f"{rows[-1]['screened']} screened) in {seconds:.0f}s", flush=True)
+    runs = pd.DataFrame(rows)
+    runs.to_csv(args.out / "search_quality.csv", index=False)
+    all_curves = pd.concat(curves, ignore_index=True)
+    all_curves.to_csv(args.out / "curves.csv", index=False)
+    references.to_csv(args.out / "references.csv", index=False)
+    plot(all_curves, references, budget, args.out / "search_quality.png")
+    table = runs.groupby(["controller", "config"]).agg(
+        best_mean=("best_reward", "mean"), best_sd=("best_reward", "std"), trained=("ok", "mean"),
+        stopped=("stopped", "mean"), screened=("screened", "mean"), seconds=("seconds", "mean")).round(4)
+    print(f"\nbudget {budget} training steps ({args.budget} x {args.steps}), target {args.target}, "
+          f"{args.seeds} seeds; mean over seeds")
+    print(table.to_string())
+    ref = references.groupby("network").agg(reward=("reward", "mean"), sd=("reward", "std"),
+                                            accuracy=("accuracy", "mean"), flops=("flops", "first")).round(4)
+    print("\nreference networks, same proxy budget:")
+    print(ref.to_string())
+    print(f"\nwritten to {args.out}")
+
+
+if __name__ == "__main__":
+    main()
