@@ -1,27 +1,32 @@
 """Controllers: propose architectures by ask/tell over a categorical space (see controllers/base.py)."""
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from controllers.base import Controller
-from controllers.evolution import RegularizedEvolution
-from controllers.ppo import PPO
-from controllers.random_search import RandomSearch
-from controllers.reinforce import Reinforce
 
-CONTROLLERS: dict[str, type[Controller]] = {
-    "ppo": PPO,
-    "reinforce": Reinforce,
-    "evolution": RegularizedEvolution,
-    "random": RandomSearch,
+# name -> "module:class"; imported on first use, so that listing the names (a command line's --help) does not
+# import torch for the LSTM controllers
+CONTROLLERS: dict[str, str] = {
+    "ppo": "controllers.ppo:PPO",
+    "reinforce": "controllers.reinforce:Reinforce",
+    "evolution": "controllers.evolution:RegularizedEvolution",
+    "random": "controllers.random_search:RandomSearch",
 }
+
+
+def controller_class(name: str) -> type[Controller]:
+    """The controller class registered under ``name``."""
+    if name not in CONTROLLERS:
+        raise ValueError(f"controller: {name!r} is not one of {', '.join(CONTROLLERS)}")
+    module, _, cls = CONTROLLERS[name].partition(":")
+    return getattr(importlib.import_module(module), cls)
 
 
 def make_controller(name: str, space: Any, seed: int = 0, **options: Any) -> Controller:
     """A controller by name (``ppo``, ``reinforce``, ``evolution``, ``random``) over ``space.sizes``."""
-    if name not in CONTROLLERS:
-        raise ValueError(f"controller: {name!r} is not one of {', '.join(CONTROLLERS)}")
-    return CONTROLLERS[name](space, seed=seed, **options)
+    return controller_class(name)(space, seed=seed, **options)
 
 
-__all__ = ["CONTROLLERS", "Controller", "make_controller"]
+__all__ = ["CONTROLLERS", "Controller", "controller_class", "make_controller"]

@@ -62,7 +62,8 @@ def _profile_parser() -> ArgumentParser:
     parser.add_argument("--num-classes", type=positive_int, help="classifier width (default: the spec's)")
     parser.add_argument("--method", choices=("fvcore", "analytic"), default="fvcore",
                         help="fvcore on the built model (default) or the analytic count from the spec")
-    parser.add_argument("--json", action="store_true", help="print one JSON line {params, flops, resolution}")
+    parser.add_argument("--json", action="store_true",
+                        help="print one JSON line {params, flops, resolution} instead of the table")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     return parser
 
@@ -143,7 +144,8 @@ def _add_proxy_arguments(p: ArgumentParser) -> None:
 
     d = SearchConfig.defaults()
     budget = p.add_mutually_exclusive_group()
-    budget.add_argument("--epochs", type=_positive_float, help="proxy training epochs per candidate")
+    budget.add_argument("--epochs", type=_positive_float,
+                        help="proxy training epochs per candidate, instead of --steps (default: not used)")
     budget.add_argument("--steps", type=positive_int,
                         help=f"proxy training steps per candidate (default: {d['steps']})")
     p.add_argument("--batch-size", type=positive_int, help=f"proxy batch size (default: {d['batch_size']})")
@@ -159,17 +161,27 @@ def _add_proxy_arguments(p: ArgumentParser) -> None:
     p.add_argument("--seed", type=int, help=f"seed of the controller, data split and training (default: {d['seed']})")
 
 
+def _local_cpus() -> int:
+    import os
+
+    return os.cpu_count() or 1
+
+
 def _add_run_arguments(p: ArgumentParser) -> None:
     """Where and how trials run, and the result cache: shared by every command that trains."""
-    p.add_argument("--cache", help="the result cache across runs (default: $NAS_CACHE_DIR/results.sqlite, "
-                   "NAS_CACHE_DIR defaulting to ~/.cache/nas-toolkit)")
+    p.add_argument("--cache", metavar="PATH", help="the result cache across runs (default: "
+                   "$NAS_CACHE_DIR/results.sqlite, NAS_CACHE_DIR defaulting to ~/.cache/nas-toolkit)")
     p.add_argument("--no-cache", action="store_true", default=None,
                    help="neither read nor write the result cache: train every candidate")
-    p.add_argument("--address", help="join this Ray cluster (auto or host:port) instead of starting a local one")
+    p.add_argument("--address", help="join this Ray cluster (auto or host:port) instead of starting a local one "
+                   "(default: a local Ray instance on this machine)")
     p.add_argument("--gpus-per-trial", type=_non_negative_float,
                    help="GPUs per trial, fractions allowed (default: 1 when the cluster has GPUs, else 0)")
-    p.add_argument("--cpus-per-trial", type=_positive_float, help="CPUs per trial (default: sized to the cluster)")
-    p.add_argument("--concurrency", type=positive_int, help="trials at a time (default: sized to the cluster)")
+    p.add_argument("--cpus-per-trial", type=_positive_float,
+                   help="CPUs per trial (default: the cluster's CPUs / --concurrency on CPU, up to 4 per GPU trial; "
+                        f"{_local_cpus()} on this machine)")
+    p.add_argument("--concurrency", type=positive_int,
+                   help="trials at a time (default: 1 on CPU; on GPUs, the cluster's GPUs / --gpus-per-trial)")
     p.add_argument("--debug", action="store_true", default=None, help="show tracebacks and Ray's own output")
 
 
@@ -201,10 +213,18 @@ def _search_parser() -> ArgumentParser:
     from controllers import CONTROLLERS
     from nas.config import SearchConfig
 
+    import textwrap
+
+    from nas.spec import NOTATION
+
     d = SearchConfig.defaults()
-    p = ArgumentParser(prog="nas-search", description="Search a B0 backbone for a FLOPs budget (MnasNet-style).")
-    p.add_argument("--target-flops", type=_flops, help="FLOPs budget T at --resolution, e.g. 400M, 0.4G, 4e8 "
-                   "(required unless --resume; with --resume, rescores the recorded trials)")
+    p = ArgumentParser(prog="nas-search", description="Search a B0 backbone for a FLOPs budget (MnasNet-style).",
+                       usage="nas-search --target-flops FLOPS [options]\n       nas-search --resume --out RUN "
+                             "[options]", epilog=textwrap.fill(NOTATION[0].upper() + NOTATION[1:] + ".", 79), formatter_class=argparse.RawDescriptionHelpFormatter)
+    required = p.add_argument_group("required (except with --resume)")
+    required.add_argument("--target-flops", type=_flops, metavar="FLOPS",
+                          help="FLOPs budget T at --resolution, e.g. 400M, 0.4G, 4e8 (with --resume: rescores the "
+                               "recorded trials for a new target)")
     p.add_argument("--controller", choices=sorted(CONTROLLERS), help=f"who proposes (default: {d['controller']})")
     p.add_argument("--trials", type=positive_int, help=f"candidates to train, counting those a scheduler stops "
                    f"early and those served from the cache, not those screened out (default: {d['trials']})")
@@ -216,8 +236,8 @@ def _search_parser() -> ArgumentParser:
                    help=f"asha: stop weak candidates early at 1/4 and 1/2 of their step budget, with Ray Tune's "
                         f"ASHA (default: {d['scheduler']})")
     _add_proxy_arguments(p)
-    p.add_argument("--out", help="run directory (default: runs/<timestamp>)")
-    p.add_argument("--resume", action="store_true", help="continue the search in --out")
+    p.add_argument("--out", help="run directory (default: runs/<YYYYmmdd-HHMMSS>)")
+    p.add_argument("--resume", action="store_true", help="continue the search in --out (default: a new search)")
     _add_run_arguments(p)
     return p
 
@@ -287,7 +307,8 @@ def _proxy_check_parser() -> ArgumentParser:
                        description="How faithfully does the proxy task rank architectures? Trains models with the "
                                    "proxy budget (as nas-search would) and a longer reference budget, and reports "
                                    "the rank agreement.")
-    p.add_argument("--target-flops", type=_flops, required=True, help="the search's FLOPs target, e.g. 400M")
+    p.add_argument("--target-flops", type=_flops, required=True, metavar="FLOPS",
+                   help="the search's FLOPs target, e.g. 400M (required)")
     _add_proxy_arguments(p)
     p.add_argument("--models", type=positive_int, default=16,
                    help="architectures sampled across 0.5x..1.5x the target (default: 16), plus the 3 references")
@@ -296,9 +317,10 @@ def _proxy_check_parser() -> ArgumentParser:
                    help="training resolution of the reference (default: the proxy's)")
     p.add_argument("--repeats", type=positive_int, default=2,
                    help="proxy trainings per model with different seeds: 2 gives the seed-to-seed ceiling (default: 2)")
-    p.add_argument("--from", dest="from_run", help="a nas-search run: check its best models plus random ones")
+    p.add_argument("--from", dest="from_run", metavar="RUN",
+                   help="a nas-search run: check its best models plus random ones (default: sampled models)")
     p.add_argument("--no-references", action="store_true", help="leave out the shipped reference networks")
-    p.add_argument("--out", help="output directory (default: runs/proxy-check-<timestamp>)")
+    p.add_argument("--out", help="output directory (default: runs/proxy-check-<YYYYmmdd-HHMMSS>)")
     _add_run_arguments(p)
     return p
 
@@ -365,27 +387,37 @@ def proxy_check_main(argv: Sequence[str] | None = None) -> int:
 def _scale_parser() -> ArgumentParser:
     p = ArgumentParser(prog="nas-scale", description="EfficientNet compound scaling of a B0 spec.")
     p.add_argument("spec", help="the baseline B0 spec JSON (e.g. runs/<name>/best_b0.json)")
-    p.add_argument("--preset", help="a row of EfficientNet's published table: b0..b7")
-    p.add_argument("--phi", type=_non_negative_float, help="compound coefficient φ (with --alpha/--beta/--gamma)")
+    p.add_argument("--preset", help="a row of EfficientNet's published table: b0..b7 (default: none)")
+    p.add_argument("--phi", type=_non_negative_float,
+                   help="compound coefficient φ (with --alpha/--beta/--gamma; default: none)")
     p.add_argument("--alpha", type=_positive_float, help="depth coefficient α (default 1.2, the paper's)")
     p.add_argument("--beta", type=_positive_float, help="width coefficient β (default 1.1)")
     p.add_argument("--gamma", type=_positive_float, help="resolution coefficient γ (default 1.15)")
-    p.add_argument("--width", type=_positive_float, help="width multiplier (with --depth and --resolution)")
-    p.add_argument("--depth", type=_positive_float, help="depth multiplier")
-    p.add_argument("--resolution", type=positive_int, help="input resolution")
-    p.add_argument("--family", action="store_true", help="write B1..B7 (presets) or φ = 1..7 (coefficients)")
+    p.add_argument("--width", type=_positive_float,
+                   help="width multiplier (with --depth and --resolution; default: none)")
+    p.add_argument("--depth", type=_positive_float, help="depth multiplier (with --width and --resolution)")
+    p.add_argument("--resolution", type=positive_int, help="input resolution (with --width and --depth)")
+    p.add_argument("--family", action="store_true",
+                   help="write B1..B7 (presets) or φ = 1..7 (coefficients) into one directory")
     p.add_argument("--grid-search", action="store_true",
                    help="find α, β, γ on the proxy first (step 1 of the paper), then write the family")
     p.add_argument("--no-family", action="store_true", help="with --grid-search: only find the coefficients")
     p.add_argument("--data", default="synthetic", help="proxy data for --grid-search (as nas-search --data)")
-    p.add_argument("--proxy-resolution", type=positive_int, default=32, help="base proxy resolution")
-    p.add_argument("--steps", type=positive_int, default=300, help="proxy training steps per grid point")
-    p.add_argument("--batch-size", type=positive_int, default=64)
-    p.add_argument("--grid-step", type=_positive_float, default=0.1, help="grid spacing of α, β, γ")
-    p.add_argument("--tolerance", type=_non_negative_float, default=0.1, help="allowed |α·β²·γ² - 2|")
-    p.add_argument("--address", default=None, help="join this Ray cluster for --grid-search")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", help="output spec file (one network) or directory (--family, --grid-search)")
+    p.add_argument("--proxy-resolution", type=positive_int, default=32,
+                   help="base proxy resolution of --grid-search (default: 32)")
+    p.add_argument("--steps", type=positive_int, default=300,
+                   help="proxy training steps per grid point (default: 300)")
+    p.add_argument("--batch-size", type=positive_int, default=64,
+                   help="proxy batch size of --grid-search (default: 64)")
+    p.add_argument("--grid-step", type=_positive_float, default=0.1, help="grid spacing of α, β, γ (default: 0.1)")
+    p.add_argument("--tolerance", type=_non_negative_float, default=0.1,
+                   help="allowed |α·β²·γ² - 2| (default: 0.1)")
+    p.add_argument("--address", default=None,
+                   help="join this Ray cluster for --grid-search (default: a local Ray instance)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the proxy data split and training (default: 0)")
+    p.add_argument("--out", help="output spec file (one network) or directory (--family, --grid-search); default: "
+                   "beside the spec, named after its network: <name>-b3.json (one network), <name>-family/ "
+                   "(--family), <name>-scaling/ (--grid-search)")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     return p
 
@@ -394,7 +426,8 @@ def _scale(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from nas.profile import profile
-    from nas.scaling import PAPER_COEFFICIENTS, PRESETS, ScalingError, preset, scale_compound, scale_spec
+    from nas.scaling import (PAPER_COEFFICIENTS, PRESETS, ScalingError, network_stem, preset, scale_compound,
+                             scale_spec)
     from nas.spec import load_spec
 
     spec = load_spec(args.spec)
@@ -411,6 +444,7 @@ def _scale(args: argparse.Namespace) -> int:
         raise UsageError("say how to scale: --preset bN, --phi P, --width/--depth/--resolution, --family "
                          "or --grid-search")
     base = Path(args.spec)
+    beside = base.parent / network_stem(spec.name)  # every default output: beside the spec, after its network
     alpha, beta, gamma = (c if c is not None else d for c, d in zip(coefficients, PAPER_COEFFICIENTS))
     try:
         if args.grid_search:
@@ -421,7 +455,7 @@ def _scale(args: argparse.Namespace) -> int:
                 data = load_data(args.data, args.proxy_resolution, 0.2, args.seed)
             except DataError as exc:
                 raise UsageError(str(exc)) from None
-            run_dir = Path(args.out or base.with_name(base.stem + "-scaling"))
+            run_dir = Path(args.out or f"{beside}-scaling")
             from nas.train import TrainBudget
 
             found = grid_search(spec, run_dir, data, TrainBudget(steps=args.steps, batch_size=args.batch_size),
@@ -435,10 +469,10 @@ def _scale(args: argparse.Namespace) -> int:
             out_dir = run_dir
         elif args.family and args.phi is None and not any(v is not None for v in coefficients):
             family = [preset(spec, name) for name in PRESETS if name != "b0"]
-            out_dir = Path(args.out or base.with_name(base.stem + "-family"))
+            out_dir = Path(args.out or f"{beside}-family")
         elif args.family:
             family = [scale_compound(spec, alpha, beta, gamma, phi) for phi in range(1, 8)]
-            out_dir = Path(args.out or base.with_name(base.stem + "-family"))
+            out_dir = Path(args.out or f"{beside}-family")
         else:
             if args.preset is not None:
                 scaled = preset(spec, args.preset.lower())
@@ -457,7 +491,7 @@ def _scale(args: argparse.Namespace) -> int:
         scaled = scaled.replace(metrics={"flops": counts["flops"], "params": counts["params"],
                                          "proxy_accuracy": None, "reward": None})
         if out_dir is None:
-            path = Path(args.out or base.with_name(f"{scaled.name}.json"))
+            path = Path(args.out or base.parent / f"{scaled.name}.json")
         else:
             path = out_dir / f"{scaled.name}.json"
         scaled.save(path)

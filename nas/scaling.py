@@ -68,7 +68,7 @@ def preset(spec: ArchSpec, name: str) -> ArchSpec:
     if name not in PRESETS:
         raise ScalingError(f"preset: {name!r} is not one of {', '.join(PRESETS)}")
     width, depth, resolution, dropout = PRESETS[name]
-    return scale_spec(spec, width, depth, resolution, dropout, name=f"{_stem(spec.name)}-{name}")
+    return scale_spec(spec, width, depth, resolution, dropout, name=f"{network_stem(spec.name)}-{name}")
 
 
 def compound(alpha: float, beta: float, gamma: float, phi: float) -> tuple[float, float, float]:
@@ -87,7 +87,7 @@ def scale_compound(spec: ArchSpec, alpha: float, beta: float, gamma: float, phi:
     """Scale by the compound formula at ``phi``."""
     depth, width, factor = compound(alpha, beta, gamma, phi)
     return scale_spec(spec, width, depth, int(round(spec.resolution * factor)), dropout,
-                      name=f"{_stem(spec.name)}-phi{phi:g}")
+                      name=f"{network_stem(spec.name)}-phi{phi:g}")
 
 
 def coefficient_grid(step: float = 0.05, tolerance: float = 0.1, max_alpha: float = 1.5,
@@ -103,7 +103,8 @@ def coefficient_grid(step: float = 0.05, tolerance: float = 0.1, max_alpha: floa
             if abs(a * b * b * g * g - 2) <= tolerance]
 
 
-def _stem(name: str) -> str:
+def network_stem(name: str) -> str:
+    """A network's name without its -b0..-b7 suffix: what scaled networks and their outputs are named after."""
     for suffix in PRESETS:
         if name.endswith(f"-{suffix}"):
             return name[: -len(suffix) - 1]

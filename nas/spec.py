@@ -28,6 +28,11 @@ class SpecError(UserInputError):
     """An invalid B0 spec; the message names the offending field and value."""
 
 
+NOTATION = ("architecture notation, one token per block, e.g. M6k5se·40x3: M6 = MBConv with expansion 6 "
+            "(M3: expansion 3, D: depthwise-separable, C: regular conv), k5 = 5x5 kernel, se = squeeze-and-"
+            "excitation, n = no skip connection, ·40x3 = 40 output channels, 3 layers")
+
+
 @dataclass(frozen=True)
 class BlockSpec:
     """One block: ``repeats`` identical layers; only the first has ``stride`` and ``in_channels``."""
@@ -46,6 +51,11 @@ class BlockSpec:
         return {"op": self.op, "repeats": self.repeats, "kernel": self.kernel, "stride": self.stride,
                 "expand": self.expand, "in": self.in_channels, "out": self.out_channels,
                 "se": self.se, "skip": self.skip}
+
+    def notation(self) -> str:
+        """The short token of the console and trials.csv's ``summary``, e.g. ``M6k5se·40x3`` (NOTATION)."""
+        op = "C" if self.op == "conv" else ("D" if self.expand == 1 else f"M{self.expand}")
+        return f"{op}k{self.kernel}{'se' if self.se else ''}{'' if self.skip else 'n'}·{self.out_channels}x{self.repeats}"
 
     def to_string(self) -> str:
         """EfficientNet block string, e.g. ``r2_k3_s22_e6_i16_o24_se0.25``; ``_conv`` marks a regular conv."""

@@ -174,13 +174,8 @@ class MnasNetSpace(CategoricalSpace):
         return True
 
     def summary(self, choices: Sequence[int]) -> str:
-        """A short architecture summary, one token per block, e.g. ``M6k5se·40x3``."""
-        tokens = []
-        for block in self.decode(choices).blocks:
-            op = "C" if block.op == "conv" else ("D" if block.expand == 1 else f"M{block.expand}")
-            tokens.append(f"{op}k{block.kernel}{'se' if block.se else ''}{'' if block.skip else 'n'}"
-                          f"·{block.out_channels}x{block.repeats}")
-        return " ".join(tokens)
+        """A short architecture summary, one token per block, e.g. ``M6k5se·40x3`` (``nas.spec.NOTATION``)."""
+        return " ".join(block.notation() for block in self.decode(choices).blocks)
 
 
 def default_space() -> MnasNetSpace:

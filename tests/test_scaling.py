@@ -132,3 +132,15 @@ def test_grid_search_end_to_end(tmp_path, capsys):
     assert found["accuracy"] == table["accuracy"].max()
     family = sorted(out.glob("tiny-phi*.json"))
     assert len(family) == 7 and load_spec(family[0]).resolution == round(64 * found["gamma"])
+
+
+def test_default_outputs_are_named_after_the_network_beside_the_spec(tmp_path):
+    import shutil
+
+    spec = tmp_path / "best_b0.json"
+    shutil.copy(REFERENCES / "efficientnet_b0.json", spec)  # network name "efficientnet-b0"
+    assert scale_main([str(spec), "--preset", "b3"]) == 0
+    assert scale_main([str(spec), "--family"]) == 0
+    assert (tmp_path / "efficientnet-b3.json").is_file()
+    assert sorted(p.name for p in (tmp_path / "efficientnet-family").iterdir()) == [
+        f"efficientnet-b{i}.json" for i in range(1, 8)]
