@@ -35,6 +35,11 @@ def run_command(prog: str, main: Callable[[argparse.Namespace], int], parser: Ar
     except KeyboardInterrupt:
         print(f"{prog}: interrupted; finished work is kept", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (| head): nothing more to say, and nothing at exit either
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as exc:  # noqa: BLE001 - the one place that turns failures into an exit status
         if debug:
             raise
@@ -82,6 +87,7 @@ def _profile(args: argparse.Namespace) -> int:
         print(json.dumps({"params": params, "flops": flops, "resolution": resolution}))
         return 0
     print(f"{spec.name} at {resolution}x{resolution} ({args.method})")
+    print(f"blocks: {' '.join(block.notation() for block in spec.blocks)}  (notation: see nas-search --help)")
     print(f"{'part':<36} {'output':>14} {'params':>12} {'FLOPs':>15}")
     for row in rows:
         shape = f"{row.channels}x{row.size}x{row.size}" if row.size > 1 else f"{row.channels}"
@@ -223,8 +229,8 @@ def _search_parser() -> ArgumentParser:
                              "[options]", epilog=textwrap.fill(NOTATION[0].upper() + NOTATION[1:] + ".", 79), formatter_class=argparse.RawDescriptionHelpFormatter)
     required = p.add_argument_group("required (except with --resume)")
     required.add_argument("--target-flops", type=_flops, metavar="FLOPS",
-                          help="FLOPs budget T at --resolution, e.g. 400M, 0.4G, 4e8 (with --resume: rescores the "
-                               "recorded trials for a new target)")
+                          help="FLOPs budget T at --resolution, e.g. 400M, 0.4G, 4e8 (required; with --resume: "
+                               "rescores the recorded trials for a new target)")
     p.add_argument("--controller", choices=sorted(CONTROLLERS), help=f"who proposes (default: {d['controller']})")
     p.add_argument("--trials", type=positive_int, help=f"candidates to train, counting those a scheduler stops "
                    f"early and those served from the cache, not those screened out (default: {d['trials']})")
@@ -395,14 +401,16 @@ def _scale_parser() -> ArgumentParser:
     p.add_argument("--gamma", type=_positive_float, help="resolution coefficient γ (default 1.15)")
     p.add_argument("--width", type=_positive_float,
                    help="width multiplier (with --depth and --resolution; default: none)")
-    p.add_argument("--depth", type=_positive_float, help="depth multiplier (with --width and --resolution)")
-    p.add_argument("--resolution", type=positive_int, help="input resolution (with --width and --depth)")
+    p.add_argument("--depth", type=_positive_float, help="depth multiplier (with --width and --resolution; default: none)")
+    p.add_argument("--resolution", type=positive_int,
+                   help="input resolution (with --width and --depth; default: none)")
     p.add_argument("--family", action="store_true",
                    help="write B1..B7 (presets) or φ = 1..7 (coefficients) into one directory")
     p.add_argument("--grid-search", action="store_true",
                    help="find α, β, γ on the proxy first (step 1 of the paper), then write the family")
     p.add_argument("--no-family", action="store_true", help="with --grid-search: only find the coefficients")
-    p.add_argument("--data", default="synthetic", help="proxy data for --grid-search (as nas-search --data)")
+    p.add_argument("--data", default="synthetic",
+                   help="proxy data for --grid-search, as nas-search --data (default: synthetic)")
     p.add_argument("--proxy-resolution", type=positive_int, default=32,
                    help="base proxy resolution of --grid-search (default: 32)")
     p.add_argument("--steps", type=positive_int, default=300,

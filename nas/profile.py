@@ -145,3 +145,24 @@ def profile(spec: ArchSpec | Mapping[str, Any] | str, resolution: int | None = N
     rows = profile_rows(spec, resolution, method, num_classes)
     return {"params": sum(r.params for r in rows), "flops": sum(r.flops for r in rows),
             "resolution": resolution}
+
+
+def space_flops_range(space: Any, resolution: int, num_classes: int, samples: int = 500,
+                      seed: int = 0) -> tuple[int, int]:
+    """About the smallest and largest FLOPs (analytic, at ``resolution``) of the networks ``space`` builds.
+
+    Every op applied to all blocks at its smallest and at its largest setting of the other decisions, plus
+    ``samples`` random architectures: the extremes of those (tens of milliseconds; for a sanity warning).
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    candidates = [space.sample(rng) for _ in range(samples)]
+    per_block = len(space.sizes) // space.num_blocks
+    for op in range(space.sizes[0]):
+        for extreme in ("small", "large"):
+            block = [op] + [0 if extreme == "small" else n - 1 for n in space.sizes[1:per_block]]
+            candidates.append(block * space.num_blocks)
+    flops = [profile(space.decode(c, resolution=resolution, num_classes=num_classes), method="analytic")["flops"]
+             for c in candidates]
+    return min(flops), max(flops)

@@ -63,8 +63,10 @@ class Recorder:
     """Writes each record as it comes (append + fsync), the controller state, and the best spec."""
 
     def __init__(self, run_dir: Path, config: SearchConfig, space: MnasNetSpace, num_classes: int,
-                 history: list[dict[str, Any]] | None = None, log: Callable[[str], None] = print) -> None:
+                 history: list[dict[str, Any]] | None = None, log: Callable[[str], None] = print,
+                 on_record: Callable[[dict[str, Any]], None] | None = None) -> None:
         self.run_dir, self.config, self.space, self.num_classes, self.log = run_dir, config, space, num_classes, log
+        self.on_record = on_record  # told of every record kept (the progress display)
         self.count, self.screened = 0, 0  # candidates evaluated (trained, stopped, failed, cached); screened
         self._count(history or [])
         self.best = best_record(list(history or []))
@@ -96,22 +98,30 @@ class Recorder:
             self.screened += 1
             return
         self.count += 1
+        if self.on_record is not None:
+            self.on_record(record)
         if record["status"] == "ok" and (self.best is None or _rank(record) > _rank(self.best)):
             self.best = record
             write_best(self.run_dir, self.space, self.config, self.num_classes, record)
         self.log(self.progress_line(record))
 
     def progress_line(self, record: dict[str, Any]) -> str:
+        """``trial   6 finished  M6k3·16x2 ...  412.0M  acc 0.398  reward 0.5698  best 0.5698  (31s)  [7/16 done]``:
+        numbered as in trials.csv, the count of candidates done after it."""
         best = self.best["reward"] if self.best else 0.0
-        head = f"[{self.count:>3}/{self.config.trials}] {record['summary']}"
         screened = f", {self.screened} screened" if self.screened else ""
-        if record["status"] == "failed":
-            return f"{head}  FAILED: {record['reason']}  best {best:.4f}{screened}"
-        where = "cached" if record.get("source") == "cache" else f"{record['seconds']:.0f}s"
-        if record["status"] == "stopped":
+        tail = f"[{self.count}/{self.config.trials} done{screened}]"
+        status = record["status"]
+        cached = record.get("source") == "cache"
+        verb = {"failed": "FAILED", "stopped": "stopped"}.get(status, "cached" if cached else "finished")
+        head = f"trial {record['trial']:>3} {verb:<8}  {record['summary']}"
+        if status == "failed":
+            return f"{head}  {record['reason']}  best {best:.4f}  {tail}"
+        where = "from the cache" if cached else f"{record['seconds']:.0f}s"
+        if status == "stopped":
             where += f", stopped at step {record['steps']}"
         return (f"{head}  {record['flops'] / 1e6:6.1f}M  acc {record['accuracy']:.3f}  "
-                f"reward {record['reward']:.4f}  best {best:.4f}  ({where}{screened})")
+                f"reward {record['reward']:.4f}  best {best:.4f}  ({where})  {tail}")
 
     def finalize(self) -> pd.DataFrame:
         """Write the Pareto plot from trials.csv and return the trials as a DataFrame."""

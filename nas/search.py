@@ -17,10 +17,12 @@ import pandas as pd
 from controllers import make_controller
 from nas.config import SearchConfig
 from nas.errors import UserInputError
+from nas.progress import Progress, ProgressCallback, human_duration
 from nas.records import COLUMNS, StateError, load_state, read_trials, repair_trials, write_json
 from nas.recorder import Recorder, versions
 from nas.runner import Runner, next_experiment_name
 from nas.searcher import EVALUATED, MAX_DUPLICATES, MAX_SCREENED, ControllerSearcher, screened_reward
+from nas.spec import NOTATION
 from nas.trial import TRAINER_VERSION, run_trial
 from search_spaces.mnasnet import MnasNetSpace
 
@@ -97,6 +99,26 @@ def open_cache(config: SearchConfig, data: Any, warn: Callable[[str], None]) -> 
     return ResultCache(config.cache or default_cache_path(), fingerprint, warn=warn)
 
 
+def _flops_text(flops: float) -> str:
+    return f"{flops / 1e9:.3g}G" if flops >= 1e9 else f"{flops / 1e6:.3g}M"
+
+
+def target_warning(config: SearchConfig, space: MnasNetSpace, num_classes: int) -> str | None:
+    """A warning when ``--target-flops`` lies outside what the space can build at ``--resolution``."""
+    from nas.profile import space_flops_range
+
+    low, high = space_flops_range(space, config.resolution, num_classes)
+    target = config.target_flops
+    if low <= target <= high:
+        return None
+    where = "below the smallest" if target < low else "above the largest"
+    hint = ""
+    if target < 1e6 and low <= target * 1e6 <= high:
+        hint = f"; did you mean --target-flops {target:g}M?"
+    return (f"warning: --target-flops {_flops_text(target)} is {where} network this search space builds at "
+            f"{config.resolution} px (about {_flops_text(low)} to {_flops_text(high)}){hint}")
+
+
 def make_scheduler(config: SearchConfig, data: Any) -> Any:
     """Ray Tune's ASHA over the step budget (milestones at the trainer's rungs), or None for ``none``."""
     if config.scheduler == "none":
@@ -116,10 +138,12 @@ def _warn(message: str) -> None:
 
 
 def run_search(config: SearchConfig, data: Any, resume: bool = False, log: Callable[[str], None] = print,
-               trainable: Callable[..., None] = run_trial) -> SearchOutcome:
+               trainable: Callable[..., None] = run_trial, live: bool | None = None) -> SearchOutcome:
     """Run (or resume) a search into ``config.out``; see the module docstring.
 
-    ``trainable`` is the Tune function trainable, ``run_trial`` unless a test injects another.
+    ``trainable`` is the Tune function trainable, ``run_trial`` unless a test injects another. Lines go to
+    ``log``; with the default (print) on a terminal, a live status line is kept below them (``live``
+    forces it on or off).
     """
     started = time.perf_counter()
     run_dir = Path(config.out).resolve()
@@ -134,7 +158,16 @@ def run_search(config: SearchConfig, data: Any, resume: bool = False, log: Calla
                                          "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "resumed": resume})
     space = MnasNetSpace()
     num_classes = config.num_classes or data.num_classes
-    recorder = Recorder(run_dir, config, space, num_classes, history, log)
+    recorder: Recorder | None = None
+
+    def done() -> tuple[int, float | None]:
+        best = recorder.best if recorder is not None else None
+        return (recorder.count if recorder is not None else 0), (best["reward"] if best else None)
+
+    progress = Progress(config.trials, done, live=live)
+    log = progress.log if log is print else log
+    recorder = Recorder(run_dir, config, space, num_classes, history, log,
+                        on_record=lambda record: progress.trial_ended(int(record["trial"])))
     controller = make_controller(config.controller, space, seed=config.seed, **config.controller_options)
     state = None
     if resume:
@@ -151,6 +184,10 @@ def run_search(config: SearchConfig, data: Any, resume: bool = False, log: Calla
             f"{config.reward} reward (w={config.w:g})")
     elif history and not set(COLUMNS) <= set(pd.read_csv(run_dir / "trials.csv", nrows=0).columns):
         recorder.rescored(history)  # a run from an older version: rewritten once with today's columns
+    if not resume or (previous is not None and previous.rescores(config)):
+        warning = target_warning(config, space, num_classes)
+        if warning:
+            _warn(warning)
     restore_controller(controller, state, history)
     searcher = ControllerSearcher(controller, space, config, num_classes, history, recorder,
                                   duplicates=int((state or {}).get("duplicates", 0)))
@@ -161,13 +198,15 @@ def run_search(config: SearchConfig, data: Any, resume: bool = False, log: Calla
         return SearchOutcome(recorder.finalize(), True, time.perf_counter() - started)
 
     log(f"proxy data {data.describe()}")
+    log(NOTATION)
     cache = open_cache(config, data, _warn)
     searcher.cache = cache
+    log(f"starting Ray ({'joining ' + config.address if config.address else 'a local instance'})...")
     try:
         with Runner(config.address, config.debug, config.gpus_per_trial, config.cpus_per_trial,
                     config.concurrency) as runner:
             res = runner.resources
-            log(f"{config.trials} trials of {config.controller} on {runner.where}: {res.describe()}; "
+            log(f"{config.trials} candidates by {config.controller} on {runner.where}: {res.describe()}; "
                 f"target {config.target_flops / 1e6:g}M FLOPs at {config.resolution}px, {config.reward} reward "
                 f"(w={config.w:g}); cache: {_describe_cache(cache)}")
             from ray import tune
@@ -176,8 +215,9 @@ def run_search(config: SearchConfig, data: Any, resume: bool = False, log: Calla
             storage = run_dir / "ray"
             runner.run(tune.with_parameters(trainable, data=data, search=trial_config), storage=storage,
                        name=next_experiment_name(storage), search_alg=searcher, num_samples=remaining,
-                       scheduler=make_scheduler(config, data))
+                       scheduler=make_scheduler(config, data), callbacks=[ProgressCallback(progress, space.summary)])
     finally:
+        progress.close()
         if cache is not None:
             cache.close()
     if searcher.converged:
@@ -191,7 +231,8 @@ def run_search(config: SearchConfig, data: Any, resume: bool = False, log: Calla
     seconds = time.perf_counter() - started
     if finished:
         cached = int((frame["source"] == "cache").sum()) if "source" in frame else 0
-        log(f"finished {len(frame)} trials in {seconds:.0f}s ({cached} from the cache)")
+        log(f"finished {searcher.finished} candidates in {human_duration(seconds)} ({cached} from the cache, "
+            f"{recorder.screened} screened out by FLOPs)")
     else:
         log(f"stopped after {searcher.finished} of {config.trials} trials; continue with: "
             f"nas-search --resume --out {config.out}")

@@ -56,13 +56,22 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def _as_tensor(array: np.ndarray) -> torch.Tensor:
+    """A tensor of ``array``, sharing its memory when it is writable. Ray hands a trial the proxy data as
+    read-only arrays from its object store; torch warns about those on every trial, so they are copied."""
+    array = np.ascontiguousarray(array)
+    if not array.flags.writeable:
+        array = array.copy()
+    return torch.from_numpy(array)
+
+
 class DeviceData:
     """Uint8 NHWC images on the device, with random crop + flip and normalisation as tensor ops."""
 
     def __init__(self, x: np.ndarray, y: np.ndarray, device: torch.device, mean: torch.Tensor,
                  std: torch.Tensor, pad: int) -> None:
-        self.x = torch.from_numpy(np.ascontiguousarray(x)).to(device)
-        self.y = torch.from_numpy(np.asarray(y, np.int64)).to(device)
+        self.x = _as_tensor(x).to(device)
+        self.y = _as_tensor(np.asarray(y, np.int64)).to(device)
         self.device, self.mean, self.std, self.pad = device, mean, std, pad
 
     def __len__(self) -> int:

@@ -28,6 +28,9 @@ def test_end_to_end_search_writes_every_output(tmp_path, capsys):
     assert code == 0
     printed = capsys.readouterr().out
     assert printed.count("reward") >= 4 and "top 4 of 4 candidates (4 trained)" in printed
+    for trial in range(4):  # numbered from 0, as in trials.csv and best_b0.json's provenance
+        assert f"trial   {trial} started" in printed and f"trial   {trial} finished" in printed
+    assert "[4/4 done]" in printed and "M6 = MBConv with expansion 6" in printed  # the notation explained
     from PIL import Image
 
     with Image.open(out / "pareto.png") as plot:
@@ -268,7 +271,7 @@ def test_a_second_search_on_the_same_proxy_is_served_from_the_cache(tmp_path, ca
     assert list(b["choices"]) == list(a["choices"]) and list(b["accuracy"]) == list(a["accuracy"])
     assert list(b["flops"]) == list(a["flops"])
     assert b["reward"].to_numpy() == pytest.approx((b["accuracy"] * (b["flops"] / 9e6) ** -0.07).to_numpy())
-    assert "(3 from the cache)" in capsys.readouterr().out
+    assert "(3 from the cache," in capsys.readouterr().out
     code, third = _search(tmp_path, "third", "--trials", "2", "--controller", "evolution", "--no-cache")
     assert code == 0 and list(pd.read_csv(third / "trials.csv")["source"]) == ["trained"] * 2
 

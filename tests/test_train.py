@@ -72,3 +72,16 @@ def test_rungs_report_held_out_accuracy_and_leave_the_run_unchanged():
     assert [step for step, _ in reports] == [6, 12]
     assert all(0.0 <= acc <= 1.0 for _, acc in reports)
     assert with_rungs["accuracy"] == plain["accuracy"] and with_rungs["final_loss"] == plain["final_loss"]
+
+
+def test_read_only_data_trains_without_a_warning():
+    """Ray hands trials read-only arrays: no UserWarning about non-writable arrays (it landed every trial)."""
+    import warnings
+
+    data = _separable(200)
+    for array in (data.x_train, data.y_train, data.x_val, data.y_val):
+        array.setflags(write=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = train_candidate(TINY, data, TrainBudget(steps=3, batch_size=32), device="cpu")
+    assert result["status"] == "ok"

@@ -1,0 +1,142 @@
+"""What a user sees while a search runs: a line per event, and on a terminal a live status line.
+
+Lines (always): the search's start, each trial as it starts and as it ends. On a terminal, one status line
+kept at the bottom and redrawn every second: candidates done of the total, the trials running and for how
+long, the best reward so far, elapsed time and an ETA from the measured pace. When the output is not a
+terminal (a log file, CI), only the lines are written.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any, Callable, TextIO
+
+from ray.tune import Callback
+
+
+def human_duration(seconds: float) -> str:
+    """``45s``, ``12m 40s``, ``1h 05m``: a duration as a person reads it."""
+    seconds = max(0, int(round(seconds)))
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m {seconds:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m"
+
+
+class Progress:
+    """Progress of one search run; ``log`` prints a line, ``tick`` redraws the status line on a terminal.
+
+    ``done`` returns (candidates evaluated, best reward or None); ``total`` is the search's ``--trials``.
+    """
+
+    def __init__(self, total: int, done: Callable[[], tuple[int, float | None]], stream: TextIO | None = None,
+                 live: bool | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+        self.total, self.done, self.clock = total, done, clock
+        self.stream = stream or sys.stdout
+        self.live = self.stream.isatty() if live is None else live
+        self.started = clock()
+        self.first_done: int | None = None  # evaluated when this session began (a resume starts above 0)
+        self.running: dict[int, float] = {}  # trial number -> start time
+        self._shown = False
+        self._closed = False
+        self._last_tick = 0.0
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Tune saves the searcher (whose recorder logs here) with its state: a copy prints to stdout, plainly
+        return {"total": self.total}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["total"], lambda: (0, None), stream=sys.stdout, live=False)
+
+    # -- lines
+    def log(self, line: str) -> None:
+        """Print a line above the status line (which is redrawn after it)."""
+        self._clear()
+        print(line, file=self.stream, flush=True)
+        self.tick(force=True)
+
+    def trial_started(self, trial: int, summary: str) -> None:
+        self.running[trial] = self.clock()
+        self.log(f"trial {trial:>3} started   {summary}")
+
+    def trial_ended(self, trial: int) -> None:
+        self.running.pop(trial, None)
+
+    # -- the status line
+    def status(self) -> str:
+        """One line: done/total, running trials, best reward, elapsed and ETA."""
+        now = self.clock()
+        done, best = self.done()
+        if self.first_done is None:
+            self.first_done = done
+        parts = [f"{done}/{self.total} done"]
+        if self.running:
+            parts.append(", ".join(f"trial {t} running {human_duration(now - s)}"
+                                   for t, s in sorted(self.running.items())))
+        parts.append(f"best reward {best:.4f}" if best is not None else "no result yet")
+        elapsed = now - self.started
+        parts.append(f"elapsed {human_duration(elapsed)}")
+        finished_here = done - self.first_done
+        if finished_here > 0 and done < self.total:
+            parts.append(f"ETA {human_duration(elapsed / finished_here * (self.total - done))}")
+        elif done < self.total:
+            parts.append("ETA after the first trial")
+        return " · ".join(parts)
+
+    def tick(self, force: bool = False) -> None:
+        """Redraw the status line (at most once a second unless ``force``); nothing when not a terminal."""
+        if not self.live or self._closed:
+            return
+        now = self.clock()
+        if not force and now - self._last_tick < 1.0:
+            return
+        self._last_tick = now
+        self.stream.write("\r\033[K" + self.status())
+        self.stream.flush()
+        self._shown = True
+
+    def close(self) -> None:
+        """Remove the status line for good (the caller prints the summary)."""
+        self._clear()
+        self._closed = True
+
+    def _clear(self) -> None:
+        if self._shown:
+            self.stream.write("\r\033[K")
+            self.stream.flush()
+            self._shown = False
+
+
+class ProgressCallback(Callback):
+    """A Ray Tune callback that tells a :class:`Progress` when trials start and end, and ticks it.
+
+    Tune saves its callbacks with the experiment's state: a pickled copy carries no progress (and no
+    stream) and does nothing.
+    """
+
+    def __init__(self, progress: Progress | None, summary: Callable[[list[int]], str] | None = None) -> None:
+        self.progress, self.summary = progress, summary
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.progress, self.summary = None, None
+
+    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        config = trial.config or {}
+        if self.progress is not None and self.summary is not None and "trial" in config:
+            self.progress.trial_started(int(config["trial"]), self.summary(config["choices"]))
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        if self.progress is not None:
+            self.progress.trial_ended(int((trial.config or {}).get("trial", -1)))
+
+    on_trial_error = on_trial_complete
+
+    def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
+        if self.progress is not None:
+            self.progress.tick()

@@ -1,0 +1,72 @@
+"""What a user sees while a search runs: durations, the status line, and the target sanity warning."""
+import io
+
+import pytest
+
+from nas.progress import Progress, human_duration
+
+
+@pytest.mark.parametrize("seconds, text", [(0, "0s"), (45.4, "45s"), (60, "1m 00s"), (760, "12m 40s"),
+                                           (3900, "1h 05m"), (-3, "0s")])
+def test_human_duration(seconds, text):
+    assert human_duration(seconds) == text
+
+
+class Clock:
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_status_line_counts_running_trials_best_and_eta():
+    clock, state = Clock(), {"done": 0, "best": None}
+    progress = Progress(16, lambda: (state["done"], state["best"]), stream=io.StringIO(), live=False, clock=clock)
+    assert progress.status() == "0/16 done · no result yet · elapsed 0s · ETA after the first trial"
+    progress.trial_started(0, "M6k3·16x1")
+    clock.now += 30
+    state.update(done=1, best=0.5)
+    progress.trial_ended(0)
+    progress.trial_started(1, "Dk5·24x2")
+    clock.now += 10
+    # 1 done in 40 s: 15 to go at that pace
+    assert progress.status() == ("1/16 done · trial 1 running 10s · best reward 0.5000 · elapsed 40s · "
+                                 "ETA 10m 00s")
+
+
+def test_a_resumed_search_paces_its_eta_on_this_session_only():
+    clock, state = Clock(), {"done": 10}
+    progress = Progress(12, lambda: (state["done"], 0.4), stream=io.StringIO(), live=False, clock=clock)
+    progress.status()  # 10 were done before this session
+    clock.now += 60
+    state["done"] = 11
+    assert progress.status().endswith("ETA 1m 00s")
+
+
+def test_lines_always_and_the_status_line_only_on_a_terminal():
+    plain = io.StringIO()
+    progress = Progress(4, lambda: (0, None), stream=plain, live=False)
+    progress.trial_started(3, "M6k3·16x1")
+    progress.tick(force=True)
+    assert plain.getvalue() == "trial   3 started   M6k3·16x1\n"
+    terminal = io.StringIO()
+    progress = Progress(4, lambda: (0, None), stream=terminal, live=True)
+    progress.log("a line")
+    progress.close()
+    text = terminal.getvalue()
+    assert text.startswith("a line\n\r\033[K0/4 done") and text.endswith("\r\033[K")
+
+
+def test_an_implausible_target_is_warned_about_with_the_range():
+    from nas.config import SearchConfig
+    from nas.search import target_warning
+    from search_spaces.mnasnet import MnasNetSpace
+
+    space = MnasNetSpace()
+    assert target_warning(SearchConfig(target_flops=400_000_000, out="x"), space, 1000) is None
+    warning = target_warning(SearchConfig(target_flops=400, out="x"), space, 1000)
+    assert "below the smallest network" in warning and "224 px" in warning
+    assert "did you mean --target-flops 400M?" in warning
+    warning = target_warning(SearchConfig(target_flops=50_000_000_000, out="x"), space, 1000)
+    assert "above the largest" in warning and "did you mean" not in warning
