@@ -1,81 +1,215 @@
-"""One short check for a CUDA machine: proxy training of B0 and a sampled candidate at 64 and 224 px with
-bf16 autocast and channels_last, images/s beside timm's efficientnet_b0 in the same loop, peak GPU memory,
-and whether the loss falls. Needs only torch (and timm, if present): no Ray, no fvcore.
+"""One short check for a CUDA machine, run in one call; prints a table per part. Needs torch (timm if present);
+no Ray, no fvcore: trials are the trainer itself, in processes, as Ray's fractional GPUs would place them.
 
-    PYTHONPATH=. python benchmarks/gpu_check.py [--steps 60]
+    PYTHONPATH=. python benchmarks/gpu_check.py [--parts a,b,c,d] [--steps 300] [--per-process 3]
+    PYTHONPATH=. python benchmarks/gpu_check.py --device cpu --quick     # the script's own dry run, on CPU
+
+(a) our EfficientNet-B0 against timm's at 224 px, batch 128, bf16 autocast + channels_last: training img/s
+    and the ratio; (b) one default proxy candidate (32 px, --steps steps, batch 64): seconds, img/s and GPU
+    utilisation; (c) 1, 2, 4 and 8 processes training --per-process candidates each at once on the same GPU:
+    candidates per hour and peak memory per process; (d) torch.compile(mode="reduce-overhead") (CUDA graphs)
+    against eager for the proxy candidate, the compile time counted against it.
 """
 from __future__ import annotations
 
 import argparse
+import multiprocessing as mp
+import shutil
+import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
-from nas.data import ProxyData, split  # noqa: E402
+from nas.data import ProxyData, load_data, split  # noqa: E402
 from nas.model import build_model  # noqa: E402
+from nas.profile import profile  # noqa: E402
 from nas.spec import load_spec  # noqa: E402
 from nas.synthetic import generate  # noqa: E402
 from nas.train import TrainBudget, init_for_short_training, train_model  # noqa: E402
 from search_spaces.mnasnet import default_space  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
+
+class Utilisation:
+    """GPU utilisation and memory sampled by nvidia-smi every 0.5 s while a part runs (n/a without it)."""
+
+    def __init__(self, device: str) -> None:
+        self.samples: list[tuple[float, float]] = []
+        self.enabled = device == "cuda" and shutil.which("nvidia-smi") is not None
+        self._stop = threading.Event()
+
+    def __enter__(self) -> "Utilisation":
+        if self.enabled:
+            self._thread = threading.Thread(target=self._sample, daemon=True)
+            self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            out = subprocess.run(["nvidia-smi", "--query-gpu=utilization.gpu,memory.used",
+                                  "--format=csv,noheader,nounits", "-i", "0"], capture_output=True, text=True)
+            try:
+                util, mem = (float(v) for v in out.stdout.strip().split(","))
+                self.samples.append((util, mem))
+            except ValueError:
+                pass
+            self._stop.wait(0.5)
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+
+    def describe(self) -> str:
+        if not self.samples:
+            return "util n/a"
+        util = np.mean([u for u, _ in self.samples])
+        mem = max(m for _, m in self.samples) / 1024
+        return f"util {util:4.0f}%  GPU memory used {mem:5.1f} GiB"
 
 
-def run(name: str, make_model, data: ProxyData, steps: int, batch_size: int) -> dict:
-    torch.cuda.reset_peak_memory_stats()
-    short = train_model(make_model(), data, TrainBudget(steps=max(2, steps // 6), batch_size=batch_size), "cuda")
-    full = train_model(make_model(), data, TrainBudget(steps=steps, batch_size=batch_size), "cuda")
-    rate = (steps - max(2, steps // 6)) * batch_size / max(full["train_seconds"] - short["train_seconds"], 1e-9)
-    return {"name": name, "ips": rate, "first_loss": short["final_loss"], "last_loss": full["final_loss"],
-            "accuracy": full["accuracy"], "peak_gib": torch.cuda.max_memory_allocated() / 2**30,
-            "status": full["status"]}
+def candidate_near(target_flops: float, seed: int = 0):
+    """A sampled architecture within 10% of ``target_flops`` at 224 px (the default search's kind)."""
+    space, rng = default_space(), np.random.default_rng(seed)
+    while True:
+        spec = space.decode(space.sample(rng))
+        if abs(profile(spec, method="analytic")["flops"] / target_flops - 1) < 0.1:
+            return spec
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--steps", type=int, default=60)
-    args = parser.parse_args()
-    if not torch.cuda.is_available():
-        sys.exit("gpu_check: no CUDA device")
+def ours(spec, classes: int):
+    def make():
+        model = build_model(spec, classes)
+        init_for_short_training(model)
+        return model
+    return make
+
+
+def throughput(make_model, data: ProxyData, steps: int, batch_size: int, device: str, compile_mode=None) -> dict:
+    """Training img/s from the difference of a short and a long run (start-up and compile cancel out)."""
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    short_steps = max(2, steps // 6)
+    train_model(make_model(), data, TrainBudget(steps=2, batch_size=batch_size), device,
+                compile_mode=compile_mode)  # warm-up: allocator, cuDNN autotuning, compile caches
+    short = train_model(make_model(), data, TrainBudget(steps=short_steps, batch_size=batch_size), device,
+                        compile_mode=compile_mode)
+    full = train_model(make_model(), data, TrainBudget(steps=steps, batch_size=batch_size), device,
+                       compile_mode=compile_mode)
+    rate = (steps - short_steps) * batch_size / max(full["train_seconds"] - short["train_seconds"], 1e-9)
+    peak = torch.cuda.max_memory_allocated() / 2**30 if device == "cuda" else float("nan")
+    return {"ips": rate, "seconds": full["train_seconds"], "peak_gib": peak, "status": full["status"],
+            "loss": (short["final_loss"], full["final_loss"]), "accuracy": full["accuracy"],
+            "compiled": full.get("compiled")}
+
+
+def part_a(args, device: str) -> None:
     try:
         import timm
     except ImportError:
         timm = None
-    torch.backends.cudnn.benchmark = True
-    print(f"{torch.cuda.get_device_name()} | torch {torch.__version__} | timm {getattr(timm, '__version__', '-')}")
+    resolution, batch = (224, 128) if not args.quick else (64, 8)
+    x, y = generate(4 * batch, resolution, 10, seed=0)
+    data = ProxyData("synthetic", *split(x, y, 0.25, 0), num_classes=10)
+    steps = 60 if not args.quick else 12
     b0 = load_spec(ROOT / "search_spaces" / "references" / "efficientnet_b0.json")
-    space = default_space()
-    candidate = space.decode(space.sample(np.random.default_rng(0)))
-    print(f"candidate: {space.summary(space.encode(candidate))}")
+    rows = [("ours efficientnet-b0", throughput(ours(b0, 10), data, steps, batch, device))]
+    if timm is not None:
+        rows.append(("timm efficientnet_b0", throughput(
+            lambda: timm.create_model("efficientnet_b0", num_classes=10), data, steps, batch, device)))
+    print(f"\n(a) training at {resolution} px, batch {batch}, {steps} steps, "
+          f"{'bf16 autocast + ' if device == 'cuda' else ''}channels_last")
+    for name, r in rows:
+        print(f"  {name:<22} {r['ips']:9.0f} img/s  peak {r['peak_gib']:5.2f} GiB  loss {r['loss'][0]:.3f} -> "
+              f"{r['loss'][1]:.3f}  {r['status']}")
+    if len(rows) == 2:
+        print(f"  ratio ours / timm: {rows[0][1]['ips'] / rows[1][1]['ips']:.3f} (goal >= 1.0)")
 
-    def ours(spec):
-        def make():
-            model = build_model(spec, 10)
-            init_for_short_training(model)
-            return model
-        return make
 
-    for resolution, batch_size in ((64, 256), (224, 128)):
-        x, y = generate(4 * batch_size, resolution, 10, seed=0)
-        data = ProxyData("synthetic", *split(x, y, 0.25, 0), num_classes=10)
-        rows = [run("ours B0", ours(b0), data, args.steps, batch_size),
-                run("ours candidate", ours(candidate), data, args.steps, batch_size)]
-        if timm is not None:
-            rows.append(run("timm efficientnet_b0", lambda: timm.create_model("efficientnet_b0", num_classes=10),
-                            data, args.steps, batch_size))
-        print(f"\n{resolution}px, batch {batch_size}, {args.steps} steps, bf16 autocast + channels_last")
-        for r in rows:
-            falls = "falls" if r["last_loss"] < r["first_loss"] else "DOES NOT FALL"
-            print(f"  {r['name']:<22} {r['ips']:9.0f} img/s  peak {r['peak_gib']:5.2f} GiB  loss {r['first_loss']:.3f}"
-                  f" -> {r['last_loss']:.3f} ({falls})  {r['status']}")
-        if timm is not None:
-            print(f"  ratio ours B0 / timm B0: {rows[0]['ips'] / rows[2]['ips']:.3f} (goal >= 1.0)")
-    time.sleep(0)
+def proxy_data(args) -> ProxyData:
+    return load_data("synthetic" if not args.quick else "synthetic:classes=3,images=200", 32, 0.2, 0)
+
+
+def part_b(args, device: str) -> None:
+    data, spec = proxy_data(args), candidate_near(400e6)
+    steps = args.steps if not args.quick else 4
+    with Utilisation(device) as util:
+        started = time.perf_counter()
+        from nas.train import train_candidate
+
+        result = train_candidate(spec, data, TrainBudget(steps=steps, batch_size=64), device=device)
+        seconds = time.perf_counter() - started
+    print(f"\n(b) one default proxy candidate ({steps} steps, batch 64, 32 px): {seconds:.1f}s "
+          f"({result['images_per_second']:.0f} img/s in training), acc {result['accuracy']:.3f}; "
+          f"{util.describe()}")
+
+
+def _worker(args_tuple) -> dict:
+    """One process as one Ray worker would be: the data once, then ``count`` candidates in a row."""
+    count, steps, quick, device, seed = args_tuple
+    torch.set_num_threads(1)
+    data = load_data("synthetic" if not quick else "synthetic:classes=3,images=200", 32, 0.2, 0)
+    started = time.perf_counter()
+    from nas.train import train_candidate
+
+    space, rng = default_space(), np.random.default_rng(seed)
+    for _ in range(count):
+        train_candidate(space.decode(space.sample(rng)), data, TrainBudget(steps=steps, batch_size=64),
+                        device=device, seed=seed)
+    peak = torch.cuda.max_memory_allocated() / 2**30 if device == "cuda" else float("nan")
+    return {"seconds": time.perf_counter() - started, "peak_gib": peak}
+
+
+def part_c(args, device: str) -> None:
+    steps = args.steps if not args.quick else 4
+    count = args.per_process if not args.quick else 1
+    print(f"\n(c) candidates at once on one {'GPU' if device == 'cuda' else 'CPU'}, {count} per process, "
+          f"{steps} steps each (data loaded once per process)")
+    context = mp.get_context("spawn")
+    for processes in (1, 2, 4, 8) if not args.quick else (1, 2):
+        with Utilisation(device) as util, context.Pool(processes) as pool:
+            started = time.perf_counter()
+            results = pool.map(_worker, [(count, steps, args.quick, device, i) for i in range(processes)])
+            wall = time.perf_counter() - started
+        per_hour = processes * count / wall * 3600
+        peak = max(r["peak_gib"] for r in results)
+        print(f"  {processes} at once: {per_hour:7.0f} candidates/hour  wall {wall:6.1f}s  "
+              f"peak {peak:5.2f} GiB per process  {util.describe()}")
+
+
+def part_d(args, device: str) -> None:
+    data, spec = proxy_data(args), candidate_near(400e6)
+    steps = args.steps if not args.quick else 4
+    print(f"\n(d) the proxy candidate, eager against torch.compile(mode='reduce-overhead'), {steps} steps")
+    for mode in (None, "reduce-overhead"):
+        started = time.perf_counter()
+        result = train_model(ours(spec, data.num_classes)(), data, TrainBudget(steps=steps, batch_size=64), device,
+                             compile_mode=mode)
+        seconds = time.perf_counter() - started
+        label = "eager" if mode is None else f"compiled ({result.get('compiled')})"
+        print(f"  {label:<40} {seconds:7.1f}s per candidate incl. compile  "
+              f"{result['images_per_second']:7.0f} img/s  acc {result['accuracy']:.3f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--parts", default="a,b,c,d")
+    parser.add_argument("--steps", type=int, default=300, help="proxy steps per candidate (default: 300)")
+    parser.add_argument("--per-process", type=int, default=3, help="candidates per process in (c)")
+    parser.add_argument("--device", default="cuda", choices=("cuda", "cpu"))
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: check the script itself")
+    args = parser.parse_args()
+    if args.device == "cuda" and not torch.cuda.is_available():
+        sys.exit("gpu_check: no CUDA device (use --device cpu --quick to check the script)")
+    if args.device == "cuda":
+        torch.backends.cudnn.benchmark = True
+        print(f"{torch.cuda.get_device_name()} | torch {torch.__version__}")
+    for part in args.parts.split(","):
+        {"a": part_a, "b": part_b, "c": part_c, "d": part_d}[part](args, args.device)
 
 
 if __name__ == "__main__":

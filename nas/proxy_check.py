@@ -339,7 +339,7 @@ def run_proxy_check(config: ProxyCheckConfig, data: Any, log: Callable[[str], No
 
     from nas.cache import ResultCache, default_cache_path, proxy_fingerprint
     from nas.data import load_data
-    from nas.runner import Runner
+    from nas.runner import Runner, trials_per_gpu
     from nas.trial import TRAINER_VERSION
 
     config.validate(len(data.x_train))
@@ -405,8 +405,9 @@ def run_proxy_check(config: ProxyCheckConfig, data: Any, log: Callable[[str], No
 
     started = time.perf_counter()
     if pending:
+        largest = max(cfg.proxy_resolution for cfg, _ in budgets.values())
         with Runner(search.address, search.debug, search.gpus_per_trial, search.cpus_per_trial,
-                    search.concurrency) as runner:
+                    search.concurrency, trials_per_gpu(largest, search.batch_size)) as runner:
             res = runner.resources
             log(f"on {runner.where}: {res.describe()}")
             budgets = {name: (cfg.with_resources(res.cpus, res.gpus, res.concurrency), arrays)

@@ -33,11 +33,28 @@ class Resources:
         return f"{self.concurrency} at a time, {self.cpus:g} CPU + {self.gpus:g} GPU each"
 
 
+SMALL_PROXY_PIXELS = 64 * 64 * 256  # resolution^2 x batch up to which a proxy trial counts as small
+
+
+def trials_per_gpu(proxy_resolution: int, batch_size: int) -> int:
+    """How many proxy trials share one GPU when ``--gpus-per-trial`` is not given.
+
+    A small proxy (the default: 32 px, batch 64) leaves a data-centre GPU mostly idle, launch-bound: four
+    trials share one (``--gpus-per-trial 0.25``); anything larger gets a GPU of its own. Provisional: not yet
+    measured on a GPU; ``benchmarks/gpu_check.py`` part (c) measures candidates per hour at 1, 2, 4 and 8.
+    """
+    return 4 if proxy_resolution * proxy_resolution * batch_size <= SMALL_PROXY_PIXELS else 1
+
+
 def plan_resources(cluster: dict[str, float], gpus_per_trial: float | None = None,
-                   cpus_per_trial: float | None = None, concurrency: int | None = None) -> Resources:
-    """Per-trial CPUs and GPUs and the concurrency, from the options and the cluster's resources."""
+                   cpus_per_trial: float | None = None, concurrency: int | None = None,
+                   per_gpu: int = 1) -> Resources:
+    """Per-trial CPUs and GPUs and the concurrency, from the options and the cluster's resources.
+
+    ``per_gpu``: trials sharing one GPU when ``gpus_per_trial`` is not given (see :func:`trials_per_gpu`).
+    """
     gpus_total, cpus_total = cluster.get("GPU", 0.0), cluster.get("CPU", 1.0)
-    gpus = gpus_per_trial if gpus_per_trial is not None else (1.0 if gpus_total >= 1 else 0.0)
+    gpus = gpus_per_trial if gpus_per_trial is not None else (1.0 / per_gpu if gpus_total >= 1 else 0.0)
     if gpus > 0 and gpus > gpus_total:
         raise UserInputError(f"--gpus-per-trial {gpus:g}: the Ray cluster has {gpus_total:g} GPUs")
     if not concurrency:
@@ -105,9 +122,9 @@ class Runner:
     """Ray for one command: started (or joined) on enter, shut down on exit if this runner started it."""
 
     def __init__(self, address: str | None = None, debug: bool = False, gpus_per_trial: float | None = None,
-                 cpus_per_trial: float | None = None, concurrency: int | None = None) -> None:
+                 cpus_per_trial: float | None = None, concurrency: int | None = None, per_gpu: int = 1) -> None:
         self.address, self.debug = address, debug
-        self.requested = (gpus_per_trial, cpus_per_trial, concurrency)
+        self.requested = (gpus_per_trial, cpus_per_trial, concurrency, per_gpu)
         self.resources = Resources(1.0, 0.0, 1)
         self._started = False
 

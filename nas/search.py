@@ -20,7 +20,7 @@ from nas.errors import UserInputError
 from nas.progress import Progress, ProgressCallback, human_duration
 from nas.records import COLUMNS, StateError, load_state, read_trials, repair_trials, write_json
 from nas.recorder import Recorder, versions
-from nas.runner import Runner, next_experiment_name
+from nas.runner import Runner, next_experiment_name, trials_per_gpu
 from nas.searcher import EVALUATED, MAX_DUPLICATES, MAX_SCREENED, ControllerSearcher, screened_reward
 from nas.spec import NOTATION
 from nas.trial import TRAINER_VERSION, run_trial
@@ -100,7 +100,9 @@ def open_cache(config: SearchConfig, data: Any, warn: Callable[[str], None]) -> 
 
 
 def _flops_text(flops: float) -> str:
-    return f"{flops / 1e9:.3g}G" if flops >= 1e9 else f"{flops / 1e6:.3g}M"
+    if flops >= 1e9:
+        return f"{flops / 1e9:.3g}G"
+    return f"{flops / 1e6:.3g}M" if flops >= 1e6 else f"{flops:g}"
 
 
 def target_warning(config: SearchConfig, space: MnasNetSpace, num_classes: int) -> str | None:
@@ -204,7 +206,7 @@ def run_search(config: SearchConfig, data: Any, resume: bool = False, log: Calla
     log(f"starting Ray ({'joining ' + config.address if config.address else 'a local instance'})...")
     try:
         with Runner(config.address, config.debug, config.gpus_per_trial, config.cpus_per_trial,
-                    config.concurrency) as runner:
+                    config.concurrency, trials_per_gpu(config.proxy_resolution, config.batch_size)) as runner:
             res = runner.resources
             log(f"{config.trials} candidates by {config.controller} on {runner.where}: {res.describe()}; "
                 f"target {config.target_flops / 1e6:g}M FLOPs at {config.resolution}px, {config.reward} reward "

@@ -214,12 +214,26 @@ def _accuracy_at_rung(model: torch.nn.Module, train: DeviceData, val: DeviceData
     return accuracy
 
 
+def compiled_forward(model: torch.nn.Module, mode: str | None) -> tuple[Any, str | None]:
+    """``torch.compile(model, mode=mode)`` for the training steps, or the model itself when ``mode`` is None
+    or compiling is not possible here (returned with the reason)."""
+    if not mode:
+        return model, None
+    try:
+        return torch.compile(model, mode=mode), mode
+    except Exception as exc:  # noqa: BLE001 - eager is always a correct fallback
+        return model, f"eager ({type(exc).__name__} from torch.compile)"
+
+
 def train_model(model: torch.nn.Module, data: ProxyData, budget: TrainBudget | None = None,
                 device: str | torch.device | None = None, seed: int = 0, rungs: Sequence[int] = (),
-                report: RungReport | None = None) -> dict[str, Any]:
+                report: RungReport | None = None, compile_mode: str | None = None) -> dict[str, Any]:
     """The proxy training loop for any classifier taking NCHW input (used for ours and, in benchmarks, timm's).
 
     ``rungs``/``report``: see :func:`train_candidate`; a rung at or past the last step is ignored.
+    ``compile_mode`` (e.g. ``"reduce-overhead"``, CUDA graphs): the training forward runs through
+    ``torch.compile``; if compiling fails (a CPU without a C++ toolchain, an unsupported op) the run goes on
+    eagerly and ``result["compiled"]`` says so. Evaluation is always eager.
     """
     budget = budget or TrainBudget()
     device = torch.device(device or default_device())
@@ -238,6 +252,7 @@ def train_model(model: torch.nn.Module, data: ProxyData, budget: TrainBudget | N
                                 momentum=budget.momentum, nesterov=True)
     batch_size = min(budget.batch_size, len(train))
     result: dict[str, Any] = {"status": "ok", "reason": "", "steps": 0, "device": str(device)}
+    forward, result["compiled"] = compiled_forward(model, compile_mode)
     loss_value = float("nan")
     if on_cuda:
         torch.cuda.synchronize(device)
@@ -255,7 +270,14 @@ def train_model(model: torch.nn.Module, data: ProxyData, budget: TrainBudget | N
         for group in optimizer.param_groups:
             group["lr"] = _lr_at(step, total, budget.lr, budget.warmup_fraction)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=on_cuda):
-            loss = F.cross_entropy(model(x), y, label_smoothing=budget.label_smoothing)
+            try:
+                logits = forward(x)
+            except Exception as exc:  # noqa: BLE001 - compiling happens at the first call: fall back there
+                if forward is model or step > 0:
+                    raise
+                forward, result["compiled"] = model, f"eager ({type(exc).__name__} while compiling)"
+                logits = model(x)
+            loss = F.cross_entropy(logits, y, label_smoothing=budget.label_smoothing)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

@@ -85,3 +85,40 @@ def test_read_only_data_trains_without_a_warning():
         warnings.simplefilter("error")
         result = train_candidate(TINY, data, TrainBudget(steps=3, batch_size=32), device="cpu")
     assert result["status"] == "ok"
+
+
+def test_a_compile_that_fails_falls_back_to_eager_with_the_same_result(monkeypatch):
+    """torch.compile failing (no C++ toolchain, an unsupported op) at wrap time or at the first call: the run
+    goes on eagerly, says so, and trains exactly as without compiling."""
+    from nas.model import build_model
+    from nas.train import init_for_short_training, train_model
+
+    data = _separable(200)
+    budget = TrainBudget(steps=6, batch_size=32)
+
+    def fresh():
+        torch.manual_seed(0)
+        model = build_model(TINY, num_classes=3)
+        init_for_short_training(model)
+        return model
+
+    eager = train_model(fresh(), data, budget, "cpu", seed=1)
+    assert eager["compiled"] is None
+
+    def broken_at_call(model, mode=None):
+        def forward(x):
+            raise RuntimeError("inductor: no C++ compiler")
+        return forward
+
+    monkeypatch.setattr(torch, "compile", broken_at_call)
+    fallback = train_model(fresh(), data, budget, "cpu", seed=1, compile_mode="reduce-overhead")
+    assert fallback["compiled"] == "eager (RuntimeError while compiling)"
+    assert fallback["final_loss"] == eager["final_loss"] and fallback["accuracy"] == eager["accuracy"]
+
+    def broken_at_wrap(model, mode=None):
+        raise RuntimeError("no dynamo here")
+
+    monkeypatch.setattr(torch, "compile", broken_at_wrap)
+    fallback = train_model(fresh(), data, budget, "cpu", seed=1, compile_mode="reduce-overhead")
+    assert fallback["compiled"] == "eager (RuntimeError from torch.compile)"
+    assert fallback["final_loss"] == eager["final_loss"]
