@@ -436,7 +436,7 @@ def _scale(args: argparse.Namespace) -> int:
     from nas.profile import profile
     from nas.scaling import (PAPER_COEFFICIENTS, PRESETS, ScalingError, network_stem, preset, scale_compound,
                              scale_spec)
-    from nas.spec import load_spec
+    from nas.spec import SpecError, load_spec
 
     spec = load_spec(args.spec)
     manual = [args.width, args.depth, args.resolution]
@@ -492,6 +492,8 @@ def _scale(args: argparse.Namespace) -> int:
             family, out_dir = [scaled], None
     except ScalingError as exc:
         raise UsageError(str(exc)) from None
+    except SpecError as exc:
+        raise UsageError(f"the scaled network is out of bounds: {exc}") from None
 
     print(f"{'network':<28} {'resolution':>10} {'params':>12} {'FLOPs':>16}  file")
     for scaled in family:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from nas.blocks import LAYER_TYPES, conv_bn_counts, conv_output_size
-from nas.spec import MIN_RESOLUTION, ArchSpec, BlockSpec, load_spec
+from nas.spec import MIN_RESOLUTION, ArchSpec, BlockSpec, SpecError, load_spec
 
 METHODS = ("fvcore", "analytic")
 
@@ -104,6 +104,18 @@ def fvcore_rows(spec: ArchSpec, resolution: int, num_classes: int | None = None)
     return rows
 
 
+FVCORE_MAX_FLOPS = 200e9  # above this, fvcore's traced forward takes minutes and gigabytes: refused
+
+
+def _check_fvcore_size(spec: ArchSpec, resolution: int, num_classes: int | None) -> None:
+    """Refuse, with the way out, a network too large to count with fvcore in seconds."""
+    flops = sum(r.flops for r in analytic_rows(spec, resolution, num_classes))
+    if flops > FVCORE_MAX_FLOPS:
+        raise SpecError(f"{spec.name} has {flops / 1e9:,.0f}G FLOPs at {resolution} px: too large to count with "
+                        f"fvcore (at most {FVCORE_MAX_FLOPS / 1e9:.0f}G); use --method analytic, which gives "
+                        f"exactly fvcore's totals")
+
+
 def _check_resolution(resolution: object) -> None:
     if not isinstance(resolution, int) or resolution < MIN_RESOLUTION:
         raise ValueError(f"resolution: {resolution!r} is not an integer of at least {MIN_RESOLUTION}")
@@ -116,6 +128,7 @@ def profile_rows(spec: ArchSpec | Mapping[str, Any] | str, resolution: int | Non
     resolution = resolution or spec.resolution
     _check_resolution(resolution)
     if method == "fvcore":
+        _check_fvcore_size(spec, resolution, num_classes)
         return fvcore_rows(spec, resolution, num_classes)
     if method == "analytic":
         return analytic_rows(spec, resolution, num_classes)
@@ -134,6 +147,7 @@ def profile(spec: ArchSpec | Mapping[str, Any] | str, resolution: int | None = N
     resolution = resolution or spec.resolution
     if method == "fvcore":  # totals only: no per-part breakdown, no extra forward pass for the shapes
         _check_resolution(resolution)
+        _check_fvcore_size(spec, resolution, num_classes)
         from nas.model import build_model
 
         model = build_model(spec, num_classes)

@@ -19,6 +19,11 @@ from nas.files import atomic_write
 SPEC_FORMAT = "nas-b0-spec/1"
 OPS = ("mbconv", "conv")
 MIN_RESOLUTION = 8  # the smallest input size a spec, a proxy or a FLOPs count accepts
+# bounds that keep every count and build of a spec to seconds (EfficientNet-L2: 800 px, ~5,500 channels,
+# ~90 layers); a spec beyond them is a user error, not minutes of work
+MAX_RESOLUTION = 4096
+MAX_CHANNELS = 65536
+MAX_LAYERS = 2000
 ACTIVATIONS = ("swish", "relu", "relu6")
 KERNELS = (1, 3, 5, 7, 9)
 STRIDES = (1, 2)
@@ -244,6 +249,11 @@ def validate_spec(spec: ArchSpec) -> None:
             raise SpecError(f"{key}: {value!r} is not a positive integer")
     if spec.resolution < MIN_RESOLUTION:
         raise SpecError(f"resolution: {spec.resolution} is too small (at least {MIN_RESOLUTION})")
+    if spec.resolution > MAX_RESOLUTION:
+        raise SpecError(f"resolution: {spec.resolution:,} is too large (at most {MAX_RESOLUTION})")
+    for key in ("stem_channels", "head_channels"):
+        if getattr(spec, key) > MAX_CHANNELS:
+            raise SpecError(f"{key}: {getattr(spec, key):,} is too many (at most {MAX_CHANNELS:,})")
     if spec.activation not in ACTIVATIONS:
         raise SpecError(f"activation: {spec.activation!r} is not one of {', '.join(ACTIVATIONS)}")
     for key in ("dropout", "drop_connect"):
@@ -260,7 +270,12 @@ def validate_spec(spec: ArchSpec) -> None:
         if block.in_channels != previous:
             raise SpecError(f"blocks[{i}].in: {block.in_channels} does not match the previous output "
                             f"channels {previous}")
+        if block.out_channels > MAX_CHANNELS:
+            raise SpecError(f"blocks[{i}].out: {block.out_channels:,} is too many (at most {MAX_CHANNELS:,})")
         previous = block.out_channels
+    layers = sum(block.repeats for block in spec.blocks)
+    if layers > MAX_LAYERS:
+        raise SpecError(f"blocks: {layers:,} layers in all is too many (at most {MAX_LAYERS:,})")
     if not isinstance(spec.metrics, dict):
         raise SpecError("metrics: must be an object")
     if not isinstance(spec.provenance, dict):

@@ -97,3 +97,27 @@ def test_an_out_that_is_a_file_is_a_usage_error(tmp_path, capsys):
     assert search_main(TINY + ["--out", str(target / "run")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--out" in err and "cannot write there" in err
+
+
+def test_unbounded_sizes_are_refused_at_once_with_the_bound(tmp_path, capsys):
+    """nas-scale --phi 100 ran for minutes; a 10,000-layer spec made fvcore take minutes and gigabytes."""
+    import json
+    from pathlib import Path
+
+    from nas.cli import profile_main, scale_main
+
+    b0 = Path(__file__).resolve().parents[1] / "search_spaces" / "references" / "efficientnet_b0.json"
+    started = time.perf_counter()
+    assert scale_main([str(b0), "--phi", "100", "--out", str(tmp_path / "huge.json")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "out of bounds" in err and "at most 4096" in err
+    deep = json.loads(b0.read_text())
+    deep["blocks"][3]["repeats"] = 10_000
+    (tmp_path / "deep.json").write_text(json.dumps(deep))
+    assert profile_main([str(tmp_path / "deep.json")]) == 2
+    assert "10,013 layers in all is too many (at most 2,000)" in capsys.readouterr().err
+    assert scale_main([str(b0), "--phi", "12", "--out", str(tmp_path / "phi12.json")]) == 0  # analytic: fine
+    capsys.readouterr()
+    assert profile_main([str(tmp_path / "phi12.json")]) == 2  # fvcore: refused, with the way out
+    assert "use --method analytic" in capsys.readouterr().err
+    assert time.perf_counter() - started < 60
