@@ -401,13 +401,15 @@ def run_proxy_check(config: ProxyCheckConfig, data: Any, log: Callable[[str], No
             keep(result["job"], result)
 
         def on_trial_error(self, iteration, trials, trial, **info):
-            keep(trial.config["job"], {"status": "failed", "reason": "the trial's worker errored (see ray/)"})
+            keep(trial.config["job"], {"status": "failed",
+                                       "reason": "the trial's worker errored (details in ray.log)"})
 
     started = time.perf_counter()
     if pending:
         largest = max(cfg.proxy_resolution for cfg, _ in budgets.values())
         with Runner(search.address, search.debug, search.gpus_per_trial, search.cpus_per_trial,
-                    search.concurrency, trials_per_gpu(largest, search.batch_size)) as runner:
+                    search.concurrency, trials_per_gpu(largest, search.batch_size),
+                    log_file=out / "ray.log") as runner:
             res = runner.resources
             log(f"on {runner.where}: {res.describe()}")
             budgets = {name: (cfg.with_resources(res.cpus, res.gpus, res.concurrency), arrays)

@@ -122,11 +122,15 @@ class Runner:
     """Ray for one command: started (or joined) on enter, shut down on exit if this runner started it."""
 
     def __init__(self, address: str | None = None, debug: bool = False, gpus_per_trial: float | None = None,
-                 cpus_per_trial: float | None = None, concurrency: int | None = None, per_gpu: int = 1) -> None:
-        self.address, self.debug = address, debug
+                 cpus_per_trial: float | None = None, concurrency: int | None = None, per_gpu: int = 1,
+                 log_file: Path | None = None) -> None:
+        self.address, self.debug, self.log_file = address, debug, log_file
         self.requested = (gpus_per_trial, cpus_per_trial, concurrency, per_gpu)
         self.resources = Resources(1.0, 0.0, 1)
         self._started = False
+        self._quieted: list[tuple[logging.Handler, int]] = []
+        self._file_handler: logging.Handler | None = None
+        self._ray_level = logging.NOTSET
 
     @property
     def where(self) -> str:
@@ -136,6 +140,7 @@ class Runner:
         import ray
 
         self._started = start_ray(self.address, self.debug)
+        self._route_ray_logs()
         try:
             self.resources = plan_resources(ray.cluster_resources(), *self.requested)
         except BaseException:
@@ -143,7 +148,36 @@ class Runner:
             raise
         return self
 
+    def _route_ray_logs(self) -> None:
+        """Without ``debug``, Ray's and Tune's messages (a dead worker's 30-line traceback) go to ``log_file``
+        instead of the console; the search reports the failure in its own words."""
+        if self.debug or self.log_file is None:
+            return
+        ray_logger = logging.getLogger("ray")
+        self._ray_level = ray_logger.level
+        for handler in ray_logger.handlers:
+            if not isinstance(handler, logging.FileHandler):
+                self._quieted.append((handler, handler.level))
+                handler.setLevel(logging.CRITICAL + 1)
+        Path(self.log_file).parent.mkdir(parents=True, exist_ok=True)
+        self._file_handler = logging.FileHandler(self.log_file)
+        self._file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        ray_logger.addHandler(self._file_handler)
+        ray_logger.setLevel(logging.INFO)
+
+    def _restore_ray_logs(self) -> None:
+        ray_logger = logging.getLogger("ray")
+        for handler, level in self._quieted:
+            handler.setLevel(level)
+        self._quieted = []
+        if self._file_handler is not None:
+            ray_logger.removeHandler(self._file_handler)
+            self._file_handler.close()
+            self._file_handler = None
+            ray_logger.setLevel(self._ray_level)
+
     def __exit__(self, *exc: Any) -> None:
+        self._restore_ray_logs()
         if self._started:
             import ray
 

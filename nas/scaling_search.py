@@ -88,7 +88,7 @@ def grid_search(spec: ArchSpec, run_dir: Path, data: Any, budget: TrainBudget, s
             log(f"[{len(rows):>3}/{len(grid)}] α={row['alpha']:.2f} β={row['beta']:.2f} γ={row['gamma']:.2f}  "
                 f"{(row['flops'] or 0) / 1e6:8.1f}M  acc {row['accuracy']:.3f}  {row['status']}")
 
-    with Runner(address, debug) as runner:
+    with Runner(address, debug, log_file=Path(run_dir) / "ray.log") as runner:
         settings = GridTrialSettings(spec=spec.to_dict(), grid=grid, budget=budget, seed=seed,
                                      cpus_per_trial=runner.resources.cpus, gpus_per_trial=runner.resources.gpus)
         # one grid point per trial: the triples are passed through a single grid axis

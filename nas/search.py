@@ -206,7 +206,8 @@ def run_search(config: SearchConfig, data: Any, resume: bool = False, log: Calla
     log(f"starting Ray ({'joining ' + config.address if config.address else 'a local instance'})...")
     try:
         with Runner(config.address, config.debug, config.gpus_per_trial, config.cpus_per_trial,
-                    config.concurrency, trials_per_gpu(config.proxy_resolution, config.batch_size)) as runner:
+                    config.concurrency, trials_per_gpu(config.proxy_resolution, config.batch_size),
+                    log_file=run_dir / "ray.log") as runner:
             res = runner.resources
             log(f"{config.trials} candidates by {config.controller} on {runner.where}: {res.describe()}; "
                 f"target {config.target_flops / 1e6:g}M FLOPs at {config.resolution}px, {config.reward} reward "

@@ -205,7 +205,7 @@ class ControllerSearcher(Searcher):
         measured = dict(result or {})
         if error or "accuracy" not in measured:
             measured.update(status="failed", reason=measured.get("reason") or
-                            "the trial's worker errored (see Ray's logs under ray/)")
+                            f"the trial's worker errored (details in {Path(self.config.out) / 'ray.log'})")
         record = make_record(trial, trial_id, choices, self.space, self.config, measured, source="trained")
         if record["status"] == "ok" and self.cache is not None:
             self.cache.put(self._spec(choices, trial), record, run=str(self.config.out))

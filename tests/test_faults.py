@@ -121,3 +121,31 @@ def test_unbounded_sizes_are_refused_at_once_with_the_bound(tmp_path, capsys):
     assert profile_main([str(tmp_path / "phi12.json")]) == 2  # fvcore: refused, with the way out
     assert "use --method analytic" in capsys.readouterr().err
     assert time.perf_counter() - started < 60
+
+
+def test_a_worker_that_dies_is_recorded_failed_and_its_traceback_goes_to_ray_log(tmp_path, capsys):
+    """Ray printed a ~30-line ActorDiedError traceback per retry on the console: now it goes to ray.log."""
+    from nas.config import SearchConfig
+    from nas.data import load_data
+    from nas.search import run_search
+    from nas.trial import run_trial
+
+    def dying_second_trial(trial_config, data=None, search=None):  # pickled by value with the trainable
+        if trial_config["trial"] == 1:
+            import os
+
+            os._exit(3)  # the worker process dies, as a segfault or the OOM killer would end it
+        run_trial(trial_config, data, search)
+
+    out = tmp_path / "dies"
+    config = SearchConfig(target_flops=5_000_000, out=str(out), data="synthetic:classes=3,images=90",
+                          proxy_resolution=16, steps=2, batch_size=16, resolution=64, cpus_per_trial=1,
+                          flops_window=(0, float("inf")), trials=3, controller="random")
+    data = load_data(config.data, config.proxy_resolution, config.val_fraction, config.seed)
+    assert run_search(config, data, trainable=dying_second_trial).finished
+    captured = capsys.readouterr()
+    assert captured.err == ""  # nothing of Ray's on the console
+    trials = pd.read_csv(out / "trials.csv", keep_default_na=False).set_index("trial")
+    assert list(trials["status"]) == ["ok", "failed", "ok"]
+    assert str(out / "ray.log") in trials.loc[1, "reason"] and "FAILED" in captured.out
+    assert "ActorDiedError" in (out / "ray.log").read_text()
