@@ -93,6 +93,25 @@ def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT) -> None:
                              f"start the head with 'ray start --head --port={port}' or use --address auto") from None
 
 
+def use_token_auth_for(address: str) -> None:
+    """Send this machine's Ray auth token when joining ``address`` by host:port, as ``--address auto`` does.
+
+    ``ray start --head`` turns token authentication on when a token exists (``~/.ray/auth_token``, written by
+    any earlier local Ray, or ``RAY_AUTH_TOKEN``/``RAY_AUTH_TOKEN_PATH``); a driver joining by host:port did
+    not send it and was refused with InvalidAuthToken warnings. ``RAY_AUTH_MODE``, when set, decides. Uses
+    Ray's own check (a private module: on a Ray without token authentication there is nothing to do).
+    """
+    if address in ("auto", "local"):
+        return
+    try:
+        from ray._private.authentication.authentication_token_setup import (
+            maybe_enable_token_auth_if_token_available,
+        )
+    except ImportError:
+        return
+    maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
+
+
 def start_ray(address: str | None, debug: bool = False) -> bool:
     """Join ``address`` or start a local Ray instance sized to this machine; True when this call started it."""
     import ray
@@ -103,6 +122,8 @@ def start_ray(address: str | None, debug: bool = False) -> bool:
         check_reachable(address)
     if not debug:
         logging.getLogger("ray").setLevel(logging.ERROR)
+    if address:
+        use_token_auth_for(address)
     common = dict(log_to_driver=debug, logging_level=logging.INFO if debug else logging.ERROR,
                   include_dashboard=False)
     if address:
@@ -134,7 +155,16 @@ class Runner:
 
     @property
     def where(self) -> str:
-        return self.address or "a local Ray instance"
+        """Where trials run, e.g. ``10.0.0.5:6379 (3 nodes, 48 CPUs, 8 GPUs)``."""
+        place = self.address or "a local Ray instance"
+        import ray
+
+        if not ray.is_initialized():
+            return place
+        nodes = [n for n in ray.nodes() if n.get("Alive")]
+        total = ray.cluster_resources()
+        return (f"{place} ({len(nodes)} node{'s' if len(nodes) != 1 else ''}, {total.get('CPU', 0):g} CPUs, "
+                f"{total.get('GPU', 0):g} GPUs)")
 
     def __enter__(self) -> "Runner":
         import ray

@@ -149,3 +149,35 @@ def test_a_worker_that_dies_is_recorded_failed_and_its_traceback_goes_to_ray_log
     assert list(trials["status"]) == ["ok", "failed", "ok"]
     assert str(out / "ray.log") in trials.loc[1, "reason"] and "FAILED" in captured.out
     assert "ActorDiedError" in (out / "ray.log").read_text()
+
+
+@pytest.mark.slow  # a real search killed and resumed: about a minute
+def test_kill_9_at_concurrency_2_then_resume_keeps_numbers_unique_and_trains_nothing_twice(tmp_path):
+    """kill -9 of the driver (and the Ray instance it started) while two trials are in flight, then resume."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    out = tmp_path / "killed"
+    argv = [sys.executable, "-c", "import sys; from nas.cli import search_main; sys.exit(search_main())", *TINY,
+            "--trials", "10", "--concurrency", "2", "--out", str(out), "--no-cache"]
+    argv[argv.index("--steps") + 1] = "40"
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    csv = out / "trials.csv"
+    deadline = time.time() + 240
+    while time.time() < deadline and process.poll() is None:
+        if csv.exists() and len(csv.read_text().splitlines()) >= 4:  # header + 3 trials, 2 more in flight
+            break
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)  # only the processes this test started (its own session)
+    process.wait(timeout=60)
+    kept = pd.read_csv(csv)
+    if len(kept) == 10:
+        pytest.skip("the search finished before the kill landed")
+    assert search_main(["--resume", "--out", str(out)]) == 0
+    trials = pd.read_csv(csv)
+    assert trials["trial"].is_unique and len(trials) == 10
+    assert trials["choices"].map(lambda c: tuple(json.loads(c))).is_unique  # no architecture trained twice
+    pd.testing.assert_frame_equal(trials.head(len(kept)), kept)  # the rows written before the kill, unchanged

@@ -335,3 +335,46 @@ def test_a_flops_window_screens_and_the_search_trains_only_inside_it(tmp_path, c
     assert sorted(trials["trial"]) == list(range(len(trials)))
     printed = capsys.readouterr().out
     assert f"{len(screened)} screened" in printed
+
+
+@pytest.mark.slow  # two Ray nodes started and stopped by the test: about a minute
+def test_a_search_spreads_over_a_head_and_a_worker_node_joined_by_host_and_port(tmp_path):
+    """The README's cluster commands on one machine: a head and a second node, each with its own CPU; the
+    driver joins by host:port (sending this machine's auth token); the test stops only what it started."""
+    port = _free_port()
+    ray_bin = str(Path(sys.executable).with_name("ray"))
+    env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0")
+    common = ["--num-cpus=1", "--block", "--disable-usage-stats"]
+    token = subprocess.run([ray_bin, "get-auth-token", "--generate"], capture_output=True, text=True,
+                           env=env).stdout.strip().splitlines()[-1]
+    worker_env = dict(env, RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=token)  # as the README says for head and workers
+    started = [subprocess.Popen([ray_bin, "start", "--head", f"--port={port}", "--include-dashboard=false", *common],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=worker_env,
+                                start_new_session=True)]
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.5)
+        started.append(subprocess.Popen([ray_bin, "start", f"--address=127.0.0.1:{port}", *common],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=worker_env,
+                                        start_new_session=True))
+        time.sleep(10)  # the second node registers
+        done = subprocess.run([sys.executable, "-c", "import sys; from nas.cli import search_main; "
+                               "sys.exit(search_main())", *TINY, "--trials", "4", "--controller", "random",
+                               "--concurrency", "2", "--address", f"127.0.0.1:{port}",
+                               "--out", str(tmp_path / "two-nodes")],
+                              capture_output=True, text=True, timeout=300, env=env)
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert f"127.0.0.1:{port} (2 nodes, 2 CPUs, 0 GPUs)" in done.stdout, done.stdout
+        assert "2 at a time, 1 CPU" in done.stdout and "InvalidAuthToken" not in done.stderr
+        assert len(pd.read_csv(tmp_path / "two-nodes" / "trials.csv")) == 4
+    finally:
+        for process in reversed(started):  # --block: each stops the processes it started
+            process.terminate()
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
