@@ -3,9 +3,12 @@
 The objective over the MnasNet space (seeded): per-decision effects, pairwise interactions between the same
 decision of neighbouring blocks, a gain from FLOPs (bigger nets are more accurate) and MnasNet's soft
 penalty from the analytic FLOPs of the decoded spec against a target, plus Gaussian observation noise. The
-optimum is found by coordinate ascent on the noise-free objective from many random starts.
+optimum is found by coordinate ascent on the noise-free objective from many random starts. ``--landscape
+rugged`` adds interacting triples of decisions anywhere in the network (many local optima; the optimum is
+then the best of the restarts, a lower bound) and triples the noise.
 
-    python benchmarks/controllers.py [--seeds 10] [--samples 300] [--concurrency 1]
+    python benchmarks/controllers.py [--seeds 10] [--samples 300] [--concurrency 1] [--landscape rugged]
+                                     [--flops-window LO,HI] [--screened-reward zero|floor|none]
 
 Prints, per controller, the mean over seeds of the best (noise-free) reward found after 25/50/100/200/300
 samples as a fraction of the optimum, and the median number of samples to reach 99% of the optimum.
@@ -35,7 +38,7 @@ class SyntheticObjective:
     """A seeded stand-in for proxy accuracy x MnasNet's FLOPs penalty."""
 
     def __init__(self, space: MnasNetSpace, seed: int, target_flops: float = 300e6, w: float = -0.07,
-                 noise: float = 0.01, sharpness: float = 2.0) -> None:
+                 noise: float = 0.01, sharpness: float = 2.0, rugged: bool = False) -> None:
         rng = np.random.default_rng(seed)
         self.space, self.target, self.w, self.noise = space, target_flops, w, noise
         self.sharpness = sharpness
@@ -48,7 +51,16 @@ class SyntheticObjective:
             j = i + per_block  # the same decision in the next block
             spread = 0.7 * math.sqrt(importance[i] * importance[j])
             self.pairs.append((i, j, rng.normal(0, spread, (space.sizes[i], space.sizes[j]))))
+        self.triples = []
+        if rugged:  # epistasis: triples of decisions anywhere in the net whose joint choice matters a lot,
+            # so that changing one decision alone often hurts (many local optima), and noisier observations
+            for _ in range(3 * space.num_blocks):
+                i, j, k = (int(v) for v in rng.choice(len(space.sizes), 3, replace=False))
+                spread = 1.5 * float(np.mean(importance))
+                self.triples.append((i, j, k, rng.normal(0, spread, (space.sizes[i], space.sizes[j], space.sizes[k]))))
+            self.effects = [e * 0.5 for e in self.effects]
         variance = sum(float(np.var(e)) for e in self.effects) + sum(float(np.var(t)) for _, _, t in self.pairs)
+        variance += sum(float(np.var(t)) for *_, t in self.triples)
         self.scale = math.sqrt(variance)
         self.seed = seed
         self.reset_noise()
@@ -61,6 +73,7 @@ class SyntheticObjective:
         choices = tuple(int(c) for c in choices)
         score = sum(e[c] for e, c in zip(self.effects, choices))
         score += sum(t[choices[i], choices[j]] for i, j, t in self.pairs)
+        score += sum(t[choices[i], choices[j], choices[k]] for i, j, k, t in self.triples)
         ratio = self._flops(choices) / self.target
         accuracy = 0.3 + 0.6 / (1 + math.exp(-self.sharpness * score / self.scale))
         # MnasNet calibrated w = -0.07 so that doubling FLOPs buys about 5% relative accuracy: under the target
@@ -149,6 +162,8 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=300)
     parser.add_argument("--concurrency", type=int, default=1, help="asks outstanding before each tell")
     parser.add_argument("--controllers", default=",".join(CONTROLLERS))
+    parser.add_argument("--landscape", choices=("smooth", "rugged"), default="smooth",
+                        help="rugged: interacting triples of decisions (many local optima) and 3x the noise")
     parser.add_argument("--flops-window", default=None, metavar="LO,HI",
                         help="screen proposals outside LO..HI x target (not counted as samples)")
     parser.add_argument("--screened-reward", default="zero", choices=("zero", "floor", "none"),
@@ -163,7 +178,8 @@ def main() -> None:
     seconds = {n: 0.0 for n in names}
     screened = {n: {"screened": 0} for n in names}
     for seed in range(args.seeds):
-        objective = SyntheticObjective(space, seed)
+        rugged = args.landscape == "rugged"
+        objective = SyntheticObjective(space, seed, noise=0.03 if rugged else 0.01, rugged=rugged)
         optimum = objective.optimum()
         optima.append(optimum)
         for name in names:
@@ -173,7 +189,7 @@ def main() -> None:
             seconds[name] += time.perf_counter() - start
             results[name].append([r / optimum for r in rewards])
     print(f"{args.seeds} seeds x {args.samples} samples, concurrency {args.concurrency}; "
-          f"mean optimum reward {statistics.mean(optima):.4f}; flops window {args.flops_window or 'off'}, "
+          f"{args.landscape} landscape, mean optimum reward {statistics.mean(optima):.4f}; flops window {args.flops_window or 'off'}, "
           f"screened told {args.screened_reward}")
     header = " ".join(f"{'@' + str(c):>7}" for c in checkpoints)
     print(f"{'controller':<10} {header}   {'to 99%':>8}  {'s/run':>6}  {'screened':>8}   "
