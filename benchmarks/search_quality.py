@@ -11,7 +11,9 @@ read from trials.csv in the order the candidates finished. The three reference n
 same proxy budget (one per seed) and scored with the same reward at 224 px. Writes ``search_quality.csv``
 (one row per run), ``curves.csv`` and ``search_quality.png`` (best reward against steps spent, one line per
 configuration, mean over seeds; the references as horizontal lines), and prints the table.
-Needs the machine to itself: a second CPU job slows trials several times (wall times are reported).
+Needs the machine to itself: a second CPU job slows trials several times (wall times are reported:
+``trial_seconds`` sums the candidates within the budget, ``seconds`` is the whole nas-search run).
+Every search is kept under ``--out``/runs and read instead of repeated when the benchmark runs again.
 """
 from __future__ import annotations
 
@@ -20,7 +22,6 @@ import math
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -51,21 +52,32 @@ def curve(trials: pd.DataFrame, steps: int, budget: int) -> pd.DataFrame:
     trials = trials.reset_index(drop=True)
     spent = steps_spent(trials, steps).cumsum()
     reward = trials["reward"].where(trials["status"] == "ok", 0.0).cummax()
-    frame = pd.DataFrame({"steps": spent, "best": reward, "status": trials["status"]})
+    frame = pd.DataFrame({"steps": spent, "best": reward, "status": trials["status"],
+                          "seconds": trials["seconds"].astype(float)})
     return frame[frame["steps"] <= budget]
 
 
 def run_search(out: Path, controller: str, config: str, seed: int, args: argparse.Namespace) -> tuple[float, pd.DataFrame]:
-    # enough candidates to spend the budget: ASHA stops about half of them at a quarter of the steps
-    trials = args.budget * (3 if "asha" in CONFIGS[config] else 1)
+    """One nas-search into ``out`` (kept under --out/runs); a run already there is read, not repeated."""
+    wall = out / "wall_seconds.txt"
+    if (out / "trials.csv").exists() and not (out / "running").exists():
+        seconds = float(wall.read_text()) if wall.exists() else float("nan")
+        return seconds, pd.read_csv(out / "trials.csv", keep_default_na=False)
+    # enough candidates to spend the budget: ASHA stops about half of them at a quarter of the steps, so a
+    # candidate costs about 0.4 of the full proxy on average
+    trials = math.ceil(args.budget * (args.asha_factor if "asha" in CONFIGS[config] else 1))
     argv = ["--target-flops", args.target, "--trials", str(trials), "--steps", str(args.steps),
             "--controller", controller, "--seed", str(seed), "--out", str(out), "--no-cache", *CONFIGS[config]]
     started = time.perf_counter()
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "running").touch()
     done = subprocess.run([sys.executable, "-c", "import sys; from nas.cli import search_main; "
                            "sys.exit(search_main())", *argv], cwd=ROOT, stdout=subprocess.DEVNULL)
     seconds = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"nas-search {' '.join(argv)} exited {done.returncode}")
+    (out / "running").unlink()
+    wall.write_text(f"{seconds:.1f}\n")
     return seconds, pd.read_csv(out / "trials.csv", keep_default_na=False)
 
 
@@ -127,29 +139,36 @@ def main() -> None:
     parser.add_argument("--target", default="400M")
     parser.add_argument("--controllers", default="random,evolution,ppo")
     parser.add_argument("--configs", default=",".join(CONFIGS))
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "search_quality")
+    parser.add_argument("--asha-factor", type=float, default=2.5,
+                        help="candidates started with ASHA, per full candidate of the budget (default: 2.5)")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "search_quality",
+                        help="where the CSVs, the plot and runs/ (every search, reused when run again) go")
     args = parser.parse_args()
     budget = args.budget * args.steps
     args.out.mkdir(parents=True, exist_ok=True)
     seeds = list(range(args.seeds))
-    references = reference_rewards(args, seeds)
+    saved = args.out / "references.csv"
+    references = pd.read_csv(saved) if saved.exists() else reference_rewards(args, seeds)
+    if sorted(set(references["seed"])) != seeds:
+        references = reference_rewards(args, seeds)
+    references.to_csv(saved, index=False)
     rows, curves = [], []
-    with tempfile.TemporaryDirectory() as tmp:
-        for controller in args.controllers.split(","):
-            for config in args.configs.split(","):
-                for seed in seeds:
-                    seconds, trials = run_search(Path(tmp) / f"{controller}-{config}-{seed}", controller, config,
-                                                 seed, args)
-                    c = curve(trials, args.steps, budget)
-                    curves.append(c.assign(controller=controller, config=config, seed=seed))
-                    counts = c["status"].value_counts()
-                    rows.append({"controller": controller, "config": config, "seed": seed,
-                                 "best_reward": float(c["best"].max()) if len(c) else 0.0,
-                                 "steps": int(c["steps"].max()) if len(c) else 0, "seconds": round(seconds, 1),
-                                 **{k: int(counts.get(k, 0)) for k in ("ok", "stopped", "failed", "screened")}})
-                    print(f"{controller:>9} {config:>6} seed {seed}: best {rows[-1]['best_reward']:.4f} "
-                          f"({rows[-1]['ok']} trained, {rows[-1]['stopped']} stopped, "
-                          f"{rows[-1]['screened']} screened) in {seconds:.0f}s", flush=True)
+    for controller in args.controllers.split(","):
+        for config in args.configs.split(","):
+            for seed in seeds:
+                seconds, trials = run_search(args.out / "runs" / f"{controller}-{config}-{seed}", controller,
+                                             config, seed, args)
+                c = curve(trials, args.steps, budget)
+                curves.append(c.assign(controller=controller, config=config, seed=seed))
+                counts = c["status"].value_counts()
+                rows.append({"controller": controller, "config": config, "seed": seed,
+                             "best_reward": float(c["best"].max()) if len(c) else 0.0,
+                             "steps": int(c["steps"].max()) if len(c) else 0, "seconds": round(seconds, 1),
+                             "trial_seconds": round(float(c["seconds"].sum()), 1),
+                             **{k: int(counts.get(k, 0)) for k in ("ok", "stopped", "failed", "screened")}})
+                print(f"{controller:>9} {config:>6} seed {seed}: best {rows[-1]['best_reward']:.4f} "
+                      f"({rows[-1]['ok']} trained, {rows[-1]['stopped']} stopped, "
+                      f"{rows[-1]['screened']} screened) in {seconds:.0f}s", flush=True)
     runs = pd.DataFrame(rows)
     runs.to_csv(args.out / "search_quality.csv", index=False)
     all_curves = pd.concat(curves, ignore_index=True)
@@ -158,7 +177,8 @@ def main() -> None:
     plot(all_curves, references, budget, args.out / "search_quality.png")
     table = runs.groupby(["controller", "config"]).agg(
         best_mean=("best_reward", "mean"), best_sd=("best_reward", "std"), trained=("ok", "mean"),
-        stopped=("stopped", "mean"), screened=("screened", "mean"), seconds=("seconds", "mean")).round(4)
+        stopped=("stopped", "mean"), screened=("screened", "mean"), trial_seconds=("trial_seconds", "mean"),
+        seconds=("seconds", "mean")).round(4)
     print(f"\nbudget {budget} training steps ({args.budget} x {args.steps}), target {args.target}, "
           f"{args.seeds} seeds; mean over seeds")
     print(table.to_string())
