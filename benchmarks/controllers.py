@@ -189,7 +189,8 @@ def main() -> None:
             seconds[name] += time.perf_counter() - start
             results[name].append([r / optimum for r in rewards])
     print(f"{args.seeds} seeds x {args.samples} samples, concurrency {args.concurrency}; "
-          f"{args.landscape} landscape, mean optimum reward {statistics.mean(optima):.4f}; flops window {args.flops_window or 'off'}, "
+          f"{args.landscape} landscape, mean optimum reward {statistics.mean(optima):.4f}; "
+          f"flops window {args.flops_window or 'off'}, "
           f"screened told {args.screened_reward}")
     header = " ".join(f"{'@' + str(c):>7}" for c in checkpoints)
     print(f"{'controller':<10} {header}   {'to 99%':>8}  {'s/run':>6}  {'screened':>8}   "

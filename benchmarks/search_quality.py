@@ -57,7 +57,8 @@ def curve(trials: pd.DataFrame, steps: int, budget: int) -> pd.DataFrame:
     return frame[frame["steps"] <= budget]
 
 
-def run_search(out: Path, controller: str, config: str, seed: int, args: argparse.Namespace) -> tuple[float, pd.DataFrame]:
+def run_search(out: Path, controller: str, config: str, seed: int,
+               args: argparse.Namespace) -> tuple[float, pd.DataFrame]:
     """One nas-search into ``out`` (kept under --out/runs); a run already there is read, not repeated."""
     wall = out / "wall_seconds.txt"
     if (out / "trials.csv").exists() and not (out / "running").exists():

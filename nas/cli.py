@@ -226,7 +226,9 @@ def _search_parser() -> ArgumentParser:
     d = SearchConfig.defaults()
     p = ArgumentParser(prog="nas-search", description="Search a B0 backbone for a FLOPs budget (MnasNet-style).",
                        usage="nas-search --target-flops FLOPS [options]\n       nas-search --resume --out RUN "
-                             "[options]", epilog=textwrap.fill(NOTATION[0].upper() + NOTATION[1:] + ".", 79), formatter_class=argparse.RawDescriptionHelpFormatter)
+                             "[options]",
+                       epilog=textwrap.fill(NOTATION[0].upper() + NOTATION[1:] + ".", 79),
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     required = p.add_argument_group("required (except with --resume)")
     required.add_argument("--target-flops", type=_flops, metavar="FLOPS",
                           help="FLOPs budget T at --resolution, e.g. 400M, 0.4G, 4e8 (required; with --resume: "
@@ -401,7 +403,8 @@ def _scale_parser() -> ArgumentParser:
     p.add_argument("--gamma", type=_positive_float, help="resolution coefficient γ (default 1.15)")
     p.add_argument("--width", type=_positive_float,
                    help="width multiplier (with --depth and --resolution; default: none)")
-    p.add_argument("--depth", type=_positive_float, help="depth multiplier (with --width and --resolution; default: none)")
+    p.add_argument("--depth", type=_positive_float,
+                   help="depth multiplier (with --width and --resolution; default: none)")
     p.add_argument("--resolution", type=positive_int,
                    help="input resolution (with --width and --depth; default: none)")
     p.add_argument("--family", action="store_true",

@@ -60,7 +60,8 @@ class BlockSpec:
     def notation(self) -> str:
         """The short token of the console and trials.csv's ``summary``, e.g. ``M6k5se·40x3`` (NOTATION)."""
         op = "C" if self.op == "conv" else ("D" if self.expand == 1 else f"M{self.expand}")
-        return f"{op}k{self.kernel}{'se' if self.se else ''}{'' if self.skip else 'n'}·{self.out_channels}x{self.repeats}"
+        options = ("se" if self.se else "") + ("" if self.skip else "n")
+        return f"{op}k{self.kernel}{options}·{self.out_channels}x{self.repeats}"
 
     def to_string(self) -> str:
         """EfficientNet block string, e.g. ``r2_k3_s22_e6_i16_o24_se0.25``; ``_conv`` marks a regular conv."""
