@@ -66,20 +66,21 @@ def main() -> None:
         csv = out / "trials.csv"
         after: dict[int, tuple[float, float]] = {}
         peak = 0.0
+        print(f"{args.trials} trials of {args.steps} steps (random controller, default synthetic data)")
+        print(f"{'after trial':>11} {'worker RSS MiB':>15} {'driver RSS MiB':>15}", flush=True)
         while process.poll() is None:
             rows = max(0, len(csv.read_text().splitlines()) - 1) if csv.exists() else 0
             worker, own = worker_rss(driver)
             peak = max(peak, worker)
             if rows and worker:
+                if rows - 1 in after and (rows - 1) % 5 == 0:  # printed as the search goes
+                    print(f"{rows - 1:>11} {after[rows - 1][0]:>15.0f} {after[rows - 1][1]:>15.0f}", flush=True)
                 after[rows] = (worker, own)  # the latest sample after ``rows`` trials
             time.sleep(0.5)
         if process.returncode != 0:
             raise SystemExit(f"nas-search exited {process.returncode}")
-    marks = [n for n in (1, 5, 10, 20, 30, 40, 50, 75, 100, 150, 200) if n in after] + [max(after)]
-    print(f"{args.trials} trials of {args.steps} steps (random controller, default synthetic data)")
-    print(f"{'after trial':>11} {'worker RSS MiB':>15} {'driver RSS MiB':>15}")
-    for n in sorted(set(marks)):
-        print(f"{n:>11} {after[n][0]:>15.0f} {after[n][1]:>15.0f}")
+    last = max(after)
+    print(f"{last:>11} {after[last][0]:>15.0f} {after[last][1]:>15.0f}")
     half = sorted(n for n in after if n >= max(after) // 2)
     if len(half) >= 2:
         slope = np.polyfit(half, [after[n][0] for n in half], 1)[0]
