@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from nas.console import say
 from nas.spec import ArchSpec
 
 SCHEMA = """
@@ -89,7 +90,7 @@ class CachedResult:
 class ResultCache:
     """Get and put results by (proxy fingerprint, architecture). Never raises: a failure disables it."""
 
-    def __init__(self, path: str | Path, proxy: str, warn: Callable[[str], None] = print) -> None:
+    def __init__(self, path: str | Path, proxy: str, warn: Callable[[str], None] = say) -> None:
         self.path, self.proxy, self.warn = Path(path), proxy, warn
         self.hits = 0
         self._open()

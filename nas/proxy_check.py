@@ -18,6 +18,7 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
+from nas.console import say
 from nas.config import SearchConfig
 from nas.errors import UserInputError
 from nas.files import atomic_path, atomic_write
@@ -332,8 +333,8 @@ def plot(rows: pd.DataFrame, figures: dict[str, Any], path: Path, title: str) ->
 
 
 # --------------------------------------------------------------------------------------------- orchestration
-def run_proxy_check(config: ProxyCheckConfig, data: Any, log: Callable[[str], None] = print,
-                    warn: Callable[[str], None] = print) -> dict[str, Any]:
+def run_proxy_check(config: ProxyCheckConfig, data: Any, log: Callable[[str], None] = say,
+                    warn: Callable[[str], None] = say) -> dict[str, Any]:
     """Train every candidate with both budgets (served from the result cache where known); write the report."""
     from ray import tune
 

@@ -11,6 +11,7 @@ from typing import Any, Callable
 
 import pandas as pd
 
+from nas.console import say
 from nas.config import SearchConfig
 from nas.records import append_trial, plot_pareto, read_trials, rewrite_trials, save_state
 from search_spaces.mnasnet import MnasNetSpace
@@ -63,7 +64,7 @@ class Recorder:
     """Writes each record as it comes (append + fsync), the controller state, and the best spec."""
 
     def __init__(self, run_dir: Path, config: SearchConfig, space: MnasNetSpace, num_classes: int,
-                 history: list[dict[str, Any]] | None = None, log: Callable[[str], None] = print,
+                 history: list[dict[str, Any]] | None = None, log: Callable[[str], None] = say,
                  on_record: Callable[[dict[str, Any]], None] | None = None) -> None:
         self.run_dir, self.config, self.space, self.num_classes, self.log = run_dir, config, space, num_classes, log
         self.on_record = on_record  # told of every record kept (the progress display)

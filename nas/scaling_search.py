@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from nas.console import say
 from nas.records import write_json
 from nas.scaling import coefficient_grid, compound, scale_compound
 from nas.spec import ArchSpec, load_spec
@@ -64,7 +65,7 @@ def run_scaling_trial(config: dict[str, Any], data: Any = None, settings: GridTr
 
 def grid_search(spec: ArchSpec, run_dir: Path, data: Any, budget: TrainBudget, step: float = 0.1,
                 tolerance: float = 0.1, address: str | None = None, seed: int = 0,
-                log: Callable[[str], None] = print, debug: bool = False) -> dict[str, Any]:
+                log: Callable[[str], None] = say, debug: bool = False) -> dict[str, Any]:
     """Run the grid as Ray Tune trials; write ``scaling.csv`` and ``coefficients.json``; return the winner."""
     import pandas as pd
     from ray import tune

@@ -15,6 +15,7 @@ from typing import Any, Callable
 import pandas as pd
 
 from controllers import make_controller
+from nas.console import say
 from nas.config import SearchConfig
 from nas.errors import UserInputError
 from nas.progress import Progress, ProgressCallback, human_duration
@@ -139,7 +140,7 @@ def _warn(message: str) -> None:
     print(message, file=sys.stderr)
 
 
-def run_search(config: SearchConfig, data: Any, resume: bool = False, log: Callable[[str], None] = print,
+def run_search(config: SearchConfig, data: Any, resume: bool = False, log: Callable[[str], None] = say,
                trainable: Callable[..., None] = run_trial, live: bool | None = None) -> SearchOutcome:
     """Run (or resume) a search into ``config.out``; see the module docstring.
 
@@ -167,7 +168,7 @@ def run_search(config: SearchConfig, data: Any, resume: bool = False, log: Calla
         return (recorder.count if recorder is not None else 0), (best["reward"] if best else None)
 
     progress = Progress(config.trials, done, live=live)
-    log = progress.log if log is print else log
+    log = progress.log if log is say else log
     recorder = Recorder(run_dir, config, space, num_classes, history, log,
                         on_record=lambda record: progress.trial_ended(int(record["trial"])))
     controller = make_controller(config.controller, space, seed=config.seed, **config.controller_options)
