@@ -111,7 +111,8 @@ class Progress:
 
 
 class ProgressCallback(Callback):
-    """A Ray Tune callback that tells a :class:`Progress` when trials start and end, and ticks it.
+    """A Ray Tune callback that tells a :class:`Progress` when trials start, and ticks it. (A trial's end
+    reaches the progress through the recorder, which keeps every finished, stopped or failed trial.)
 
     Tune saves its callbacks with the experiment's state: a pickled copy carries no progress (and no
     stream) and does nothing.
@@ -130,12 +131,6 @@ class ProgressCallback(Callback):
         config = trial.config or {}
         if self.progress is not None and self.summary is not None and "trial" in config:
             self.progress.trial_started(int(config["trial"]), self.summary(config["choices"]))
-
-    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        if self.progress is not None:
-            self.progress.trial_ended(int((trial.config or {}).get("trial", -1)))
-
-    on_trial_error = on_trial_complete
 
     def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
         if self.progress is not None:

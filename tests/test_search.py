@@ -139,6 +139,8 @@ def test_resume_continues_without_rerunning(tmp_path):
     (["--trials", "3"], "--target-flops is required"),
     (["--resume"], "--resume needs --out"),
     (["--target-flops", "400M", "--controller", "bayes"], "--controller"),
+    (["--target-flops", "400M", "--flops-window", "1.5,0.5"], "expected 0 <= LO < HI"),
+    (["--target-flops", "400M", "--flops-window", "x"], "expected LO,HI"),
 ])
 def test_bad_arguments_exit_2_with_one_line(argv, words, capsys, tmp_path):
     assert search_main(argv + ["--out", str(tmp_path / "x")] if "--resume" not in argv else argv) == 2
@@ -157,21 +159,38 @@ def _free_port():
         return s.getsockname()[1]
 
 
+def _ray_node(*args, env):
+    """``ray start ... --block`` in a session of its own: stopping it stops only what it started."""
+    return subprocess.Popen([str(Path(sys.executable).with_name("ray")), "start", *args, "--block",
+                             "--disable-usage-stats"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env=env, start_new_session=True)
+
+
+def _wait_for_port(port, seconds=60):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.5)
+
+
+def _stop(processes):
+    for process in reversed(processes):  # --block: each stops the processes it started
+        process.terminate()
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
 def test_search_on_a_separately_started_ray_head(tmp_path):
     """A head we start ourselves (and stop ourselves: only that head), joined with --address."""
     port = _free_port()
-    ray_bin = Path(sys.executable).with_name("ray")
     env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0")
-    head = subprocess.Popen([str(ray_bin), "start", "--head", f"--port={port}", "--num-cpus=2", "--block",
-                             "--include-dashboard=false", "--disable-usage-stats"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True)
+    head = _ray_node("--head", f"--port={port}", "--num-cpus=2", "--include-dashboard=false", env=env)
     try:
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.5)
+        _wait_for_port(port)
         code = subprocess.run([sys.executable, "-c", "import sys; from nas.cli import search_main; "
                                "sys.exit(search_main())", *TINY, "--trials", "2", "--controller", "random",
                                "--address", f"127.0.0.1:{port}", "--out", str(tmp_path / "cluster")],
@@ -180,11 +199,7 @@ def test_search_on_a_separately_started_ray_head(tmp_path):
         assert "127.0.0.1" in code.stdout
         assert len(pd.read_csv(tmp_path / "cluster" / "trials.csv")) == 2
     finally:
-        head.terminate()  # --block: the head stops the processes it started
-        try:
-            head.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            head.kill()
+        _stop([head])
 
 
 def test_ctrl_c_then_resume(tmp_path):
@@ -342,25 +357,14 @@ def test_a_search_spreads_over_a_head_and_a_worker_node_joined_by_host_and_port(
     """The README's cluster commands on one machine: a head and a second node, each with its own CPU; the
     driver joins by host:port (sending this machine's auth token); the test stops only what it started."""
     port = _free_port()
-    ray_bin = str(Path(sys.executable).with_name("ray"))
     env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0")
-    common = ["--num-cpus=1", "--block", "--disable-usage-stats"]
-    token = subprocess.run([ray_bin, "get-auth-token", "--generate"], capture_output=True, text=True,
-                           env=env).stdout.strip().splitlines()[-1]
-    worker_env = dict(env, RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=token)  # as the README says for head and workers
-    started = [subprocess.Popen([ray_bin, "start", "--head", f"--port={port}", "--include-dashboard=false", *common],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=worker_env,
-                                start_new_session=True)]
+    token = subprocess.run([str(Path(sys.executable).with_name("ray")), "get-auth-token", "--generate"],
+                           capture_output=True, text=True, env=env).stdout.strip().splitlines()[-1]
+    node_env = dict(env, RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=token)  # as the README says for head and workers
+    started = [_ray_node("--head", f"--port={port}", "--num-cpus=1", "--include-dashboard=false", env=node_env)]
     try:
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.5)
-        started.append(subprocess.Popen([ray_bin, "start", f"--address=127.0.0.1:{port}", *common],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=worker_env,
-                                        start_new_session=True))
+        _wait_for_port(port)
+        started.append(_ray_node(f"--address=127.0.0.1:{port}", "--num-cpus=1", env=node_env))
         time.sleep(10)  # the second node registers
         done = subprocess.run([sys.executable, "-c", "import sys; from nas.cli import search_main; "
                                "sys.exit(search_main())", *TINY, "--trials", "4", "--controller", "random",
@@ -372,9 +376,4 @@ def test_a_search_spreads_over_a_head_and_a_worker_node_joined_by_host_and_port(
         assert "2 at a time, 1 CPU" in done.stdout and "InvalidAuthToken" not in done.stderr
         assert len(pd.read_csv(tmp_path / "two-nodes" / "trials.csv")) == 4
     finally:
-        for process in reversed(started):  # --block: each stops the processes it started
-            process.terminate()
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        _stop(started)
