@@ -21,6 +21,9 @@ from nas.model import build_model
 from nas.spec import ArchSpec
 
 
+OPTIMIZERS = ("sgd", "adamw")
+
+
 @dataclass
 class TrainBudget:
     """How long and how to train a candidate; ``steps`` overrides ``epochs`` when set."""
@@ -29,6 +32,7 @@ class TrainBudget:
     steps: int | None = None
     batch_size: int = 64
     lr: float = 0.1
+    optimizer: str = "sgd"  # "sgd" (Nesterov momentum) or "adamw"
     momentum: float = 0.9
     weight_decay: float = 5e-5
     label_smoothing: float = 0.1
@@ -42,6 +46,8 @@ class TrainBudget:
             raise ValueError(f"epochs: {self.epochs} must be positive")
         if self.batch_size < 1 or self.lr <= 0:
             raise ValueError("batch_size and lr must be positive")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer {self.optimizer!r}: expected one of {', '.join(OPTIMIZERS)}")
 
     def total_steps(self, num_images: int) -> int:
         if self.steps is not None:
@@ -129,6 +135,14 @@ def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str,
     for p in model.parameters():
         (no_decay if p.ndim <= 1 else decay).append(p)
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def make_optimizer(model: torch.nn.Module, budget: TrainBudget) -> torch.optim.Optimizer:
+    """The budget's optimizer over ``model``: SGD with Nesterov momentum, or AdamW (decoupled decay)."""
+    groups = _param_groups(model, budget.weight_decay)
+    if budget.optimizer == "adamw":
+        return torch.optim.AdamW(groups, lr=budget.lr)
+    return torch.optim.SGD(groups, lr=budget.lr, momentum=budget.momentum, nesterov=True)
 
 
 def _lr_at(step: int, total: int, peak: float, warmup_fraction: float) -> float:
@@ -248,8 +262,7 @@ def train_model(model: torch.nn.Module, data: ProxyData, budget: TrainBudget | N
     val = DeviceData(data.x_val, data.y_val, device, mean, std, 0)
 
     total = budget.total_steps(len(train))
-    optimizer = torch.optim.SGD(_param_groups(model, budget.weight_decay), lr=budget.lr,
-                                momentum=budget.momentum, nesterov=True)
+    optimizer = make_optimizer(model, budget)
     batch_size = min(budget.batch_size, len(train))
     result: dict[str, Any] = {"status": "ok", "reason": "", "steps": 0, "device": str(device)}
     forward, result["compiled"] = compiled_forward(model, compile_mode)
