@@ -1,11 +1,16 @@
 """Resident memory of the trial worker over a long search: does the reused Ray worker grow per trial?
 
-    python benchmarks/worker_memory.py [--trials 50] [--steps 30] [--no-cache]
+    python benchmarks/worker_memory.py [--trials 50] [--steps 30]
+    python benchmarks/worker_memory.py --in-process [--trials 20] [--steps 30]
 
 Runs ``nas-search`` (its own process, a fresh cache, the default synthetic proxy data) and samples, every
 half second, the resident memory (RSS) of Ray's worker processes (``ray::...``) and of the driver. Prints
 the trial worker's RSS after trials 1, 5, 10, 20, ... and the growth per trial over the second half (a
 least-squares slope), which should be about 0 for a 500-trial search to hold steady.
+
+``--in-process`` finds the cause without Ray: the same sequence of candidates (fvcore count, then training)
+in fresh Python processes, side by side: as the trial did before ``nas.trial.release_memory`` (plain), with
+it after every candidate, and (without it) counting FLOPs only or training only, to tell which part grows.
 """
 from __future__ import annotations
 
@@ -50,11 +55,62 @@ def worker_rss(driver: int) -> tuple[float, float]:
     return (max(workers) if workers else 0.0), table.get(driver, (0, "", 0.0))[2]
 
 
+IN_PROCESS = """
+import sys, numpy as np, torch
+from pathlib import Path
+from nas.config import SearchConfig
+from nas.data import load_data
+from nas.profile import profile
+from nas.train import train_candidate
+from nas.trial import release_memory
+from search_spaces.mnasnet import MnasNetSpace
+
+variant, trials, steps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+torch.set_num_threads(2)
+rss = lambda: int(Path("/proc/self/status").read_text().split("VmRSS:")[1].split()[0]) / 1024
+config = SearchConfig(target_flops=400_000_000, out="unused", steps=steps)
+data = load_data("synthetic", 32, 0.2, 0)
+space, rng = MnasNetSpace(), np.random.default_rng(0)
+samples = [rss()]
+for trial in range(trials):
+    spec = space.decode(space.sample(rng), resolution=224, num_classes=data.num_classes)
+    if variant != "train only":
+        profile(spec, method="fvcore")
+    if variant != "fvcore only":
+        train_candidate(spec, data, config.budget(), device="cpu", seed=trial)
+    if variant == "release_memory":
+        release_memory()
+    samples.append(rss())
+print(" ".join(f"{v:.0f}" for v in samples))
+"""
+VARIANTS = ("plain", "release_memory", "fvcore only", "train only")
+
+
+def in_process(trials: int, steps: int) -> None:
+    """RSS after each candidate, per variant, each in a fresh process, one after another."""
+    print(f"RSS in MiB of one process evaluating {trials} random candidates ({steps} training steps each)")
+    marks = [0] + [n for n in (1, 5, 10, 20, 30, 50) if n <= trials]
+    print(f"{'variant':>16} " + " ".join(f"{'after ' + str(n):>9}" for n in marks) + f" {'MiB/trial':>10}")
+    for variant in VARIANTS:
+        done = subprocess.run([sys.executable, "-c", IN_PROCESS, variant, str(trials), str(steps)], cwd=ROOT,
+                              capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+        if done.returncode != 0:
+            raise SystemExit(done.stderr.strip().splitlines()[-1])
+        samples = [float(v) for v in done.stdout.split()]
+        half = list(range(len(samples) // 2, len(samples)))
+        slope = np.polyfit(half, [samples[n] for n in half], 1)[0]
+        print(f"{variant:>16} " + " ".join(f"{samples[n]:>9.0f}" for n in marks) + f" {slope:>+10.1f}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=50)
     parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--in-process", action="store_true", help="the cause, without Ray (see above)")
     args = parser.parse_args()
+    if args.in_process:
+        in_process(args.trials, args.steps)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "run"
         env = dict(os.environ, NAS_CACHE_DIR=str(Path(tmp) / "cache"))

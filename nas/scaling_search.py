@@ -37,7 +37,7 @@ def run_scaling_trial(config: dict[str, Any], data: Any = None, settings: GridTr
     from nas.data import ProxyData, resize_images
     from nas.profile import profile
     from nas.train import train_candidate
-    from nas.trial import trial_device
+    from nas.trial import release_memory, trial_device
 
     if settings is None:
         raise ValueError("run_scaling_trial needs its settings (settings=...)")
@@ -59,6 +59,7 @@ def run_scaling_trial(config: dict[str, Any], data: Any = None, settings: GridTr
                        reason=result["reason"])
     except Exception as exc:  # noqa: BLE001 - recorded as a failed grid point
         metrics.update(status="failed", reason=f"{type(exc).__name__}: {exc}", accuracy=0.0)
+    release_memory()
     metrics["seconds"] = time.perf_counter() - started
     tune.report(metrics)
 

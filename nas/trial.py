@@ -23,6 +23,24 @@ def trial_device(cpus_per_trial: float | None, gpus_per_trial: float | None) -> 
     return "cuda" if gpus_per_trial and torch.cuda.is_available() else "cpu"
 
 
+def release_memory() -> None:
+    """Give the memory freed by a finished training back to the operating system.
+
+    glibc's allocator keeps freed heap pages of a trial's activations and gradients mapped, so a reused
+    trial worker grew by tens of MiB per trial (0.24 to 0.99 GiB over 20 trainings in one process, 2.4 GiB
+    in one 16-trial search); ``malloc_trim(0)`` after each one keeps it flat (0.43 GiB). Elsewhere (no
+    glibc) this only collects garbage.
+    """
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 def evaluate_candidate(spec_dict: dict[str, Any], data: Any, config: SearchConfig, seed: int,
                        report: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """FLOPs and params with fvcore at the spec's resolution, then brief proxy training; the measurements.
@@ -56,6 +74,7 @@ def evaluate_candidate(spec_dict: dict[str, Any], data: Any, config: SearchConfi
                                                "images_per_second", "final_loss", "steps")})
     except Exception as exc:  # noqa: BLE001 - recorded as a failed trial
         metrics.update(status="failed", reason=f"{type(exc).__name__}: {exc}", accuracy=0.0)
+    release_memory()
     metrics.update(seconds=time.perf_counter() - started, final=True)
     return metrics
 
