@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import time
 from typing import Callable, NoReturn, Sequence
 
 from nas.errors import UserInputError
@@ -68,9 +70,32 @@ def _profile_parser() -> ArgumentParser:
     parser.add_argument("--method", choices=("fvcore", "analytic"), default="fvcore",
                         help="fvcore on the built model (default) or the analytic count from the spec")
     parser.add_argument("--json", action="store_true",
-                        help="print one JSON line {params, flops, resolution} instead of the table")
+                        help="print one JSON line {params, flops, resolution[, latency]} instead of the table")
+    latency = parser.add_argument_group("latency (measured on this machine)")
+    latency.add_argument("--latency", action="store_true",
+                         help="also measure inference latency: eval mode, torch.utils.benchmark, median and IQR")
+    latency.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="where to measure (default: cpu)")
+    latency.add_argument("--batch-size", type=positive_int, default=1, help="images per call (default: 1)")
+    latency.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads (default: 1)")
+    latency.add_argument("--latency-table", metavar="FILE",
+                         help="also print the latency predicted by this table (nas-latency-table)")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     return parser
+
+
+def _profile_latency(args: argparse.Namespace, spec: object) -> dict[str, object]:
+    """The latency figures nas-profile was asked for: measured and/or predicted by a table."""
+    from nas import latency
+
+    out: dict[str, object] = {}
+    if args.latency:
+        latency.check_device(args.device)
+        measured = latency.measure_spec(spec, args.device, args.threads, args.batch_size)
+        out["latency"] = {**measured.to_dict(), "device": latency.describe_device(args.device, args.threads,
+                                                                                  args.batch_size)}
+    if args.latency_table:
+        out["predicted_latency_ms"] = round(latency.load_table(args.latency_table).predict(spec), 4)
+    return out
 
 
 def _profile(args: argparse.Namespace) -> int:
@@ -83,8 +108,10 @@ def _profile(args: argparse.Namespace) -> int:
         raise UsageError(f"--resolution: {resolution} is too small (at least {MIN_RESOLUTION})")
     rows = profile_rows(spec, resolution, args.method, args.num_classes)
     params, flops = sum(r.params for r in rows), sum(r.flops for r in rows)
+    timing = _profile_latency(args, spec.replace(resolution=resolution, num_classes=args.num_classes or
+                                                 spec.num_classes))
     if args.json:
-        print(json.dumps({"params": params, "flops": flops, "resolution": resolution}))
+        print(json.dumps({"params": params, "flops": flops, "resolution": resolution, **timing}))
         return 0
     print(f"{spec.name} at {resolution}x{resolution} ({args.method})")
     print(f"blocks: {' '.join(block.notation() for block in spec.blocks)}  (notation: see nas-search --help)")
@@ -94,12 +121,72 @@ def _profile(args: argparse.Namespace) -> int:
         print(f"{row.name:<36} {shape:>14} {row.params:>12,} {row.flops:>15,}")
     print(f"{'total':<36} {'':>14} {params:>12,} {flops:>15,}")
     print(f"{params / 1e6:.2f}M params, {flops / 1e6:.1f}M FLOPs (multiply-adds, fvcore convention)")
+    if "latency" in timing:
+        t, d = timing["latency"], timing["latency"]["device"]
+        print(f"latency {t['median_ms']:.2f} ms (median; IQR {t['iqr_ms']:.2f} ms) on {d['kind']} ({d['name']}), "
+              f"{d['threads']} thread{'s' if d['threads'] > 1 else ''}, batch {d['batch_size']}")
+    if "predicted_latency_ms" in timing:
+        print(f"predicted latency {timing['predicted_latency_ms']:.2f} ms (from {args.latency_table})")
     return 0
 
 
 def profile_main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``nas-profile``."""
     return run_command("nas-profile", _profile, _profile_parser(), argv)
+
+
+# --------------------------------------------------------------------------------------------- nas-latency-table
+def _latency_table_parser() -> ArgumentParser:
+    parser = ArgumentParser(prog="nas-latency-table",
+                            description="Measure, once, the latency of every layer the search space can produce on "
+                                        "this machine, into a table that nas-search --latency-table reads. Run it "
+                                        "on the device you deploy to and copy the file back.")
+    parser.add_argument("--out", required=True, help="the table file to write (JSON)")
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="where to measure (default: cpu)")
+    parser.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads (default: 1)")
+    parser.add_argument("--batch-size", type=positive_int, default=1, help="images per call (default: 1)")
+    parser.add_argument("--resolution", type=positive_int, default=224,
+                        help="the input size the networks will run at (default: 224)")
+    parser.add_argument("--num-classes", type=positive_int, default=1000, help="classifier width (default: 1000)")
+    parser.add_argument("--min-run-time", type=_positive_float, default=0.05,
+                        help="seconds of timed runs per layer, after warm-up (default: 0.05)")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    return parser
+
+
+def _latency_table(args: argparse.Namespace) -> int:
+    from nas import latency
+    from nas.console import say
+    from nas.progress import human_duration
+    from nas.spec import MIN_RESOLUTION
+    from search_spaces.mnasnet import default_space
+
+    if args.resolution < MIN_RESOLUTION:
+        raise UsageError(f"--resolution: {args.resolution} is too small (at least {MIN_RESOLUTION})")
+    latency.check_device(args.device)
+    _writable_directory("--out", os.path.dirname(os.path.abspath(args.out)))
+    space = default_space()
+    parts = latency.space_parts(space, args.resolution, args.num_classes)
+    device = latency.describe_device(args.device, args.threads, args.batch_size)
+    say(f"measuring {len(parts)} layer configurations at {args.resolution}px on {device['kind']} ({device['name']}), "
+        f"{args.threads} thread(s), batch {args.batch_size}")
+    table = latency.LatencyTable(device, latency.space_fingerprint(space), args.resolution, args.num_classes, {})
+
+    started = time.perf_counter()
+
+    def progress(done: int, total: int) -> None:
+        if done % 100 == 0 or done == total:
+            say(f"  {done}/{total} measured ({human_duration(time.perf_counter() - started)})")
+
+    table.fill(parts, args.min_run_time, progress)
+    table.save(args.out)
+    say(f"wrote {args.out}: {len(table.entries)} entries in {human_duration(table.seconds)}")
+    return 0
+
+
+def latency_table_main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``nas-latency-table``."""
+    return run_command("nas-latency-table", _latency_table, _latency_table_parser(), argv)
 
 
 # --------------------------------------------------------------------------------------------- nas-search

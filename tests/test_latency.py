@@ -1,0 +1,128 @@
+"""Latency: measuring a network, a lookup table over a (tiny) space end to end, and the table's bad inputs."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from nas import latency
+from nas.cli import latency_table_main, profile_main
+from nas.spec import load_spec
+from search_spaces.mnasnet import MnasNetConfig, MnasNetSpace, Skeleton
+
+B0 = "search_spaces/references/efficientnet_b0.json"
+
+
+def tiny_space() -> MnasNetSpace:
+    return MnasNetSpace(MnasNetConfig(
+        skeleton=Skeleton(channels=[8, 16, 24], layers=[1, 2, 1], strides=[1, 2, 2], stem=8, head=32),
+        ops=["dsconv", "mbconv3", "conv"], kernels=[3, 5], se_ratios=[0.0, 0.25], skips=[True, False],
+        filter_multipliers=[1.0, 1.5], layer_deltas=[0, 1]))
+
+
+@pytest.fixture(scope="module")
+def tiny_table() -> latency.LatencyTable:
+    return latency.build_table(tiny_space(), resolution=16, num_classes=5, min_run_time=0.001)
+
+
+def test_table_covers_every_network_of_its_space(tiny_table):
+    space, rng = tiny_space(), np.random.default_rng(0)
+    assert len(tiny_table.entries) == len(latency.space_parts(space, 16, 5))
+    for _ in range(50):
+        spec = space.decode(space.sample(rng), resolution=16, num_classes=5)
+        parts = list(latency.network_parts(spec))
+        assert len(parts) == spec.num_layers + 2  # stem, every layer, head
+        predicted = tiny_table.predict(spec)
+        assert predicted == pytest.approx(sum(tiny_table.entries[p.key]["median_ms"] for p in parts))
+        assert predicted > 0
+
+
+def test_prediction_follows_the_measured_cost(tiny_table):
+    """More layers of the same kind cost more, in the table's sum and in a measurement of the network."""
+    space = tiny_space()
+    small = space.decode([0] * len(space.sizes), resolution=16, num_classes=5)
+    large_choices = [0] * len(space.sizes)
+    for b in range(space.num_blocks):
+        large_choices[6 * b] = 1  # mbconv3
+        large_choices[6 * b + 1] = 1  # kernel 5
+        large_choices[6 * b + 4] = 1  # 1.5x filters
+        large_choices[6 * b + 5] = 1  # one more layer
+    large = space.decode(large_choices, resolution=16, num_classes=5)
+    assert tiny_table.predict(large) > tiny_table.predict(small)
+    assert latency.measure_spec(large, min_run_time=0.05).median_ms > 0
+
+
+def test_a_layer_outside_the_table_is_named(tiny_table):
+    spec = load_spec(B0).replace(resolution=16, num_classes=5)
+    with pytest.raises(latency.LatencyError, match="no entry for layer stem_o32"):
+        tiny_table.predict(spec)
+    with pytest.raises(latency.LatencyError, match="built for 16px"):
+        tiny_table.predict(spec.replace(resolution=32))
+    missing = tiny_table.missing([spec])
+    assert missing and all(p.key not in tiny_table.entries for p in missing)
+
+
+def test_table_round_trip_and_its_checks(tiny_table, tmp_path):
+    path = tmp_path / "table.json"
+    tiny_table.save(path)
+    again = latency.load_table(path, tiny_space())
+    assert again.entries == tiny_table.entries and again.device == tiny_table.device
+    assert again.matches(latency.describe_device("cpu", 1, 1))
+    assert not again.matches(latency.describe_device("cpu", 2, 1))
+    with pytest.raises(latency.LatencyError, match="another search space"):
+        latency.load_table(path, MnasNetSpace())
+    data = json.loads(path.read_text())
+    for broken, message in ((dict(data, format="nas-latency-table/0"), "format"),
+                            ({k: v for k, v in data.items() if k != "entries"}, "malformed"),
+                            (dict(data, entries={"x": {"median_ms": -1}}), "positive"),
+                            ([1, 2], "format")):
+        path.write_text(json.dumps(broken))
+        with pytest.raises(latency.LatencyError, match=message):
+            latency.load_table(path)
+    path.write_text("{not json")
+    with pytest.raises(latency.LatencyError, match="not a readable JSON"):
+        latency.load_table(path)
+    with pytest.raises(latency.LatencyError, match="no such file"):
+        latency.load_table(tmp_path / "missing.json")
+
+
+@pytest.mark.parametrize("text, ms", [("20ms", 20.0), ("20", 20.0), ("0.02s", 20.0), ("1500us", 1.5)])
+def test_parse_latency(text, ms):
+    assert latency.parse_latency(text) == pytest.approx(ms)
+
+
+@pytest.mark.parametrize("text", ["0", "-5ms", "fast", "inf"])
+def test_parse_latency_refuses(text):
+    with pytest.raises(ValueError):
+        latency.parse_latency(text)
+
+
+def test_profile_measures_and_predicts(tiny_table, tmp_path, capsys):
+    space = tiny_space()
+    spec = space.decode([1] * len(space.sizes), resolution=16, num_classes=5)
+    spec_path, table_path = tmp_path / "spec.json", tmp_path / "table.json"
+    spec_path.write_text(json.dumps(spec.to_dict()))
+    tiny_table.save(table_path)
+    assert profile_main([str(spec_path), "--json", "--latency", "--latency-table", str(table_path)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["latency"]["median_ms"] > 0 and out["latency"]["device"]["threads"] == 1
+    assert out["predicted_latency_ms"] == pytest.approx(tiny_table.predict(spec), abs=1e-3)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--out", "{tmp}/t.json", "--threads", "0"], "--threads"),
+    (["--out", "{tmp}/t.json", "--resolution", "4"], "too small"),
+    (["--out", "{tmp}/file/t.json"], "cannot write"),
+])
+def test_latency_table_bad_arguments(argv, message, tmp_path, capsys):
+    (tmp_path / "file").write_text("")
+    assert latency_table_main([a.format(tmp=tmp_path) for a in argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+
+
+def test_profile_refuses_a_bad_table(tmp_path, capsys):
+    (tmp_path / "t.json").write_text("[]")
+    assert profile_main([B0, "--method", "analytic", "--latency-table", str(tmp_path / "t.json")]) == 2
+    assert "latency table" in capsys.readouterr().err
