@@ -230,6 +230,15 @@ def _flops_window(text: str) -> tuple[float, float]:
     return lo, hi
 
 
+def _latency(text: str) -> float:
+    from nas.latency import parse_latency
+
+    try:
+        return parse_latency(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _add_proxy_arguments(p: ArgumentParser) -> None:
     """The flags that define the proxy and the reward, shared by nas-search and nas-proxy-check."""
     from nas.config import SearchConfig
@@ -298,7 +307,45 @@ def _given(args: argparse.Namespace) -> dict[str, object]:
     given = {k: v for k, v in vars(args).items() if k in names and v is not None}
     if "epochs" in given:  # --epochs and --steps exclude each other
         given["steps"] = None
+    if given.get("latency_table"):
+        given["latency_table"] = os.path.abspath(given["latency_table"])
     return given
+
+
+def _latency_table_for(args: argparse.Namespace, resolution: int) -> str | None:
+    """The table a search predicts latency with: --latency-table, checked; or, with --latency-device cpu, this
+    machine's table (1 thread, batch 1) from the cache directory, built there the first time."""
+    from nas import latency
+    from nas.console import say
+    from nas.data import cache_root
+    from search_spaces.mnasnet import default_space
+
+    if args.latency_table and args.latency_device:
+        raise UsageError("--latency-table and --latency-device: give one of them")
+    space = default_space()
+    if args.latency_device:
+        device = latency.describe_device(args.latency_device, 1, 1)
+        key = latency.space_fingerprint(space) + json.dumps(device, sort_keys=True) + str(resolution)
+        path = cache_root() / "latency" / f"{args.latency_device}-{resolution}px-{_short_hash(key)}.json"
+        if not path.is_file():
+            say(f"building the latency table of this machine ({device['name']}, 1 thread, batch 1) at "
+                f"{resolution}px, once: a few minutes; kept as {path}")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            latency.build_table(space, resolution, 1000, args.latency_device, 1, 1).save(path)
+        return str(path)
+    if not args.latency_table:
+        return None
+    table = latency.load_table(args.latency_table, space)
+    if table.resolution != resolution:
+        raise UsageError(f"--latency-table {args.latency_table}: built for {table.resolution}px, the search counts "
+                         f"at {resolution}px (--resolution)")
+    return os.path.abspath(args.latency_table)
+
+
+def _short_hash(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode()).hexdigest()[:10]
 
 
 def _search_parser() -> ArgumentParser:
@@ -310,22 +357,32 @@ def _search_parser() -> ArgumentParser:
     from nas.spec import NOTATION
 
     d = SearchConfig.defaults()
-    p = ArgumentParser(prog="nas-search", description="Search a B0 backbone for a FLOPs budget (MnasNet-style).",
-                       usage="nas-search --target-flops FLOPS [options]\n       nas-search --resume --out RUN "
-                             "[options]",
+    p = ArgumentParser(prog="nas-search", description="Search a B0 backbone for a FLOPs or latency budget "
+                                                      "(MnasNet-style).",
+                       usage="nas-search --target-flops FLOPS [options]\n"
+                             "       nas-search --target-latency TIME (--latency-table FILE | --latency-device cpu) "
+                             "[options]\n       nas-search --resume --out RUN [options]",
                        epilog=textwrap.fill(NOTATION[0].upper() + NOTATION[1:] + ".", 79),
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    required = p.add_argument_group("required (except with --resume)")
+    required = p.add_argument_group("the target: one or both (required, except with --resume)")
     required.add_argument("--target-flops", type=_flops, metavar="FLOPS",
-                          help="FLOPs budget T at --resolution, e.g. 400M, 0.4G, 4e8 (required; with --resume: "
-                               "rescores the recorded trials for a new target)")
+                          help="FLOPs budget T at --resolution, e.g. 400M, 0.4G, 4e8 (with --resume: rescores the "
+                               "recorded trials for a new target)")
+    required.add_argument("--target-latency", type=_latency, metavar="TIME", dest="target_latency_ms",
+                          help="latency target, e.g. 20ms: the reward uses the latency the table predicts (with "
+                               "--target-flops too, both terms multiply); needs --latency-table or --latency-device")
+    required.add_argument("--latency-table", metavar="FILE",
+                          help="the nas-latency-table file of the device you deploy to (default: none)")
+    required.add_argument("--latency-device", choices=("cpu",),
+                          help="build (once, then reuse from the cache directory) the table of this machine's "
+                               "CPU, 1 thread, batch 1, instead of --latency-table (default: not used)")
     p.add_argument("--controller", choices=sorted(CONTROLLERS), help=f"who proposes (default: {d['controller']})")
     p.add_argument("--trials", type=positive_int, help=f"candidates to train, counting those a scheduler stops "
                    f"early and those served from the cache, not those screened out (default: {d['trials']})")
     lo, hi = d["flops_window"]
     p.add_argument("--flops-window", type=_flops_window, metavar="LO,HI",
-                   help=f"train only candidates whose FLOPs are within LO..HI x --target-flops; the rest are "
-                        f"recorded as screened (default: {lo:g},{hi:g}; 0,inf: off)")
+                   help=f"train only candidates whose FLOPs (and predicted latency) are within LO..HI x the "
+                        f"target; the rest are recorded as screened (default: {lo:g},{hi:g}; 0,inf: off)")
     p.add_argument("--scheduler", choices=("none", "asha"),
                    help=f"asha: stop weak candidates early at 1/4 and 1/2 of their step budget, with Ray Tune's "
                         f"ASHA (default: {d['scheduler']})")
@@ -348,17 +405,24 @@ def _search_config(args: argparse.Namespace) -> tuple[object, bool]:
     if args.resume:
         if not args.out:
             raise UsageError("--resume needs --out, the run directory to continue")
-        config = saved_config(Path(args.out)).resumed(given)
+        saved = saved_config(Path(args.out))
+        table = _latency_table_for(args, saved.resolution)
+        if table:
+            given["latency_table"] = table
+        config = saved.resumed(given)
         _writable_directory("--out", args.out)
         return config, True
-    if args.target_flops is None:
-        raise UsageError("--target-flops is required, e.g. --target-flops 400M")
+    if args.target_flops is None and args.target_latency_ms is None:
+        raise UsageError("a target is required: --target-flops 400M, --target-latency 20ms, or both")
+    table = _latency_table_for(args, args.resolution or SearchConfig.defaults()["resolution"])
+    if table:
+        given["latency_table"] = table
     out = args.out or str(Path("runs") / time.strftime("%Y%m%d-%H%M%S"))
     if (Path(out) / "trials.csv").exists():
         raise UsageError(f"{out} already holds a search; use --resume to continue it or another --out")
     _writable_directory("--out", out)
     given["out"] = out
-    return SearchConfig(**given), False
+    return SearchConfig(**{"target_flops": None, **given}), False
 
 
 def _search(args: argparse.Namespace) -> int:

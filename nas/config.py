@@ -19,14 +19,14 @@ RESUMABLE = ("out", "trials", "address", "gpus_per_trial", "cpus_per_trial", "co
              "debug", "flops_window", "scheduler")
 SCHEDULERS = ("none", "asha")
 DEFAULT_FLOPS_WINDOW = (0.5, 1.5)  # chosen on benchmarks/controllers.py; see README "Search efficiency"
-RESCORING = ("target_flops", "w", "reward")
+RESCORING = ("target_flops", "target_latency_ms", "w", "reward")
 
 
 @dataclass
 class SearchConfig:
     """Everything that defines one search; written to ``search.json`` first, passed to every trial."""
 
-    target_flops: int
+    target_flops: int | None  # None: latency is the only objective (then target_latency_ms is set)
     out: str
     controller: str = "ppo"
     trials: int = 16
@@ -53,8 +53,20 @@ class SearchConfig:
     # candidates whose analytic FLOPs at ``resolution`` fall outside [lo, hi] x target are not trained
     flops_window: tuple[float, float] = DEFAULT_FLOPS_WINDOW
     scheduler: str = "none"  # "asha": Ray Tune's ASHA stops weak candidates at rungs of the step budget
+    # MnasNet's latency objective: a target in ms and the nas-latency-table file that predicts every candidate's
+    target_latency_ms: float | None = None
+    latency_table: str | None = None
 
     def __post_init__(self) -> None:
+        if self.target_flops is None and self.target_latency_ms is None:
+            raise UserInputError("a target is required: --target-flops (e.g. 400M), --target-latency (e.g. 20ms) "
+                                 "or both")
+        if self.target_latency_ms is not None:
+            if not 0 < self.target_latency_ms < float("inf"):
+                raise UserInputError(f"--target-latency {self.target_latency_ms:g} ms: must be positive")
+            if not self.latency_table:
+                raise UserInputError("--target-latency needs a latency table: --latency-table FILE "
+                                     "(nas-latency-table) or --latency-device cpu")
         if self.proxy_resolution < MIN_RESOLUTION or self.resolution < MIN_RESOLUTION:
             raise UserInputError(f"--proxy-resolution and --resolution must be at least {MIN_RESOLUTION}")
         if self.reward not in ("soft", "hard"):
@@ -75,16 +87,32 @@ class SearchConfig:
             return TrainBudget(steps=self.steps, batch_size=self.batch_size, lr=self.lr)
         return TrainBudget(epochs=self.epochs or 3.0, batch_size=self.batch_size, lr=self.lr)
 
-    def score(self, accuracy: float, flops: float) -> float:
-        """MnasNet's reward of a measured (accuracy, FLOPs) under this search's target, on the driver."""
-        if not flops > 0:
-            return 0.0
-        return mnas_reward(accuracy, flops, self.target_flops, self.w, self.reward)
+    def score(self, accuracy: float, flops: float, latency_ms: float = 0.0) -> float:
+        """MnasNet's reward of a measured accuracy under this search's targets, on the driver: one factor
+        ``(FLOPs / T) ** w`` per objective set (FLOPs, predicted latency), so both multiply when both are set."""
+        reward = float(accuracy)
+        for value, target in ((flops, self.target_flops), (latency_ms, self.target_latency_ms)):
+            if target:
+                if not value or not value > 0:
+                    return 0.0
+                reward = mnas_reward(reward, value, target, self.w, self.reward)
+        return reward
 
-    def screens(self, flops: float) -> bool:
-        """Whether a candidate of ``flops`` (at ``resolution``) is kept from training by the FLOPs window."""
+    def screens(self, flops: float, latency_ms: float = 0.0) -> bool:
+        """Whether a candidate (FLOPs at ``resolution``, predicted latency) is kept from training by the window:
+        outside ``flops_window`` x the target of any objective that is set."""
         lo, hi = self.flops_window
-        return not lo * self.target_flops <= flops <= hi * self.target_flops
+        return any(target and not lo * target <= (value or 0) <= hi * target
+                   for value, target in ((flops, self.target_flops), (latency_ms, self.target_latency_ms)))
+
+    def describe_target(self) -> str:
+        """``400M FLOPs at 224px``, ``20 ms (predicted)`` or both, for log lines and titles."""
+        parts = []
+        if self.target_flops:
+            parts.append(f"{self.target_flops / 1e6:g}M FLOPs at {self.resolution}px")
+        if self.target_latency_ms:
+            parts.append(f"{self.target_latency_ms:g} ms latency (predicted)")
+        return " and ".join(parts)
 
     def with_resources(self, cpus: float, gpus: float, concurrency: int) -> "SearchConfig":
         """A copy with the resources the runner planned, as the trials receive it."""

@@ -44,20 +44,41 @@ def best_record(records: list[dict[str, Any]]) -> dict[str, Any] | None:
 
 
 def write_best(run_dir: Path, space: MnasNetSpace, config: SearchConfig, num_classes: int,
-               record: dict[str, Any]) -> None:
-    """Write ``best_b0.json``: the best architecture as a B0 spec with metrics and provenance."""
+               record: dict[str, Any], measure: bool = False) -> None:
+    """Write ``best_b0.json``: the best architecture as a B0 spec with metrics and provenance; with a latency
+    objective its predicted latency, and with ``measure`` (at the end, with no trial running) its latency
+    measured here when this machine is the table's device."""
     spec = space.decode(record["choices"], resolution=config.resolution, num_classes=num_classes,
                         name=f"{Path(config.out).name}-b0")
+    metrics = {"flops": record["flops"], "params": record["params"], "proxy_accuracy": record["accuracy"],
+               "reward": record["reward"]}
+    if record.get("latency_ms"):
+        metrics.update(best_latency(spec, config, float(record["latency_ms"]), measure))
     spec = spec.replace(
-        metrics={"flops": record["flops"], "params": record["params"], "proxy_accuracy": record["accuracy"],
-                 "reward": record["reward"]},
-        provenance={"tool": "nas-search", "target_flops": config.target_flops, "reward_mode": config.reward,
+        metrics=metrics,
+        provenance={"tool": "nas-search", "target_flops": config.target_flops,
+                    "target_latency_ms": config.target_latency_ms, "reward_mode": config.reward,
                     "w": config.w, "controller": config.controller, "trial": record["trial"],
                     "trial_id": record["trial_id"], "source": record.get("source", "trained"),
                     "choices": list(record["choices"]), "proxy_data": config.data,
                     "proxy_resolution": config.proxy_resolution, "budget": config.budget().to_dict(),
                     "seed": config.seed, "versions": versions(), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
     spec.save(run_dir / "best_b0.json")
+
+
+def best_latency(spec: Any, config: SearchConfig, predicted_ms: float, measure: bool) -> dict[str, Any]:
+    """The best candidate's latency figures: predicted, the table's device, and (``measure``, when this
+    machine is that device) measured afresh here."""
+    from nas.latency import describe_device, load_table, measure_spec
+
+    table = load_table(config.latency_table)
+    out: dict[str, Any] = {"predicted_latency_ms": round(predicted_ms, 4), "latency_device": table.device}
+    here = describe_device(table.device["kind"], table.device["threads"], table.device["batch_size"])
+    if measure and table.matches(here):
+        out["measured_latency_ms"] = round(measure_spec(spec.replace(num_classes=table.num_classes),
+                                                        here["kind"], here["threads"], here["batch_size"],
+                                                        min_run_time=0.5).median_ms, 4)
+    return out
 
 
 class Recorder:
@@ -127,7 +148,12 @@ class Recorder:
     def finalize(self) -> pd.DataFrame:
         """Write the Pareto plot from trials.csv and return the trials as a DataFrame."""
         frame = read_trials(self.trials_csv)
-        plot_pareto(frame, self.config.target_flops, self.run_dir / "pareto.png",
-                    title=f"{Path(self.config.out).name}: {self.config.controller}, "
-                          f"target {self.config.target_flops / 1e6:g}M FLOPs", window=self.config.flops_window)
+        config = self.config
+        by_latency = bool(config.target_latency_ms)
+        if by_latency and self.best is not None:  # the best's latency, measured now that no trial runs
+            write_best(self.run_dir, self.space, config, self.num_classes, self.best, measure=True)
+        plot_pareto(frame, config.target_latency_ms if by_latency else config.target_flops,
+                    self.run_dir / "pareto.png", window=config.flops_window,
+                    title=f"{Path(config.out).name}: {config.controller}, target {config.describe_target()}",
+                    x="latency_ms" if by_latency else "flops")
         return frame

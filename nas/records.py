@@ -16,9 +16,11 @@ from nas.errors import UserInputError
 from nas.files import atomic_path, atomic_write
 
 # later columns are appended, never reordered (shared/DESIGN.md). ``status``: ok | failed | stopped (by the
-# scheduler, at ``steps``) | screened (by the FLOPs window, never trained); ``source``: trained | cache | screened
+# scheduler, at ``steps``) | screened (by the FLOPs window, never trained); ``source``: trained | cache | screened;
+# ``latency_ms``: the latency predicted by the search's table (empty without one)
 COLUMNS = ["trial", "trial_id", "choices", "summary", "block_strings", "flops", "params", "accuracy", "reward",
-           "status", "reason", "seconds", "train_seconds", "images_per_second", "final_loss", "source", "steps"]
+           "status", "reason", "seconds", "train_seconds", "images_per_second", "final_loss", "source", "steps",
+           "latency_ms"]
 
 
 def _csv_row(record: dict[str, Any]) -> dict[str, Any]:
@@ -150,10 +152,15 @@ def pareto_front(points: Iterable[tuple[float, float]]) -> list[int]:
     return front
 
 
+AXES = {"flops": (1e6, "M", "FLOPs (M, multiply-adds at the target resolution)"),
+        "latency_ms": (1.0, " ms", "latency (ms, predicted by the latency table)")}
+
+
 def plot_pareto(frame: pd.DataFrame, target: float, path: Path, title: str = "",
-                window: tuple[float, float] | None = None) -> Path | None:
-    """Accuracy against FLOPs of the trained candidates, the target marked and the Pareto front highlighted;
-    candidates stopped early drawn apart, screened ones as ticks along the bottom, the FLOPs window shaded."""
+                window: tuple[float, float] | None = None, x: str = "flops") -> Path | None:
+    """Accuracy against FLOPs (or, ``x="latency_ms"``, predicted latency) of the trained candidates, the target
+    marked and the Pareto front highlighted; candidates stopped early drawn apart, screened ones as ticks
+    along the bottom, the pre-screen's window shaded."""
     ok = frame[frame["status"] == "ok"]
     if ok.empty:
         return None
@@ -162,29 +169,31 @@ def plot_pareto(frame: pd.DataFrame, target: float, path: Path, title: str = "",
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    flops = ok["flops"].astype(float).to_numpy() / 1e6
+    scale, unit, label = AXES[x]
+    cost = pd.to_numeric(ok[x], errors="coerce").fillna(0).to_numpy() / scale
     accuracy = ok["accuracy"].astype(float).to_numpy()
-    front = pareto_front(zip(flops, accuracy))
+    front = pareto_front(zip(cost, accuracy))
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
-    ax.scatter(flops, accuracy, s=22, color="#9aa7b8", label="trained")
+    ax.scatter(cost, accuracy, s=22, color="#9aa7b8", label="trained")
     stopped = frame[frame["status"] == "stopped"]
     if not stopped.empty:
-        ax.scatter(stopped["flops"].astype(float) / 1e6, stopped["accuracy"].astype(float), s=22, marker="x",
-                   color="#8c6bb1", label="stopped early (last rung)")
+        ax.scatter(pd.to_numeric(stopped[x], errors="coerce") / scale, stopped["accuracy"].astype(float), s=22,
+                   marker="x", color="#8c6bb1", label="stopped early (last rung)")
     screened = frame[frame["status"] == "screened"]
     if not screened.empty:
-        ax.scatter(screened["flops"].astype(float) / 1e6, [0.0] * len(screened), s=30, marker="|",
+        ax.scatter(pd.to_numeric(screened[x], errors="coerce") / scale, [0.0] * len(screened), s=30, marker="|",
                    color="#bbbbbb", label=f"screened, not trained ({len(screened)})", clip_on=False)
     if window is not None and window != (0.0, float("inf")):
-        right = min(window[1] * target, max(float(frame["flops"].max()), target) * 1.1)
-        ax.axvspan(window[0] * target / 1e6, right / 1e6, color="#2e4057", alpha=0.06, label="FLOPs window")
-    ordered = sorted(front, key=lambda i: flops[i])
-    ax.plot(flops[ordered], accuracy[ordered], "-o", color="#d1495b", ms=6, label="Pareto front")
-    ax.axvline(target / 1e6, color="#2e4057", ls="--", lw=1.2, label=f"target {target / 1e6:g}M")
+        largest = float(pd.to_numeric(frame[x], errors="coerce").max())
+        right = min(window[1] * target, max(largest, target) * 1.1)
+        ax.axvspan(window[0] * target / scale, right / scale, color="#2e4057", alpha=0.06, label="window")
+    ordered = sorted(front, key=lambda i: cost[i])
+    ax.plot(cost[ordered], accuracy[ordered], "-o", color="#d1495b", ms=6, label="Pareto front")
+    ax.axvline(target / scale, color="#2e4057", ls="--", lw=1.2, label=f"target {target / scale:g}{unit}")
     best = ok["reward"].astype(float).idxmax()
-    ax.scatter([float(ok.loc[best, "flops"]) / 1e6], [float(ok.loc[best, "accuracy"])], s=140, marker="*",
+    ax.scatter([float(ok.loc[best, x] or 0) / scale], [float(ok.loc[best, "accuracy"])], s=140, marker="*",
                color="#edae49", edgecolor="black", zorder=5, label="best reward")
-    ax.set_xlabel("FLOPs (M, multiply-adds at the target resolution)")
+    ax.set_xlabel(label)
     ax.set_ylabel("proxy accuracy (held out)")
     ax.set_title(title or "Search results")
     save_plot(fig, ax, path)

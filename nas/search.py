@@ -7,6 +7,7 @@ The parts: :mod:`nas.config` (the configuration), :mod:`nas.trial` (what a trial
 from __future__ import annotations
 
 import sys
+import numbers
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +48,8 @@ def load_history(run_dir: Path) -> list[dict[str, Any]]:
         record["block_strings"] = str(record.get("block_strings") or "").split()
         source = record.get("source")
         record["source"] = source if isinstance(source, str) and source else "trained"
+        latency = record.get("latency_ms")
+        record["latency_ms"] = float(latency) if isinstance(latency, numbers.Real) and latency == latency else ""
     return records
 
 
@@ -81,7 +84,7 @@ def rescore(history: list[dict[str, Any]], config: SearchConfig) -> list[dict[st
     out: list[dict[str, Any]] = []
     for record in sorted(history, key=lambda r: r["trial"]):
         if record["status"] in EVALUATED:
-            reward = config.score(record["accuracy"], record["flops"])
+            reward = config.score(record["accuracy"], record["flops"], record.get("latency_ms") or 0.0)
         elif record["status"] == "screened":
             reward = screened_reward(out)
         else:
@@ -110,6 +113,8 @@ def target_warning(config: SearchConfig, space: MnasNetSpace, num_classes: int) 
     """A warning when ``--target-flops`` lies outside what the space can build at ``--resolution``."""
     from nas.profile import space_flops_range
 
+    if not config.target_flops:
+        return None
     low, high = space_flops_range(space, config.resolution, num_classes)
     target = config.target_flops
     if low <= target <= high:
@@ -183,7 +188,7 @@ def run_search(config: SearchConfig, data: Any, resume: bool = False, log: Calla
         history = rescore(history, config)
         recorder.rescored(history)
         state = None
-        log(f"rescored {len(history)} recorded trials for target {config.target_flops / 1e6:g}M, "
+        log(f"rescored {len(history)} recorded trials for target {config.describe_target()}, "
             f"{config.reward} reward (w={config.w:g})")
     elif history and not set(COLUMNS) <= set(pd.read_csv(run_dir / "trials.csv", nrows=0).columns):
         recorder.rescored(history)  # a run from an older version: rewritten once with today's columns
@@ -211,7 +216,7 @@ def run_search(config: SearchConfig, data: Any, resume: bool = False, log: Calla
                     log_file=run_dir / "ray.log") as runner:
             res = runner.resources
             log(f"{config.trials} candidates by {config.controller} on {runner.where}: {res.describe()}; "
-                f"target {config.target_flops / 1e6:g}M FLOPs at {config.resolution}px, {config.reward} reward "
+                f"target {config.describe_target()}, {config.reward} reward "
                 f"(w={config.w:g}); cache: {_describe_cache(cache)}")
             from ray import tune
 
@@ -228,8 +233,8 @@ def run_search(config: SearchConfig, data: Any, resume: bool = False, log: Calla
         log(f"the controller has converged: {MAX_DUPLICATES} proposals in a row were already evaluated")
     if searcher.gave_up_screening:
         lo, hi = config.flops_window
-        log(f"stopped: the controller proposed {MAX_SCREENED} candidates in a row outside the FLOPs window "
-            f"{lo:g}-{hi:g} x target; widen it (--flops-window) or check --target-flops")
+        log(f"stopped: the controller proposed {MAX_SCREENED} candidates in a row outside the window "
+            f"{lo:g}-{hi:g} x target; widen it (--flops-window) or check the target")
     frame = recorder.finalize()
     finished = searcher.finished >= config.trials or searcher.converged or searcher.gave_up_screening
     seconds = time.perf_counter() - started

@@ -35,7 +35,8 @@ def make_record(trial: int, trial_id: str, choices: list[int], space: MnasNetSpa
         status = "stopped"  # the scheduler ended it at a rung: its last report is all there is
     accuracy = float(measured.get("accuracy") or 0.0) if status in EVALUATED else 0.0
     flops = int(measured.get("flops") or 0)
-    reward = config.score(accuracy, flops) if status in EVALUATED else 0.0
+    latency_ms = float(measured.get("latency_ms") or 0.0)
+    reward = config.score(accuracy, flops, latency_ms) if status in EVALUATED else 0.0
     if not math.isfinite(reward):
         reward = 0.0
     return {
@@ -47,6 +48,7 @@ def make_record(trial: int, trial_id: str, choices: list[int], space: MnasNetSpa
         "train_seconds": round(float(measured.get("train_seconds") or 0.0), 2),
         "images_per_second": round(float(measured.get("images_per_second") or 0.0), 1),
         "final_loss": measured.get("final_loss", ""), "source": source, "steps": int(measured.get("steps") or 0),
+        "latency_ms": round(latency_ms, 4) if latency_ms else "",
     }
 
 
@@ -62,14 +64,20 @@ def screened_reward(records: list[dict[str, Any]]) -> float:
 
 
 def screened_record(trial: int, choices: list[int], space: MnasNetSpace, config: SearchConfig,
-                    counts: dict[str, int], reward: float) -> dict[str, Any]:
-    """The row of a candidate the FLOPs pre-screen kept from training (analytic counts, no accuracy)."""
+                    counts: dict[str, Any], reward: float) -> dict[str, Any]:
+    """The row of a candidate the pre-screen kept from training (analytic counts, predicted latency)."""
     lo, hi = config.flops_window
-    window = f"{lo * config.target_flops / 1e6:g}M-{hi * config.target_flops / 1e6:g}M"
+    reasons = []
+    if config.target_flops:
+        reasons.append(f"{counts['flops'] / 1e6:.0f}M FLOPs (window {lo * config.target_flops / 1e6:g}M-"
+                       f"{hi * config.target_flops / 1e6:g}M)")
+    if config.target_latency_ms:
+        reasons.append(f"{counts['latency_ms']:.1f} ms (window {lo * config.target_latency_ms:g}-"
+                       f"{hi * config.target_latency_ms:g} ms)")
     record = make_record(trial, "screened", choices, space, config,
                          {"status": "screened", "flops": counts["flops"], "params": counts["params"],
-                          "reason": f"{counts['flops'] / 1e6:.0f}M FLOPs, outside the window {window}"},
-                         source="screened")
+                          "latency_ms": counts.get("latency_ms"), "reason": "outside the window: " +
+                          ", ".join(reasons)}, source="screened")
     record["reward"] = reward
     return record
 
@@ -105,6 +113,17 @@ class ControllerSearcher(Searcher):
         self.converged = False
         self.screened_in_a_row = 0
         self.gave_up_screening = False  # MAX_SCREENED proposals in a row were outside the window
+        self.latency_table = None
+        if config.latency_table:
+            from nas.latency import load_table
+
+            self.latency_table = load_table(config.latency_table, space)
+
+    def predicted_latency(self, choices: list[int]) -> float | None:
+        """The latency (ms) the search's table predicts for ``choices``, or None without a table."""
+        if self.latency_table is None:
+            return None
+        return self.latency_table.predict(self._spec(choices, 0))
 
     def _load_records(self, records: list[dict[str, Any]]) -> None:
         self.records = records
@@ -130,8 +149,9 @@ class ControllerSearcher(Searcher):
 
         if self.config.flops_window == (0.0, float("inf")):
             return False
-        counts = profile(self._spec(choices, 0), method="analytic")
-        if not self.config.screens(counts["flops"]):
+        counts: dict[str, Any] = dict(profile(self._spec(choices, 0), method="analytic"))
+        counts["latency_ms"] = self.predicted_latency(choices)
+        if not self.config.screens(counts["flops"], counts["latency_ms"] or 0.0):
             self.screened_in_a_row = 0
             return False
         self.screened_in_a_row += 1
@@ -174,8 +194,9 @@ class ControllerSearcher(Searcher):
             spec = self._spec(choices, trial)
             cached = self.cache.get(spec) if self.cache is not None else None
             if cached is not None:
-                self._complete(make_record(trial, "cache", choices, self.space, self.config,
-                                           self._measured_from_cache(spec, cached), source="cache"))
+                measured = dict(self._measured_from_cache(spec, cached), latency_ms=self.predicted_latency(choices))
+                self._complete(make_record(trial, "cache", choices, self.space, self.config, measured,
+                                           source="cache"))
                 duplicates_in_a_row = 0
                 continue
             self.live[trial_id] = (trial, choices)
@@ -202,7 +223,7 @@ class ControllerSearcher(Searcher):
             return
         trial, choices = self.live.pop(trial_id)
         self.in_flight.pop(tuple(choices), None)
-        measured = dict(result or {})
+        measured = dict(result or {}, latency_ms=self.predicted_latency(choices))
         if error or "accuracy" not in measured:
             measured.update(status="failed", reason=measured.get("reason") or
                             f"the trial's worker errored (details in {Path(self.config.out) / 'ray.log'})")

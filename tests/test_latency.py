@@ -126,3 +126,72 @@ def test_profile_refuses_a_bad_table(tmp_path, capsys):
     (tmp_path / "t.json").write_text("[]")
     assert profile_main([B0, "--method", "analytic", "--latency-table", str(tmp_path / "t.json")]) == 2
     assert "latency table" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------------------------- search with latency
+@pytest.fixture(scope="module")
+def space_table_64(tmp_path_factory):
+    """The default space's table at 64 px on this machine (brief timings: enough to predict consistently)."""
+    from search_spaces.mnasnet import default_space
+
+    path = tmp_path_factory.mktemp("latency") / "table_64.json"
+    latency.build_table(default_space(), 64, 1000, min_run_time=0.001).save(path)
+    return path
+
+
+def test_a_search_with_a_latency_target_scores_predicted_latency(space_table_64, tmp_path, capsys):
+    import pandas as pd
+
+    from nas.cli import search_main
+    from nas.reward import mnas_reward
+    from search_spaces.mnasnet import default_space
+
+    out = tmp_path / "run"
+    argv = ["--data", "synthetic:classes=3,images=90", "--proxy-resolution", "16", "--steps", "2", "--batch-size",
+            "16", "--resolution", "64", "--cpus-per-trial", "1", "--flops-window", "0,inf", "--trials", "3",
+            "--controller", "random", "--target-flops", "5M", "--target-latency", "3ms",
+            "--latency-table", str(space_table_64), "--out", str(out)]
+    assert search_main(argv) == 0
+    assert "target 5M FLOPs at 64px and 3 ms latency (predicted)" in capsys.readouterr().out
+    table = latency.load_table(space_table_64)
+    trials = pd.read_csv(out / "trials.csv")
+    assert len(trials) == 3 and (trials.status == "ok").all()
+    for row in trials.itertuples():
+        spec = default_space().decode(json.loads(row.choices), resolution=64, num_classes=3)
+        assert row.latency_ms == pytest.approx(table.predict(spec), abs=1e-3)
+        both = mnas_reward(mnas_reward(row.accuracy, row.flops, 5e6), row.latency_ms, 3.0)
+        assert row.reward == pytest.approx(both, rel=1e-6)
+    best = load_spec(out / "best_b0.json")
+    assert best.metrics["predicted_latency_ms"] == pytest.approx(trials.latency_ms[trials.reward.idxmax()])
+    assert best.metrics["measured_latency_ms"] > 0  # the table was measured on this machine: measured afresh
+    assert best.metrics["latency_device"]["kind"] == "cpu" and best.provenance["target_latency_ms"] == 3.0
+    assert (out / "pareto.png").is_file()
+
+
+def test_latency_alone_is_a_target_and_screens(space_table_64, tmp_path):
+    from nas.config import SearchConfig
+
+    config = SearchConfig(target_flops=None, out=str(tmp_path), target_latency_ms=10.0,
+                          latency_table=str(space_table_64))
+    assert config.score(0.5, 0, 10.0) == pytest.approx(0.5)  # FLOPs do not count without a FLOPs target
+    assert config.score(0.5, 4e8, 20.0) == pytest.approx(0.5 * 2 ** -0.07)
+    assert config.score(0.5, 4e8, 0.0) == 0.0  # no prediction: no reward
+    assert config.screens(4e8, 20.0) and not config.screens(4e8, 10.0)
+    assert config.describe_target() == "10 ms latency (predicted)"
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--target-latency", "0"], "must be positive"),
+    (["--target-latency", "20ms"], "needs a latency table"),
+    (["--target-latency", "20ms", "--latency-table", "{tmp}/missing.json"], "no such file"),
+    (["--target-latency", "20ms", "--latency-table", "{table}", "--resolution", "96"], "built for 64px"),
+    (["--target-latency", "20ms", "--latency-table", "{table}", "--latency-device", "cpu"], "give one of them"),
+])
+def test_bad_latency_arguments_exit_2(extra, message, space_table_64, tmp_path, capsys):
+    from nas.cli import search_main
+
+    argv = ["--out", str(tmp_path / "run"), "--resolution", "64"] + [
+        a.format(tmp=tmp_path, table=space_table_64) for a in extra]
+    assert search_main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1

@@ -1,0 +1,93 @@
+"""Does the lookup table predict a network's latency? Predicted against measured, on this machine.
+
+    PYTHONPATH=. python benchmarks/latency_predictor.py [--specs 30] [--threads 1 2] [--out DIR]
+
+For each thread count: builds (or reuses, from ``--out``) the latency table of the default search space at
+224 px, batch 1, and extends it with the layers of the three reference networks (which lie partly outside
+the space; the device is this machine, so the table may be extended here). Then ``--specs`` random
+architectures of the space plus the reference networks are built and measured whole; their predicted
+latency is the sum of their parts' entries. Prints, per thread count, the median and worst absolute error
+in % of the measured latency and Spearman's rho (and Kendall's tau) between predicted and measured; writes
+``latency_predictor.csv``. Run it with the machine to itself.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from nas import latency
+from nas.rank_stats import kendall_tau_b, spearman_rho
+from nas.spec import load_spec
+from search_spaces.mnasnet import default_space
+
+REFERENCES = Path(__file__).resolve().parents[1] / "search_spaces" / "references"
+
+
+def table_for(threads: int, out: Path, references: list) -> latency.LatencyTable:
+    """The space's table at ``threads`` (built once, then reused), extended with the references' layers."""
+    path = out / f"table_cpu_{threads}t.json"
+    space = default_space()
+    if path.is_file():
+        table = latency.load_table(path, space)
+        print(f"{threads} thread(s): reusing {path} ({len(table.entries)} entries, built in {table.seconds:.0f} s)")
+    else:
+        table = latency.build_table(space, 224, 1000, "cpu", threads)
+        print(f"{threads} thread(s): built the table, {len(table.entries)} entries in {table.seconds:.0f} s",
+              flush=True)
+    missing = table.missing(references)
+    if missing:
+        table.fill(missing)
+        print(f"  + {len(missing)} layers of the reference networks", flush=True)
+    table.save(path)
+    return table
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--specs", type=int, default=30, help="random architectures of the space")
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default="benchmarks/results/latency")
+    args = parser.parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    space, rng = default_space(), np.random.default_rng(args.seed)
+    references = [load_spec(p).replace(num_classes=1000) for p in sorted(REFERENCES.glob("*.json"))]
+    specs = [space.decode(space.sample(rng), name=f"random-{i:02d}") for i in range(args.specs)] + references
+
+    rows = []
+    for threads in args.threads:
+        table = table_for(threads, out, references)
+        started = time.perf_counter()
+        for spec in specs:
+            measured = latency.measure_spec(spec, "cpu", threads, 1, min_run_time=0.5)
+            rows.append(dict(threads=threads, name=spec.name, predicted_ms=table.predict(spec),
+                             measured_ms=measured.median_ms, iqr_ms=measured.iqr_ms))
+        print(f"  measured {len(specs)} networks in {time.perf_counter() - started:.0f} s", flush=True)
+    frame = pd.DataFrame(rows)
+    frame["error_pct"] = 100 * (frame.predicted_ms - frame.measured_ms) / frame.measured_ms
+    frame.to_csv(out / "latency_predictor.csv", index=False)
+
+    print(f"\n{'threads':>7} {'networks':>8} {'measured ms':>14} {'median |err| %':>14} {'worst |err| %':>13} "
+          f"{'mean err %':>10} {'Spearman':>8} {'Kendall':>7}")
+    for threads, group in frame.groupby("threads"):
+        errors = group.error_pct.abs()
+        print(f"{threads:>7} {len(group):>8} {group.measured_ms.min():6.1f}..{group.measured_ms.max():<6.1f} "
+              f"{errors.median():>14.1f} {errors.max():>13.1f} {group.error_pct.mean():>10.1f} "
+              f"{spearman_rho(group.predicted_ms, group.measured_ms):>8.3f} "
+              f"{kendall_tau_b(group.predicted_ms, group.measured_ms):>7.3f}")
+    for spec in references:
+        line = frame[frame.name == spec.name]
+        print(f"  {spec.name}: " + ", ".join(f"{r.threads}t predicted {r.predicted_ms:.1f} ms, measured "
+                                             f"{r.measured_ms:.1f} ms" for r in line.itertuples()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
