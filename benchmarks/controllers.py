@@ -119,6 +119,16 @@ def screened_reward(rule: str, rewards: list[float]) -> float | None:
     return None
 
 
+def parse_variant(text: str) -> tuple[str, dict[str, float]]:
+    """``ppo`` or ``ppo[rank_window=50,warmup=8]``: a controller and options of it."""
+    name, _, rest = text.partition("[")
+    options = {}
+    for part in filter(None, rest.rstrip("]").split(";")):
+        key, _, value = part.partition("=")
+        options[key] = int(value) if value.lstrip("-").isdigit() else float(value)
+    return name, options
+
+
 def run(name: str, objective: SyntheticObjective, seed: int, samples: int, concurrency: int,
         window: tuple[float, float] | None = None, rule: str = "zero", counts: dict[str, int] | None = None
         ) -> list[float]:
@@ -127,7 +137,8 @@ def run(name: str, objective: SyntheticObjective, seed: int, samples: int, concu
     With ``window`` (fractions of the target), proposals whose analytic FLOPs fall outside it are screened:
     not counted as samples, told ``screened_reward(rule)``; ``counts["screened"]`` adds them up.
     """
-    controller = make_controller(name, objective.space, seed=seed)
+    controller_name, options = parse_variant(name)
+    controller = make_controller(controller_name, objective.space, seed=seed, **options)
     objective.reset_noise()
     rewards: list[float] = []
     observed: list[float] = []
@@ -161,7 +172,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--samples", type=int, default=300)
     parser.add_argument("--concurrency", type=int, default=1, help="asks outstanding before each tell")
-    parser.add_argument("--controllers", default=",".join(CONTROLLERS))
+    parser.add_argument("--controllers", default=",".join(CONTROLLERS),
+                        help="comma-separated; a controller's options in brackets, separated by semicolons: "
+                             "ppo[rank_window=50;warmup=8]")
     parser.add_argument("--landscape", choices=("smooth", "rugged"), default="smooth",
                         help="rugged: interacting triples of decisions (many local optima) and 3x the noise")
     parser.add_argument("--flops-window", default=None, metavar="LO,HI",
@@ -170,7 +183,7 @@ def main() -> None:
                         help="what a screened proposal is told: 0, the lowest reward so far, or nothing")
     args = parser.parse_args()
     window = tuple(float(v) for v in args.flops_window.split(",")) if args.flops_window else None
-    names = args.controllers.split(",")
+    names = args.controllers.split(",")  # options inside brackets use ";", so "," only separates controllers
     space = MnasNetSpace()
     checkpoints = [c for c in CHECKPOINTS if c <= args.samples]
     results: dict[str, list[list[float]]] = {n: [] for n in names}
@@ -193,7 +206,8 @@ def main() -> None:
           f"flops window {args.flops_window or 'off'}, "
           f"screened told {args.screened_reward}")
     header = " ".join(f"{'@' + str(c):>7}" for c in checkpoints)
-    print(f"{'controller':<10} {header}   {'to 99%':>8}  {'s/run':>6}  {'screened':>8}   "
+    width = max(10, *(len(n) for n in names))
+    print(f"{'controller':<{width}} {header}   {'to 99%':>8}  {'s/run':>6}  {'screened':>8}   "
           f"(best reward so far / optimum)")
     for name in names:
         runs = results[name]
@@ -202,7 +216,7 @@ def main() -> None:
         median = statistics.median(hits)
         reached = f"{median:.0f}" if median != math.inf else f">{args.samples}"
         cells = " ".join(f"{m:7.4f}" for m in means)
-        print(f"{name:<10} {cells}   {reached:>8}  {seconds[name] / args.seeds:6.2f}  "
+        print(f"{name:<{width}} {cells}   {reached:>8}  {seconds[name] / args.seeds:6.2f}  "
               f"{screened[name]['screened'] / args.seeds:8.0f}")
 
 

@@ -60,10 +60,14 @@ class PolicyController(Controller):
     """Base of the RL controllers: an LSTM policy, Adam, a seeded generator and a moving-average baseline."""
 
     def __init__(self, space: Any, seed: int = 0, hidden: int = 64, lr: float = 0.01,
-                 entropy_weight: float = 0.01, baseline_decay: float = 0.9) -> None:
+                 entropy_weight: float = 0.01, baseline_decay: float = 0.9, warmup: int = 0,
+                 rank_window: int = 0) -> None:
         super().__init__(space, seed)
+        if warmup < 0 or rank_window < 0:
+            raise ValueError(f"{self.name}: warmup and rank_window must be >= 0")
         self.options = {"hidden": hidden, "lr": lr, "entropy_weight": entropy_weight,
-                        "baseline_decay": baseline_decay}
+                        "baseline_decay": baseline_decay, "warmup": warmup, "rank_window": rank_window}
+        self.recent: list[float] = []  # the last ``rank_window`` rewards told, for rank-based advantages
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             self.policy = LSTMPolicy(self.sizes, hidden)
@@ -73,10 +77,32 @@ class PolicyController(Controller):
         self.pending: dict[tuple[int, ...], list[float]] = {}  # log-probs of outstanding asks
 
     def ask(self) -> list[int]:
+        """A sample of the policy; the first ``warmup`` asks are uniform (the policy learns from them too)."""
         self.num_asked += 1
-        choices, log_prob = self.policy.sample(self.generator)
+        if self.num_asked <= self.options.get("warmup", 0):
+            choices = [int(torch.randint(n, (1,), generator=self.generator)) for n in self.sizes]
+            with torch.no_grad():
+                log_prob = float(self.policy.evaluate(torch.tensor([choices]))[0][0])
+        else:
+            choices, log_prob = self.policy.sample(self.generator)
         self.pending.setdefault(tuple(choices), []).append(log_prob)
         return choices
+
+    def rank_advantages(self, rewards: Sequence[float]) -> list[float] | None:
+        """With ``rank_window``: each reward's rank among the recent ones (these included), centred to
+        [-1, 1]; insensitive to the rewards' scale and to outliers. None without a window."""
+        window = self.options.get("rank_window", 0)
+        if not window:
+            return None
+        self.recent = (self.recent + [float(r) for r in rewards])[-window:]
+        n = len(self.recent)
+        if n < 2:
+            return [0.0 for _ in rewards]
+        out = []
+        for r in rewards:
+            below = sum(1 for v in self.recent if v < r) + 0.5 * (sum(1 for v in self.recent if v == r) - 1)
+            out.append(2.0 * below / (n - 1) - 1.0)
+        return out
 
     def _old_log_prob(self, choices: list[int]) -> float:
         """The log-probability recorded when these choices were asked (recomputed if unknown)."""
@@ -98,7 +124,7 @@ class PolicyController(Controller):
                 "policy": copy.deepcopy(self.policy.state_dict()),
                 "optimizer": copy.deepcopy(self.optimizer.state_dict()),
                 "generator": self.generator.get_state().clone(), "baseline": self.baseline,
-                "pending": {k: list(v) for k, v in self.pending.items()}}
+                "pending": {k: list(v) for k, v in self.pending.items()}, "recent": list(self.recent)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
@@ -112,3 +138,4 @@ class PolicyController(Controller):
         self.generator.set_state(state["generator"].clone())
         self.baseline = state["baseline"]
         self.pending = {tuple(k): list(v) for k, v in state["pending"].items()}
+        self.recent = list(state.get("recent", []))

@@ -21,8 +21,8 @@ class PPO(PolicyController):
 
     def __init__(self, space: Any, seed: int = 0, hidden: int = 64, lr: float = 0.01,
                  entropy_weight: float = 0.005, baseline_decay: float = 0.5, batch_size: int = 4,
-                 epochs: int = 2, clip: float = 0.2) -> None:
-        super().__init__(space, seed, hidden, lr, entropy_weight, baseline_decay)
+                 epochs: int = 2, clip: float = 0.2, warmup: int = 0, rank_window: int = 0) -> None:
+        super().__init__(space, seed, hidden, lr, entropy_weight, baseline_decay, warmup, rank_window)
         if batch_size < 1 or epochs < 1 or clip <= 0:
             raise ValueError("ppo: batch_size and epochs must be >= 1 and clip > 0")
         self.options.update(batch_size=batch_size, epochs=epochs, clip=clip)
@@ -39,10 +39,14 @@ class PPO(PolicyController):
         choices = torch.tensor([c for c, _, _ in self.batch])
         rewards = torch.tensor([r for _, r, _ in self.batch])
         old_log_probs = torch.tensor([lp for _, _, lp in self.batch])
-        baseline = float(rewards.mean()) if self.baseline is None else self.baseline
-        advantages = rewards - baseline
-        if len(self.batch) > 1:
-            advantages = advantages / (rewards.std() + 1e-8)
+        ranked = self.rank_advantages([r for _, r, _ in self.batch])
+        if ranked is not None:
+            advantages = torch.tensor(ranked)
+        else:
+            baseline = float(rewards.mean()) if self.baseline is None else self.baseline
+            advantages = rewards - baseline
+            if len(self.batch) > 1:
+                advantages = advantages / (rewards.std() + 1e-8)
         clip = self.options["clip"]
         for _ in range(self.options["epochs"]):
             log_probs, entropy = self.policy.evaluate(choices)

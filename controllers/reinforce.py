@@ -19,14 +19,19 @@ class Reinforce(PolicyController):
     name = "reinforce"
 
     def __init__(self, space: Any, seed: int = 0, hidden: int = 64, lr: float = 0.02,
-                 entropy_weight: float = 0.005, baseline_decay: float = 0.9) -> None:
-        super().__init__(space, seed, hidden, lr, entropy_weight, baseline_decay)
+                 entropy_weight: float = 0.005, baseline_decay: float = 0.9, warmup: int = 0,
+                 rank_window: int = 0) -> None:
+        super().__init__(space, seed, hidden, lr, entropy_weight, baseline_decay, warmup, rank_window)
         self.spread: float | None = None
 
     def tell(self, choices: Sequence[int], reward: float) -> None:
         choices, reward = self._check(choices, reward)
         self.num_told += 1
         self._old_log_prob(choices)  # forget the outstanding ask
+        ranked = self.rank_advantages([reward])
+        if ranked is not None:
+            self._step(choices, ranked[0])
+            return
         if self.baseline is None:
             self._update_baseline(reward)
             return
@@ -34,7 +39,9 @@ class Reinforce(PolicyController):
         decay = self.options["baseline_decay"]
         self.spread = abs(advantage) if self.spread is None else decay * self.spread + (1 - decay) * abs(advantage)
         self._update_baseline(reward)
-        scaled = advantage / max(self.spread, 1e-8)
+        self._step(choices, advantage / max(self.spread, 1e-8))
+
+    def _step(self, choices: list[int], scaled: float) -> None:
         log_prob, entropy = self.policy.evaluate(torch.tensor([choices]))
         loss = -(scaled * log_prob).mean() - self.options["entropy_weight"] * entropy.mean()
         self.optimizer.zero_grad()

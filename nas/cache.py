@@ -59,6 +59,8 @@ def proxy_fingerprint(data: Any, budget: dict[str, Any], seed: int, trainer_vers
     for array in (data.x_train, data.y_train, data.x_val, data.y_val):
         digest.update(str((array.shape, str(array.dtype))).encode())
         digest.update(memoryview(array).cast("B") if array.flags.c_contiguous else array.tobytes())
+    if budget.get("optimizer") == "sgd":  # results from before the optimizer was a choice (all SGD) stay valid
+        budget = {k: v for k, v in budget.items() if k != "optimizer"}
     described = {"data": data.name, "arrays": digest.hexdigest(), "proxy_resolution": data.resolution,
                  "num_classes": data.num_classes, "budget": budget, "seed": seed, "trainer": trainer_version}
     return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()[:32]

@@ -24,6 +24,20 @@ def test_search_json_round_trip_ignores_keys_of_older_versions():
     assert pickle.loads(pickle.dumps(config)) == config  # what Ray ships to the trials
 
 
+def test_the_optimizer_sets_the_default_learning_rate_and_old_runs_stay_sgd():
+    assert SearchConfig(target_flops=1, out="x", optimizer="adamw").budget().lr == 0.003
+    assert SearchConfig(target_flops=1, out="x", optimizer="sgd").budget().lr == 0.1
+    assert SearchConfig(target_flops=1, out="x", optimizer="adamw", lr=0.01).budget().lr == 0.01
+    budget = SearchConfig(target_flops=1, out="x", optimizer="adamw").budget()
+    assert budget.optimizer == "adamw"
+    old = {k: v for k, v in SearchConfig(target_flops=1, out="x").to_dict().items() if k != "optimizer"}
+    assert SearchConfig.from_dict(old).optimizer == "sgd"  # a run written before the choice trained with SGD
+    with pytest.raises(UserInputError, match="--optimizer"):
+        SearchConfig(target_flops=1, out="x", optimizer="adam")
+    with pytest.raises(UserInputError, match="--lr"):
+        SearchConfig(target_flops=1, out="x", lr=-1.0)
+
+
 def test_resume_may_change_budget_resources_and_reward_but_not_the_definition():
     saved = SearchConfig(target_flops=400_000_000, out="runs/x", trials=5)
     merged = saved.resumed({"trials": 9, "concurrency": 2, "target_flops": 300_000_000, "no_cache": True,

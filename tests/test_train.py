@@ -20,8 +20,10 @@ def _separable(n=600, seed=0):
     return ProxyData("separable", x[:cut], y[:cut], x[cut:], y[cut:], 3)
 
 
-def test_learns_separable_data_far_above_chance():
-    result = train_candidate(TINY, _separable(), TrainBudget(steps=60, batch_size=64), device="cpu")
+@pytest.mark.parametrize("optimizer, lr", [("sgd", 0.1), ("adamw", 0.003)])
+def test_learns_separable_data_far_above_chance(optimizer, lr):
+    result = train_candidate(TINY, _separable(), TrainBudget(steps=60, batch_size=64, optimizer=optimizer, lr=lr),
+                             device="cpu")
     assert result["status"] == "ok" and result["reason"] == ""
     assert result["accuracy"] > 0.9  # chance is 1/3
     assert result["steps"] == 60 and 0 < result["train_seconds"] < 120
@@ -49,6 +51,8 @@ def test_budget_validation():
         TrainBudget(steps=0)
     with pytest.raises(ValueError):
         TrainBudget(epochs=0)
+    with pytest.raises(ValueError, match="optimizer 'adam'"):
+        TrainBudget(steps=1, optimizer="adam")
     assert TrainBudget(epochs=1, batch_size=100).total_steps(250) == 3
     assert TrainBudget(steps=7).total_steps(10_000) == 7
 
