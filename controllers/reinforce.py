@@ -9,18 +9,20 @@ from controllers.policy import PolicyController
 
 
 class Reinforce(PolicyController):
-    """One policy-gradient step per tell: loss = -(R - b) log p(a) - entropy_weight * H.
+    """One policy-gradient step per tell: loss = -A log p(a) - entropy_weight * H.
 
-    The baseline b is an exponential moving average of rewards (decay ``baseline_decay``); advantages
-    are divided by a running estimate of the reward spread so the step size does not depend on the scale
-    of the reward.
+    By default the advantage A is the reward's rank among the last ``rank_window`` (50) rewards, centred to
+    [-1, 1]: with the moving-average baseline instead (``rank_window=0``: A = (R - b) / spread), REINFORCE
+    collapsed onto a few architectures on the rugged synthetic landscape and ended below random search
+    (0.936 of the optimum after 100 samples, random 0.979; with ranks 0.990; benchmarks/controllers.py,
+    10 seeds; README "Controllers").
     """
 
     name = "reinforce"
 
     def __init__(self, space: Any, seed: int = 0, hidden: int = 64, lr: float = 0.02,
                  entropy_weight: float = 0.005, baseline_decay: float = 0.9, warmup: int = 0,
-                 rank_window: int = 0) -> None:
+                 rank_window: int = 50) -> None:
         super().__init__(space, seed, hidden, lr, entropy_weight, baseline_decay, warmup, rank_window)
         self.spread: float | None = None
 

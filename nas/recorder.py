@@ -142,7 +142,8 @@ class Recorder:
         where = "from the cache" if cached else f"{record['seconds']:.0f}s"
         if status == "stopped":
             where += f", stopped at step {record['steps']}"
-        return (f"{head}  {record['flops'] / 1e6:6.1f}M  acc {record['accuracy']:.3f}  "
+        latency = f"  {float(record['latency_ms']):.1f} ms" if record.get("latency_ms") else ""
+        return (f"{head}  {record['flops'] / 1e6:6.1f}M{latency}  acc {record['accuracy']:.3f}  "
                 f"reward {record['reward']:.4f}  best {best:.4f}  ({where})  {tail}")
 
     def finalize(self) -> pd.DataFrame:

@@ -152,7 +152,8 @@ def test_a_search_with_a_latency_target_scores_predicted_latency(space_table_64,
             "--controller", "random", "--target-flops", "5M", "--target-latency", "3ms",
             "--latency-table", str(space_table_64), "--out", str(out)]
     assert search_main(argv) == 0
-    assert "target 5M FLOPs at 64px and 3 ms latency (predicted)" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "target 5M FLOPs at 64px and 3 ms latency (predicted)" in printed and " ms  acc " in printed
     table = latency.load_table(space_table_64)
     trials = pd.read_csv(out / "trials.csv")
     assert len(trials) == 3 and (trials.status == "ok").all()
