@@ -5,8 +5,10 @@
 For each thread count: builds (or reuses, from ``--out``) the latency table of the default search space at
 224 px, batch 1, and extends it with the layers of the three reference networks (which lie partly outside
 the space; the device is this machine, so the table may be extended here). Then ``--specs`` random
-architectures of the space plus the reference networks are built and measured whole; their predicted
-latency is the sum of their parts' entries. Prints, per thread count, the median and worst absolute error
+architectures of the space plus the reference networks are built and measured whole (``--rounds``
+interleaved measurements each, their median); their predicted latency is the sum of their parts' entries
+times the table's calibration scale (fitted on 8 other random networks when the table was built), and the
+uncalibrated sum is reported too. Prints, per thread count, the median and worst absolute error
 in % of the measured latency and Spearman's rho (and Kendall's tau) between predicted and measured; writes
 ``latency_predictor.csv``. Run it with the machine to itself.
 """
@@ -43,6 +45,9 @@ def table_for(threads: int, out: Path, references: list) -> latency.LatencyTable
     if missing:
         table.fill(missing)
         print(f"  + {len(missing)} layers of the reference networks", flush=True)
+    if table.scale == 1.0:  # a table from before calibration
+        table.calibrate(latency.calibration_specs(space, 224, 1000, 8))
+    print(f"  calibration scale {table.scale:.3f} (measured / summed, 8 other random networks)", flush=True)
     table.save(path)
     return table
 
@@ -52,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--specs", type=int, default=30, help="random architectures of the space")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--rounds", type=int, default=3, help="measurements of each network (median)")
     parser.add_argument("--out", default="benchmarks/results/latency")
     args = parser.parse_args(argv)
     out = Path(args.out)
@@ -65,21 +71,27 @@ def main(argv: list[str] | None = None) -> int:
     for threads in args.threads:
         table = table_for(threads, out, references)
         started = time.perf_counter()
-        for spec in specs:
-            measured = latency.measure_spec(spec, "cpu", threads, 1, min_run_time=0.5)
+        runs: list[list[float]] = [[] for _ in specs]
+        for _ in range(args.rounds):  # interleaved, so that a slow spell of the machine is shared out
+            for i, spec in enumerate(specs):
+                runs[i].append(latency.measure_spec(spec, "cpu", threads, 1, min_run_time=0.3).median_ms)
+        for spec, values in zip(specs, runs):
             rows.append(dict(threads=threads, name=spec.name, predicted_ms=table.predict(spec),
-                             measured_ms=measured.median_ms, iqr_ms=measured.iqr_ms))
+                             summed_ms=table.summed(spec), measured_ms=float(np.median(values)),
+                             spread_ms=max(values) - min(values)))
         print(f"  measured {len(specs)} networks in {time.perf_counter() - started:.0f} s", flush=True)
     frame = pd.DataFrame(rows)
     frame["error_pct"] = 100 * (frame.predicted_ms - frame.measured_ms) / frame.measured_ms
+    frame["uncalibrated_error_pct"] = 100 * (frame.summed_ms - frame.measured_ms) / frame.measured_ms
     frame.to_csv(out / "latency_predictor.csv", index=False)
 
     print(f"\n{'threads':>7} {'networks':>8} {'measured ms':>14} {'median |err| %':>14} {'worst |err| %':>13} "
-          f"{'mean err %':>10} {'Spearman':>8} {'Kendall':>7}")
+          f"{'mean err %':>10} {'uncalibrated median |err| %':>27} {'Spearman':>8} {'Kendall':>7}")
     for threads, group in frame.groupby("threads"):
         errors = group.error_pct.abs()
         print(f"{threads:>7} {len(group):>8} {group.measured_ms.min():6.1f}..{group.measured_ms.max():<6.1f} "
               f"{errors.median():>14.1f} {errors.max():>13.1f} {group.error_pct.mean():>10.1f} "
+              f"{group.uncalibrated_error_pct.abs().median():>27.1f} "
               f"{spearman_rho(group.predicted_ms, group.measured_ms):>8.3f} "
               f"{kendall_tau_b(group.predicted_ms, group.measured_ms):>7.3f}")
     for spec in references:

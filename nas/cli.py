@@ -250,10 +250,10 @@ def _add_proxy_arguments(p: ArgumentParser) -> None:
     budget.add_argument("--steps", type=positive_int,
                         help=f"proxy training steps per candidate (default: {d['steps']})")
     p.add_argument("--batch-size", type=positive_int, help=f"proxy batch size (default: {d['batch_size']})")
-    p.add_argument("--optimizer", choices=("sgd", "adamw"),
+    p.add_argument("--optimizer", choices=("adamw", "sgd"),
                    help=f"proxy training optimizer (default: {d['optimizer']})")
     p.add_argument("--lr", type=_positive_float,
-                   help="peak learning rate of the proxy training (default: 0.1 for sgd, 0.003 for adamw)")
+                   help="peak learning rate of the proxy training (default: 0.003 for adamw, 0.1 for sgd)")
     p.add_argument("--data", help=f"proxy data (default: {d['data']}): synthetic, npz:PATH, cifar10:DIR, "
                    "cifar100:DIR, folder:DIR (see README)")
     p.add_argument("--proxy-resolution", type=positive_int,

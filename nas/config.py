@@ -19,7 +19,6 @@ RESUMABLE = ("out", "trials", "address", "gpus_per_trial", "cpus_per_trial", "co
              "debug", "flops_window", "scheduler")
 SCHEDULERS = ("none", "asha")
 DEFAULT_FLOPS_WINDOW = (0.5, 1.5)  # chosen on benchmarks/controllers.py; see README "Search efficiency"
-DEFAULT_LR = {"sgd": 0.1, "adamw": 0.003}
 RESCORING = ("target_flops", "target_latency_ms", "w", "reward")
 
 
@@ -34,8 +33,8 @@ class SearchConfig:
     epochs: float | None = None
     steps: int | None = 300
     batch_size: int = 64
-    optimizer: str = "sgd"  # the proxy training's optimizer: sgd (Nesterov momentum) or adamw
-    lr: float | None = None  # peak learning rate; None: the optimizer's default (DEFAULT_LR)
+    optimizer: str = "adamw"  # the proxy training's optimizer: adamw or sgd (Nesterov momentum)
+    lr: float | None = None  # peak learning rate; None: the optimizer's default (nas.train.DEFAULT_LR)
     data: str = "synthetic"
     val_fraction: float = 0.2
     proxy_resolution: int = 32
@@ -73,8 +72,8 @@ class SearchConfig:
             raise UserInputError(f"--proxy-resolution and --resolution must be at least {MIN_RESOLUTION}")
         if self.reward not in ("soft", "hard"):
             raise UserInputError(f"--reward {self.reward!r}: expected soft or hard")
-        if self.optimizer not in DEFAULT_LR:
-            raise UserInputError(f"--optimizer {self.optimizer!r}: expected one of {', '.join(DEFAULT_LR)}")
+        if self.optimizer not in ("adamw", "sgd"):
+            raise UserInputError(f"--optimizer {self.optimizer!r}: expected adamw or sgd")
         if self.lr is not None and not 0 < self.lr < float("inf"):
             raise UserInputError(f"--lr {self.lr:g}: must be positive")
         if self.scheduler not in SCHEDULERS:
@@ -89,10 +88,10 @@ class SearchConfig:
         """The proxy training budget of every candidate, as a ``TrainBudget``."""
         from nas.train import TrainBudget
 
-        lr = self.lr or DEFAULT_LR[self.optimizer]
         if self.steps:
-            return TrainBudget(steps=self.steps, batch_size=self.batch_size, optimizer=self.optimizer, lr=lr)
-        return TrainBudget(epochs=self.epochs or 3.0, batch_size=self.batch_size, optimizer=self.optimizer, lr=lr)
+            return TrainBudget(steps=self.steps, batch_size=self.batch_size, optimizer=self.optimizer, lr=self.lr)
+        return TrainBudget(epochs=self.epochs or 3.0, batch_size=self.batch_size, optimizer=self.optimizer,
+                           lr=self.lr)
 
     def score(self, accuracy: float, flops: float, latency_ms: float = 0.0) -> float:
         """MnasNet's reward of a measured accuracy under this search's targets, on the driver: one factor
