@@ -120,27 +120,34 @@ def main() -> None:
         process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
         driver = process.pid
         csv = out / "trials.csv"
-        after: dict[int, tuple[float, float]] = {}
-        peak = 0.0
+        # RSS samples of the trial worker while ``rows`` trials were finished: their floor is what the worker
+        # keeps between candidates, their peak what the candidate in training needs on top
+        samples: dict[int, list[float]] = {}
+        driver_rss: dict[int, float] = {}
         print(f"{args.trials} trials of {args.steps} steps (random controller, default synthetic data)")
-        print(f"{'after trial':>11} {'worker RSS MiB':>15} {'driver RSS MiB':>15}", flush=True)
+        print(f"{'trials done':>11} {'worker floor MiB':>17} {'worker peak MiB':>16} {'driver MiB':>11}", flush=True)
         while process.poll() is None:
             rows = max(0, len(csv.read_text().splitlines()) - 1) if csv.exists() else 0
             worker, own = worker_rss(driver)
-            peak = max(peak, worker)
-            if rows and worker:
-                if rows - 1 in after and (rows - 1) % 5 == 0:  # printed as the search goes
-                    print(f"{rows - 1:>11} {after[rows - 1][0]:>15.0f} {after[rows - 1][1]:>15.0f}", flush=True)
-                after[rows] = (worker, own)  # the latest sample after ``rows`` trials
+            if worker:
+                if rows not in samples and rows - 1 in samples and (rows - 1) % 5 == 0:
+                    _print_row(rows - 1, samples[rows - 1], driver_rss[rows - 1])
+                samples.setdefault(rows, []).append(worker)
+                driver_rss[rows] = own
             time.sleep(0.5)
         if process.returncode != 0:
             raise SystemExit(f"nas-search exited {process.returncode}")
-    last = max(after)
-    print(f"{last:>11} {after[last][0]:>15.0f} {after[last][1]:>15.0f}")
-    half = sorted(n for n in after if n >= max(after) // 2)
-    if len(half) >= 2:
-        slope = np.polyfit(half, [after[n][0] for n in half], 1)[0]
-        print(f"worker growth over the second half: {slope:+.2f} MiB per trial; peak {peak:.0f} MiB")
+    last = max(samples)
+    _print_row(last, samples[last], driver_rss[last])
+    done = sorted(n for n in samples if n >= last // 2)
+    if len(done) >= 2:
+        slope = np.polyfit(done, [min(samples[n]) for n in done], 1)[0]
+        peak = max(max(v) for v in samples.values())
+        print(f"worker floor growth over the second half: {slope:+.2f} MiB per trial; peak {peak:.0f} MiB")
+
+
+def _print_row(trials: int, values: list[float], driver: float) -> None:
+    print(f"{trials:>11} {min(values):>17.0f} {max(values):>16.0f} {driver:>11.0f}", flush=True)
 
 
 if __name__ == "__main__":
