@@ -4,9 +4,11 @@
     python benchmarks/worker_memory.py --in-process [--trials 20] [--steps 30]
 
 Runs ``nas-search`` (its own process, a fresh cache, the default synthetic proxy data) and samples, every
-half second, the resident memory (RSS) of Ray's worker processes (``ray::...``) and of the driver. Prints
-the trial worker's RSS after trials 1, 5, 10, 20, ... and the growth per trial over the second half (a
-least-squares slope), which should be about 0 for a 500-trial search to hold steady.
+half second, the resident memory (RSS) of Ray's worker processes (``ray::...``) and of the driver. Prints,
+every 5 trials, the trial worker's floor (the least RSS sampled while that many trials were done: what it
+keeps between candidates) and peak (what the candidate in training needs on top), and the growth of the
+floor per trial over the second half (a least-squares slope), which should be about 0 for a 500-trial
+search to hold steady.
 
 ``--in-process`` finds the cause without Ray: the same sequence of candidates (fvcore count, then training)
 in fresh Python processes, side by side: as the trial did before ``nas.trial.release_memory`` (plain), with
