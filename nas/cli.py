@@ -78,7 +78,7 @@ def _profile_parser() -> ArgumentParser:
     latency.add_argument("--batch-size", type=positive_int, default=1, help="images per call (default: 1)")
     latency.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads (default: 1)")
     latency.add_argument("--latency-table", metavar="FILE",
-                         help="also print the latency predicted by this table (nas-latency-table)")
+                         help="also print the latency predicted by this table (nas-latency-table; default: none)")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     return parser
 
@@ -370,11 +370,12 @@ def _search_parser() -> ArgumentParser:
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     required = p.add_argument_group("the target: one or both (required, except with --resume)")
     required.add_argument("--target-flops", type=_flops, metavar="FLOPS",
-                          help="FLOPs budget T at --resolution, e.g. 400M, 0.4G, 4e8 (with --resume: rescores the "
-                               "recorded trials for a new target)")
+                          help="FLOPs budget T at --resolution, e.g. 400M, 0.4G, 4e8 (required unless --target-latency "
+                               "is given; with --resume: rescores the recorded trials for a new target)")
     required.add_argument("--target-latency", type=_latency, metavar="TIME", dest="target_latency_ms",
                           help="latency target, e.g. 20ms: the reward uses the latency the table predicts (with "
-                               "--target-flops too, both terms multiply); needs --latency-table or --latency-device")
+                               "--target-flops too, both terms multiply); needs --latency-table or --latency-device "
+                               "(default: none)")
     required.add_argument("--latency-table", metavar="FILE",
                           help="the nas-latency-table file of the device you deploy to (default: none)")
     required.add_argument("--latency-device", choices=("cpu",),

@@ -29,7 +29,7 @@ class SearchConfig:
     target_flops: int | None  # None: latency is the only objective (then target_latency_ms is set)
     out: str
     controller: str = "ppo"
-    trials: int = 16
+    trials: int = 32  # with ASHA stopping weak ones at 1/4 and 1/2 of their steps (README "Search efficiency")
     epochs: float | None = None
     steps: int | None = 300
     batch_size: int = 64
@@ -53,7 +53,7 @@ class SearchConfig:
     controller_options: dict[str, Any] = field(default_factory=dict)
     # candidates whose analytic FLOPs at ``resolution`` fall outside [lo, hi] x target are not trained
     flops_window: tuple[float, float] = DEFAULT_FLOPS_WINDOW
-    scheduler: str = "none"  # "asha": Ray Tune's ASHA stops weak candidates at rungs of the step budget
+    scheduler: str = "asha"  # Ray Tune's ASHA stops weak candidates at rungs of the step budget; "none": off
     # MnasNet's latency objective: a target in ms and the nas-latency-table file that predicts every candidate's
     target_latency_ms: float | None = None
     latency_table: str | None = None

@@ -61,7 +61,8 @@ def evaluate_candidate(spec_dict: dict[str, Any], data: Any, config: SearchConfi
         counts = profile(spec, method="fvcore")
         metrics.update(flops=counts["flops"], params=counts["params"])
         budget = config.budget()
-        rungs = rung_steps(budget.total_steps(len(data.y_train))) if config.scheduler != "none" else []
+        rungs = (rung_steps(budget.total_steps(len(data.y_train)))
+                 if config.scheduler != "none" and report is not None else [])
 
         def at_rung(step: int, accuracy: float) -> None:
             if report is not None:

@@ -4,9 +4,9 @@ import sys
 
 import pytest
 
-from nas.cli import _profile_parser, _proxy_check_parser, _scale_parser, _search_parser
+from nas.cli import _latency_table_parser, _profile_parser, _proxy_check_parser, _scale_parser, _search_parser
 
-PARSERS = [_search_parser, _proxy_check_parser, _scale_parser, _profile_parser]
+PARSERS = [_search_parser, _proxy_check_parser, _scale_parser, _profile_parser, _latency_table_parser]
 
 
 @pytest.mark.parametrize("make", PARSERS)
@@ -24,7 +24,8 @@ def test_every_flag_has_help_and_states_its_default(make):
 def test_search_help_shows_the_required_target_and_explains_the_notation():
     text = _search_parser().format_help()
     assert text.startswith("usage: nas-search --target-flops FLOPS")
-    assert "required (except with --resume)" in text and "M6k5se·40x3" in text
+    assert "the target: one or both (required, except with --resume)" in text and "M6k5se·40x3" in text
+    assert "nas-search --target-latency TIME" in text
 
 
 def test_help_imports_neither_torch_nor_ray():

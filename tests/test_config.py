@@ -11,10 +11,11 @@ def test_defaults_are_the_dataclass_defaults_and_drive_the_help():
     from nas.cli import _search_parser
 
     defaults = SearchConfig.defaults()
-    assert defaults["trials"] == 16 and defaults["steps"] == 300 and defaults["w"] == -0.07
+    assert defaults["trials"] == 32 and defaults["steps"] == 300 and defaults["w"] == -0.07
+    assert defaults["scheduler"] == "asha" and defaults["optimizer"] == "adamw"
     assert "target_flops" not in defaults and "out" not in defaults  # required, no default
     help_text = _search_parser().format_help()
-    assert "(default: 16)" in help_text and "(default: 300)" in help_text and "(default: ppo)" in help_text
+    assert "(default: 32)" in help_text and "(default: 300)" in help_text and "(default: ppo)" in help_text
 
 
 def test_search_json_round_trip_ignores_keys_of_older_versions():

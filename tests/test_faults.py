@@ -15,7 +15,7 @@ from nas.records import append_trial, repair_trials
 
 TINY = ["--data", "synthetic:classes=3,images=90", "--proxy-resolution", "16", "--steps", "2", "--batch-size", "16",
         "--resolution", "64", "--target-flops", "5M", "--cpus-per-trial", "1",
-        "--flops-window", "0,inf", "--controller", "random"]
+        "--flops-window", "0,inf", "--controller", "random", "--scheduler", "none"]
 
 
 def _record(trial, choices=(0, 1)):
@@ -140,7 +140,7 @@ def test_a_worker_that_dies_is_recorded_failed_and_its_traceback_goes_to_ray_log
     out = tmp_path / "dies"
     config = SearchConfig(target_flops=5_000_000, out=str(out), data="synthetic:classes=3,images=90",
                           proxy_resolution=16, steps=2, batch_size=16, resolution=64, cpus_per_trial=1,
-                          flops_window=(0, float("inf")), trials=3, controller="random")
+                          flops_window=(0, float("inf")), trials=3, controller="random", scheduler="none")
     data = load_data(config.data, config.proxy_resolution, config.val_fraction, config.seed)
     assert run_search(config, data, trainable=dying_second_trial).finished
     captured = capsys.readouterr()

@@ -15,7 +15,7 @@ from nas.spec import load_spec
 
 TINY = ["--data", "synthetic:classes=3,images=90", "--proxy-resolution", "16", "--steps", "2", "--batch-size", "16",
         "--resolution", "64", "--target-flops", "5M", "--cpus-per-trial", "1",
-        "--flops-window", "0,inf"]
+        "--flops-window", "0,inf", "--scheduler", "none"]
 
 
 def _search(tmp_path, name, *extra):
@@ -63,7 +63,8 @@ def _tiny_config(out, **changes):
     from nas.config import SearchConfig
 
     values = dict(target_flops=5_000_000, out=str(out), data="synthetic:classes=3,images=90", proxy_resolution=16,
-                  steps=2, batch_size=16, resolution=64, cpus_per_trial=1, flops_window=(0, float("inf")))
+                  steps=2, batch_size=16, resolution=64, cpus_per_trial=1, flops_window=(0, float("inf")),
+                  scheduler="none")
     values.update(changes)
     return SearchConfig(**values)
 
@@ -136,7 +137,7 @@ def test_resume_continues_without_rerunning(tmp_path):
     (["--target-flops", "400M", "--trials", "-3"], "--trials"),
     (["--target-flops", "400M", "--data", "cifar10:/no/such/dir"], "no such directory"),
     (["--target-flops", "400M", "--data", "imagenet"], "expected synthetic"),
-    (["--trials", "3"], "--target-flops is required"),
+    (["--trials", "3"], "a target is required: --target-flops 400M"),
     (["--resume"], "--resume needs --out"),
     (["--target-flops", "400M", "--controller", "bayes"], "--controller"),
     (["--target-flops", "400M", "--flops-window", "1.5,0.5"], "expected 0 <= LO < HI"),

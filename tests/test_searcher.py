@@ -149,7 +149,8 @@ def test_candidates_outside_the_flops_window_are_recorded_screened_and_not_train
     assert screened and all(r["status"] == "screened" and r["source"] == "screened" for r in screened)
     for r in screened:
         assert not 27_000_000 <= r["flops"] <= 33_000_000 and r["reward"] == 0.0  # nothing measured yet
-        assert "outside the window 27M-33M" in r["reason"] and r["accuracy"] == 0.0
+        assert r["reason"].startswith("outside the window: ") and "FLOPs (window 27M-33M)" in r["reason"]
+        assert r["accuracy"] == 0.0
     assert config["trial"] == len(screened)  # numbered after the screened ones
     assert controller.num_told == len(screened) and searcher.finished == 0  # screened: told, not counted
     _finish(searcher, "t0", 0.5)
