@@ -76,6 +76,9 @@ class SearchConfig:
             raise UserInputError(f"--optimizer {self.optimizer!r}: expected adamw or sgd")
         if self.lr is not None and not 0 < self.lr < float("inf"):
             raise UserInputError(f"--lr {self.lr:g}: must be positive")
+        if not -10 <= self.w <= 0:  # a positive w rewards bigger networks: the opposite of a budget
+            raise UserInputError(f"--w {self.w:g}: must be between -10 and 0 (MnasNet's is -0.07; 0 ignores the "
+                                 f"target)")
         if self.scheduler not in SCHEDULERS:
             raise UserInputError(f"--scheduler {self.scheduler!r}: expected one of {', '.join(SCHEDULERS)}")
         lo, hi = (float(v) for v in self.flops_window)

@@ -195,6 +195,9 @@ def split(x: np.ndarray, y: np.ndarray, val_fraction: float, seed: int) -> tuple
     if n_val >= len(x):
         raise DataError(f"data: {len(x)} images are too few to hold out a validation split")
     val, train = order[:n_val], order[n_val:]
+    if len(np.unique(y[train])) < 2:
+        raise DataError(f"data: every training image has label {int(y[train][0])}; a classifier needs at least "
+                        f"2 classes")
     return x[train], y[train], x[val], y[val]
 
 

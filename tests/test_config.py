@@ -66,3 +66,10 @@ def test_budget_follows_steps_or_epochs():
 def test_resolutions_below_the_minimum_are_user_errors():
     with pytest.raises(UserInputError, match="at least 8"):
         SearchConfig(target_flops=1, out="x", proxy_resolution=4)
+
+
+@pytest.mark.parametrize("w", [0.07, -11.0])
+def test_a_w_that_makes_the_reward_meaningless_is_refused(w):
+    with pytest.raises(UserInputError, match="--w"):
+        SearchConfig(target_flops=1, out="x", w=w)
+    assert SearchConfig(target_flops=1, out="x", w=0.0).score(0.5, 10) == 0.5  # 0: the target is ignored

@@ -104,3 +104,13 @@ def test_folder_is_decoded_once_and_cached(tmp_path, monkeypatch):
 def test_bad_data_strings(text):
     with pytest.raises(DataError):
         load_data(text)
+
+
+def test_a_data_set_of_one_class_is_refused():
+    import numpy as np
+
+    from nas.data import DataError, split
+
+    x, y = np.zeros((20, 8, 8, 3), np.uint8), np.full(20, 3)
+    with pytest.raises(DataError, match="every training image has label 3"):
+        split(x, y, 0.2, 0)
