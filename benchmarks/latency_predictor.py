@@ -71,14 +71,11 @@ def main(argv: list[str] | None = None) -> int:
     for threads in args.threads:
         table = table_for(threads, out, references)
         started = time.perf_counter()
-        runs: list[list[float]] = [[] for _ in specs]
-        for _ in range(args.rounds):  # interleaved, so that a slow spell of the machine is shared out
-            for i, spec in enumerate(specs):
-                runs[i].append(latency.measure_spec(spec, "cpu", threads, 1, min_run_time=0.3).median_ms)
-        for spec, values in zip(specs, runs):
+        measured = latency.measure_networks(specs, "cpu", threads, 1, args.rounds)
+        for spec, runs in zip(specs, measured):
             rows.append(dict(threads=threads, name=spec.name, predicted_ms=table.predict(spec),
-                             summed_ms=table.summed(spec), measured_ms=float(np.median(values)),
-                             spread_ms=max(values) - min(values)))
+                             summed_ms=table.summed(spec), measured_ms=float(np.median(runs)),
+                             spread_ms=max(runs) - min(runs)))
         print(f"  measured {len(specs)} networks in {time.perf_counter() - started:.0f} s", flush=True)
     frame = pd.DataFrame(rows)
     frame["error_pct"] = 100 * (frame.predicted_ms - frame.measured_ms) / frame.measured_ms

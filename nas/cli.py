@@ -165,22 +165,20 @@ def _latency_table(args: argparse.Namespace) -> int:
         raise UsageError(f"--resolution: {args.resolution} is too small (at least {MIN_RESOLUTION})")
     latency.check_device(args.device)
     _writable_directory("--out", os.path.dirname(os.path.abspath(args.out)))
-    space = default_space()
-    parts = latency.space_parts(space, args.resolution, args.num_classes)
     device = latency.describe_device(args.device, args.threads, args.batch_size)
-    say(f"measuring {len(parts)} layer configurations at {args.resolution}px on {device['kind']} ({device['name']}), "
-        f"{args.threads} thread(s), batch {args.batch_size}")
-    table = latency.LatencyTable(device, latency.space_fingerprint(space), args.resolution, args.num_classes, {})
-
+    say(f"measuring every layer configuration of the space at {args.resolution}px on {device['kind']} "
+        f"({device['name']}), {args.threads} thread(s), batch {args.batch_size}, then calibrating on whole networks")
     started = time.perf_counter()
 
     def progress(done: int, total: int) -> None:
         if done % 100 == 0 or done == total:
             say(f"  {done}/{total} measured ({human_duration(time.perf_counter() - started)})")
 
-    table.fill(parts, args.min_run_time, progress)
+    table = latency.build_table(default_space(), args.resolution, args.num_classes, args.device, args.threads,
+                                args.batch_size, args.min_run_time, progress)
     table.save(args.out)
-    say(f"wrote {args.out}: {len(table.entries)} entries in {human_duration(table.seconds)}")
+    say(f"wrote {args.out}: {len(table.entries)} entries, calibration scale {table.scale:.3f}, in "
+        f"{human_duration(table.seconds)}")
     return 0
 
 

@@ -107,6 +107,17 @@ def measure_spec(spec: ArchSpec, device: str = "cpu", threads: int = 1, batch_si
                    min_run_time)
 
 
+def measure_networks(specs: list[ArchSpec], device: str = "cpu", threads: int = 1, batch_size: int = 1,
+                     rounds: int = 3, min_run_time: float = 0.3) -> list[list[float]]:
+    """Each network's ``rounds`` latencies in ms, measured in interleaved rounds over all of them, so that a
+    slow spell of the machine is shared out rather than landing on one network."""
+    runs: list[list[float]] = [[] for _ in specs]
+    for _ in range(rounds):
+        for i, spec in enumerate(specs):
+            runs[i].append(measure_spec(spec, device, threads, batch_size, min_run_time).median_ms)
+    return runs
+
+
 # --------------------------------------------------------------------------------------------- the parts of a network
 @dataclass(frozen=True)
 class Part:
@@ -214,14 +225,10 @@ class LatencyTable:
         running inside a network costs or saves (thread-pool wake-ups, caches): at 2 CPU threads the sums
         came out about 14% low, at 1 thread about right."""
         device = self.device
-        summed = [self.summed(spec) for spec in specs]
-        measured: list[list[float]] = [[] for _ in specs]
-        for _ in range(rounds):
-            for i, spec in enumerate(specs):
-                measured[i].append(measure_spec(spec.replace(num_classes=self.num_classes), device["kind"],
-                                                device["threads"], device["batch_size"], min_run_time).median_ms)
-        ratios = sorted(float(np.median(m)) / s for m, s in zip(measured, summed))
-        self.scale = float(np.median(ratios))
+        measured = measure_networks([spec.replace(num_classes=self.num_classes) for spec in specs],
+                                    device["kind"], device["threads"], device["batch_size"], rounds, min_run_time)
+        self.scale = float(np.median([np.median(runs) / self.summed(spec) for runs, spec in zip(measured, specs)]))
+
     def missing(self, specs: Iterable[ArchSpec]) -> list[Part]:
         """The parts of ``specs`` that the table has no entry for."""
         out: dict[str, Part] = {}
