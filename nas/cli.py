@@ -239,7 +239,7 @@ def _latency(text: str) -> float:
 
 def _add_proxy_arguments(p: ArgumentParser) -> None:
     """The flags that define the proxy and the reward, shared by nas-search and nas-proxy-check."""
-    from nas.config import SearchConfig
+    from nas.config import DEFAULT_LR, OPTIMIZERS, SearchConfig
 
     d = SearchConfig.defaults()
     budget = p.add_mutually_exclusive_group()
@@ -248,10 +248,10 @@ def _add_proxy_arguments(p: ArgumentParser) -> None:
     budget.add_argument("--steps", type=positive_int,
                         help=f"proxy training steps per candidate (default: {d['steps']})")
     p.add_argument("--batch-size", type=positive_int, help=f"proxy batch size (default: {d['batch_size']})")
-    p.add_argument("--optimizer", choices=("adamw", "sgd"),
-                   help=f"proxy training optimizer (default: {d['optimizer']})")
+    p.add_argument("--optimizer", choices=OPTIMIZERS, help=f"proxy training optimizer (default: {d['optimizer']})")
     p.add_argument("--lr", type=_positive_float,
-                   help="peak learning rate of the proxy training (default: 0.003 for adamw, 0.1 for sgd)")
+                   help="peak learning rate of the proxy training (default: "
+                        f"{', '.join(f'{lr:g} for {name}' for name, lr in DEFAULT_LR.items())})")
     p.add_argument("--data", help=f"proxy data (default: {d['data']}): synthetic, npz:PATH, cifar10:DIR, "
                    "cifar100:DIR, folder:DIR (see README)")
     p.add_argument("--proxy-resolution", type=positive_int,
@@ -309,8 +309,6 @@ def _given(args: argparse.Namespace) -> dict[str, object]:
     given = {k: v for k, v in vars(args).items() if k in names and v is not None}
     if "epochs" in given:  # --epochs and --steps exclude each other
         given["steps"] = None
-    if given.get("latency_table"):
-        given["latency_table"] = os.path.abspath(given["latency_table"])
     return given
 
 

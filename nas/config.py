@@ -19,6 +19,11 @@ RESUMABLE = ("out", "trials", "address", "gpus_per_trial", "cpus_per_trial", "co
              "debug", "flops_window", "scheduler")
 SCHEDULERS = ("none", "asha")
 DEFAULT_FLOPS_WINDOW = (0.5, 1.5)  # chosen on benchmarks/controllers.py; see README "Search efficiency"
+# the optimizers of the proxy training and their default peak learning rates. AdamW is the default: at the
+# default budget it tells a network from itself twice as reliably as SGD did (benchmarks/proxy_noise.py;
+# README "Is my proxy good enough?")
+DEFAULT_LR = {"adamw": 0.003, "sgd": 0.1}
+OPTIMIZERS = tuple(DEFAULT_LR)
 RESCORING = ("target_flops", "target_latency_ms", "w", "reward")
 
 
@@ -34,7 +39,7 @@ class SearchConfig:
     steps: int | None = 300
     batch_size: int = 64
     optimizer: str = "adamw"  # the proxy training's optimizer: adamw or sgd (Nesterov momentum)
-    lr: float | None = None  # peak learning rate; None: the optimizer's default (nas.train.DEFAULT_LR)
+    lr: float | None = None  # peak learning rate; None: the optimizer's default (DEFAULT_LR)
     data: str = "synthetic"
     val_fraction: float = 0.2
     proxy_resolution: int = 32
@@ -72,8 +77,8 @@ class SearchConfig:
             raise UserInputError(f"--proxy-resolution and --resolution must be at least {MIN_RESOLUTION}")
         if self.reward not in ("soft", "hard"):
             raise UserInputError(f"--reward {self.reward!r}: expected soft or hard")
-        if self.optimizer not in ("adamw", "sgd"):
-            raise UserInputError(f"--optimizer {self.optimizer!r}: expected adamw or sgd")
+        if self.optimizer not in OPTIMIZERS:
+            raise UserInputError(f"--optimizer {self.optimizer!r}: expected {' or '.join(OPTIMIZERS)}")
         if self.lr is not None and not 0 < self.lr < float("inf"):
             raise UserInputError(f"--lr {self.lr:g}: must be positive")
         if not -10 <= self.w <= 0:  # a positive w rewards bigger networks: the opposite of a budget

@@ -6,8 +6,8 @@ The parts: :mod:`nas.config` (the configuration), :mod:`nas.trial` (what a trial
 """
 from __future__ import annotations
 
-import sys
 import numbers
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path

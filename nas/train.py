@@ -16,16 +16,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from nas.config import DEFAULT_LR, OPTIMIZERS
 from nas.data import ProxyData
 from nas.model import build_model
 from nas.spec import ArchSpec
 
 
-# the optimizers of the proxy training and their default peak learning rates. AdamW is the default: at the
-# default budget it tells a network from itself twice as reliably as SGD did (benchmarks/proxy_noise.py;
-# README "Is my proxy good enough?")
-DEFAULT_LR = {"adamw": 0.003, "sgd": 0.1}
-OPTIMIZERS = tuple(DEFAULT_LR)
 
 
 @dataclass
@@ -35,7 +31,7 @@ class TrainBudget:
     epochs: float = 3.0
     steps: int | None = None
     batch_size: int = 64
-    optimizer: str = "adamw"  # "adamw" or "sgd" (Nesterov momentum); see DEFAULT_LR
+    optimizer: str = "adamw"  # "adamw" or "sgd" (Nesterov momentum); see nas.config.DEFAULT_LR
     lr: float | None = None  # peak learning rate; None: the optimizer's default
     momentum: float = 0.9
     weight_decay: float = 5e-5
