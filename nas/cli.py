@@ -209,6 +209,16 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 0 <= value < 2 ** 32:
+        raise argparse.ArgumentTypeError(f"{text!r} must be between 0 and {2 ** 32 - 1}")
+    return value
+
+
 def _flops(text: str) -> int:
     from nas.reward import parse_flops
 
@@ -261,7 +271,7 @@ def _add_proxy_arguments(p: ArgumentParser) -> None:
     p.add_argument("--num-classes", type=positive_int, help="classes of the exported spec (default: the proxy data's)")
     p.add_argument("--reward", choices=("soft", "hard"), help=f"MnasNet reward form (default: {d['reward']})")
     p.add_argument("--w", type=_float, help=f"soft reward exponent (default: {d['w']})")
-    p.add_argument("--seed", type=int, help=f"seed of the controller, data split and training (default: {d['seed']})")
+    p.add_argument("--seed", type=_seed, help=f"seed of the controller, data split and training (default: {d['seed']})")
 
 
 def _local_cpus() -> int:
@@ -426,15 +436,28 @@ def _search_config(args: argparse.Namespace) -> tuple[object, bool]:
     return SearchConfig(**{"target_flops": None, **given}), False
 
 
+def _proxy_data(text: str, resolution: int, val_fraction: float, seed: int, batch_size: int) -> object:
+    """The proxy data of a command, loaded before Ray starts: a data error is a usage error (one line, exit 2);
+    what makes the data a poor judge of architectures is said as warnings on stderr."""
+    from nas.data import DataError, data_warnings, load_data
+
+    try:
+        data = load_data(text, resolution, val_fraction, seed)
+    except DataError as exc:
+        raise UsageError(str(exc)) from None
+    for warning in data_warnings(data, batch_size):
+        print(warning, file=sys.stderr)
+    return data
+
+
 def _search(args: argparse.Namespace) -> int:
-    from nas.data import DataError, load_data
     from nas.search import run_search
 
     config, resume = _search_config(args)
-    try:  # load the data before starting Ray: a missing directory is a usage error
-        data = load_data(config.data, config.proxy_resolution, config.val_fraction, config.seed)
-    except DataError as exc:
-        raise UsageError(str(exc)) from None
+    for warning in config.warnings():
+        print(warning, file=sys.stderr)
+    # the data before Ray starts: a missing directory is a usage error
+    data = _proxy_data(config.data, config.proxy_resolution, config.val_fraction, config.seed, config.batch_size)
     outcome = run_search(config, data, resume=resume)
     frame = outcome.trials
     ok = frame[frame["status"] == "ok"].sort_values("reward", ascending=False)
@@ -489,7 +512,6 @@ def _proxy_check(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from nas.config import SearchConfig
-    from nas.data import DataError, load_data
     from nas.proxy_check import ProxyCheckConfig, run_proxy_check
 
     given = _given(args)
@@ -498,11 +520,10 @@ def _proxy_check(args: argparse.Namespace) -> int:
     check = ProxyCheckConfig(search=SearchConfig(**given), models=args.models, reference_steps=args.reference_steps,
                              reference_resolution=args.reference_resolution, repeats=args.repeats,
                              from_run=args.from_run, references=not args.no_references)
-    try:
-        data = load_data(check.search.data, check.search.proxy_resolution, check.search.val_fraction,
-                         check.search.seed)
-    except DataError as exc:
-        raise UsageError(str(exc)) from None
+    for warning in check.search.warnings():
+        print(warning, file=sys.stderr)
+    data = _proxy_data(check.search.data, check.search.proxy_resolution, check.search.val_fraction,
+                       check.search.seed, check.search.batch_size)
     check.validate(len(data.x_train))  # before Ray starts: bad flags cost nothing
     figures = run_proxy_check(check, data, warn=lambda message: print(message, file=sys.stderr))
     print()
@@ -576,7 +597,7 @@ def _scale_parser() -> ArgumentParser:
                    help="allowed |α·β²·γ² - 2| (default: 0.1)")
     p.add_argument("--address", default=None,
                    help="join this Ray cluster for --grid-search (default: a local Ray instance)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the proxy data split and training (default: 0)")
+    p.add_argument("--seed", type=_seed, default=0, help="seed of the proxy data split and training (default: 0)")
     p.add_argument("--out", help="output spec file (one network) or directory (--family, --grid-search); default: "
                    "beside the spec, named after its network: <name>-b3.json (one network), <name>-family/ "
                    "(--family), <name>-scaling/ (--grid-search)")
@@ -610,13 +631,11 @@ def _scale(args: argparse.Namespace) -> int:
     alpha, beta, gamma = (c if c is not None else d for c, d in zip(coefficients, PAPER_COEFFICIENTS))
     try:
         if args.grid_search:
-            from nas.data import DataError, load_data
+            from nas.scaling import coefficient_grid
             from nas.scaling_search import grid_search
 
-            try:
-                data = load_data(args.data, args.proxy_resolution, 0.2, args.seed)
-            except DataError as exc:
-                raise UsageError(str(exc)) from None
+            coefficient_grid(args.grid_step, args.tolerance)  # a grid too fine or empty fails before data loads
+            data = _proxy_data(args.data, args.proxy_resolution, 0.2, args.seed, args.batch_size)
             run_dir = Path(args.out or f"{beside}-scaling")
             from nas.train import TrainBudget
 

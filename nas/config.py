@@ -11,7 +11,7 @@ from typing import Any
 
 from nas.errors import UserInputError
 from nas.reward import mnas_reward
-from nas.spec import MIN_RESOLUTION
+from nas.spec import MAX_CLASSES, MAX_RESOLUTION, MIN_RESOLUTION
 
 # what a resumed search may change: the budget of trials, the resources, the cache and the output, and the
 # reward (the recorded trials are rescored with it, and the controller is told the rescored history)
@@ -34,7 +34,8 @@ class SearchConfig:
     target_flops: int | None  # None: latency is the only objective (then target_latency_ms is set)
     out: str
     controller: str = "ppo"
-    trials: int = 32  # with ASHA stopping weak ones at 1/4 and 1/2 of their steps (README "Search efficiency")
+    trials: int = 40  # with ASHA stopping weak ones at 1/4 and 1/2 of their steps: 48 candidates in ~12 min
+    # on a 2-core CPU (README "Search efficiency")
     epochs: float | None = None
     steps: int | None = 300
     batch_size: int = 64
@@ -75,6 +76,11 @@ class SearchConfig:
                                      "(nas-latency-table) or --latency-device cpu")
         if self.proxy_resolution < MIN_RESOLUTION or self.resolution < MIN_RESOLUTION:
             raise UserInputError(f"--proxy-resolution and --resolution must be at least {MIN_RESOLUTION}")
+        for flag, value in (("--proxy-resolution", self.proxy_resolution), ("--resolution", self.resolution)):
+            if value > MAX_RESOLUTION:
+                raise UserInputError(f"{flag} {value}: at most {MAX_RESOLUTION}")
+        if self.num_classes is not None and not 1 < self.num_classes <= MAX_CLASSES:
+            raise UserInputError(f"--num-classes {self.num_classes}: must be 2..{MAX_CLASSES:,}")
         if self.reward not in ("soft", "hard"):
             raise UserInputError(f"--reward {self.reward!r}: expected soft or hard")
         if self.optimizer not in OPTIMIZERS:
@@ -84,12 +90,30 @@ class SearchConfig:
         if not -10 <= self.w <= 0:  # a positive w rewards bigger networks: the opposite of a budget
             raise UserInputError(f"--w {self.w:g}: must be between -10 and 0 (MnasNet's is -0.07; 0 ignores the "
                                  f"target)")
+        if not 0 <= self.seed < 2 ** 32:
+            raise UserInputError(f"--seed {self.seed}: must be between 0 and {2 ** 32 - 1}")
+        if not 0 < self.val_fraction < 1:
+            raise UserInputError(f"val_fraction {self.val_fraction:g}: must be between 0 and 1")
         if self.scheduler not in SCHEDULERS:
             raise UserInputError(f"--scheduler {self.scheduler!r}: expected one of {', '.join(SCHEDULERS)}")
         lo, hi = (float(v) for v in self.flops_window)
         if not 0 <= lo < hi:
             raise UserInputError(f"--flops-window {lo:g},{hi:g}: expected 0 <= LO < HI, e.g. 0.5,1.5 (0,inf: off)")
         self.flops_window = (lo, hi)
+
+    def warnings(self) -> list[str]:
+        """Values that are allowed but probably not meant, as ``warning:`` lines: a learning rate far above the
+        optimizer's default (the proxy training diverges and every candidate fails), ``--w`` with the hard
+        reward (which does not use it)."""
+        out = []
+        default_lr = DEFAULT_LR[self.optimizer]
+        if self.lr is not None and self.lr > 10 * default_lr:
+            out.append(f"warning: --lr {self.lr:g} is {self.lr / default_lr:.0f}x the default of {self.optimizer} "
+                       f"({default_lr:g}): the proxy training is likely to diverge and candidates to fail")
+        if self.reward == "hard" and self.w != SearchConfig.w:
+            out.append(f"warning: --w {self.w:g} is not used by the hard reward (exponent 0 under the target, -1 "
+                       f"over it)")
+        return out
 
     # -- the parts of the configuration that other modules use
     def budget(self) -> Any:

@@ -24,7 +24,7 @@ import numpy as np
 
 from nas.errors import UserInputError
 from nas.files import atomic_path
-from nas.spec import MIN_RESOLUTION
+from nas.spec import MAX_CLASSES, MIN_RESOLUTION
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 
@@ -97,6 +97,9 @@ def _labels(y: np.ndarray, n: int, where: str) -> tuple[np.ndarray, int]:
         raise DataError(f"{where}: {n} images but {len(y)} labels")
     if not np.issubdtype(y.dtype, np.integer) or (len(y) and y.min() < 0):
         raise DataError(f"{where}: labels must be non-negative integers")
+    if len(y) and y.max() >= MAX_CLASSES:
+        raise DataError(f"{where}: labels go up to {int(y.max()):,}; at most {MAX_CLASSES:,} classes (labels "
+                        f"0..{MAX_CLASSES - 1:,})")
     return y.astype(np.int64), int(y.max()) + 1 if len(y) else 0
 
 
@@ -164,6 +167,7 @@ def _load_folder(directory: str, resolution: int) -> tuple[np.ndarray, np.ndarra
         stat = f.stat()
         digest.update(f"{label}|{f.relative_to(root)}|{stat.st_size}|{stat.st_mtime_ns}".encode())
     cache = cache_root() / f"folder-{digest.hexdigest()[:16]}"
+    _check_size(len(files), resolution, f"folder:{directory}")
     if (cache / "x.npy").is_file() and (cache / "y.npy").is_file():
         return np.load(cache / "x.npy"), np.load(cache / "y.npy"), len(classes)
     from PIL import Image
@@ -188,6 +192,13 @@ def _load_folder(directory: str, resolution: int) -> tuple[np.ndarray, np.ndarra
     return x, y, len(classes)
 
 
+def _check_size(images: int, resolution: int, where: str) -> None:
+    size = images * resolution * resolution * 3
+    if size > MAX_DATA_BYTES:
+        raise DataError(f"{where}: {images} images at {resolution}px take {size / 2 ** 30:.0f} GiB in memory (at "
+                        f"most {MAX_DATA_BYTES // 2 ** 30} GiB); use fewer images or a smaller --proxy-resolution")
+
+
 def split(x: np.ndarray, y: np.ndarray, val_fraction: float, seed: int) -> tuple[np.ndarray, ...]:
     """A seeded random split; the validation part is held out from the training data."""
     order = np.random.default_rng(seed).permutation(len(x))
@@ -201,6 +212,42 @@ def split(x: np.ndarray, y: np.ndarray, val_fraction: float, seed: int) -> tuple
     return x[train], y[train], x[val], y[val]
 
 
+MIN_VAL_IMAGES = 200  # below this a held-out accuracy moves in steps of 0.5% or more: candidates blur together
+MAX_DATA_BYTES = 16 * 2 ** 30  # the proxy arrays are held in memory (and copied to every trial worker)
+
+
+def _class_list(classes: np.ndarray) -> str:
+    shown = ", ".join(str(int(c)) for c in classes[:8])
+    return shown + (f" and {len(classes) - 8} more" if len(classes) > 8 else "")
+
+
+def data_warnings(data: ProxyData, batch_size: int | None = None) -> list[str]:
+    """What makes a data set a poor judge of architectures, as ``warning:`` lines (empty when nothing does):
+    a small held-out split, classes that no training image has, a held-out split that one class dominates,
+    a batch larger than the training split."""
+    out = []
+    n_val, classes = len(data.y_val), data.num_classes
+    if n_val < MIN_VAL_IMAGES:
+        out.append(f"warning: {data.name}: the held-out split has {n_val} images, so an accuracy moves in steps of "
+                   f"{100 / n_val:.2g}%: candidates closer than that cannot be told apart (use at least "
+                   f"{MIN_VAL_IMAGES})")
+    untrained = np.setdiff1d(np.arange(classes), np.unique(data.y_train))
+    if len(untrained):
+        out.append(f"warning: {data.name}: {len(untrained)} of {classes} classes have no training image "
+                   f"(labels {_class_list(untrained)}); a network cannot learn them")
+    if n_val and classes > 1:
+        counts = np.bincount(data.y_val, minlength=classes)
+        share = counts.max() / n_val
+        if share > 0.5 and share >= 1.5 / classes:
+            out.append(f"warning: {data.name}: class {int(counts.argmax())} makes up {share:.0%} of the held-out "
+                       f"split, so always answering it scores {share:.3f}: accuracy then says little about "
+                       f"an architecture")
+    if batch_size and batch_size > len(data.y_train):
+        out.append(f"warning: --batch-size {batch_size} is more than the {len(data.y_train)} training images; "
+                   f"batches hold {len(data.y_train)}")
+    return out
+
+
 def load_data(text: str = "synthetic", resolution: int = 32, val_fraction: float = 0.2,
               seed: int = 0) -> ProxyData:
     """Load the data set a ``--data`` string names, resized to ``resolution``, split train/val."""
@@ -210,7 +257,7 @@ def load_data(text: str = "synthetic", resolution: int = 32, val_fraction: float
         raise DataError(f"validation fraction {val_fraction!r} must be between 0 and 1")
     kind, _, rest = text.partition(":")
     if kind == "synthetic":
-        from nas.synthetic import MAX_CLASSES, generate
+        from nas.synthetic import MAX_CLASSES as SYNTHETIC_CLASSES, generate
 
         opts = _options(rest)
         unknown = set(opts) - {"classes", "images", "seed"}
@@ -221,8 +268,10 @@ def load_data(text: str = "synthetic", resolution: int = 32, val_fraction: float
             data_seed = int(opts.get("seed", seed))
         except ValueError:
             raise DataError(f"--data {text!r}: options must be integers") from None
-        if not 2 <= classes <= MAX_CLASSES or images < 2 * classes:
-            raise DataError(f"--data {text!r}: classes must be 2..{MAX_CLASSES} and images at least 2 per class")
+        if not 2 <= classes <= SYNTHETIC_CLASSES or images < 2 * classes:
+            raise DataError(f"--data {text!r}: classes must be 2..{SYNTHETIC_CLASSES} and images at least 2 per "
+                            f"class")
+        _check_size(images, resolution, f"--data {text!r}")
         x, y = generate(images, resolution, classes, seed=data_seed)
         name = f"synthetic:classes={classes},images={images},seed={data_seed}"
     elif kind == "npz" and rest:
@@ -238,6 +287,7 @@ def load_data(text: str = "synthetic", resolution: int = 32, val_fraction: float
         raise DataError(f"--data {text!r}: expected synthetic, npz:PATH, cifar10:DIR, cifar100:DIR or folder:DIR")
     if len(x) < 2:
         raise DataError(f"--data {text!r}: needs at least 2 images")
+    _check_size(len(x), resolution, f"--data {text!r}")
     x = resize_images(np.ascontiguousarray(x), resolution)
     x_train, y_train, x_val, y_val = split(x, y, val_fraction, seed)
     return ProxyData(name, x_train, y_train, x_val, y_val, classes)

@@ -48,10 +48,12 @@ def trials_per_gpu(proxy_resolution: int, batch_size: int) -> int:
 
 def plan_resources(cluster: dict[str, float], gpus_per_trial: float | None = None,
                    cpus_per_trial: float | None = None, concurrency: int | None = None,
-                   per_gpu: int = 1) -> Resources:
+                   per_gpu: int = 1, nodes: list[dict[str, float]] | None = None) -> Resources:
     """Per-trial CPUs and GPUs and the concurrency, from the options and the cluster's resources.
 
     ``per_gpu``: trials sharing one GPU when ``gpus_per_trial`` is not given (see :func:`trials_per_gpu`).
+    ``nodes``: each live node's resources (default: one node holding the whole cluster). A trial runs on one
+    node, so it never asks for more than the largest node has: Ray would keep it pending forever.
     """
     gpus_total, cpus_total = cluster.get("GPU", 0.0), cluster.get("CPU", 1.0)
     gpus = gpus_per_trial if gpus_per_trial is not None else (1.0 / per_gpu if gpus_total >= 1 else 0.0)
@@ -67,7 +69,28 @@ def plan_resources(cluster: dict[str, float], gpus_per_trial: float | None = Non
         cpus = max(1.0, cpus_total // concurrency)
     if cpus > cpus_total:
         raise UserInputError(f"--cpus-per-trial {cpus:g}: the Ray cluster has {cpus_total:g} CPUs")
+    nodes = nodes or [{"CPU": cpus_total, "GPU": gpus_total}]
+    fitting = [n for n in nodes if n.get("GPU", 0.0) >= gpus]  # nodes with the GPUs (or GPU share) of a trial
+    if not fitting:
+        largest = max(n.get("GPU", 0.0) for n in nodes)
+        raise UserInputError(f"--gpus-per-trial {gpus:g}: no node of the Ray cluster has {gpus:g} GPUs (the "
+                             f"largest has {largest:g}); a trial runs on one node")
+    node_cpus = max(n.get("CPU", 0.0) for n in fitting)
+    if cpus > node_cpus:
+        if cpus_per_trial is not None:
+            raise UserInputError(f"--cpus-per-trial {cpus:g}: no node of the Ray cluster has {cpus:g} CPUs (the "
+                                 f"largest{' with GPUs' if gpus > 0 else ''} has {node_cpus:g}); a trial runs on "
+                                 f"one node")
+        cpus = max(1.0, node_cpus)
     return Resources(float(cpus), float(gpus), int(concurrency))
+
+
+def node_resources() -> list[dict[str, float]]:
+    """The CPUs and GPUs of each live node of the connected Ray cluster."""
+    import ray
+
+    return [{k: float(v) for k, v in n.get("Resources", {}).items() if k in ("CPU", "GPU")}
+            for n in ray.nodes() if n.get("Alive")]
 
 
 CONNECT_TIMEOUT = 30.0  # seconds to wait for a Ray head at --address to answer
@@ -172,7 +195,7 @@ class Runner:
         self._started = start_ray(self.address, self.debug)
         self._route_ray_logs()
         try:
-            self.resources = plan_resources(ray.cluster_resources(), *self.requested)
+            self.resources = plan_resources(ray.cluster_resources(), *self.requested, nodes=node_resources())
         except BaseException:
             self.__exit__(None, None, None)
             raise

@@ -90,6 +90,9 @@ def scale_compound(spec: ArchSpec, alpha: float, beta: float, gamma: float, phi:
                       name=f"{network_stem(spec.name)}-phi{phi:g}")
 
 
+MAX_GRID_POINTS = 500  # every point of the grid search trains a network
+
+
 def coefficient_grid(step: float = 0.05, tolerance: float = 0.1, max_alpha: float = 1.5,
                      max_beta: float = 1.3, max_gamma: float = 1.3) -> list[tuple[float, float, float]]:
     """Candidates (α, β, γ) on a grid with α, β, γ >= 1 and |α·β²·γ² - 2| <= tolerance."""
@@ -99,8 +102,18 @@ def coefficient_grid(step: float = 0.05, tolerance: float = 0.1, max_alpha: floa
     def axis(limit: float) -> list[float]:
         return [round(1 + i * step, 4) for i in range(int(round((limit - 1) / step)) + 1)]
 
-    return [(a, b, g) for a, b, g in itertools.product(axis(max_alpha), axis(max_beta), axis(max_gamma))
-            if abs(a * b * b * g * g - 2) <= tolerance]
+    axes = [axis(max_alpha), axis(max_beta), axis(max_gamma)]
+    if math.prod(map(len, axes)) > MAX_GRID_POINTS * 100:
+        raise ScalingError(f"--grid-step {step:g}: too fine a grid ({math.prod(map(len, axes)):,} points to "
+                           f"consider); use 0.01 or more")
+    grid = [(a, b, g) for a, b, g in itertools.product(*axes) if abs(a * b * b * g * g - 2) <= tolerance]
+    if not grid:
+        raise ScalingError(f"grid: step {step:g} and tolerance {tolerance:g} leave no point with α·β²·γ² near 2; "
+                           f"use a finer --grid-step or a larger --tolerance")
+    if len(grid) > MAX_GRID_POINTS:
+        raise ScalingError(f"grid: {len(grid)} points with α·β²·γ² within {tolerance:g} of 2, each a training (at "
+                           f"most {MAX_GRID_POINTS}); use a larger --grid-step or a smaller --tolerance")
+    return grid
 
 
 def network_stem(name: str) -> str:

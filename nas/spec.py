@@ -24,6 +24,7 @@ MIN_RESOLUTION = 8  # the smallest input size a spec, a proxy or a FLOPs count a
 MAX_RESOLUTION = 4096
 MAX_CHANNELS = 65536
 MAX_LAYERS = 2000
+MAX_CLASSES = 100_000  # ImageNet-21k has 21,841
 ACTIVATIONS = ("swish", "relu", "relu6")
 KERNELS = (1, 3, 5, 7, 9)
 STRIDES = (1, 2)
@@ -252,6 +253,8 @@ def validate_spec(spec: ArchSpec) -> None:
         raise SpecError(f"resolution: {spec.resolution} is too small (at least {MIN_RESOLUTION})")
     if spec.resolution > MAX_RESOLUTION:
         raise SpecError(f"resolution: {spec.resolution:,} is too large (at most {MAX_RESOLUTION})")
+    if spec.num_classes > MAX_CLASSES:
+        raise SpecError(f"num_classes: {spec.num_classes:,} is too many (at most {MAX_CLASSES:,})")
     for key in ("stem_channels", "head_channels"):
         if getattr(spec, key) > MAX_CHANNELS:
             raise SpecError(f"{key}: {getattr(spec, key):,} is too many (at most {MAX_CHANNELS:,})")

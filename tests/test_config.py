@@ -11,7 +11,7 @@ def test_defaults_are_the_dataclass_defaults_and_drive_the_help():
     from nas.cli import _search_parser
 
     defaults = SearchConfig.defaults()
-    assert defaults["trials"] == 32 and defaults["steps"] == 300 and defaults["w"] == -0.07
+    assert defaults["trials"] == 40 and defaults["steps"] == 300 and defaults["w"] == -0.07
     assert defaults["scheduler"] == "asha" and defaults["optimizer"] == "adamw"
     assert "target_flops" not in defaults and "out" not in defaults  # required, no default
     help_text = _search_parser().format_help()
@@ -73,3 +73,29 @@ def test_a_w_that_makes_the_reward_meaningless_is_refused(w):
     with pytest.raises(UserInputError, match="--w"):
         SearchConfig(target_flops=1, out="x", w=w)
     assert SearchConfig(target_flops=1, out="x", w=0.0).score(0.5, 10) == 0.5  # 0: the target is ignored
+
+
+@pytest.mark.parametrize("values, words", [({"seed": -1}, "--seed -1"), ({"seed": 2 ** 32}, "--seed"),
+                                           ({"val_fraction": 0.0}, "val_fraction"),
+                                           ({"val_fraction": 1.0}, "val_fraction")])
+def test_seeds_and_splits_out_of_range_are_refused(values, words):
+    with pytest.raises(UserInputError, match=words):
+        SearchConfig(target_flops=1, out="x", **values)
+
+
+def test_values_allowed_but_probably_not_meant_are_warned_about():
+    assert SearchConfig(target_flops=1, out="x").warnings() == []
+    assert SearchConfig(target_flops=1, out="x", lr=0.03).warnings() == []  # 10x AdamW's default: allowed
+    (line,) = SearchConfig(target_flops=1, out="x", lr=5.0).warnings()
+    assert line.startswith("warning: --lr 5 is 1667x the default of adamw (0.003)")
+    (line,) = SearchConfig(target_flops=1, out="x", reward="hard", w=-0.2).warnings()
+    assert "--w -0.2 is not used by the hard reward" in line
+
+
+@pytest.mark.parametrize("values, words", [({"resolution": 5000}, "--resolution 5000: at most 4096"),
+                                           ({"proxy_resolution": 8192}, "--proxy-resolution 8192"),
+                                           ({"num_classes": 10 ** 6}, "--num-classes 1000000: must be 2..100,000"),
+                                           ({"num_classes": 1}, "--num-classes 1")])
+def test_sizes_beyond_the_bounds_of_a_spec_are_refused(values, words):
+    with pytest.raises(UserInputError, match=words):
+        SearchConfig(target_flops=1, out="x", **values)

@@ -114,3 +114,63 @@ def test_a_data_set_of_one_class_is_refused():
     x, y = np.zeros((20, 8, 8, 3), np.uint8), np.full(20, 3)
     with pytest.raises(DataError, match="every training image has label 3"):
         split(x, y, 0.2, 0)
+
+
+def _data(y_train, y_val, classes, name="d"):
+    from nas.data import ProxyData
+
+    image = np.zeros((1, 8, 8, 3), np.uint8)
+    return ProxyData(name, np.repeat(image, len(y_train), 0), np.asarray(y_train), np.repeat(image, len(y_val), 0),
+                     np.asarray(y_val), classes)
+
+
+def test_a_sound_data_set_draws_no_warning():
+    from nas.data import data_warnings
+
+    data = load_data("synthetic:classes=4,images=1000", resolution=16)
+    assert len(data.y_val) == 200 and data_warnings(data, 64) == []
+
+
+def test_data_that_judges_architectures_poorly_is_warned_about():
+    from nas.data import data_warnings
+
+    small = data_warnings(_data(np.arange(400) % 4, np.arange(40) % 4, 4), 64)
+    assert small == ["warning: d: the held-out split has 40 images, so an accuracy moves in steps of 2.5%: "
+                     "candidates closer than that cannot be told apart (use at least 200)"]
+    # npz labels 0, 2 and 5: classes 1, 3 and 4 have no image at all; the network cannot learn them
+    gaps = data_warnings(_data(np.tile([0, 2, 5], 200),
+                               np.tile([0, 2, 5], 100), 6), 64)
+    assert gaps == ["warning: d: 3 of 6 classes have no training image (labels 1, 3, 4); a network cannot learn "
+                    "them"]
+    skewed = data_warnings(_data(np.arange(1000) % 10, np.r_[np.zeros(180, int), np.arange(120) % 10], 10), 64)
+    assert len(skewed) == 1 and "class 0 makes up 64% of the held-out split" in skewed[0]
+    assert "scores 0.640" in skewed[0]
+    # two classes 70/30 is no alarm; 80/20 is
+    assert data_warnings(_data(np.arange(600) % 2, np.r_[np.zeros(210, int), np.ones(90, int)], 2), 64) == []
+    assert "class 1 makes up 80%" in data_warnings(
+        _data(np.arange(600) % 2, np.r_[np.zeros(60, int), np.ones(240, int)], 2), 64)[0]
+    batch = data_warnings(_data(np.arange(50) % 2, np.arange(300) % 2, 2), 64)
+    assert batch == ["warning: --batch-size 64 is more than the 50 training images; batches hold 50"]
+
+
+def test_data_too_large_for_memory_is_refused_before_it_is_made():
+    with pytest.raises(DataError, match=r"10000000 images at 224px take 1402 GiB in memory \(at most 16 GiB\)"):
+        load_data("synthetic:images=10000000", resolution=224)
+
+
+def test_labels_beyond_any_classifier_are_refused(tmp_path):
+    path = tmp_path / "d.npz"
+    np.savez(path, x=np.zeros((4, 8, 8, 3), np.uint8), y=np.array([0, 1, 2, 10 ** 9]))
+    with pytest.raises(DataError, match="labels go up to 1,000,000,000; at most 100,000 classes"):
+        load_data(f"npz:{path}")
+
+
+def test_the_commands_say_the_data_warnings_on_stderr(capsys):
+    from nas.cli import _proxy_data
+
+    data = _proxy_data("synthetic:classes=3,images=90", 16, 0.2, 0, 16)
+    assert len(data.y_val) == 18
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == (
+        "warning: synthetic:classes=3,images=90,seed=0: the held-out split has 18 images, so an accuracy moves "
+        "in steps of 5.6%: candidates closer than that cannot be told apart (use at least 200)\n")

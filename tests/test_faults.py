@@ -13,7 +13,7 @@ from nas.cli import search_main
 from nas.errors import UserInputError
 from nas.records import append_trial, repair_trials
 
-TINY = ["--data", "synthetic:classes=3,images=90", "--proxy-resolution", "16", "--steps", "2", "--batch-size", "16",
+TINY = ["--data", "synthetic:classes=3,images=1000", "--proxy-resolution", "16", "--steps", "2", "--batch-size", "16",
         "--resolution", "64", "--target-flops", "5M", "--cpus-per-trial", "1",
         "--flops-window", "0,inf", "--controller", "random", "--scheduler", "none"]
 
@@ -138,7 +138,7 @@ def test_a_worker_that_dies_is_recorded_failed_and_its_traceback_goes_to_ray_log
         run_trial(trial_config, data, search)
 
     out = tmp_path / "dies"
-    config = SearchConfig(target_flops=5_000_000, out=str(out), data="synthetic:classes=3,images=90",
+    config = SearchConfig(target_flops=5_000_000, out=str(out), data="synthetic:classes=3,images=1000",
                           proxy_resolution=16, steps=2, batch_size=16, resolution=64, cpus_per_trial=1,
                           flops_window=(0, float("inf")), trials=3, controller="random", scheduler="none")
     data = load_data(config.data, config.proxy_resolution, config.val_fraction, config.seed)

@@ -147,7 +147,7 @@ def test_a_search_with_a_latency_target_scores_predicted_latency(space_table_64,
     from search_spaces.mnasnet import default_space
 
     out = tmp_path / "run"
-    argv = ["--data", "synthetic:classes=3,images=90", "--proxy-resolution", "16", "--steps", "2", "--batch-size",
+    argv = ["--data", "synthetic:classes=3,images=1000", "--proxy-resolution", "16", "--steps", "2", "--batch-size",
             "16", "--resolution", "64", "--cpus-per-trial", "1", "--flops-window", "0,inf", "--trials", "3",
             "--controller", "random", "--scheduler", "none", "--target-flops", "5M", "--target-latency", "3ms",
             "--latency-table", str(space_table_64), "--out", str(out)]

@@ -10,7 +10,7 @@ from nas.config import SearchConfig
 from nas.proxy_check import COLUMNS, ProxyCheckConfig, sample_stratified, select_candidates, summarize, verdict
 from nas.profile import profile
 
-TINY = ["--data", "synthetic:classes=3,images=90", "--proxy-resolution", "16", "--steps", "2", "--batch-size", "16",
+TINY = ["--data", "synthetic:classes=3,images=1000", "--proxy-resolution", "16", "--steps", "2", "--batch-size", "16",
         "--resolution", "64", "--target-flops", "5M", "--cpus-per-trial", "1"]
 
 

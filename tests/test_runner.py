@@ -33,3 +33,21 @@ def test_more_than_the_cluster_has_is_a_user_error():
         plan_resources({"CPU": 4.0, "GPU": 1.0}, gpus_per_trial=2)
     with pytest.raises(UserInputError, match="--cpus-per-trial 8"):
         plan_resources({"CPU": 4.0}, cpus_per_trial=8)
+
+
+def test_a_trial_never_asks_more_than_one_node_has():
+    two_small_nodes = [{"CPU": 1.0}, {"CPU": 1.0}]
+    res = plan_resources({"CPU": 2.0}, nodes=two_small_nodes)  # Ray would keep a 2-CPU trial pending forever
+    assert (res.cpus, res.concurrency) == (1.0, 1)
+    res = plan_resources({"CPU": 16.0}, nodes=[{"CPU": 8.0}, {"CPU": 8.0}], concurrency=2)
+    assert (res.cpus, res.concurrency) == (8.0, 2)
+    with pytest.raises(UserInputError, match=r"--cpus-per-trial 2: no node of the Ray cluster has 2 CPUs "
+                                             r"\(the largest has 1\)"):
+        plan_resources({"CPU": 2.0}, cpus_per_trial=2, nodes=two_small_nodes)
+    with pytest.raises(UserInputError, match="--gpus-per-trial 2: no node of the Ray cluster has 2 GPUs"):
+        plan_resources({"CPU": 8.0, "GPU": 2.0}, gpus_per_trial=2,
+                       nodes=[{"CPU": 4.0, "GPU": 1.0}, {"CPU": 4.0, "GPU": 1.0}])
+    # GPU trials go where the GPUs are: the CPUs of a CPU-only node do not count for them
+    with pytest.raises(UserInputError, match="the largest with GPUs has 4"):
+        plan_resources({"CPU": 68.0, "GPU": 1.0}, gpus_per_trial=1, cpus_per_trial=8,
+                       nodes=[{"CPU": 4.0, "GPU": 1.0}, {"CPU": 64.0}])

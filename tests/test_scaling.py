@@ -102,6 +102,9 @@ def test_cli_preset_phi_manual_family(tmp_path, capsys):
     (["--width", "1.2"], "go together"),
     (["--preset", "b1", "--phi", "1"], "choose one"),
     ([], "say how to scale"),
+    (["--grid-search", "--grid-step", "0.0001"], "too fine a grid"),
+    (["--grid-search", "--tolerance", "0"], "leave no point"),
+    (["--grid-search", "--seed", "-1"], "--seed"),
 ])
 def test_cli_bad_input(argv, words, capsys):
     assert scale_main([str(REFERENCES / "efficientnet_b0.json"), *argv]) == 2
@@ -123,7 +126,7 @@ def test_grid_search_end_to_end(tmp_path, capsys):
     tiny.save(base)
     out = tmp_path / "scaling"
     assert scale_main([str(base), "--grid-search", "--grid-step", "0.1", "--tolerance", "0.03",
-                       "--data", "synthetic:classes=3,images=60", "--proxy-resolution", "16", "--steps", "2",
+                       "--data", "synthetic:classes=3,images=1000", "--proxy-resolution", "16", "--steps", "2",
                        "--batch-size", "16", "--out", str(out)]) == 0
     table = pd.read_csv(out / "scaling.csv")
     assert len(table) == 4 and (table["status"] == "ok").all()
@@ -144,3 +147,10 @@ def test_default_outputs_are_named_after_the_network_beside_the_spec(tmp_path):
     assert (tmp_path / "efficientnet-b3.json").is_file()
     assert sorted(p.name for p in (tmp_path / "efficientnet-family").iterdir()) == [
         f"efficientnet-b{i}.json" for i in range(1, 8)]
+
+
+def test_a_grid_too_fine_or_too_large_to_train_is_refused():
+    with pytest.raises(ScalingError, match="too fine a grid"):
+        coefficient_grid(0.0005, 0.1)
+    with pytest.raises(ScalingError, match="points with α·β²·γ² within 1 of 2, each a training"):
+        coefficient_grid(0.01, 1.0)

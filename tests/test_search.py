@@ -13,7 +13,7 @@ import pytest
 from nas.cli import search_main
 from nas.spec import load_spec
 
-TINY = ["--data", "synthetic:classes=3,images=90", "--proxy-resolution", "16", "--steps", "2", "--batch-size", "16",
+TINY = ["--data", "synthetic:classes=3,images=1000", "--proxy-resolution", "16", "--steps", "2", "--batch-size", "16",
         "--resolution", "64", "--target-flops", "5M", "--cpus-per-trial", "1",
         "--flops-window", "0,inf", "--scheduler", "none"]
 
@@ -62,7 +62,7 @@ def test_end_to_end_search_writes_every_output(tmp_path, capsys):
 def _tiny_config(out, **changes):
     from nas.config import SearchConfig
 
-    values = dict(target_flops=5_000_000, out=str(out), data="synthetic:classes=3,images=90", proxy_resolution=16,
+    values = dict(target_flops=5_000_000, out=str(out), data="synthetic:classes=3,images=1000", proxy_resolution=16,
                   steps=2, batch_size=16, resolution=64, cpus_per_trial=1, flops_window=(0, float("inf")),
                   scheduler="none")
     values.update(changes)

@@ -1,0 +1,79 @@
+"""Does a search's winner beat EfficientNet-B0 when measured again? The honest second measurement.
+
+    python benchmarks/winner_recheck.py RUN [--seeds 3] [--first-seed 100] [--network efficientnet_b0 ...]
+
+A search's best reward is the best of many noisy measurements, so it is flattered by selection. This trains
+the run's ``best_b0.json`` again with the run's own proxy (data, budget, optimizer, resolution) under fresh
+seeds that no trial of the search used, beside the shipped reference networks under the same seeds, and
+scores every training with the run's reward. Prints one row per network (each seed's reward, mean and
+spread) and the winner's margin over each reference, and writes ``RUN/recheck.csv``. Trains directly with
+the trial code (no Ray); needs the machine to itself only for its seconds column.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def main() -> None:
+    from nas.data import load_data
+    from nas.search import saved_config
+    from nas.spec import load_spec
+    from nas.trial import evaluate_candidate, trial_device
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run", type=Path, help="a nas-search run directory (best_b0.json, search.json)")
+    parser.add_argument("--seeds", type=int, default=3, help="trainings per network (default: 3)")
+    parser.add_argument("--first-seed", type=int, default=100,
+                        help="the first training seed; a search's trials use seed + trial number (default: 100)")
+    parser.add_argument("--network", action="append", dest="networks",
+                        help="a shipped reference network to compare with (default: all three)")
+    args = parser.parse_args()
+
+    config = saved_config(args.run)
+    data = load_data(config.data, config.proxy_resolution, config.val_fraction, config.seed)
+    trial_device(config.cpus_per_trial or 2, 0)
+    references = ROOT / "search_spaces" / "references"
+    names = args.networks or sorted(p.stem for p in references.glob("*.json"))
+    networks = {"winner": load_spec(args.run / "best_b0.json")}
+    networks.update({name: load_spec(references / f"{name}.json") for name in names})
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    print(f"{args.run}: proxy {config.steps or config.epochs} {'steps' if config.steps else 'epochs'}, "
+          f"{config.optimizer}, {data.describe()}; target {config.describe_target()}, seeds {list(seeds)}",
+          flush=True)
+    rows = []
+    for name, spec in networks.items():
+        spec = spec.replace(num_classes=data.num_classes)
+        for seed in seeds:
+            measured = evaluate_candidate(spec.to_dict(), data, config, seed=seed)
+            ok = measured["status"] == "ok"
+            reward = config.score(measured["accuracy"], measured["flops"]) if ok else 0.0
+            rows.append({"network": name, "seed": seed, "accuracy": measured["accuracy"],
+                         "flops": measured["flops"], "reward": reward, "seconds": round(measured["seconds"], 1)})
+            print(f"{name:>16} seed {seed}: accuracy {measured['accuracy']:.3f}, {measured['flops'] / 1e6:.1f}M "
+                  f"FLOPs, reward {reward:.4f} ({measured['seconds']:.0f}s)", flush=True)
+    frame = pd.DataFrame(rows)
+    frame.to_csv(args.run / "recheck.csv", index=False)
+    searched = load_spec(args.run / "best_b0.json").metrics.get("reward")
+    print(f"\nreward in the search (best of {len(pd.read_csv(args.run / 'trials.csv'))} candidates): {searched}")
+    means = {}
+    for name, group in frame.groupby("network", sort=False):
+        rewards = group["reward"].tolist()
+        means[name] = statistics.mean(rewards)
+        spread = statistics.stdev(rewards) if len(rewards) > 1 else 0.0
+        print(f"{name:>16}: mean reward {means[name]:.4f} (sd {spread:.4f}; "
+              f"{', '.join(f'{r:.4f}' for r in rewards)})")
+    for name in names:
+        print(f"winner - {name}: {means['winner'] - means[name]:+.4f}")
+    print(f"written to {args.run / 'recheck.csv'}")
+
+
+if __name__ == "__main__":
+    main()
