@@ -89,7 +89,7 @@ def _profile_latency(args: argparse.Namespace, spec: object) -> dict[str, object
 
     out: dict[str, object] = {}
     if args.latency:
-        latency.check_device(args.device)
+        latency.check_measurement(args.device, args.threads, args.batch_size, spec.resolution)
         measured = latency.measure_spec(spec, args.device, args.threads, args.batch_size)
         out["latency"] = {**measured.to_dict(), "device": latency.describe_device(args.device, args.threads,
                                                                                   args.batch_size)}
@@ -163,7 +163,7 @@ def _latency_table(args: argparse.Namespace) -> int:
 
     if args.resolution < MIN_RESOLUTION:
         raise UsageError(f"--resolution: {args.resolution} is too small (at least {MIN_RESOLUTION})")
-    latency.check_device(args.device)
+    latency.check_measurement(args.device, args.threads, args.batch_size, args.resolution)
     _writable_directory("--out", os.path.dirname(os.path.abspath(args.out)))
     device = latency.describe_device(args.device, args.threads, args.batch_size)
     say(f"measuring every layer configuration of the space at {args.resolution}px on {device['kind']} "

@@ -47,6 +47,24 @@ def check_device(device: str) -> None:
         raise UserInputError("--device cuda: no CUDA device is available here")
 
 
+MAX_INPUT_BYTES = 2 * 2 ** 30  # one batch of float32 input; the activations of a network are several times it
+
+
+def check_measurement(device: str, threads: int, batch_size: int, resolution: int) -> None:
+    """One-line errors for a measurement that cannot mean anything here: a device this machine lacks, more
+    threads than it has CPUs (they would time-share), or an input batch too large to hold."""
+    import os
+
+    check_device(device)
+    cpus = os.cpu_count() or 1
+    if device == "cpu" and threads > cpus:
+        raise UserInputError(f"--threads {threads}: this machine has {cpus} CPUs")
+    size = batch_size * 3 * resolution * resolution * 4
+    if size > MAX_INPUT_BYTES:
+        raise UserInputError(f"--batch-size {batch_size} at {resolution}px: one input batch takes "
+                             f"{size / 2 ** 30:.1f} GiB (at most {MAX_INPUT_BYTES // 2 ** 30} GiB)")
+
+
 def describe_device(device: str, threads: int, batch_size: int) -> dict[str, Any]:
     """What a measurement depends on: the processor (or GPU), threads, batch size and torch's version."""
     import torch

@@ -114,12 +114,20 @@ def test_profile_measures_and_predicts(tiny_table, tmp_path, capsys):
     (["--out", "{tmp}/t.json", "--threads", "0"], "--threads"),
     (["--out", "{tmp}/t.json", "--resolution", "4"], "too small"),
     (["--out", "{tmp}/file/t.json"], "cannot write"),
+    (["--out", "{tmp}/t.json", "--threads", "4096"], "--threads 4096: this machine has"),
+    (["--out", "{tmp}/t.json", "--batch-size", "10000"], "--batch-size 10000 at 224px: one input batch takes 5.6 GiB"),
 ])
 def test_latency_table_bad_arguments(argv, message, tmp_path, capsys):
     (tmp_path / "file").write_text("")
     assert latency_table_main([a.format(tmp=tmp_path) for a in argv]) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
+
+
+def test_profile_refuses_a_measurement_that_cannot_mean_anything(capsys):
+    assert profile_main([B0, "--method", "analytic", "--latency", "--batch-size", "5000", "--resolution", "512"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--batch-size 5000 at 512px: one input batch takes 14.6 GiB" in err
 
 
 def test_profile_refuses_a_bad_table(tmp_path, capsys):
