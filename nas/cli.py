@@ -210,12 +210,14 @@ def _positive_float(text: str) -> float:
 
 
 def _seed(text: str) -> int:
+    from nas.config import SEED_LIMIT
+
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if not 0 <= value < 2 ** 32:
-        raise argparse.ArgumentTypeError(f"{text!r} must be between 0 and {2 ** 32 - 1}")
+    if not 0 <= value < SEED_LIMIT:
+        raise argparse.ArgumentTypeError(f"{text!r} must be between 0 and {SEED_LIMIT - 1}")
     return value
 
 

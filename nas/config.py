@@ -25,6 +25,7 @@ DEFAULT_FLOPS_WINDOW = (0.5, 1.5)  # chosen on benchmarks/controllers.py; see RE
 DEFAULT_LR = {"adamw": 0.003, "sgd": 0.1}
 OPTIMIZERS = tuple(DEFAULT_LR)
 RESCORING = ("target_flops", "target_latency_ms", "w", "reward")
+SEED_LIMIT = 2 ** 32  # seeds are 0..SEED_LIMIT-1: what numpy's and torch's generators all accept
 
 
 @dataclass
@@ -90,8 +91,8 @@ class SearchConfig:
         if not -10 <= self.w <= 0:  # a positive w rewards bigger networks: the opposite of a budget
             raise UserInputError(f"--w {self.w:g}: must be between -10 and 0 (MnasNet's is -0.07; 0 ignores the "
                                  f"target)")
-        if not 0 <= self.seed < 2 ** 32:
-            raise UserInputError(f"--seed {self.seed}: must be between 0 and {2 ** 32 - 1}")
+        if not 0 <= self.seed < SEED_LIMIT:
+            raise UserInputError(f"--seed {self.seed}: must be between 0 and {SEED_LIMIT - 1}")
         if not 0 < self.val_fraction < 1:
             raise UserInputError(f"val_fraction {self.val_fraction:g}: must be between 0 and 1")
         if self.scheduler not in SCHEDULERS:
