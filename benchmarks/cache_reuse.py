@@ -24,7 +24,7 @@ def run(out: Path, target: str, args: argparse.Namespace, *extra: str) -> tuple[
     argv = ["--target-flops", target, "--trials", str(args.trials), "--steps", str(args.steps),
             "--controller", args.controller, "--seed", str(args.seed), "--out", str(out), *extra]
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", "import sys; from nas.cli import search_main; "
+    done = subprocess.run([sys.executable, "-c", "import sys; from nas.cli.search import main as search_main; "
                            "sys.exit(search_main())", *argv], cwd=Path(__file__).resolve().parents[1])
     seconds = time.perf_counter() - started
     if done.returncode != 0:

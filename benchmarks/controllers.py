@@ -28,7 +28,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from controllers import CONTROLLERS, make_controller  # noqa: E402
-from nas.profile import profile  # noqa: E402
+from nas.network.counting import profile  # noqa: E402
 from search_spaces.mnasnet import MnasNetSpace  # noqa: E402
 
 CHECKPOINTS = (25, 50, 100, 200, 300)

@@ -13,7 +13,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from conftest import random_spec, reference  # noqa: E402
-from nas.profile import profile  # noqa: E402
+from nas.network.counting import profile  # noqa: E402
 
 
 def main() -> None:

@@ -27,12 +27,13 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from nas.data import ProxyData, load_data, split  # noqa: E402
-from nas.model import build_model  # noqa: E402
-from nas.profile import profile  # noqa: E402
-from nas.spec import load_spec  # noqa: E402
-from nas.synthetic import generate  # noqa: E402
-from nas.train import TrainBudget, init_for_short_training, train_model  # noqa: E402
+from nas.data.datasets import ProxyData, load_data, split  # noqa: E402
+from nas.network.builder import build_model  # noqa: E402
+from nas.network.counting import profile  # noqa: E402
+from search_spaces.spec import load_spec  # noqa: E402
+from nas.data.synthetic import generate  # noqa: E402
+from nas.training.budget import TrainBudget  # noqa: E402
+from nas.training.proxy import init_for_short_training, train_model  # noqa: E402
 from search_spaces.mnasnet import default_space  # noqa: E402
 
 
@@ -139,7 +140,7 @@ def part_b(args, device: str) -> None:
     steps = args.steps if not args.quick else 4
     with Utilisation(device) as util:
         started = time.perf_counter()
-        from nas.train import train_candidate
+        from nas.training.proxy import train_candidate
 
         result = train_candidate(spec, data, TrainBudget(steps=steps, batch_size=64), device=device)
         seconds = time.perf_counter() - started
@@ -154,7 +155,7 @@ def _worker(args_tuple) -> dict:
     torch.set_num_threads(1)
     data = load_data("synthetic" if not quick else "synthetic:classes=3,images=200", 32, 0.2, 0)
     started = time.perf_counter()
-    from nas.train import train_candidate
+    from nas.training.proxy import train_candidate
 
     space, rng = default_space(), np.random.default_rng(seed)
     for _ in range(count):

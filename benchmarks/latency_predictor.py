@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from nas import latency
-from nas.rank_stats import kendall_tau_b, spearman_rho
-from nas.spec import load_spec
+from nas.latency import tables as latency
+from nas.proxy_check.rank_stats import kendall_tau_b, spearman_rho
+from search_spaces.spec import load_spec
 from search_spaces.mnasnet import default_space
 
 REFERENCES = Path(__file__).resolve().parents[1] / "search_spaces" / "references"

@@ -33,11 +33,12 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from nas.config import SearchConfig
-from nas.data import load_data
-from nas.proxy_check import ProxyCheckConfig, reference_candidates, sample_stratified
-from nas.rank_stats import kendall_tau_b
-from nas.train import TrainBudget, train_candidate
+from nas.search.config import SearchConfig
+from nas.data.datasets import load_data
+from nas.proxy_check.driver import ProxyCheckConfig, reference_candidates, sample_stratified
+from nas.proxy_check.rank_stats import kendall_tau_b
+from nas.training.budget import TrainBudget
+from nas.training.proxy import train_candidate
 
 REFERENCE_SEED = 99
 

@@ -72,7 +72,7 @@ def run_search(out: Path, controller: str, config: str, seed: int,
     started = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
     (out / "running").touch()
-    done = subprocess.run([sys.executable, "-c", "import sys; from nas.cli import search_main; "
+    done = subprocess.run([sys.executable, "-c", "import sys; from nas.cli.search import main as search_main; "
                            "sys.exit(search_main())", *argv], cwd=ROOT, stdout=subprocess.DEVNULL)
     seconds = time.perf_counter() - started
     if done.returncode != 0:
@@ -84,11 +84,11 @@ def run_search(out: Path, controller: str, config: str, seed: int,
 
 def reference_rewards(args: argparse.Namespace, seeds: list[int]) -> pd.DataFrame:
     """The shipped networks trained with the proxy budget (one training per seed), scored like a candidate."""
-    from nas.config import SearchConfig
-    from nas.data import load_data
-    from nas.reward import parse_flops
-    from nas.spec import load_spec
-    from nas.trial import evaluate_candidate, trial_device
+    from nas.search.config import SearchConfig
+    from nas.data.datasets import load_data
+    from nas.search.reward import parse_flops
+    from search_spaces.spec import load_spec
+    from nas.engine.measure import evaluate_candidate, trial_device
 
     rows = []
     for seed in seeds:
@@ -111,7 +111,7 @@ def plot(curves: pd.DataFrame, references: pd.DataFrame, budget: int, path: Path
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from nas.records import save_plot
+    from nas.search.run_files import save_plot
 
     fig, ax = plt.subplots(figsize=(8, 5), dpi=110)
     grid = list(range(0, budget + 1, max(1, budget // 60)))

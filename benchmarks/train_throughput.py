@@ -6,7 +6,7 @@ virtual environment (the project itself does not depend on timm):
     python3 -m venv /tmp/timmvenv && /tmp/timmvenv/bin/pip install torch==2.14.1 torchvision==0.29.1 timm
     PYTHONPATH=. /tmp/timmvenv/bin/python benchmarks/train_throughput.py [--resolution 32] [--steps 30]
 
-Both models are trained by nas.train.train_model (channels_last, float32 on CPU, bf16 autocast on CUDA) on
+Both models are trained by nas.training.proxy.train_model (channels_last, float32 on CPU, bf16 autocast on CUDA) on
 the same synthetic data; the first steps are a warm-up and excluded by timing two runs and differencing.
 """
 from __future__ import annotations
@@ -19,11 +19,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from nas.data import ProxyData, split  # noqa: E402
-from nas.model import build_model  # noqa: E402
-from nas.spec import load_spec  # noqa: E402
-from nas.synthetic import generate  # noqa: E402
-from nas.train import TrainBudget, train_model  # noqa: E402
+from nas.data.datasets import ProxyData, split  # noqa: E402
+from nas.network.builder import build_model  # noqa: E402
+from search_spaces.spec import load_spec  # noqa: E402
+from nas.data.synthetic import generate  # noqa: E402
+from nas.training.budget import TrainBudget  # noqa: E402
+from nas.training.proxy import train_model  # noqa: E402
 
 B0 = Path(__file__).resolve().parents[1] / "search_spaces" / "references" / "efficientnet_b0.json"
 

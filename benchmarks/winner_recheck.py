@@ -23,10 +23,10 @@ sys.path.insert(0, str(ROOT))
 
 
 def main() -> None:
-    from nas.data import load_data
-    from nas.search import saved_config
-    from nas.spec import load_spec
-    from nas.trial import evaluate_candidate, trial_device
+    from nas.data.datasets import load_data
+    from nas.search.driver import saved_config
+    from search_spaces.spec import load_spec
+    from nas.engine.measure import evaluate_candidate, trial_device
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", type=Path, help="a nas-search run directory (best_b0.json, search.json)")

@@ -11,7 +11,7 @@ floor per trial over the second half (a least-squares slope), which should be ab
 search to hold steady.
 
 ``--in-process`` finds the cause without Ray: the same sequence of candidates (fvcore count, then training)
-in fresh Python processes, side by side: as the trial did before ``nas.trial.release_memory`` (plain), with
+in fresh Python processes, side by side: as the trial did before ``nas.engine.measure.release_memory`` (plain), with
 it after every candidate, and (without it) counting FLOPs only or training only, to tell which part grows.
 """
 from __future__ import annotations
@@ -60,11 +60,11 @@ def worker_rss(driver: int) -> tuple[float, float]:
 IN_PROCESS = """
 import sys, numpy as np, torch
 from pathlib import Path
-from nas.config import SearchConfig
-from nas.data import load_data
-from nas.profile import profile
-from nas.train import train_candidate
-from nas.trial import release_memory
+from nas.search.config import SearchConfig
+from nas.data.datasets import load_data
+from nas.network.counting import profile
+from nas.training.proxy import train_candidate
+from nas.engine.measure import release_memory
 from search_spaces.mnasnet import MnasNetSpace
 
 variant, trials, steps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
@@ -116,7 +116,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "run"
         env = dict(os.environ, NAS_CACHE_DIR=str(Path(tmp) / "cache"))
-        argv = [sys.executable, "-c", "import sys; from nas.cli import search_main; sys.exit(search_main())",
+        argv = [sys.executable, "-c", "import sys; from nas.cli.search import main as search_main; sys.exit(search_main())",
                 "--target-flops", "400M", "--trials", str(args.trials), "--steps", str(args.steps),
                 "--controller", "random", "--flops-window", "0,inf", "--out", str(out)]
         process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)

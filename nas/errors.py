@@ -1,5 +1,5 @@
-"""The one base class of errors caused by the user's input (exit status 2 on the command line)."""
+"""The one base class of errors caused by the user's input (exit status 2): ``search_spaces.errors``'s, here
+under the name the rest of ``nas`` imports."""
+from search_spaces.errors import UserInputError
 
-
-class UserInputError(ValueError):
-    """Bad arguments, files or data: reported as one line, exit status 2."""
+__all__ = ["UserInputError"]

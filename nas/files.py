@@ -4,7 +4,10 @@ from __future__ import annotations
 import os
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
+
+if TYPE_CHECKING:
+    from search_spaces.spec import ArchSpec
 
 
 @contextmanager
@@ -31,3 +34,10 @@ def atomic_write(path: str | os.PathLike, data: bytes | str) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_bytes(data.encode() if isinstance(data, str) else data)
     return path
+
+
+def save_spec(spec: "ArchSpec", path: str | os.PathLike) -> Path:
+    """Write a B0 spec as JSON, atomically (a crash never leaves half a file); its directory is made."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return atomic_write(path, spec.to_json())

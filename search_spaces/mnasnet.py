@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from nas.spec import ArchSpec, BlockSpec
+from search_spaces.spec import ArchSpec, BlockSpec
 from search_spaces.space import CategoricalSpace, SpaceError
 
 # conv op name -> (spec op, expand ratio)
@@ -174,7 +174,7 @@ class MnasNetSpace(CategoricalSpace):
         return True
 
     def summary(self, choices: Sequence[int]) -> str:
-        """A short architecture summary, one token per block, e.g. ``M6k5se·40x3`` (``nas.spec.NOTATION``)."""
+        """A short architecture summary, one token per block, e.g. ``M6k5se·40x3`` (``search_spaces.spec.NOTATION``)."""
         return " ".join(block.notation() for block in self.decode(choices).blocks)
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from nas.spec import ArchSpec, BlockSpec, load_spec
+from search_spaces.spec import ArchSpec, BlockSpec, load_spec
 
 REFERENCES = Path(__file__).resolve().parents[1] / "search_spaces" / "references"
 

@@ -4,8 +4,8 @@ import pickle
 import numpy as np
 import pytest
 
-from nas.cache import ResultCache, arch_key, proxy_fingerprint
-from nas.data import ProxyData
+from nas.engine.cache import ResultCache, arch_key, proxy_fingerprint
+from nas.data.datasets import ProxyData
 from search_spaces.mnasnet import default_space
 
 

@@ -4,7 +4,11 @@ import sys
 
 import pytest
 
-from nas.cli import _latency_table_parser, _profile_parser, _proxy_check_parser, _scale_parser, _search_parser
+from nas.cli.latency_table import _latency_table_parser
+from nas.cli.profile import _profile_parser
+from nas.cli.proxy_check import _proxy_check_parser
+from nas.cli.scale import _scale_parser
+from nas.cli.search import _search_parser
 
 PARSERS = [_search_parser, _proxy_check_parser, _scale_parser, _profile_parser, _latency_table_parser]
 
@@ -29,7 +33,7 @@ def test_search_help_shows_the_required_target_and_explains_the_notation():
 
 
 def test_help_imports_neither_torch_nor_ray():
-    code = ("import sys; from nas.cli import search_main\n"
+    code = ("import sys; from nas.cli.search import main as search_main\n"
             "try:\n    search_main(['--help'])\nexcept SystemExit:\n    pass\n"
             "print(sorted(m for m in ('torch', 'ray', 'fvcore', 'pandas') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

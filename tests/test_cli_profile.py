@@ -5,7 +5,7 @@ import sys
 import pytest
 
 from conftest import REFERENCES
-from nas.cli import profile_main
+from nas.cli.profile import main as profile_main
 
 B0 = str(REFERENCES / "efficientnet_b0.json")
 
@@ -57,7 +57,7 @@ def test_bad_option(capsys):
 
 def test_console_script_no_traceback(tmp_path):
     """The installed command, as a user runs it."""
-    result = subprocess.run([sys.executable, "-c", "import sys; from nas.cli import profile_main; "
+    result = subprocess.run([sys.executable, "-c", "import sys; from nas.cli.profile import main as profile_main; "
                              "sys.exit(profile_main())", str(tmp_path / "nope.json")], capture_output=True, text=True)
     assert result.returncode == 2
     assert result.stderr.strip().startswith("nas-profile: error:") and "Traceback" not in result.stderr

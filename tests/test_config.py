@@ -3,12 +3,12 @@ import pickle
 
 import pytest
 
-from nas.config import SearchConfig
+from nas.search.config import SearchConfig
 from nas.errors import UserInputError
 
 
 def test_defaults_are_the_dataclass_defaults_and_drive_the_help():
-    from nas.cli import _search_parser
+    from nas.cli.search import _search_parser
 
     defaults = SearchConfig.defaults()
     assert defaults["trials"] == 40 and defaults["steps"] == 300 and defaults["w"] == -0.07

@@ -4,8 +4,8 @@ import pickle
 import numpy as np
 import pytest
 
-from nas.data import DataError, load_data
-from nas.synthetic import class_names, generate
+from nas.data.datasets import DataError, load_data
+from nas.data.synthetic import class_names, generate
 
 
 def test_synthetic_is_deterministic_and_balanced():
@@ -109,7 +109,7 @@ def test_bad_data_strings(text):
 def test_a_data_set_of_one_class_is_refused():
     import numpy as np
 
-    from nas.data import DataError, split
+    from nas.data.datasets import DataError, split
 
     x, y = np.zeros((20, 8, 8, 3), np.uint8), np.full(20, 3)
     with pytest.raises(DataError, match="every training image has label 3"):
@@ -117,7 +117,7 @@ def test_a_data_set_of_one_class_is_refused():
 
 
 def _data(y_train, y_val, classes, name="d"):
-    from nas.data import ProxyData
+    from nas.data.datasets import ProxyData
 
     image = np.zeros((1, 8, 8, 3), np.uint8)
     return ProxyData(name, np.repeat(image, len(y_train), 0), np.asarray(y_train), np.repeat(image, len(y_val), 0),
@@ -125,14 +125,14 @@ def _data(y_train, y_val, classes, name="d"):
 
 
 def test_a_sound_data_set_draws_no_warning():
-    from nas.data import data_warnings
+    from nas.data.datasets import data_warnings
 
     data = load_data("synthetic:classes=4,images=1000", resolution=16)
     assert len(data.y_val) == 200 and data_warnings(data, 64) == []
 
 
 def test_data_that_judges_architectures_poorly_is_warned_about():
-    from nas.data import data_warnings
+    from nas.data.datasets import data_warnings
 
     small = data_warnings(_data(np.arange(400) % 4, np.arange(40) % 4, 4), 64)
     assert small == ["warning: d: the held-out split has 40 images, so an accuracy moves in steps of 2.5%: "
@@ -166,7 +166,7 @@ def test_labels_beyond_any_classifier_are_refused(tmp_path):
 
 
 def test_the_commands_say_the_data_warnings_on_stderr(capsys):
-    from nas.cli import _proxy_data
+    from nas.cli.common import load_proxy_data as _proxy_data
 
     data = _proxy_data("synthetic:classes=3,images=90", 16, 0.2, 0, 16)
     assert len(data.y_val) == 18

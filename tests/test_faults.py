@@ -9,9 +9,9 @@ import time
 import pandas as pd
 import pytest
 
-from nas.cli import search_main
+from nas.cli.search import main as search_main
 from nas.errors import UserInputError
-from nas.records import append_trial, repair_trials
+from nas.search.run_files import append_trial, repair_trials
 
 TINY = ["--data", "synthetic:classes=3,images=1000", "--proxy-resolution", "16", "--steps", "2", "--batch-size", "16",
         "--resolution", "64", "--target-flops", "5M", "--cpus-per-trial", "1",
@@ -104,7 +104,8 @@ def test_unbounded_sizes_are_refused_at_once_with_the_bound(tmp_path, capsys):
     import json
     from pathlib import Path
 
-    from nas.cli import profile_main, scale_main
+    from nas.cli.profile import main as profile_main
+    from nas.cli.scale import main as scale_main
 
     b0 = Path(__file__).resolve().parents[1] / "search_spaces" / "references" / "efficientnet_b0.json"
     started = time.perf_counter()
@@ -125,10 +126,10 @@ def test_unbounded_sizes_are_refused_at_once_with_the_bound(tmp_path, capsys):
 
 def test_a_worker_that_dies_is_recorded_failed_and_its_traceback_goes_to_ray_log(tmp_path, capsys):
     """Ray printed a ~30-line ActorDiedError traceback per retry on the console: now it goes to ray.log."""
-    from nas.config import SearchConfig
-    from nas.data import load_data
-    from nas.search import run_search
-    from nas.trial import run_trial
+    from nas.search.config import SearchConfig
+    from nas.data.datasets import load_data
+    from nas.search.driver import run_search
+    from nas.engine.measure import run_trial
 
     def dying_second_trial(trial_config, data=None, search=None):  # pickled by value with the trainable
         if trial_config["trial"] == 1:
@@ -140,7 +141,7 @@ def test_a_worker_that_dies_is_recorded_failed_and_its_traceback_goes_to_ray_log
     out = tmp_path / "dies"
     config = SearchConfig(target_flops=5_000_000, out=str(out), data="synthetic:classes=3,images=1000",
                           proxy_resolution=16, steps=2, batch_size=16, resolution=64, cpus_per_trial=1,
-                          flops_window=(0, float("inf")), trials=3, controller="random", scheduler="none")
+                          window=(0, float("inf")), trials=3, controller="random", scheduler="none")
     data = load_data(config.data, config.proxy_resolution, config.val_fraction, config.seed)
     assert run_search(config, data, trainable=dying_second_trial).finished
     captured = capsys.readouterr()
@@ -161,7 +162,7 @@ def test_kill_9_at_concurrency_2_then_resume_keeps_numbers_unique_and_trains_not
     import sys
 
     out = tmp_path / "killed"
-    argv = [sys.executable, "-c", "import sys; from nas.cli import search_main; sys.exit(search_main())", *TINY,
+    argv = [sys.executable, "-c", "import sys; from nas.cli.search import main as search_main; sys.exit(search_main())", *TINY,
             "--trials", "10", "--concurrency", "2", "--out", str(out), "--no-cache"]
     argv[argv.index("--steps") + 1] = "40"
     process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)

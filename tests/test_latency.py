@@ -6,9 +6,10 @@ import json
 import numpy as np
 import pytest
 
-from nas import latency
-from nas.cli import latency_table_main, profile_main
-from nas.spec import load_spec
+from nas.latency import tables as latency
+from nas.cli.latency_table import main as latency_table_main
+from nas.cli.profile import main as profile_main
+from search_spaces.spec import load_spec
 from search_spaces.mnasnet import MnasNetConfig, MnasNetSpace, Skeleton
 
 B0 = "search_spaces/references/efficientnet_b0.json"
@@ -150,8 +151,8 @@ def space_table_64(tmp_path_factory):
 def test_a_search_with_a_latency_target_scores_predicted_latency(space_table_64, tmp_path, capsys):
     import pandas as pd
 
-    from nas.cli import search_main
-    from nas.reward import mnas_reward
+    from nas.cli.search import main as search_main
+    from nas.search.reward import mnas_reward
     from search_spaces.mnasnet import default_space
 
     out = tmp_path / "run"
@@ -178,7 +179,7 @@ def test_a_search_with_a_latency_target_scores_predicted_latency(space_table_64,
 
 
 def test_latency_alone_is_a_target_and_screens(space_table_64, tmp_path):
-    from nas.config import SearchConfig
+    from nas.search.config import SearchConfig
 
     config = SearchConfig(target_flops=None, out=str(tmp_path), target_latency_ms=10.0,
                           latency_table=str(space_table_64))
@@ -197,7 +198,7 @@ def test_latency_alone_is_a_target_and_screens(space_table_64, tmp_path):
     (["--target-latency", "20ms", "--latency-table", "{table}", "--latency-device", "cpu"], "give one of them"),
 ])
 def test_bad_latency_arguments_exit_2(extra, message, space_table_64, tmp_path, capsys):
-    from nas.cli import search_main
+    from nas.cli.search import main as search_main
 
     argv = ["--out", str(tmp_path / "run"), "--resolution", "64"] + [
         a.format(tmp=tmp_path, table=space_table_64) for a in extra]

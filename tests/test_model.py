@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from conftest import random_spec, reference
-from nas.blocks import MBConv, RegularConv
-from nas.model import build_model
-from nas.spec import spec_from_block_strings
+from nas.network.blocks import MBConv, RegularConv
+from nas.network.builder import build_model
+from search_spaces.spec import spec_from_block_strings
 
 
 def _layers(model):

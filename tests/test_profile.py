@@ -3,7 +3,7 @@ import random
 import pytest
 
 from conftest import random_spec, reference
-from nas.profile import profile, profile_rows
+from nas.network.counting import profile, profile_rows
 
 # Published by timm 1.0.31 with fvcore 0.1.5, no weights, 1000 classes, 224x224 (measured in a separate venv
 # with torch 2.14.1 + torchvision; see tests/test_timm_live.py for the live comparison).

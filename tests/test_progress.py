@@ -3,7 +3,7 @@ import io
 
 import pytest
 
-from nas.progress import Progress, human_duration
+from nas.search.progress import Progress, human_duration
 
 
 @pytest.mark.parametrize("seconds, text", [(0, "0s"), (45.4, "45s"), (60, "1m 00s"), (760, "12m 40s"),
@@ -59,8 +59,8 @@ def test_lines_always_and_the_status_line_only_on_a_terminal():
 
 
 def test_an_implausible_target_is_warned_about_with_the_range():
-    from nas.config import SearchConfig
-    from nas.search import target_warning
+    from nas.search.config import SearchConfig
+    from nas.search.driver import target_warning
     from search_spaces.mnasnet import MnasNetSpace
 
     space = MnasNetSpace()

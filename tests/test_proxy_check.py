@@ -5,10 +5,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nas.cli import proxy_check_main
-from nas.config import SearchConfig
-from nas.proxy_check import COLUMNS, ProxyCheckConfig, sample_stratified, select_candidates, summarize, verdict
-from nas.profile import profile
+from nas.cli.proxy_check import main as proxy_check_main
+from nas.search.config import SearchConfig
+from nas.proxy_check.driver import COLUMNS, ProxyCheckConfig, sample_stratified, select_candidates, summarize, verdict
+from nas.network.counting import profile
 
 TINY = ["--data", "synthetic:classes=3,images=1000", "--proxy-resolution", "16", "--steps", "2", "--batch-size", "16",
         "--resolution", "64", "--target-flops", "5M", "--cpus-per-trial", "1"]
@@ -86,7 +86,7 @@ def test_sampled_models_spread_across_the_flops_window():
 
 
 def test_from_a_run_takes_its_best_models_first(tmp_path):
-    from nas.records import append_trial
+    from nas.search.run_files import append_trial
     from search_spaces.mnasnet import default_space
 
     space, rng = default_space(), np.random.default_rng(3)
@@ -143,7 +143,7 @@ def test_tiny_check_end_to_end_then_served_from_the_cache(tmp_path, capsys):
 
 
 def test_no_proxy_run_shares_the_reference_seed():
-    from nas.proxy_check import _jobs, reference_candidates
+    from nas.proxy_check.driver import _jobs, reference_candidates
 
     candidates = reference_candidates(SearchConfig(target_flops=400_000_000, out="x"), 10)
     jobs = _jobs(candidates, repeats=3, seed=7)

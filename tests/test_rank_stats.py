@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from nas.rank_stats import average_ranks, bootstrap_interval, kendall_tau_b, spearman_rho, top_k_overlap
+from nas.proxy_check.rank_stats import average_ranks, bootstrap_interval, kendall_tau_b, spearman_rho, top_k_overlap
 
 
 def test_perfect_and_reversed_rankings():

@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from nas.reward import mnas_reward, parse_flops
+from nas.search.reward import mnas_reward, parse_flops
 
 
 @pytest.mark.parametrize("text, value", [("400M", 400_000_000), ("0.4G", 400_000_000), ("4e8", 400_000_000),

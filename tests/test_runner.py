@@ -2,7 +2,7 @@
 import pytest
 
 from nas.errors import UserInputError
-from nas.runner import plan_resources, trials_per_gpu
+from nas.engine.runner import plan_resources, trials_per_gpu
 
 
 def test_on_cpu_one_trial_takes_every_cpu():

@@ -4,11 +4,12 @@ import pandas as pd
 import pytest
 
 from conftest import REFERENCES
-from nas.cli import scale_main
-from nas.profile import profile
-from nas.scaling import (PRESETS, ScalingError, coefficient_grid, compound, preset, round_filters, round_repeats,
+from nas.files import save_spec
+from nas.cli.scale import main as scale_main
+from nas.network.counting import profile
+from nas.network.scaling import (PRESETS, ScalingError, coefficient_grid, compound, preset, round_filters, round_repeats,
                          scale_compound, scale_spec)
-from nas.spec import load_spec, spec_from_block_strings
+from search_spaces.spec import load_spec, spec_from_block_strings
 
 # timm 1.0.31 efficientnet_b1..b7, no weights, 1000 classes, fvcore 0.1.5 at the preset resolution
 TIMM = {
@@ -123,7 +124,7 @@ def test_grid_search_end_to_end(tmp_path, capsys):
     tiny = spec_from_block_strings(["r1_k3_s11_e1_i16_o16", "r2_k3_s22_e3_i16_o24_se0.25"], stem_channels=16,
                                    head_channels=64, num_classes=3, resolution=64, name="tiny-b0")
     base = tmp_path / "tiny.json"
-    tiny.save(base)
+    save_spec(tiny, base)
     out = tmp_path / "scaling"
     assert scale_main([str(base), "--grid-search", "--grid-step", "0.1", "--tolerance", "0.03",
                        "--data", "synthetic:classes=3,images=1000", "--proxy-resolution", "16", "--steps", "2",

@@ -10,8 +10,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from nas.cli import search_main
-from nas.spec import load_spec
+from nas.cli.search import main as search_main
+from search_spaces.spec import load_spec
 
 TINY = ["--data", "synthetic:classes=3,images=1000", "--proxy-resolution", "16", "--steps", "2", "--batch-size", "16",
         "--resolution", "64", "--target-flops", "5M", "--cpus-per-trial", "1",
@@ -40,7 +40,7 @@ def test_end_to_end_search_writes_every_output(tmp_path, capsys):
     trials = pd.read_csv(out / "trials.csv")
     assert len(trials) == 4 and sorted(trials["trial"]) == [0, 1, 2, 3]
     assert (trials["status"] == "ok").all()
-    from nas.profile import profile
+    from nas.network.counting import profile
     from search_spaces.mnasnet import default_space
 
     for _, row in trials.iterrows():  # counted at the target resolution (64) for the data's 3 classes
@@ -53,17 +53,17 @@ def test_end_to_end_search_writes_every_output(tmp_path, capsys):
     assert best.metrics["reward"] == pytest.approx(trials["reward"].max())
     assert best.provenance["controller"] == "evolution" and best.provenance["target_flops"] == 5_000_000
     assert best.provenance["reward_mode"] == "soft" and best.provenance["w"] == -0.07
-    from nas.profile import profile
+    from nas.network.counting import profile
 
     assert best.metrics["flops"] == profile(best)["flops"]  # fvcore at the target resolution
     assert (out / "ray").is_dir()
 
 
 def _tiny_config(out, **changes):
-    from nas.config import SearchConfig
+    from nas.search.config import SearchConfig
 
     values = dict(target_flops=5_000_000, out=str(out), data="synthetic:classes=3,images=1000", proxy_resolution=16,
-                  steps=2, batch_size=16, resolution=64, cpus_per_trial=1, flops_window=(0, float("inf")),
+                  steps=2, batch_size=16, resolution=64, cpus_per_trial=1, window=(0, float("inf")),
                   scheduler="none")
     values.update(changes)
     return SearchConfig(**values)
@@ -71,9 +71,9 @@ def _tiny_config(out, **changes):
 
 def test_failed_trial_is_recorded_and_search_completes(tmp_path, capsys):
     """A trial whose worker raises (every retry) is recorded as failed with reward 0; the search goes on."""
-    from nas.data import load_data
-    from nas.search import run_search
-    from nas.trial import run_trial
+    from nas.data.datasets import load_data
+    from nas.search.driver import run_search
+    from nas.engine.measure import run_trial
 
     def failing_second_trial(trial_config, data=None, search=None):  # pickled by value with the trainable
         if trial_config["trial"] == 1:
@@ -93,8 +93,8 @@ def test_failed_trial_is_recorded_and_search_completes(tmp_path, capsys):
 
 
 def test_an_exception_inside_the_trial_is_a_failed_measurement():
-    from nas.data import load_data
-    from nas.trial import evaluate_candidate
+    from nas.data.datasets import load_data
+    from nas.engine.measure import evaluate_candidate
 
     config = _tiny_config("unused")
     data = load_data(config.data, config.proxy_resolution, config.val_fraction, config.seed)
@@ -192,7 +192,7 @@ def test_search_on_a_separately_started_ray_head(tmp_path):
     head = _ray_node("--head", f"--port={port}", "--num-cpus=2", "--include-dashboard=false", env=env)
     try:
         _wait_for_port(port)
-        code = subprocess.run([sys.executable, "-c", "import sys; from nas.cli import search_main; "
+        code = subprocess.run([sys.executable, "-c", "import sys; from nas.cli.search import main as search_main; "
                                "sys.exit(search_main())", *TINY, "--trials", "2", "--controller", "random",
                                "--address", f"127.0.0.1:{port}", "--out", str(tmp_path / "cluster")],
                               capture_output=True, text=True, timeout=300, env=env)
@@ -208,7 +208,7 @@ def test_ctrl_c_then_resume(tmp_path):
     import signal
 
     out = tmp_path / "interrupted"
-    argv = [sys.executable, "-c", "import sys; from nas.cli import search_main; sys.exit(search_main())",
+    argv = [sys.executable, "-c", "import sys; from nas.cli.search import main as search_main; sys.exit(search_main())",
             *TINY, "--trials", "12", "--out", str(out)]
     argv[argv.index("--steps") + 1] = "60"  # longer trials, so that Ctrl-C lands mid-search
     process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -307,9 +307,9 @@ def test_asha_stops_a_weak_candidate_at_a_rung_and_it_is_recorded_stopped(tmp_pa
     """Trial 1 is made weak (its rung reports say accuracy 0, its training is real): ASHA stops it there."""
     from ray import tune
 
-    from nas.data import load_data
-    from nas.search import run_search
-    from nas.trial import evaluate_candidate
+    from nas.data.datasets import load_data
+    from nas.search.driver import run_search
+    from nas.engine.measure import evaluate_candidate
 
     def weak_second_trial(trial_config, data=None, search=None):  # pickled by value with the trainable
         trial = trial_config["trial"]
@@ -367,7 +367,7 @@ def test_a_search_spreads_over_a_head_and_a_worker_node_joined_by_host_and_port(
         _wait_for_port(port)
         started.append(_ray_node(f"--address=127.0.0.1:{port}", "--num-cpus=1", env=node_env))
         time.sleep(10)  # the second node registers
-        done = subprocess.run([sys.executable, "-c", "import sys; from nas.cli import search_main; "
+        done = subprocess.run([sys.executable, "-c", "import sys; from nas.cli.search import main as search_main; "
                                "sys.exit(search_main())", *TINY, "--trials", "4", "--controller", "random",
                                "--concurrency", "2", "--address", f"127.0.0.1:{port}",
                                "--out", str(tmp_path / "two-nodes")],

@@ -5,9 +5,9 @@ import pytest
 from ray.tune.search import Searcher
 
 from controllers import make_controller
-from nas.cache import ResultCache
-from nas.config import SearchConfig
-from nas.searcher import ControllerSearcher
+from nas.engine.cache import ResultCache
+from nas.search.config import SearchConfig
+from nas.search.searcher import ControllerSearcher
 from search_spaces.mnasnet import default_space
 
 
@@ -27,7 +27,7 @@ class Listener:
 
 def _searcher(controller, history=None, cache=None, **config):
     config = SearchConfig(**{"target_flops": 300_000_000, "out": "unused", "trials": 6, "resolution": 64,
-                             "flops_window": (0, float("inf")), **config})
+                             "window": (0, float("inf")), **config})
     listener = Listener()
     return ControllerSearcher(controller, default_space(), config, 10, history, listener, cache), listener
 
@@ -110,7 +110,7 @@ def test_a_cached_architecture_is_recorded_from_the_cache_without_a_trial(tmp_pa
 
 
 def test_a_cached_result_is_recounted_at_another_resolution(tmp_path):
-    from nas.profile import profile
+    from nas.network.counting import profile
 
     space = default_space()
     cache = ResultCache(tmp_path / "results.sqlite", proxy="p", warn=pytest.fail)
@@ -137,11 +137,11 @@ def test_save_and_restore_continue_the_same_proposals(tmp_path):
 
 
 def test_candidates_outside_the_flops_window_are_recorded_screened_and_not_trained():
-    from nas.profile import profile
+    from nas.network.counting import profile
 
     space = default_space()
     controller = make_controller("random", space, seed=1)
-    searcher, listener = _searcher(controller, target_flops=30_000_000, flops_window=(0.9, 1.1), trials=2)
+    searcher, listener = _searcher(controller, target_flops=30_000_000, window=(0.9, 1.1), trials=2)
     config = searcher.suggest("t0")
     flops = profile(space.decode(config["choices"], resolution=64, num_classes=10), method="analytic")["flops"]
     assert 27_000_000 <= flops <= 33_000_000  # what becomes a trial is inside the window
@@ -158,9 +158,9 @@ def test_candidates_outside_the_flops_window_are_recorded_screened_and_not_train
 
 
 def test_screening_gives_up_on_a_window_nothing_can_reach(monkeypatch):
-    monkeypatch.setattr("nas.searcher.MAX_SCREENED", 50)
+    monkeypatch.setattr("nas.search.searcher.MAX_SCREENED", 50)
     searcher, listener = _searcher(make_controller("random", default_space(), seed=0), target_flops=1_000,
-                                   flops_window=(0.5, 1.5))
+                                   window=(0.5, 1.5))
     assert searcher.suggest("t0") is Searcher.FINISHED
     assert searcher.gave_up_screening and 0 < len(listener.records) <= 50
 
@@ -177,7 +177,7 @@ def test_a_trial_the_scheduler_stopped_is_recorded_stopped_with_its_last_rung():
 
 
 def test_a_screened_candidate_is_told_the_lowest_reward_measured_so_far():
-    from nas.searcher import screened_reward
+    from nas.search.searcher import screened_reward
 
     records = [{"status": "ok", "reward": 0.4}, {"status": "failed", "reward": 0.0},
                {"status": "stopped", "reward": 0.3}, {"status": "screened", "reward": 0.3}]

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from conftest import reference
-from nas.model import build_model
-from nas.profile import profile
+from nas.network.builder import build_model
+from nas.network.counting import profile
 from search_spaces.mnasnet import MnasNetConfig, MnasNetSpace, Skeleton, default_space, nearest_multiple
 from search_spaces.space import CategoricalSpace, SpaceError
 

@@ -4,13 +4,14 @@ import random
 import pytest
 
 from conftest import REFERENCES, random_spec, reference
-from nas.spec import SPEC_FORMAT, ArchSpec, SpecError, load_spec, parse_block_string, spec_from_block_strings
+from nas.files import save_spec
+from search_spaces.spec import SPEC_FORMAT, ArchSpec, SpecError, load_spec, parse_block_string, spec_from_block_strings
 
 
 def test_reference_files_load_and_round_trip(tmp_path):
     for path in sorted(REFERENCES.glob("*.json")):
         spec = load_spec(path)
-        out = spec.save(tmp_path / path.name)
+        out = save_spec(spec, tmp_path / path.name)
         assert load_spec(out) == spec
         assert json.loads(out.read_text()) == spec.to_dict()
         assert spec.to_dict()["format"] == SPEC_FORMAT

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from conftest import reference
-from nas.profile import profile
+from nas.network.counting import profile
 
 timm = pytest.importorskip("timm", exc_type=ImportError)
 

@@ -2,9 +2,10 @@ import numpy as np
 import pytest
 import torch
 
-from nas.data import ProxyData
-from nas.spec import spec_from_block_strings
-from nas.train import TrainBudget, train_candidate
+from nas.data.datasets import ProxyData
+from search_spaces.spec import spec_from_block_strings
+from nas.training.budget import TrainBudget
+from nas.training.proxy import train_candidate
 
 TINY = spec_from_block_strings(["r1_k3_s11_e1_i16_o16", "r2_k3_s22_e3_i16_o24_se0.25"], stem_channels=16,
                                head_channels=64, num_classes=3)
@@ -64,7 +65,7 @@ def test_threads_are_the_callers():
 
 
 def test_rungs_report_held_out_accuracy_and_leave_the_run_unchanged():
-    from nas.train import rung_steps
+    from nas.training.budget import rung_steps
 
     assert rung_steps(300) == [75, 150] and rung_steps(8) == [2, 4] and rung_steps(1) == []
     data = _separable(300)
@@ -94,8 +95,8 @@ def test_read_only_data_trains_without_a_warning():
 def test_a_compile_that_fails_falls_back_to_eager_with_the_same_result(monkeypatch):
     """torch.compile failing (no C++ toolchain, an unsupported op) at wrap time or at the first call: the run
     goes on eagerly, says so, and trains exactly as without compiling."""
-    from nas.model import build_model
-    from nas.train import init_for_short_training, train_model
+    from nas.network.builder import build_model
+    from nas.training.proxy import init_for_short_training, train_model
 
     data = _separable(200)
     budget = TrainBudget(steps=6, batch_size=32)

@@ -1,0 +1,229 @@
+"""What every command shares: one-line errors and exit statuses, argument types, the flag groups, the
+proxy data loaded before Ray starts. Bad input: one line on stderr, exit 2; a failure while running: exit 1."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Callable, NoReturn, Sequence
+
+from nas.errors import UserInputError
+
+
+class UsageError(Exception):
+    """Bad arguments or input files (exit status 2)."""
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse that reports a usage error as one line and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+
+def run_command(prog: str, main: Callable[[argparse.Namespace], int], parser: ArgumentParser,
+                argv: Sequence[str] | None) -> int:
+    """Parse ``argv`` and run ``main``, turning errors into one stderr line and an exit status."""
+    debug = "--debug" in (sys.argv[1:] if argv is None else argv)
+    try:
+        args = parser.parse_args(argv)
+        return main(args)
+    except (UsageError, UserInputError) as exc:
+        if debug:
+            raise
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted; finished work is kept", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # the reader went away (| head): nothing more to say, and nothing at exit either
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except Exception as exc:  # noqa: BLE001 - the one place that turns failures into an exit status
+        if debug:
+            raise
+        print(f"{prog}: failed: {type(exc).__name__}: {exc} (rerun with --debug for a traceback)",
+              file=sys.stderr)
+        return 1
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
+
+
+def number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+
+
+def non_negative_float(text: str) -> float:
+    value = number(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be zero or more")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = number(text)
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number")
+    return value
+
+
+def seed_number(text: str) -> int:
+    from nas.search.config import SEED_LIMIT
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 0 <= value < SEED_LIMIT:
+        raise argparse.ArgumentTypeError(f"{text!r} must be between 0 and {SEED_LIMIT - 1}")
+    return value
+
+
+def flops_amount(text: str) -> int:
+    from nas.search.reward import parse_flops
+
+    try:
+        return parse_flops(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def window_range(text: str) -> tuple[float, float]:
+    """argparse type: ``LO,HI``; the range itself is checked by SearchConfig."""
+    try:
+        lo, hi = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected LO,HI as fractions of the target, "
+                                         f"e.g. 0.5,1.5 (0,inf turns the pre-screen off)") from None
+    return lo, hi
+
+
+def latency_time(text: str) -> float:
+    from nas.latency.tables import parse_latency
+
+    try:
+        return parse_latency(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_training_arguments(p: ArgumentParser, what: str = "candidate") -> None:
+    """The flags of the proxy training: budget, batch, optimizer, learning rate, data, resolution (defaults:
+    SearchConfig's, shared by nas-search, nas-proxy-check and nas-scale --grid-search)."""
+    from nas.search.config import SearchConfig
+    from nas.training.budget import DEFAULT_LR, OPTIMIZERS
+
+    d = SearchConfig.defaults()
+    budget = p.add_mutually_exclusive_group()
+    budget.add_argument("--epochs", type=positive_float,
+                        help=f"proxy training epochs per {what}, instead of --steps (default: not used)")
+    budget.add_argument("--steps", type=positive_int,
+                        help=f"proxy training steps per {what} (default: {d['steps']})")
+    p.add_argument("--batch-size", type=positive_int, help=f"proxy batch size (default: {d['batch_size']})")
+    p.add_argument("--optimizer", choices=OPTIMIZERS, help=f"proxy training optimizer (default: {d['optimizer']})")
+    p.add_argument("--lr", type=positive_float,
+                   help="peak learning rate of the proxy training (default: "
+                        f"{', '.join(f'{lr:g} for {name}' for name, lr in DEFAULT_LR.items())})")
+    p.add_argument("--data", help=f"proxy data (default: {d['data']}): synthetic, npz:PATH, cifar10:DIR, "
+                   "cifar100:DIR, folder:DIR (see README)")
+    p.add_argument("--proxy-resolution", type=positive_int,
+                   help=f"training resolution (default: {d['proxy_resolution']})")
+
+
+def add_scoring_arguments(p: ArgumentParser) -> None:
+    """The flags that decide what a candidate is counted at and how it is scored (nas-search, nas-proxy-check)."""
+    from nas.search.config import SearchConfig
+
+    d = SearchConfig.defaults()
+    p.add_argument("--resolution", type=positive_int,
+                   help=f"where FLOPs are counted (default: {d['resolution']})")
+    p.add_argument("--num-classes", type=positive_int, help="classes of the exported spec (default: the proxy data's)")
+    p.add_argument("--reward", choices=("soft", "hard"), help=f"MnasNet reward form (default: {d['reward']})")
+    p.add_argument("--w", type=number, help=f"soft reward exponent (default: {d['w']})")
+
+
+def add_seed_argument(p: ArgumentParser, what: str = "the controller, data split and training") -> None:
+    from nas.search.config import SearchConfig
+
+    p.add_argument("--seed", type=seed_number, help=f"seed of {what} (default: {SearchConfig.defaults()['seed']})")
+
+
+def add_proxy_arguments(p: ArgumentParser) -> None:
+    """The flags that define the proxy and the reward, shared by nas-search and nas-proxy-check."""
+    add_training_arguments(p)
+    add_scoring_arguments(p)
+    add_seed_argument(p)
+
+
+def local_cpus() -> int:
+    import os
+
+    return os.cpu_count() or 1
+
+
+def add_run_arguments(p: ArgumentParser) -> None:
+    """Where and how trials run, and the result cache: shared by every command that trains."""
+    p.add_argument("--cache", metavar="PATH", help="the result cache across runs (default: "
+                   "$NAS_CACHE_DIR/results.sqlite, NAS_CACHE_DIR defaulting to ~/.cache/nas-toolkit)")
+    p.add_argument("--no-cache", action="store_true", default=None,
+                   help="neither read nor write the result cache: train every candidate")
+    p.add_argument("--address", help="join this Ray cluster (auto or host:port) instead of starting a local one "
+                   "(default: a local Ray instance on this machine)")
+    p.add_argument("--gpus-per-trial", type=non_negative_float,
+                   help="GPUs per trial, fractions allowed (default: 1 when the cluster has GPUs, else 0)")
+    p.add_argument("--cpus-per-trial", type=positive_float,
+                   help="CPUs per trial (default: the cluster's CPUs / --concurrency on CPU, up to 4 per GPU trial; "
+                        f"{local_cpus()} on this machine)")
+    p.add_argument("--concurrency", type=positive_int,
+                   help="trials at a time (default: 1 on CPU; on GPUs, the cluster's GPUs / --gpus-per-trial)")
+    p.add_argument("--debug", action="store_true", default=None, help="show tracebacks and Ray's own output")
+
+
+def writable_directory(flag: str, path: str) -> None:
+    """A usage error, naming the flag, when ``path`` cannot be created or written (a file, a read-only place)."""
+    try:
+        Path(path).mkdir(parents=True, exist_ok=True)
+        probe = Path(path) / ".nas-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise UsageError(f"{flag} {path}: cannot write there ({exc.strerror or exc})") from None
+
+
+def given_fields(args: argparse.Namespace) -> dict[str, object]:
+    """The SearchConfig fields the user gave on the command line (``--epochs`` clears the default steps)."""
+    from nas.search.config import SearchConfig
+
+    names = set(SearchConfig.defaults()) | {"target_flops"}
+    given = {k: v for k, v in vars(args).items() if k in names and v is not None}
+    if "epochs" in given:  # --epochs and --steps exclude each other
+        given["steps"] = None
+    return given
+
+
+def load_proxy_data(text: str, resolution: int, val_fraction: float, seed: int, batch_size: int) -> object:
+    """The proxy data of a command, loaded before Ray starts: a data error is a usage error (one line, exit 2);
+    what makes the data a poor judge of architectures is said as warnings on stderr."""
+    from nas.data.datasets import DataError, data_warnings, load_data
+
+    try:
+        data = load_data(text, resolution, val_fraction, seed)
+    except DataError as exc:
+        raise UsageError(str(exc)) from None
+    for warning in data_warnings(data, batch_size):
+        print(warning, file=sys.stderr)
+    return data

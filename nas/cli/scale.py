@@ -1,0 +1,131 @@
+"""nas-scale: EfficientNet compound scaling of a B0 spec, and the grid search of its coefficients."""
+from __future__ import annotations
+
+import argparse
+from typing import Sequence
+
+from nas.cli.common import (ArgumentParser, UsageError, load_proxy_data, non_negative_float, positive_float, positive_int,
+                            run_command, seed_number)
+
+def _scale_parser() -> ArgumentParser:
+    p = ArgumentParser(prog="nas-scale", description="EfficientNet compound scaling of a B0 spec.")
+    p.add_argument("spec", help="the baseline B0 spec JSON (e.g. runs/<name>/best_b0.json)")
+    p.add_argument("--preset", help="a row of EfficientNet's published table: b0..b7 (default: none)")
+    p.add_argument("--phi", type=non_negative_float,
+                   help="compound coefficient φ (with --alpha/--beta/--gamma; default: none)")
+    p.add_argument("--alpha", type=positive_float, help="depth coefficient α (default 1.2, the paper's)")
+    p.add_argument("--beta", type=positive_float, help="width coefficient β (default 1.1)")
+    p.add_argument("--gamma", type=positive_float, help="resolution coefficient γ (default 1.15)")
+    p.add_argument("--width", type=positive_float,
+                   help="width multiplier (with --depth and --resolution; default: none)")
+    p.add_argument("--depth", type=positive_float,
+                   help="depth multiplier (with --width and --resolution; default: none)")
+    p.add_argument("--resolution", type=positive_int,
+                   help="input resolution (with --width and --depth; default: none)")
+    p.add_argument("--family", action="store_true",
+                   help="write B1..B7 (presets) or φ = 1..7 (coefficients) into one directory")
+    p.add_argument("--grid-search", action="store_true",
+                   help="find α, β, γ on the proxy first (step 1 of the paper), then write the family")
+    p.add_argument("--no-family", action="store_true", help="with --grid-search: only find the coefficients")
+    p.add_argument("--data", default="synthetic",
+                   help="proxy data for --grid-search, as nas-search --data (default: synthetic)")
+    p.add_argument("--proxy-resolution", type=positive_int, default=32,
+                   help="base proxy resolution of --grid-search (default: 32)")
+    p.add_argument("--steps", type=positive_int, default=300,
+                   help="proxy training steps per grid point (default: 300)")
+    p.add_argument("--batch-size", type=positive_int, default=64,
+                   help="proxy batch size of --grid-search (default: 64)")
+    p.add_argument("--grid-step", type=positive_float, default=0.1, help="grid spacing of α, β, γ (default: 0.1)")
+    p.add_argument("--tolerance", type=non_negative_float, default=0.1,
+                   help="allowed |α·β²·γ² - 2| (default: 0.1)")
+    p.add_argument("--address", default=None,
+                   help="join this Ray cluster for --grid-search (default: a local Ray instance)")
+    p.add_argument("--seed", type=seed_number, default=0, help="seed of the proxy data split and training (default: 0)")
+    p.add_argument("--out", help="output spec file (one network) or directory (--family, --grid-search); default: "
+                   "beside the spec, named after its network: <name>-b3.json (one network), <name>-family/ "
+                   "(--family), <name>-scaling/ (--grid-search)")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    return p
+
+
+def _scale(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from nas.files import save_spec
+    from nas.network.counting import profile
+    from nas.network.scaling import (PAPER_COEFFICIENTS, PRESETS, ScalingError, network_stem, preset, scale_compound,
+                             scale_spec)
+    from search_spaces.spec import SpecError, load_spec
+
+    spec = load_spec(args.spec)
+    manual = [args.width, args.depth, args.resolution]
+    coefficients = [args.alpha, args.beta, args.gamma]
+    modes = [args.preset is not None, args.phi is not None, any(v is not None for v in manual)]
+    if args.grid_search and (modes[0] or modes[2]):
+        raise UsageError("--grid-search finds α, β, γ itself; do not combine it with --preset or --width")
+    if sum(modes) > 1:
+        raise UsageError("choose one of --preset, --phi, or --width/--depth/--resolution")
+    if modes[2] and any(v is None for v in manual):
+        raise UsageError("--width, --depth and --resolution go together")
+    if not (any(modes) or args.family or args.grid_search):
+        raise UsageError("say how to scale: --preset bN, --phi P, --width/--depth/--resolution, --family "
+                         "or --grid-search")
+    base = Path(args.spec)
+    beside = base.parent / network_stem(spec.name)  # every default output: beside the spec, after its network
+    alpha, beta, gamma = (c if c is not None else d for c, d in zip(coefficients, PAPER_COEFFICIENTS))
+    try:
+        if args.grid_search:
+            from nas.network.scaling import coefficient_grid
+            from nas.coefficients.grid_search import grid_search
+
+            coefficient_grid(args.grid_step, args.tolerance)  # a grid too fine or empty fails before data loads
+            data = load_proxy_data(args.data, args.proxy_resolution, 0.2, args.seed, args.batch_size)
+            run_dir = Path(args.out or f"{beside}-scaling")
+            from nas.training.budget import TrainBudget
+
+            found = grid_search(spec, run_dir, data, TrainBudget(steps=args.steps, batch_size=args.batch_size),
+                                args.grid_step, args.tolerance, args.address, args.seed, debug=bool(args.debug))
+            alpha, beta, gamma = found["alpha"], found["beta"], found["gamma"]
+            print(f"best: α={alpha:g} β={beta:g} γ={gamma:g} (α·β²·γ² = {found['product']:.3f}), "
+                  f"proxy accuracy {found['accuracy']:.3f}; {run_dir}/scaling.csv, coefficients.json")
+            if args.no_family:
+                return 0
+            family = [scale_compound(spec, alpha, beta, gamma, phi) for phi in range(1, 8)]
+            out_dir = run_dir
+        elif args.family and args.phi is None and not any(v is not None for v in coefficients):
+            family = [preset(spec, name) for name in PRESETS if name != "b0"]
+            out_dir = Path(args.out or f"{beside}-family")
+        elif args.family:
+            family = [scale_compound(spec, alpha, beta, gamma, phi) for phi in range(1, 8)]
+            out_dir = Path(args.out or f"{beside}-family")
+        else:
+            if args.preset is not None:
+                scaled = preset(spec, args.preset.lower())
+            elif args.phi is not None:
+                scaled = scale_compound(spec, alpha, beta, gamma, args.phi)
+            else:
+                scaled = scale_spec(spec, args.width, args.depth, args.resolution,
+                                    name=f"{spec.name}-w{args.width:g}-d{args.depth:g}-r{args.resolution}")
+            family, out_dir = [scaled], None
+    except ScalingError as exc:
+        raise UsageError(str(exc)) from None
+    except SpecError as exc:
+        raise UsageError(f"the scaled network is out of bounds: {exc}") from None
+
+    print(f"{'network':<28} {'resolution':>10} {'params':>12} {'FLOPs':>16}  file")
+    for scaled in family:
+        counts = profile(scaled, method="analytic")
+        scaled = scaled.replace(metrics={"flops": counts["flops"], "params": counts["params"],
+                                         "proxy_accuracy": None, "reward": None})
+        if out_dir is None:
+            path = Path(args.out or base.parent / f"{scaled.name}.json")
+        else:
+            path = out_dir / f"{scaled.name}.json"
+        save_spec(scaled, path)
+        print(f"{scaled.name:<28} {scaled.resolution:>10} {counts['params']:>12,} {counts['flops']:>16,}  {path}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``nas-scale``."""
+    return run_command("nas-scale", _scale, _scale_parser(), argv)

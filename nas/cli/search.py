@@ -1,0 +1,119 @@
+"""nas-search: the command line of a search (the driver is nas.search.driver)."""
+from __future__ import annotations
+
+import argparse
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Sequence
+
+from nas.cli.common import (ArgumentParser, UsageError, add_proxy_arguments, add_run_arguments, flops_amount,
+                            given_fields, latency_time, load_proxy_data, positive_int, run_command, window_range,
+                            writable_directory)
+from nas.search.config import SearchConfig
+
+def _search_parser() -> ArgumentParser:
+    from controllers import CONTROLLERS
+    from search_spaces.spec import NOTATION
+
+    d = SearchConfig.defaults()
+    p = ArgumentParser(prog="nas-search", description="Search a B0 backbone for a FLOPs or latency budget "
+                                                      "(MnasNet-style).",
+                       usage="nas-search --target-flops FLOPS [options]\n"
+                             "       nas-search --target-latency TIME (--latency-table FILE | --latency-device cpu) "
+                             "[options]\n       nas-search --resume --out RUN [options]",
+                       epilog=textwrap.fill(NOTATION[0].upper() + NOTATION[1:] + ".", 79),
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    required = p.add_argument_group("the target: one or both (required, except with --resume)")
+    required.add_argument("--target-flops", type=flops_amount, metavar="FLOPS",
+                          help="FLOPs budget T at --resolution, e.g. 400M, 0.4G, 4e8 (required unless --target-latency "
+                               "is given; with --resume: rescores the recorded trials for a new target)")
+    required.add_argument("--target-latency", type=latency_time, metavar="TIME", dest="target_latency_ms",
+                          help="latency target, e.g. 20ms: the reward uses the latency the table predicts (with "
+                               "--target-flops too, both terms multiply); needs --latency-table or --latency-device "
+                               "(default: none)")
+    required.add_argument("--latency-table", metavar="FILE",
+                          help="the nas-latency-table file of the device you deploy to (default: none)")
+    required.add_argument("--latency-device", choices=("cpu",),
+                          help="build (once, then reuse from the cache directory) the table of this machine's "
+                               "CPU, 1 thread, batch 1, instead of --latency-table (default: not used)")
+    p.add_argument("--controller", choices=sorted(CONTROLLERS), help=f"who proposes (default: {d['controller']})")
+    p.add_argument("--trials", type=positive_int, help=f"candidates to train, counting those a scheduler stops "
+                   f"early and those served from the cache, not those screened out (default: {d['trials']})")
+    lo, hi = d["window"]
+    p.add_argument("--flops-window", type=window_range, metavar="LO,HI", dest="window",
+                   help=f"train only candidates whose FLOPs (and predicted latency) are within LO..HI x the "
+                        f"target; the rest are recorded as screened (default: {lo:g},{hi:g}; 0,inf: off)")
+    p.add_argument("--scheduler", choices=("none", "asha"),
+                   help=f"asha: stop weak candidates early at 1/4 and 1/2 of their step budget, with Ray Tune's "
+                        f"ASHA (default: {d['scheduler']})")
+    add_proxy_arguments(p)
+    p.add_argument("--out", help="run directory (default: runs/<YYYYmmdd-HHMMSS>)")
+    p.add_argument("--resume", action="store_true", help="continue the search in --out (default: a new search)")
+    add_run_arguments(p)
+    return p
+
+
+def _search_config(args: argparse.Namespace) -> tuple[SearchConfig, SearchConfig | None]:
+    """The SearchConfig of this command line, and on ``--resume`` the run's saved one (which the new one is,
+    merged with what was given)."""
+    from nas.latency.search_table import search_table
+    from nas.search.driver import saved_config
+
+    given = given_fields(args)
+    if args.resume:
+        if not args.out:
+            raise UsageError("--resume needs --out, the run directory to continue")
+        saved = saved_config(Path(args.out))
+        table = search_table(args.latency_table, args.latency_device, saved.resolution)
+        if table:
+            given["latency_table"] = table
+        config = saved.resumed(given)
+        writable_directory("--out", args.out)
+        return config, saved
+    if args.target_flops is None and args.target_latency_ms is None:
+        raise UsageError("a target is required: --target-flops 400M, --target-latency 20ms, or both")
+    table = search_table(args.latency_table, args.latency_device,
+                         args.resolution or SearchConfig.defaults()["resolution"])
+    if table:
+        given["latency_table"] = table
+    out = args.out or str(Path("runs") / time.strftime("%Y%m%d-%H%M%S"))
+    if (Path(out) / "trials.csv").exists():
+        raise UsageError(f"{out} already holds a search; use --resume to continue it or another --out")
+    writable_directory("--out", out)
+    given["out"] = out
+    return SearchConfig(**{"target_flops": None, **given}), None
+
+
+def _search(args: argparse.Namespace) -> int:
+    from nas.search.driver import run_search
+
+    config, previous = _search_config(args)
+    for warning in config.warnings():
+        print(warning, file=sys.stderr)
+    # the data before Ray starts: a missing directory is a usage error
+    data = load_proxy_data(config.data, config.proxy_resolution, config.val_fraction, config.seed, config.batch_size)
+    outcome = run_search(config, data, previous=previous)
+    frame = outcome.trials
+    ok = frame[frame["status"] == "ok"].sort_values("reward", ascending=False)
+    counts = frame["status"].value_counts()
+    kinds = [f"{counts.get(k, 0)} {label}" for k, label in (("ok", "trained"), ("stopped", "stopped early"),
+                                                            ("failed", "failed"), ("screened", "screened"))
+             if counts.get(k, 0) or k == "ok"]
+    print(f"\ntop {min(5, len(ok))} of {len(frame)} candidates ({', '.join(kinds)}):")
+    print(f"{'trial':>5}  {'reward':>7}  {'acc':>6}  {'MFLOPs':>7}  {'Mparams':>7}  architecture")
+    for _, row in ok.head(5).iterrows():
+        print(f"{int(row['trial']):>5}  {row['reward']:7.4f}  {row['accuracy']:6.3f}  {row['flops'] / 1e6:7.1f}  "
+              f"{row['params'] / 1e6:7.2f}  {row['summary']}")
+    print(f"outputs in {config.out}: best_b0.json, trials.csv, pareto.png, search.json")
+    if not outcome.finished:
+        print(f"nas-search: interrupted; finished work is kept; continue with: nas-search --resume --out "
+              f"{config.out}", file=sys.stderr)
+        return 130
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``nas-search``."""
+    return run_command("nas-search", _search, _search_parser(), argv)

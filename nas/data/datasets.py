@@ -1,0 +1,293 @@
+"""Proxy datasets: uint8 NHWC arrays plus int64 labels, resized once to the proxy resolution, with a
+held-out validation split taken from the training data (as MnasNet held out 50K ImageNet training images).
+
+The ``--data`` string selects one:
+
+- ``synthetic`` (default), or ``synthetic:classes=10,images=6000,seed=0``: procedural shapes and textures
+  on cluttered backgrounds (nas/data/synthetic.py), generated deterministically; 2 to 15 classes.
+- ``npz:PATH``: a NumPy ``.npz`` with ``x`` (N, H, W, 3) or (N, H, W) uint8 images and ``y`` (N,) labels.
+- ``cifar10:DIR`` / ``cifar100:DIR``: the standard python-pickle batches (``data_batch_1..5`` or ``train``)
+  in a local directory; only the training batches are used. Nothing is downloaded.
+- ``folder:DIR``: one sub-folder of images per class, decoded with Pillow, resized (shorter side, then a
+  centre crop) and cached once as ``.npy`` under ``$NAS_CACHE_DIR`` (default ``~/.cache/nas-toolkit``);
+  the cache is keyed by the folder's file list, sizes and times, so a changed folder is read again.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from nas.errors import UserInputError
+from nas.files import atomic_path
+from search_spaces.spec import MAX_CLASSES, MIN_RESOLUTION
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+
+
+class DataError(UserInputError):
+    """A data string or data set that cannot be used (a user error: one line, exit 2)."""
+
+
+@dataclass
+class ProxyData:
+    """Training and held-out validation arrays at the proxy resolution."""
+
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    num_classes: int
+
+    @property
+    def resolution(self) -> int:
+        return int(self.x_train.shape[1])
+
+    def describe(self) -> str:
+        return (f"{self.name}: {len(self.x_train)} train / {len(self.x_val)} val images, "
+                f"{self.num_classes} classes, {self.resolution}px")
+
+
+def _options(text: str) -> dict[str, str]:
+    out = {}
+    for item in filter(None, text.split(",")):
+        if "=" not in item:
+            raise DataError(f"--data: option {item!r} is not key=value")
+        key, value = item.split("=", 1)
+        out[key.strip()] = value.strip()
+    return out
+
+
+def resize_images(images: np.ndarray, resolution: int) -> np.ndarray:
+    """Resize uint8 NHWC images to ``resolution`` (square; antialiased when shrinking)."""
+    if images.shape[1] == resolution and images.shape[2] == resolution:
+        return images
+    import torch
+    import torch.nn.functional as F
+
+    out = np.empty((len(images), resolution, resolution, 3), np.uint8)
+    for start in range(0, len(images), 1024):
+        batch = torch.from_numpy(images[start:start + 1024]).permute(0, 3, 1, 2).float()
+        batch = F.interpolate(batch, size=(resolution, resolution), mode="bilinear", antialias=True,
+                              align_corners=False)
+        out[start:start + 1024] = batch.round().clamp(0, 255).byte().permute(0, 2, 3, 1).numpy()
+    return out
+
+
+def _as_rgb(x: np.ndarray, where: str) -> np.ndarray:
+    if x.ndim == 3:
+        x = np.repeat(x[..., None], 3, axis=-1)
+    if x.ndim != 4 or x.shape[-1] not in (1, 3):
+        raise DataError(f"{where}: images must be (N, H, W, 3) or (N, H, W), got shape {x.shape}")
+    if x.shape[-1] == 1:
+        x = np.repeat(x, 3, axis=-1)
+    if x.dtype != np.uint8:
+        raise DataError(f"{where}: images must be uint8, got {x.dtype}")
+    return x
+
+
+def _labels(y: np.ndarray, n: int, where: str) -> tuple[np.ndarray, int]:
+    y = np.asarray(y).reshape(-1)
+    if len(y) != n:
+        raise DataError(f"{where}: {n} images but {len(y)} labels")
+    if not np.issubdtype(y.dtype, np.integer) or (len(y) and y.min() < 0):
+        raise DataError(f"{where}: labels must be non-negative integers")
+    if len(y) and y.max() >= MAX_CLASSES:
+        raise DataError(f"{where}: labels go up to {int(y.max()):,}; at most {MAX_CLASSES:,} classes (labels "
+                        f"0..{MAX_CLASSES - 1:,})")
+    return y.astype(np.int64), int(y.max()) + 1 if len(y) else 0
+
+
+def _load_npz(path: str) -> tuple[np.ndarray, np.ndarray, int]:
+    file = Path(path)
+    if not file.is_file():
+        raise DataError(f"npz:{path}: no such file")
+    try:
+        with np.load(file) as archive:
+            if "x" not in archive or "y" not in archive:
+                raise DataError(f"npz:{path}: needs arrays 'x' and 'y', found {sorted(archive.files)}")
+            x, y = archive["x"], archive["y"]
+    except (OSError, ValueError) as exc:
+        if isinstance(exc, DataError):
+            raise
+        raise DataError(f"npz:{path}: cannot read ({exc})") from None
+    x = _as_rgb(x, f"npz:{path}")
+    y, classes = _labels(y, len(x), f"npz:{path}")
+    return x, y, classes
+
+
+def _load_cifar(kind: str, directory: str) -> tuple[np.ndarray, np.ndarray, int]:
+    root = Path(directory)
+    if not root.is_dir():
+        raise DataError(f"{kind}:{directory}: no such directory")
+    if kind == "cifar10":
+        files, key, classes = [root / f"data_batch_{i}" for i in range(1, 6)], b"labels", 10
+    else:
+        files, key, classes = [root / "train"], b"fine_labels", 100
+    files = [f for f in files if f.is_file()]
+    if not files:
+        raise DataError(f"{kind}:{directory}: no CIFAR training batches "
+                        f"({'data_batch_1..5' if kind == 'cifar10' else 'train'}) in this directory")
+    xs, ys = [], []
+    for file in files:
+        try:
+            with open(file, "rb") as handle:
+                batch = pickle.load(handle, encoding="bytes")
+            xs.append(np.asarray(batch[b"data"], np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
+            ys.append(np.asarray(batch[key]))
+        except Exception as exc:  # noqa: BLE001 - any unreadable batch is a data error
+            raise DataError(f"{kind}:{directory}: cannot read {file.name} ({type(exc).__name__}: {exc})") from None
+    x = np.concatenate(xs)
+    y, _ = _labels(np.concatenate(ys), len(x), f"{kind}:{directory}")
+    return x, y, classes
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("NAS_CACHE_DIR", Path.home() / ".cache" / "nas-toolkit"))
+
+
+def _load_folder(directory: str, resolution: int) -> tuple[np.ndarray, np.ndarray, int]:
+    root = Path(directory)
+    if not root.is_dir():
+        raise DataError(f"folder:{directory}: no such directory")
+    classes = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    if len(classes) < 2:
+        raise DataError(f"folder:{directory}: needs one sub-folder per class (found {len(classes)})")
+    files = [(label, f) for label, name in enumerate(classes) for f in sorted((root / name).rglob("*"))
+             if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES]
+    if not files:
+        raise DataError(f"folder:{directory}: no images found")
+    digest = hashlib.sha1(f"{root.resolve()}|{resolution}".encode())
+    for label, f in files:
+        stat = f.stat()
+        digest.update(f"{label}|{f.relative_to(root)}|{stat.st_size}|{stat.st_mtime_ns}".encode())
+    cache = cache_root() / f"folder-{digest.hexdigest()[:16]}"
+    _check_size(len(files), resolution, f"folder:{directory}")
+    if (cache / "x.npy").is_file() and (cache / "y.npy").is_file():
+        return np.load(cache / "x.npy"), np.load(cache / "y.npy"), len(classes)
+    from PIL import Image
+
+    x = np.empty((len(files), resolution, resolution, 3), np.uint8)
+    for i, (_, f) in enumerate(files):
+        try:
+            with Image.open(f) as image:
+                image = image.convert("RGB")
+                scale = resolution / min(image.size)
+                w, h = max(resolution, round(image.width * scale)), max(resolution, round(image.height * scale))
+                image = image.resize((w, h), Image.BILINEAR)
+                left, top = (w - resolution) // 2, (h - resolution) // 2
+                x[i] = np.asarray(image.crop((left, top, left + resolution, top + resolution)))
+        except OSError as exc:
+            raise DataError(f"folder:{directory}: cannot decode {f} ({exc})") from None
+    y = np.array([label for label, _ in files], np.int64)
+    cache.mkdir(parents=True, exist_ok=True)
+    for name, array in (("x", x), ("y", y)):  # atomic: a crash never leaves a half-written cache
+        with atomic_path(cache / f"{name}.npy") as tmp:
+            np.save(tmp, array)
+    return x, y, len(classes)
+
+
+def _check_size(images: int, resolution: int, where: str) -> None:
+    size = images * resolution * resolution * 3
+    if size > MAX_DATA_BYTES:
+        raise DataError(f"{where}: {images} images at {resolution}px take {size / 2 ** 30:.0f} GiB in memory (at "
+                        f"most {MAX_DATA_BYTES // 2 ** 30} GiB); use fewer images or a smaller --proxy-resolution")
+
+
+def split(x: np.ndarray, y: np.ndarray, val_fraction: float, seed: int) -> tuple[np.ndarray, ...]:
+    """A seeded random split; the validation part is held out from the training data."""
+    order = np.random.default_rng(seed).permutation(len(x))
+    n_val = max(1, int(round(len(x) * val_fraction)))
+    if n_val >= len(x):
+        raise DataError(f"data: {len(x)} images are too few to hold out a validation split")
+    val, train = order[:n_val], order[n_val:]
+    if len(np.unique(y[train])) < 2:
+        raise DataError(f"data: every training image has label {int(y[train][0])}; a classifier needs at least "
+                        f"2 classes")
+    return x[train], y[train], x[val], y[val]
+
+
+MIN_VAL_IMAGES = 200  # below this a held-out accuracy moves in steps of 0.5% or more: candidates blur together
+MAX_DATA_BYTES = 16 * 2 ** 30  # the proxy arrays are held in memory (and copied to every trial worker)
+
+
+def _class_list(classes: np.ndarray) -> str:
+    shown = ", ".join(str(int(c)) for c in classes[:8])
+    return shown + (f" and {len(classes) - 8} more" if len(classes) > 8 else "")
+
+
+def data_warnings(data: ProxyData, batch_size: int | None = None) -> list[str]:
+    """What makes a data set a poor judge of architectures, as ``warning:`` lines (empty when nothing does):
+    a small held-out split, classes that no training image has, a held-out split that one class dominates,
+    a batch larger than the training split."""
+    out = []
+    n_val, classes = len(data.y_val), data.num_classes
+    if n_val < MIN_VAL_IMAGES:
+        out.append(f"warning: {data.name}: the held-out split has {n_val} images, so an accuracy moves in steps of "
+                   f"{100 / n_val:.2g}%: candidates closer than that cannot be told apart (use at least "
+                   f"{MIN_VAL_IMAGES})")
+    untrained = np.setdiff1d(np.arange(classes), np.unique(data.y_train))
+    if len(untrained):
+        out.append(f"warning: {data.name}: {len(untrained)} of {classes} classes have no training image "
+                   f"(labels {_class_list(untrained)}); a network cannot learn them")
+    if n_val and classes > 1:
+        counts = np.bincount(data.y_val, minlength=classes)
+        share = counts.max() / n_val
+        if share > 0.5 and share >= 1.5 / classes:
+            out.append(f"warning: {data.name}: class {int(counts.argmax())} makes up {share:.0%} of the held-out "
+                       f"split, so always answering it scores {share:.3f}: accuracy then says little about "
+                       f"an architecture")
+    if batch_size and batch_size > len(data.y_train):
+        out.append(f"warning: --batch-size {batch_size} is more than the {len(data.y_train)} training images; "
+                   f"batches hold {len(data.y_train)}")
+    return out
+
+
+def load_data(text: str = "synthetic", resolution: int = 32, val_fraction: float = 0.2,
+              seed: int = 0) -> ProxyData:
+    """Load the data set a ``--data`` string names, resized to ``resolution``, split train/val."""
+    if not isinstance(resolution, int) or resolution < MIN_RESOLUTION:
+        raise DataError(f"proxy resolution {resolution!r} is too small (at least {MIN_RESOLUTION})")
+    if not 0 < val_fraction < 1:
+        raise DataError(f"validation fraction {val_fraction!r} must be between 0 and 1")
+    kind, _, rest = text.partition(":")
+    if kind == "synthetic":
+        from nas.data.synthetic import MAX_CLASSES as SYNTHETIC_CLASSES, generate
+
+        opts = _options(rest)
+        unknown = set(opts) - {"classes", "images", "seed"}
+        if unknown:
+            raise DataError(f"--data synthetic: unknown option {sorted(unknown)[0]!r} (classes, images, seed)")
+        try:
+            classes, images = int(opts.get("classes", 10)), int(opts.get("images", 6000))
+            data_seed = int(opts.get("seed", seed))
+        except ValueError:
+            raise DataError(f"--data {text!r}: options must be integers") from None
+        if not 2 <= classes <= SYNTHETIC_CLASSES or images < 2 * classes:
+            raise DataError(f"--data {text!r}: classes must be 2..{SYNTHETIC_CLASSES} and images at least 2 per "
+                            f"class")
+        _check_size(images, resolution, f"--data {text!r}")
+        x, y = generate(images, resolution, classes, seed=data_seed)
+        name = f"synthetic:classes={classes},images={images},seed={data_seed}"
+    elif kind == "npz" and rest:
+        x, y, classes = _load_npz(rest)
+        name = text
+    elif kind in ("cifar10", "cifar100") and rest:
+        x, y, classes = _load_cifar(kind, rest)
+        name = text
+    elif kind == "folder" and rest:
+        x, y, classes = _load_folder(rest, resolution)
+        name = text
+    else:
+        raise DataError(f"--data {text!r}: expected synthetic, npz:PATH, cifar10:DIR, cifar100:DIR or folder:DIR")
+    if len(x) < 2:
+        raise DataError(f"--data {text!r}: needs at least 2 images")
+    _check_size(len(x), resolution, f"--data {text!r}")
+    x = resize_images(np.ascontiguousarray(x), resolution)
+    x_train, y_train, x_val, y_val = split(x, y, val_fraction, seed)
+    return ProxyData(name, x_train, y_train, x_val, y_val, classes)

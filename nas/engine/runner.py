@@ -1,0 +1,291 @@
+"""The one runner of every command that trains: start or join Ray, size the trials' resources, run the jobs.
+
+    with Runner.for_settings(config, log_file=run_dir / "ray.log") as runner:
+        finished = runner.run(searcher, {"proxy": data}, storage=run_dir / "ray", name="tune-0", num_samples=16)
+
+``run`` returns False, instead of raising, when the run was interrupted (Ctrl-C): the caller decides what
+an unfinished run means for its own records.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Protocol, Sequence
+
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+
+from nas.errors import UserInputError  # noqa: E402
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What each trial asks of Ray, and how many run at once."""
+
+    cpus: float
+    gpus: float
+    concurrency: int
+
+    def describe(self) -> str:
+        return f"{self.concurrency} at a time, {self.cpus:g} CPU + {self.gpus:g} GPU each"
+
+
+SMALL_PROXY_PIXELS = 64 * 64 * 256  # resolution^2 x batch up to which a proxy trial counts as small
+
+
+def trials_per_gpu(proxy_resolution: int, batch_size: int) -> int:
+    """How many proxy trials share one GPU when ``--gpus-per-trial`` is not given.
+
+    A small proxy (the default: 32 px, batch 64) leaves a data-centre GPU mostly idle, launch-bound: four
+    trials share one (``--gpus-per-trial 0.25``); anything larger gets a GPU of its own. Provisional: not yet
+    measured on a GPU; ``benchmarks/gpu_check.py`` part (c) measures candidates per hour at 1, 2, 4 and 8.
+    """
+    return 4 if proxy_resolution * proxy_resolution * batch_size <= SMALL_PROXY_PIXELS else 1
+
+
+def plan_resources(cluster: dict[str, float], gpus_per_trial: float | None = None,
+                   cpus_per_trial: float | None = None, concurrency: int | None = None,
+                   per_gpu: int = 1, nodes: list[dict[str, float]] | None = None) -> Resources:
+    """Per-trial CPUs and GPUs and the concurrency, from the options and the cluster's resources.
+
+    ``per_gpu``: trials sharing one GPU when ``gpus_per_trial`` is not given (see :func:`trials_per_gpu`).
+    ``nodes``: each live node's resources (default: one node holding the whole cluster). A trial runs on one
+    node, so it never asks for more than the largest node has: Ray would keep it pending forever.
+    """
+    gpus_total, cpus_total = cluster.get("GPU", 0.0), cluster.get("CPU", 1.0)
+    gpus = gpus_per_trial if gpus_per_trial is not None else (1.0 / per_gpu if gpus_total >= 1 else 0.0)
+    if gpus > 0 and gpus > gpus_total:
+        raise UserInputError(f"--gpus-per-trial {gpus:g}: the Ray cluster has {gpus_total:g} GPUs")
+    if not concurrency:
+        concurrency = max(1, int(gpus_total // gpus)) if gpus > 0 else 1
+    if cpus_per_trial is not None:
+        cpus = cpus_per_trial
+    elif gpus > 0:
+        cpus = max(1.0, min(4.0, cpus_total // concurrency))
+    else:
+        cpus = max(1.0, cpus_total // concurrency)
+    if cpus > cpus_total:
+        raise UserInputError(f"--cpus-per-trial {cpus:g}: the Ray cluster has {cpus_total:g} CPUs")
+    nodes = nodes or [{"CPU": cpus_total, "GPU": gpus_total}]
+    fitting = [n for n in nodes if n.get("GPU", 0.0) >= gpus]  # nodes with the GPUs (or GPU share) of a trial
+    if not fitting:
+        largest = max(n.get("GPU", 0.0) for n in nodes)
+        raise UserInputError(f"--gpus-per-trial {gpus:g}: no node of the Ray cluster has {gpus:g} GPUs (the "
+                             f"largest has {largest:g}); a trial runs on one node")
+    node_cpus = max(n.get("CPU", 0.0) for n in fitting)
+    if cpus > node_cpus:
+        if cpus_per_trial is not None:
+            raise UserInputError(f"--cpus-per-trial {cpus:g}: no node of the Ray cluster has {cpus:g} CPUs (the "
+                                 f"largest{' with GPUs' if gpus > 0 else ''} has {node_cpus:g}); a trial runs on "
+                                 f"one node")
+        cpus = max(1.0, node_cpus)
+    return Resources(float(cpus), float(gpus), int(concurrency))
+
+
+def node_resources() -> list[dict[str, float]]:
+    """The CPUs and GPUs of each live node of the connected Ray cluster."""
+    import ray
+
+    return [{k: float(v) for k, v in n.get("Resources", {}).items() if k in ("CPU", "GPU")}
+            for n in ray.nodes() if n.get("Alive")]
+
+
+CONNECT_TIMEOUT = 30.0  # seconds to wait for a Ray head at --address to answer
+
+
+def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT) -> None:
+    """Fail fast, with one line, when nothing answers at a ``host:port`` address (``ray.init`` retries forever).
+
+    ``auto`` (find the cluster on this machine) is left to Ray; ``ray://host:port`` is checked like host:port.
+    """
+    import socket
+
+    if address in ("auto", "local"):
+        return
+    host, _, port = address.split("://", 1)[-1].rpartition(":")
+    if not host or not port.isdigit():
+        raise UserInputError(f"--address {address}: expected host:port (e.g. 10.0.0.5:6379) or auto")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise UserInputError(f"--address {address}: nothing answers there within {timeout:g}s ({reason}); "
+                             f"start the head with 'ray start --head --port={port}' or use --address auto") from None
+
+
+def use_token_auth_for(address: str) -> None:
+    """Send this machine's Ray auth token when joining ``address`` by host:port, as ``--address auto`` does.
+
+    ``ray start --head`` turns token authentication on when a token exists (``~/.ray/auth_token``, written by
+    any earlier local Ray, or ``RAY_AUTH_TOKEN``/``RAY_AUTH_TOKEN_PATH``); a driver joining by host:port did
+    not send it and was refused with InvalidAuthToken warnings. ``RAY_AUTH_MODE``, when set, decides. Uses
+    Ray's own check (a private module: on a Ray without token authentication there is nothing to do).
+    """
+    if address in ("auto", "local"):
+        return
+    try:
+        from ray._private.authentication.authentication_token_setup import (
+            maybe_enable_token_auth_if_token_available,
+        )
+    except ImportError:
+        return
+    maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
+
+
+def start_ray(address: str | None, debug: bool = False) -> bool:
+    """Join ``address`` or start a local Ray instance sized to this machine; True when this call started it."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    if address:
+        check_reachable(address)
+    if not debug:
+        logging.getLogger("ray").setLevel(logging.ERROR)
+    if address:
+        use_token_auth_for(address)
+    common = dict(log_to_driver=debug, logging_level=logging.INFO if debug else logging.ERROR,
+                  include_dashboard=False)
+    if address:
+        ray.init(address=address, **common)
+        return True
+    import torch
+
+    # Ray runs its workers at nice 15; a trial beside any other job then gets a sliver of the CPU. The trials
+    # are this command's work: they run at its priority (a joined cluster keeps its own setting).
+    os.environ.setdefault("RAY_worker_niceness", "0")
+    # "local" always starts a new instance, even where another Ray cluster runs on this machine
+    ray.init(address="local", num_cpus=os.cpu_count() or 1, num_gpus=torch.cuda.device_count(), **common)
+    return True
+
+
+class RunSettings(Protocol):
+    """Where and how a command's trials run (a SearchConfig has these fields)."""
+
+    address: str | None
+    debug: bool
+    gpus_per_trial: float | None
+    cpus_per_trial: float | None
+    concurrency: int | None
+
+
+class Runner:
+    """Ray for one command: started (or joined) on enter, shut down on exit if this runner started it."""
+
+    @classmethod
+    def for_settings(cls, settings: RunSettings, per_gpu: int = 1, log_file: Path | None = None) -> "Runner":
+        """A runner for a command's settings (address, debug, per-trial resources, concurrency)."""
+        return cls(settings.address, bool(settings.debug), settings.gpus_per_trial, settings.cpus_per_trial,
+                   settings.concurrency, per_gpu, log_file)
+
+    def __init__(self, address: str | None = None, debug: bool = False, gpus_per_trial: float | None = None,
+                 cpus_per_trial: float | None = None, concurrency: int | None = None, per_gpu: int = 1,
+                 log_file: Path | None = None) -> None:
+        self.address, self.debug, self.log_file = address, debug, log_file
+        self.requested = (gpus_per_trial, cpus_per_trial, concurrency, per_gpu)
+        self.resources = Resources(1.0, 0.0, 1)
+        self._started = False
+        self._quieted: list[tuple[logging.Handler, int]] = []
+        self._file_handler: logging.Handler | None = None
+        self._ray_level = logging.NOTSET
+
+    @property
+    def where(self) -> str:
+        """Where trials run, e.g. ``10.0.0.5:6379 (3 nodes, 48 CPUs, 8 GPUs)``."""
+        place = self.address or "a local Ray instance"
+        import ray
+
+        if not ray.is_initialized():
+            return place
+        nodes = [n for n in ray.nodes() if n.get("Alive")]
+        total = ray.cluster_resources()
+        return (f"{place} ({len(nodes)} node{'s' if len(nodes) != 1 else ''}, {total.get('CPU', 0):g} CPUs, "
+                f"{total.get('GPU', 0):g} GPUs)")
+
+    def __enter__(self) -> "Runner":
+        import ray
+
+        self._started = start_ray(self.address, self.debug)
+        self._route_ray_logs()
+        try:
+            self.resources = plan_resources(ray.cluster_resources(), *self.requested, nodes=node_resources())
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def _route_ray_logs(self) -> None:
+        """Without ``debug``, Ray's and Tune's messages (a dead worker's 30-line traceback) go to ``log_file``
+        instead of the console; the search reports the failure in its own words."""
+        if self.debug or self.log_file is None:
+            return
+        ray_logger = logging.getLogger("ray")
+        self._ray_level = ray_logger.level
+        for handler in ray_logger.handlers:
+            if not isinstance(handler, logging.FileHandler):
+                self._quieted.append((handler, handler.level))
+                handler.setLevel(logging.CRITICAL + 1)
+        Path(self.log_file).parent.mkdir(parents=True, exist_ok=True)
+        self._file_handler = logging.FileHandler(self.log_file)
+        self._file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        ray_logger.addHandler(self._file_handler)
+        ray_logger.setLevel(logging.INFO)
+
+    def _restore_ray_logs(self) -> None:
+        ray_logger = logging.getLogger("ray")
+        for handler, level in self._quieted:
+            handler.setLevel(level)
+        self._quieted = []
+        if self._file_handler is not None:
+            ray_logger.removeHandler(self._file_handler)
+            self._file_handler.close()
+            self._file_handler = None
+            ray_logger.setLevel(self._ray_level)
+
+    def __exit__(self, *exc: Any) -> None:
+        self._restore_ray_logs()
+        if self._started:
+            import ray
+
+            ray.shutdown()
+            self._started = False
+
+    def run(self, searcher: Any, datasets: dict[str, Any], *, storage: Path, name: str, num_samples: int,
+            callbacks: Sequence[Any] = (), scheduler: Any = None,
+            trainable: Callable[..., None] | None = None) -> bool:
+        """Run the jobs ``searcher`` proposes as Ray Tune trials of ``trainable`` (the engine's ``run_job``
+        unless a test injects another), with ``datasets`` and this runner's resources; False when interrupted.
+
+        Trials reuse their actors, a worker that dies is retried twice, and at most ``concurrency`` trials run
+        at once (through Tune's ConcurrencyLimiter). ``scheduler``: a Tune trial scheduler (ASHA) that may stop
+        trials at their intermediate reports.
+        """
+        from ray import tune
+        from ray.tune.search import ConcurrencyLimiter
+
+        if trainable is None:
+            from nas.engine.trainable import run_job as trainable
+        res = self.resources
+        tune_config = tune.TuneConfig(num_samples=num_samples, reuse_actors=True, scheduler=scheduler,
+                                      search_alg=ConcurrencyLimiter(searcher, max_concurrent=res.concurrency))
+        tuner = tune.Tuner(
+            tune.with_resources(tune.with_parameters(trainable, datasets=datasets, resources=res),
+                                {"cpu": res.cpus, "gpu": res.gpus}),
+            tune_config=tune_config,
+            run_config=tune.RunConfig(name=name, storage_path=str(Path(storage).resolve()),
+                                      verbose=1 if self.debug else 0, callbacks=list(callbacks),
+                                      failure_config=tune.FailureConfig(max_failures=2)))
+        try:
+            grid = tuner.fit()
+        except KeyboardInterrupt:
+            return False
+        # Tune stops gracefully on Ctrl-C: trials that did not end mean the run was interrupted
+        return grid.num_terminated + grid.num_errors == len(grid)
+
+
+def next_experiment_name(storage: Path, prefix: str = "tune") -> str:
+    """``tune-N``: one Tune experiment per start or resume of a run."""
+    attempt = len(list(Path(storage).glob(f"{prefix}-*"))) if Path(storage).exists() else 0
+    return f"{prefix}-{attempt}"

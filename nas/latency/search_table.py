@@ -1,0 +1,47 @@
+"""The latency table a search predicts with: a given file, checked, or this machine's own, built once and kept
+in the cache directory."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+
+from nas.console import say
+from nas.errors import UserInputError
+from nas.latency import tables
+
+
+def machine_table(device_kind: str, resolution: int) -> str:
+    """This machine's table (1 thread, batch 1) at ``resolution`` from the cache directory, built there (a few
+    minutes) the first time; its path."""
+    from nas.data.datasets import cache_root
+    from search_spaces.mnasnet import default_space
+
+    space = default_space()
+    device = tables.describe_device(device_kind, 1, 1)
+    key = tables.space_fingerprint(space) + json.dumps(device, sort_keys=True) + str(resolution)
+    path = cache_root() / "latency" / f"{device_kind}-{resolution}px-{hashlib.sha256(key.encode()).hexdigest()[:10]}.json"
+    if not path.is_file():
+        say(f"building the latency table of this machine ({device['name']}, 1 thread, batch 1) at "
+            f"{resolution}px, once: a few minutes; kept as {path}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tables.build_table(space, resolution, 1000, device_kind, 1, 1).save(path)
+    return str(path)
+
+
+def search_table(table_file: str | None, device_kind: str | None, resolution: int) -> str | None:
+    """The table of a search (``--latency-table`` checked against the space and ``resolution``, or with
+    ``--latency-device`` this machine's), as an absolute path; None when neither is given."""
+    from search_spaces.mnasnet import default_space
+
+    if table_file and device_kind:
+        raise UserInputError("--latency-table and --latency-device: give one of them")
+    if device_kind:
+        return machine_table(device_kind, resolution)
+    if not table_file:
+        return None
+    table = tables.load_table(table_file, default_space())
+    if table.resolution != resolution:
+        raise UserInputError(f"--latency-table {table_file}: built for {table.resolution}px, the search counts "
+                             f"at {resolution}px (--resolution)")
+    return os.path.abspath(table_file)

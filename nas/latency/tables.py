@@ -1,0 +1,352 @@
+"""Inference latency: measured on a built network, and predicted from a per-device lookup table of layers.
+
+MnasNet put the latency measured on the target device into the reward, because depthwise convolutions, SE
+and channel counts cost very differently on different hardware than their FLOPs say. Measuring every
+candidate on the deploy device is impractical inside a search, so (as in ProxylessNAS and once-for-all) the
+device's cost of every layer configuration the search space can produce is measured once, into a table, and
+a network's latency is predicted as the sum of its layers' entries: stem, every layer of every block, head
+(1x1 conv, pooling and classifier).
+
+Measurements use ``torch.utils.benchmark`` in eval mode under ``torch.inference_mode`` at batch
+``batch_size`` (warm-up, then the median and interquartile range of blocked runs; CUDA is synchronised by
+the timer). A table is a versioned JSON file with the device it was measured on; a user builds it on the
+machine they deploy to with ``nas-latency-table`` and copies it back.
+"""
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
+
+import numpy as np
+
+from nas.errors import UserInputError
+from search_spaces.spec import ArchSpec, LayerSpec
+
+TABLE_FORMAT = "nas-latency-table/1"
+DEVICES = ("cpu", "cuda")
+
+
+class LatencyError(UserInputError):
+    """A table that cannot serve a request: malformed, another version, space or resolution, a missing layer."""
+
+
+# --------------------------------------------------------------------------------------------- devices
+def check_device(device: str) -> None:
+    """One-line error for a device this machine cannot measure on."""
+    import torch
+
+    if device not in DEVICES:
+        raise UserInputError(f"--device {device!r}: expected cpu or cuda")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise UserInputError("--device cuda: no CUDA device is available here")
+
+
+MAX_INPUT_BYTES = 2 * 2 ** 30  # one batch of float32 input; the activations of a network are several times it
+
+
+def check_measurement(device: str, threads: int, batch_size: int, resolution: int) -> None:
+    """One-line errors for a measurement that cannot mean anything here: a device this machine lacks, more
+    threads than it has CPUs (they would time-share), or an input batch too large to hold."""
+    import os
+
+    check_device(device)
+    cpus = os.cpu_count() or 1
+    if device == "cpu" and threads > cpus:
+        raise UserInputError(f"--threads {threads}: this machine has {cpus} CPUs")
+    size = batch_size * 3 * resolution * resolution * 4
+    if size > MAX_INPUT_BYTES:
+        raise UserInputError(f"--batch-size {batch_size} at {resolution}px: one input batch takes "
+                             f"{size / 2 ** 30:.1f} GiB (at most {MAX_INPUT_BYTES // 2 ** 30} GiB)")
+
+
+def describe_device(device: str, threads: int, batch_size: int) -> dict[str, Any]:
+    """What a measurement depends on: the processor (or GPU), threads, batch size and torch's version."""
+    import torch
+
+    if device == "cuda":
+        name = torch.cuda.get_device_name()
+    else:
+        name = platform.processor() or platform.machine()
+        try:
+            for line in Path("/proc/cpuinfo").read_text().splitlines():
+                if line.startswith("model name"):
+                    name = line.split(":", 1)[1].strip()
+                    break
+        except OSError:
+            pass
+    return {"kind": device, "name": name, "threads": threads, "batch_size": batch_size, "torch": torch.__version__}
+
+
+# --------------------------------------------------------------------------------------------- measuring
+@dataclass
+class Latency:
+    """A measured latency in milliseconds: the median of blocked runs and their interquartile range."""
+
+    median_ms: float
+    iqr_ms: float
+
+    def to_dict(self) -> dict[str, float]:
+        return {"median_ms": round(self.median_ms, 5), "iqr_ms": round(self.iqr_ms, 5)}
+
+
+def measure(module: Any, input_shape: tuple[int, ...], device: str = "cpu", threads: int = 1,
+            batch_size: int = 1, min_run_time: float = 0.2, warmup: int = 3) -> Latency:
+    """Latency of ``module`` (eval mode, no autograd) on a random input of ``(batch_size, *input_shape)``."""
+    import torch
+    from torch.utils import benchmark
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        module = module.to(device).eval()
+        x = torch.randn(batch_size, *input_shape, device=device)
+        with torch.inference_mode():
+            for _ in range(warmup):
+                module(x)
+            timer = benchmark.Timer(stmt="module(x)", globals={"module": module, "x": x}, num_threads=threads)
+            result = timer.blocked_autorange(min_run_time=min_run_time)
+    finally:
+        torch.set_num_threads(previous)
+    return Latency(result.median * 1e3, result.iqr * 1e3)
+
+
+def measure_spec(spec: ArchSpec, device: str = "cpu", threads: int = 1, batch_size: int = 1,
+                 min_run_time: float = 1.0) -> Latency:
+    """Measured latency of the whole network ``spec`` describes, at its resolution."""
+    from nas.network.builder import build_model
+
+    return measure(build_model(spec), (3, spec.resolution, spec.resolution), device, threads, batch_size,
+                   min_run_time)
+
+
+def measure_networks(specs: list[ArchSpec], device: str = "cpu", threads: int = 1, batch_size: int = 1,
+                     rounds: int = 3, min_run_time: float = 0.3) -> list[list[float]]:
+    """Each network's ``rounds`` latencies in ms, measured in interleaved rounds over all of them, so that a
+    slow spell of the machine is shared out rather than landing on one network."""
+    runs: list[list[float]] = [[] for _ in specs]
+    for _ in range(rounds):
+        for i, spec in enumerate(specs):
+            runs[i].append(measure_spec(spec, device, threads, batch_size, min_run_time).median_ms)
+    return runs
+
+
+# --------------------------------------------------------------------------------------------- the parts of a network
+@dataclass(frozen=True)
+class Part:
+    """One entry of a table: a key, the input it takes, and how to build it."""
+
+    key: str
+    input_shape: tuple[int, int, int]
+    build: Callable[[], Any]
+
+
+def _layer_key(layer: LayerSpec, size: int, activation: str) -> str:
+    expand = f"_e{layer.expand}" if layer.op == "mbconv" else ""
+    return (f"{layer.op}{expand}_k{layer.kernel}_s{layer.stride}_i{layer.in_channels}_o{layer.out_channels}"
+            f"_se{layer.se:g}{'_res' if layer.residual else ''}_{activation}@{size}")
+
+
+def network_parts(spec: ArchSpec) -> Iterator[Part]:
+    """The parts whose latencies add up to the network's: stem, each layer, head with pooling and classifier."""
+    from torch import nn
+
+    from nas.network.blocks import LAYER_TYPES, ConvBnAct, conv_output_size
+
+    act, size = spec.activation, spec.resolution
+    yield Part(f"stem_o{spec.stem_channels}_{act}@{size}", (3, size, size),
+               lambda: ConvBnAct(3, spec.stem_channels, 3, 2, activation=act))
+    size = conv_output_size(size, 3, 2)
+    for block in spec.blocks:
+        for layer in block.layers():
+            yield Part(_layer_key(layer, size, act), (layer.in_channels, size, size),
+                       lambda layer=layer: LAYER_TYPES[layer.op].build(layer, act, 0.0))
+            size = conv_output_size(size, layer.kernel, layer.stride)
+    cin, head, classes = spec.blocks[-1].out_channels, spec.head_channels, spec.num_classes
+    yield Part(f"head_i{cin}_o{head}_c{classes}_{act}@{size}", (cin, size, size),
+               lambda: nn.Sequential(ConvBnAct(cin, head, 1, activation=act), nn.AdaptiveAvgPool2d(1),
+                                     nn.Flatten(), nn.Linear(head, classes)))
+
+
+def space_parts(space: Any, resolution: int, num_classes: int) -> list[Part]:
+    """Every distinct part that networks of ``space`` (an MnasNetSpace) can contain at ``resolution``.
+
+    Block b's layers depend on its own choices and on block b-1's output filters only, so it suffices to vary
+    those two, with every other decision at its first choice; the layer-count choice that gives the most
+    layers brings in the repeated (stride 1, in = out) layer as well as the first.
+    """
+    from search_spaces.mnasnet import DECISIONS
+
+    sizes = space.sizes
+    per_block, filters = len(DECISIONS), DECISIONS.index("filters")
+    base = [0] * len(sizes)
+    parts: dict[str, Part] = {}
+    for b in range(space.num_blocks):
+        axes = list(range(b * per_block, (b + 1) * per_block))
+        if b > 0:
+            axes.append((b - 1) * per_block + filters)
+        for combination in itertools.product(*(range(sizes[i]) for i in axes)):
+            choices = list(base)
+            for axis, value in zip(axes, combination):
+                choices[axis] = value
+            spec = space.decode(choices, resolution=resolution, num_classes=num_classes)
+            for part in network_parts(spec):
+                parts.setdefault(part.key, part)
+    return list(parts.values())
+
+
+# --------------------------------------------------------------------------------------------- tables
+def space_fingerprint(space: Any) -> str:
+    """A short hash of a space's configuration: a table serves only the space it was built for."""
+    text = json.dumps(space.config.to_dict(), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+@dataclass
+class LatencyTable:
+    """Measured latency (ms) of parts, for one device, space, resolution and class count."""
+
+    device: dict[str, Any]
+    space: str
+    resolution: int
+    num_classes: int
+    entries: dict[str, dict[str, float]]
+    seconds: float = 0.0
+    scale: float = 1.0  # measured / summed latency of whole networks (calibrate): what parts alone miss
+
+    def predict(self, spec: ArchSpec) -> float:
+        """Predicted latency in ms of ``spec``: the sum of its parts' entries times the calibration ``scale``."""
+        return self.summed(spec) * self.scale
+
+    def summed(self, spec: ArchSpec) -> float:
+        """The sum of ``spec``'s parts' entries in ms (the classifier at the table's class count)."""
+        if spec.resolution != self.resolution:
+            raise LatencyError(f"latency table: built for {self.resolution}px, the network is at "
+                               f"{spec.resolution}px; build a table at that resolution")
+        total = 0.0
+        for part in network_parts(spec.replace(num_classes=self.num_classes)):
+            entry = self.entries.get(part.key)
+            if entry is None:
+                raise LatencyError(f"latency table: no entry for layer {part.key} of {spec.name} (the table "
+                                   f"covers its space's layers; extend it on the device it was measured on)")
+            total += entry["median_ms"]
+        return total
+
+    def calibrate(self, specs: list[ArchSpec], rounds: int = 2, min_run_time: float = 0.3) -> None:
+        """Set ``scale`` to the median ratio of measured whole-network latency to the sum of parts, over
+        ``specs`` measured here (the table's device) in interleaved rounds. Run alone, a layer misses what
+        running inside a network costs or saves (thread-pool wake-ups, caches): at 2 CPU threads the sums
+        came out about 14% low, at 1 thread about right."""
+        device = self.device
+        measured = measure_networks([spec.replace(num_classes=self.num_classes) for spec in specs],
+                                    device["kind"], device["threads"], device["batch_size"], rounds, min_run_time)
+        self.scale = float(np.median([np.median(runs) / self.summed(spec) for runs, spec in zip(measured, specs)]))
+
+    def missing(self, specs: Iterable[ArchSpec]) -> list[Part]:
+        """The parts of ``specs`` that the table has no entry for."""
+        out: dict[str, Part] = {}
+        for spec in specs:
+            for part in network_parts(spec.replace(num_classes=self.num_classes)):
+                if part.key not in self.entries:
+                    out.setdefault(part.key, part)
+        return list(out.values())
+
+    def matches(self, device: dict[str, Any]) -> bool:
+        """Whether this table was measured on ``device`` (same processor, threads, batch and torch)."""
+        return all(self.device.get(k) == v for k, v in device.items())
+
+    def fill(self, parts: Iterable[Part], min_run_time: float = 0.05,
+             progress: Callable[[int, int], None] | None = None) -> None:
+        """Measure ``parts`` on this machine (which must be the table's device) and add them."""
+        parts = list(parts)
+        started = time.perf_counter()
+        for index, part in enumerate(parts):
+            latency = measure(part.build(), part.input_shape, self.device["kind"], self.device["threads"],
+                              self.device["batch_size"], min_run_time)
+            self.entries[part.key] = latency.to_dict()
+            if progress is not None:
+                progress(index + 1, len(parts))
+        self.seconds += time.perf_counter() - started
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": TABLE_FORMAT, "device": self.device, "space": self.space, "resolution": self.resolution,
+                "num_classes": self.num_classes, "seconds": round(self.seconds, 1), "scale": round(self.scale, 5),
+                "entries": dict(sorted(self.entries.items()))}
+
+    def save(self, path: str | Path) -> None:
+        from nas.files import atomic_write
+
+        atomic_write(Path(path), json.dumps(self.to_dict(), indent=1) + "\n")
+
+
+def load_table(path: str | Path, space: Any | None = None) -> LatencyTable:
+    """Read a table; one-line errors for a missing, malformed or wrong-version file or another space."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise LatencyError(f"latency table {path}: no such file") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise LatencyError(f"latency table {path}: not a readable JSON file ({type(exc).__name__})") from None
+    if not isinstance(data, dict) or data.get("format") != TABLE_FORMAT:
+        found = data.get("format") if isinstance(data, dict) else type(data).__name__
+        raise LatencyError(f"latency table {path}: format {found!r}, expected {TABLE_FORMAT!r}")
+    try:
+        table = LatencyTable(dict(data["device"]), str(data["space"]), int(data["resolution"]),
+                             int(data["num_classes"]), {str(k): {"median_ms": float(v["median_ms"]),
+                                                                 "iqr_ms": float(v.get("iqr_ms", 0.0))}
+                                                        for k, v in data["entries"].items()},
+                             float(data.get("seconds", 0.0)), float(data.get("scale", 1.0)))
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise LatencyError(f"latency table {path}: malformed ({type(exc).__name__}: {exc})") from None
+    if any(not v["median_ms"] > 0 for v in table.entries.values()) or not 0 < table.scale < 100:
+        raise LatencyError(f"latency table {path}: an entry is not a positive time")
+    if space is not None and table.space != space_fingerprint(space):
+        raise LatencyError(f"latency table {path}: built for another search space ({table.space}, this one is "
+                           f"{space_fingerprint(space)})")
+    return table
+
+
+def build_table(space: Any, resolution: int, num_classes: int, device: str = "cpu", threads: int = 1,
+                batch_size: int = 1, min_run_time: float = 0.05,
+                progress: Callable[[int, int], None] | None = None, calibration_networks: int = 8) -> LatencyTable:
+    """Measure every part ``space`` can produce at ``resolution`` on this machine's ``device``, then
+    calibrate the sum of parts on ``calibration_networks`` random networks of the space (0: no calibration)."""
+    check_device(device)
+    table = LatencyTable(describe_device(device, threads, batch_size), space_fingerprint(space), resolution,
+                         num_classes, {})
+    table.fill(space_parts(space, resolution, num_classes), min_run_time, progress)
+    if calibration_networks:
+        started = time.perf_counter()
+        table.calibrate(calibration_specs(space, resolution, num_classes, calibration_networks))
+        table.seconds += time.perf_counter() - started
+    return table
+
+
+def calibration_specs(space: Any, resolution: int, num_classes: int, count: int, seed: int = 12345) -> list[ArchSpec]:
+    """``count`` random networks of the space (a seed of their own, apart from any validation set)."""
+    rng = np.random.default_rng(seed)
+    return [space.decode(space.sample(rng), resolution=resolution, num_classes=num_classes,
+                         name=f"calibration-{i}") for i in range(count)]
+
+
+def parse_latency(text: str) -> float:
+    """``20ms``, ``20``, ``0.02s`` or ``1500us`` -> milliseconds (positive)."""
+    value = text.strip().lower()
+    scale = 1.0
+    for suffix, factor in (("ms", 1.0), ("us", 1e-3), ("s", 1e3)):
+        if value.endswith(suffix):
+            value, scale = value[: -len(suffix)], factor
+            break
+    try:
+        ms = float(value) * scale
+    except ValueError:
+        raise ValueError(f"{text!r} is not a latency (e.g. 20ms, 0.02s)") from None
+    if not 0 < ms < float("inf"):
+        raise ValueError(f"{text!r}: a latency target must be positive")
+    return ms

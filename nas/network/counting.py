@@ -1,0 +1,182 @@
+"""Parameter and FLOP counts of a B0 spec, by fvcore or analytically from the spec alone.
+
+Convention (the figure the toolkit reports everywhere): fvcore's default count in eval mode, where one fused
+multiply-add is one flop. It counts convolutions and linear layers (bias adds not counted), batch norm (two
+flops per element in eval mode) and adaptive average pooling (one per input element); element-wise adds and
+multiplies, ``mean`` (inside SE), sigmoid and the activations are left uncounted. This comes out about 3% above
+the papers' conv+linear count (EfficientNet-B0: 399M against 386M). Parameters are the trainable ones
+(BatchNorm running statistics are buffers, not parameters).
+"""
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from nas.network.blocks import LAYER_TYPES, conv_bn_counts, conv_output_size
+from search_spaces.spec import MIN_RESOLUTION, ArchSpec, BlockSpec, SpecError, load_spec
+
+METHODS = ("fvcore", "analytic")
+
+
+@dataclass
+class Row:
+    """One line of a profile: a part of the network, its output shape, params and FLOPs."""
+
+    name: str
+    channels: int
+    size: int
+    params: int = 0
+    flops: int = 0
+
+
+def _block_counts(block: BlockSpec, size: int) -> tuple[int, int, int]:
+    """(params, flops, output size) of one block whose input has spatial size ``size``."""
+    params = flops = 0
+    for layer in block.layers():
+        layer_params, layer_flops = LAYER_TYPES[layer.op].count(layer, size)
+        params, flops = params + layer_params, flops + layer_flops
+        size = conv_output_size(size, layer.kernel, layer.stride)
+    return params, flops, size
+
+
+def analytic_rows(spec: ArchSpec, resolution: int, num_classes: int | None = None) -> list[Row]:
+    """Per-part counts computed from the spec alone (no model is built)."""
+    classes = num_classes or spec.num_classes
+    size = conv_output_size(resolution, 3, 2)
+    rows = [Row("stem", spec.stem_channels, size, *conv_bn_counts(3, spec.stem_channels, 3, 1, size))]
+    for block in spec.blocks:
+        params, flops, size = _block_counts(block, size)
+        rows.append(Row(block.to_string(), block.out_channels, size, params, flops))
+    params, flops = conv_bn_counts(spec.blocks[-1].out_channels, spec.head_channels, 1, 1, size)
+    flops += spec.head_channels * size * size  # adaptive average pool
+    params += spec.head_channels * classes + classes  # classifier
+    flops += spec.head_channels * classes
+    rows.append(Row("head+classifier", classes, 1, params, flops))
+    return rows
+
+
+def _fvcore_analysis(model: Any, resolution: int) -> Any:
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # `import fvcore.nn` warns about a torch.jit deprecation
+        from fvcore.nn import FlopCountAnalysis
+    logging.getLogger("fvcore").setLevel(logging.ERROR)
+    model.eval()
+    analysis = FlopCountAnalysis(model, torch.zeros(1, 3, resolution, resolution))
+    analysis.unsupported_ops_warnings(False)
+    analysis.uncalled_modules_warnings(False)
+    return analysis
+
+
+def fvcore_rows(spec: ArchSpec, resolution: int, num_classes: int | None = None) -> list[Row]:
+    """Per-part counts from fvcore's FlopCountAnalysis on the built model in eval mode."""
+    import torch
+
+    from nas.network.builder import build_model
+
+    model = build_model(spec, num_classes)
+    analysis = _fvcore_analysis(model, resolution)
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        by_module = analysis.by_module()
+
+    def params(module: torch.nn.Module) -> int:
+        return sum(p.numel() for p in module.parameters())
+
+    rows = []
+    x = torch.zeros(1, 3, resolution, resolution)
+    with torch.no_grad():
+        x = model.stem(x)
+        rows.append(Row("stem", x.shape[1], x.shape[2], params(model.stem), int(by_module["stem"])))
+        for i, (block, stage) in enumerate(zip(spec.blocks, model.blocks)):
+            x = stage(x)
+            rows.append(Row(block.to_string(), x.shape[1], x.shape[2], params(stage),
+                            int(by_module[f"blocks.{i}"])))
+    head_params = params(model.head) + params(model.classifier)
+    head_flops = sum(int(by_module[n]) for n in ("head", "pool", "classifier"))
+    rows.append(Row("head+classifier", model.num_classes, 1, head_params, head_flops))
+    total = int(analysis.total())
+    if total != sum(r.flops for r in rows):  # every counted op lives in one of the parts above
+        raise RuntimeError(f"fvcore total {total} differs from the sum of its parts")
+    return rows
+
+
+FVCORE_MAX_FLOPS = 200e9  # above this, fvcore's traced forward takes minutes and gigabytes: refused
+
+
+def _check_fvcore_size(spec: ArchSpec, resolution: int, num_classes: int | None) -> None:
+    """Refuse, with the way out, a network too large to count with fvcore in seconds."""
+    flops = sum(r.flops for r in analytic_rows(spec, resolution, num_classes))
+    if flops > FVCORE_MAX_FLOPS:
+        raise SpecError(f"{spec.name} has {flops / 1e9:,.0f}G FLOPs at {resolution} px: too large to count with "
+                        f"fvcore (at most {FVCORE_MAX_FLOPS / 1e9:.0f}G); use --method analytic, which gives "
+                        f"exactly fvcore's totals")
+
+
+def _check_resolution(resolution: object) -> None:
+    if not isinstance(resolution, int) or resolution < MIN_RESOLUTION:
+        raise ValueError(f"resolution: {resolution!r} is not an integer of at least {MIN_RESOLUTION}")
+
+
+def profile_rows(spec: ArchSpec | Mapping[str, Any] | str, resolution: int | None = None,
+                 method: str = "fvcore", num_classes: int | None = None) -> list[Row]:
+    """Per-part rows (stem, each block, head+classifier) by the chosen method."""
+    spec = load_spec(spec)
+    resolution = resolution or spec.resolution
+    _check_resolution(resolution)
+    if method == "fvcore":
+        _check_fvcore_size(spec, resolution, num_classes)
+        return fvcore_rows(spec, resolution, num_classes)
+    if method == "analytic":
+        return analytic_rows(spec, resolution, num_classes)
+    raise ValueError(f"method: {method!r} is not one of {', '.join(METHODS)}")
+
+
+def profile(spec: ArchSpec | Mapping[str, Any] | str, resolution: int | None = None,
+            method: str = "fvcore", num_classes: int | None = None) -> dict[str, int]:
+    """``{"params", "flops", "resolution"}`` of a spec at ``resolution`` (default: the spec's own).
+
+    ``method="fvcore"`` builds the model and counts with fvcore's FlopCountAnalysis (see the module docstring
+    for the convention); ``method="analytic"`` gives exactly the same totals from the spec alone, thousands of
+    times faster, for screening candidates.
+    """
+    spec = load_spec(spec)
+    resolution = resolution or spec.resolution
+    if method == "fvcore":  # totals only: no per-part breakdown, no extra forward pass for the shapes
+        _check_resolution(resolution)
+        _check_fvcore_size(spec, resolution, num_classes)
+        from nas.network.builder import build_model
+
+        model = build_model(spec, num_classes)
+        analysis = _fvcore_analysis(model, resolution)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            flops = int(analysis.total())
+        return {"params": sum(p.numel() for p in model.parameters()), "flops": flops, "resolution": resolution}
+    rows = profile_rows(spec, resolution, method, num_classes)
+    return {"params": sum(r.params for r in rows), "flops": sum(r.flops for r in rows),
+            "resolution": resolution}
+
+
+def space_flops_range(space: Any, resolution: int, num_classes: int, samples: int = 500,
+                      seed: int = 0) -> tuple[int, int]:
+    """About the smallest and largest FLOPs (analytic, at ``resolution``) of the networks ``space`` builds.
+
+    Every op applied to all blocks at its smallest and at its largest setting of the other decisions, plus
+    ``samples`` random architectures: the extremes of those (tens of milliseconds; for a sanity warning).
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    candidates = [space.sample(rng) for _ in range(samples)]
+    per_block = len(space.sizes) // space.num_blocks
+    for op in range(space.sizes[0]):
+        for extreme in ("small", "large"):
+            block = [op] + [0 if extreme == "small" else n - 1 for n in space.sizes[1:per_block]]
+            candidates.append(block * space.num_blocks)
+    flops = [profile(space.decode(c, resolution=resolution, num_classes=num_classes), method="analytic")["flops"]
+             for c in candidates]
+    return min(flops), max(flops)

@@ -1,0 +1,124 @@
+"""EfficientNet compound scaling of a B0 spec: width, depth and resolution, presets b0..b7, and the
+coefficients α (depth), β (width), γ (resolution) with α·β²·γ² ≈ 2 at φ = 1."""
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import replace
+
+from nas.errors import UserInputError
+from search_spaces.spec import MIN_RESOLUTION, ArchSpec
+
+# EfficientNet's published table: (width, depth, resolution, dropout)
+PRESETS: dict[str, tuple[float, float, int, float]] = {
+    "b0": (1.0, 1.0, 224, 0.2),
+    "b1": (1.0, 1.1, 240, 0.2),
+    "b2": (1.1, 1.2, 260, 0.3),
+    "b3": (1.2, 1.4, 300, 0.3),
+    "b4": (1.4, 1.8, 380, 0.4),
+    "b5": (1.6, 2.2, 456, 0.4),
+    "b6": (1.8, 2.6, 528, 0.5),
+    "b7": (2.0, 3.1, 600, 0.5),
+}
+PAPER_COEFFICIENTS = (1.2, 1.1, 1.15)  # α, β, γ found by the EfficientNet paper's grid search
+
+
+class ScalingError(UserInputError):
+    """Bad scaling coefficients or an unknown preset (a user error)."""
+
+
+def round_filters(channels: int, width: float, divisor: int = 8) -> int:
+    """EfficientNet's rounding: scale, round to a multiple of ``divisor``, never below 90% of the exact value."""
+    exact = channels * width
+    rounded = max(divisor, int(exact + divisor / 2) // divisor * divisor)
+    if rounded < 0.9 * exact:
+        rounded += divisor
+    return int(rounded)
+
+
+def round_repeats(repeats: int, depth: float) -> int:
+    """EfficientNet's rounding of layer counts: ``ceil(depth * repeats)``."""
+    return int(math.ceil(depth * repeats))
+
+
+def scale_spec(spec: ArchSpec, width: float, depth: float, resolution: int,
+               dropout: float | None = None, name: str | None = None) -> ArchSpec:
+    """Scale a spec: channels (stem, blocks and head) by ``width``, layers by ``depth``, input ``resolution``.
+
+    Drop-connect is kept; ``dropout`` replaces the classifier's dropout when given.
+    """
+    for label, value in (("width", width), ("depth", depth)):
+        if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+            raise ScalingError(f"{label}: {value!r} must be a positive number")
+    if not isinstance(resolution, int) or resolution < MIN_RESOLUTION:
+        raise ScalingError(f"resolution: {resolution!r} must be an integer of at least {MIN_RESOLUTION}")
+    blocks = tuple(replace(b, in_channels=round_filters(b.in_channels, width),
+                           out_channels=round_filters(b.out_channels, width),
+                           repeats=round_repeats(b.repeats, depth)) for b in spec.blocks)
+    return spec.replace(name=name or spec.name, resolution=resolution,
+                        stem_channels=round_filters(spec.stem_channels, width),
+                        head_channels=round_filters(spec.head_channels, width), blocks=blocks,
+                        dropout=spec.dropout if dropout is None else dropout, metrics={},
+                        provenance={**spec.provenance, "scaled_from": spec.name, "width": width, "depth": depth,
+                                    "resolution": resolution})
+
+
+def preset(spec: ArchSpec, name: str) -> ArchSpec:
+    """Scale with the published table's row ``name`` (b0..b7), resolution taken as published."""
+    if name not in PRESETS:
+        raise ScalingError(f"preset: {name!r} is not one of {', '.join(PRESETS)}")
+    width, depth, resolution, dropout = PRESETS[name]
+    return scale_spec(spec, width, depth, resolution, dropout, name=f"{network_stem(spec.name)}-{name}")
+
+
+def compound(alpha: float, beta: float, gamma: float, phi: float) -> tuple[float, float, float]:
+    """(depth α^φ, width β^φ, resolution factor γ^φ); multiply the base resolution by the last and round
+    to the nearest integer (224 x 1.15 = 257.6 -> 258 px: the formula, not the published 240 of B1)."""
+    for label, value in (("alpha", alpha), ("beta", beta), ("gamma", gamma)):
+        if not (math.isfinite(value) and value > 0):
+            raise ScalingError(f"{label}: {value!r} must be a positive number")
+    if not (math.isfinite(phi) and phi >= 0):
+        raise ScalingError(f"phi: {phi!r} must be zero or more")
+    return alpha ** phi, beta ** phi, gamma ** phi
+
+
+def scale_compound(spec: ArchSpec, alpha: float, beta: float, gamma: float, phi: float,
+                   dropout: float | None = None) -> ArchSpec:
+    """Scale by the compound formula at ``phi``."""
+    depth, width, factor = compound(alpha, beta, gamma, phi)
+    return scale_spec(spec, width, depth, int(round(spec.resolution * factor)), dropout,
+                      name=f"{network_stem(spec.name)}-phi{phi:g}")
+
+
+MAX_GRID_POINTS = 500  # every point of the grid search trains a network
+
+
+def coefficient_grid(step: float = 0.05, tolerance: float = 0.1, max_alpha: float = 1.5,
+                     max_beta: float = 1.3, max_gamma: float = 1.3) -> list[tuple[float, float, float]]:
+    """Candidates (α, β, γ) on a grid with α, β, γ >= 1 and |α·β²·γ² - 2| <= tolerance."""
+    if step <= 0 or tolerance < 0:
+        raise ScalingError("grid: step must be positive and tolerance zero or more")
+
+    def axis(limit: float) -> list[float]:
+        return [round(1 + i * step, 4) for i in range(int(round((limit - 1) / step)) + 1)]
+
+    axes = [axis(max_alpha), axis(max_beta), axis(max_gamma)]
+    if math.prod(map(len, axes)) > MAX_GRID_POINTS * 100:
+        raise ScalingError(f"--grid-step {step:g}: too fine a grid ({math.prod(map(len, axes)):,} points to "
+                           f"consider); use 0.01 or more")
+    grid = [(a, b, g) for a, b, g in itertools.product(*axes) if abs(a * b * b * g * g - 2) <= tolerance]
+    if not grid:
+        raise ScalingError(f"grid: step {step:g} and tolerance {tolerance:g} leave no point with α·β²·γ² near 2; "
+                           f"use a finer --grid-step or a larger --tolerance")
+    if len(grid) > MAX_GRID_POINTS:
+        raise ScalingError(f"grid: {len(grid)} points with α·β²·γ² within {tolerance:g} of 2, each a training (at "
+                           f"most {MAX_GRID_POINTS}); use a larger --grid-step or a smaller --tolerance")
+    return grid
+
+
+def network_stem(name: str) -> str:
+    """A network's name without its -b0..-b7 suffix: what scaled networks and their outputs are named after."""
+    for suffix in PRESETS:
+        if name.endswith(f"-{suffix}"):
+            return name[: -len(suffix) - 1]
+    return name

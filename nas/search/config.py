@@ -1,0 +1,192 @@
+"""The one typed configuration of a search: from the command line to the driver and, as is, to every trial.
+
+The command line's defaults are this dataclass's defaults; ``search.json`` holds ``to_dict()``; ``--resume``
+merges what the user gave into the saved configuration with :meth:`SearchConfig.resumed`.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from nas.errors import UserInputError
+from nas.search.reward import mnas_reward
+from nas.training.budget import DEFAULT_LR, OPTIMIZERS, TrainBudget
+from search_spaces.spec import MAX_CLASSES, MAX_RESOLUTION, MIN_RESOLUTION
+
+# what a resumed search may change: the budget of trials, the resources, the cache and the output, and the
+# reward (the recorded trials are rescored with it, and the controller is told the rescored history)
+RESUMABLE = ("out", "trials", "address", "gpus_per_trial", "cpus_per_trial", "concurrency", "cache", "no_cache",
+             "debug", "window", "scheduler")
+SCHEDULERS = ("none", "asha")
+DEFAULT_WINDOW = (0.5, 1.5)  # chosen on benchmarks/controllers.py; see README "Search efficiency"
+RESCORING = ("target_flops", "target_latency_ms", "w", "reward")
+SEED_LIMIT = 2 ** 32  # seeds are 0..SEED_LIMIT-1: what numpy's and torch's generators all accept
+
+
+@dataclass
+class SearchConfig:
+    """Everything that defines one search; written to ``search.json`` first, passed to every trial."""
+
+    target_flops: int | None  # None: latency is the only objective (then target_latency_ms is set)
+    out: str
+    controller: str = "ppo"
+    trials: int = 40  # with ASHA stopping weak ones at 1/4 and 1/2 of their steps: 48 candidates in ~12 min
+    # on a 2-core CPU (README "Search efficiency")
+    epochs: float | None = None
+    steps: int | None = 300
+    batch_size: int = 64
+    optimizer: str = "adamw"  # the proxy training's optimizer: adamw or sgd (Nesterov momentum)
+    lr: float | None = None  # peak learning rate; None: the optimizer's default (DEFAULT_LR)
+    data: str = "synthetic"
+    val_fraction: float = 0.2
+    proxy_resolution: int = 32
+    resolution: int = 224
+    num_classes: int | None = None
+    reward: str = "soft"
+    w: float = -0.07
+    seed: int = 0
+    address: str | None = None
+    gpus_per_trial: float | None = None
+    cpus_per_trial: float | None = None
+    concurrency: int | None = None
+    cache: str | None = None  # the result cache's file; None: $NAS_CACHE_DIR/results.sqlite
+    no_cache: bool = False
+    debug: bool = False  # Ray's own output on the console, tracebacks
+    controller_options: dict[str, Any] = field(default_factory=dict)
+    # candidates whose analytic FLOPs at ``resolution`` (and predicted latency) fall outside [lo, hi] x their
+    # target are not trained (--flops-window)
+    window: tuple[float, float] = DEFAULT_WINDOW
+    scheduler: str = "asha"  # Ray Tune's ASHA stops weak candidates at rungs of the step budget; "none": off
+    # MnasNet's latency objective: a target in ms and the nas-latency-table file that predicts every candidate's
+    target_latency_ms: float | None = None
+    latency_table: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.target_flops is None and self.target_latency_ms is None:
+            raise UserInputError("a target is required: --target-flops (e.g. 400M), --target-latency (e.g. 20ms) "
+                                 "or both")
+        if self.target_latency_ms is not None:
+            if not 0 < self.target_latency_ms < float("inf"):
+                raise UserInputError(f"--target-latency {self.target_latency_ms:g} ms: must be positive")
+            if not self.latency_table:
+                raise UserInputError("--target-latency needs a latency table: --latency-table FILE "
+                                     "(nas-latency-table) or --latency-device cpu")
+        if self.proxy_resolution < MIN_RESOLUTION or self.resolution < MIN_RESOLUTION:
+            raise UserInputError(f"--proxy-resolution and --resolution must be at least {MIN_RESOLUTION}")
+        for flag, value in (("--proxy-resolution", self.proxy_resolution), ("--resolution", self.resolution)):
+            if value > MAX_RESOLUTION:
+                raise UserInputError(f"{flag} {value}: at most {MAX_RESOLUTION}")
+        if self.num_classes is not None and not 1 < self.num_classes <= MAX_CLASSES:
+            raise UserInputError(f"--num-classes {self.num_classes}: must be 2..{MAX_CLASSES:,}")
+        if self.reward not in ("soft", "hard"):
+            raise UserInputError(f"--reward {self.reward!r}: expected soft or hard")
+        if self.optimizer not in OPTIMIZERS:
+            raise UserInputError(f"--optimizer {self.optimizer!r}: expected {' or '.join(OPTIMIZERS)}")
+        if self.lr is not None and not 0 < self.lr < float("inf"):
+            raise UserInputError(f"--lr {self.lr:g}: must be positive")
+        if not -10 <= self.w <= 0:  # a positive w rewards bigger networks: the opposite of a budget
+            raise UserInputError(f"--w {self.w:g}: must be between -10 and 0 (MnasNet's is -0.07; 0 ignores the "
+                                 f"target)")
+        if not 0 <= self.seed < SEED_LIMIT:
+            raise UserInputError(f"--seed {self.seed}: must be between 0 and {SEED_LIMIT - 1}")
+        if not 0 < self.val_fraction < 1:
+            raise UserInputError(f"val_fraction {self.val_fraction:g}: must be between 0 and 1")
+        if self.scheduler not in SCHEDULERS:
+            raise UserInputError(f"--scheduler {self.scheduler!r}: expected one of {', '.join(SCHEDULERS)}")
+        lo, hi = (float(v) for v in self.window)
+        if not 0 <= lo < hi:
+            raise UserInputError(f"--flops-window {lo:g},{hi:g}: expected 0 <= LO < HI, e.g. 0.5,1.5 (0,inf: off)")
+        self.window = (lo, hi)
+
+    def warnings(self) -> list[str]:
+        """Values that are allowed but probably not meant, as ``warning:`` lines: a learning rate far above the
+        optimizer's default (the proxy training diverges and every candidate fails), ``--w`` with the hard
+        reward (which does not use it)."""
+        out = []
+        default_lr = DEFAULT_LR[self.optimizer]
+        if self.lr is not None and self.lr > 10 * default_lr:
+            out.append(f"warning: --lr {self.lr:g} is {self.lr / default_lr:.0f}x the default of {self.optimizer} "
+                       f"({default_lr:g}): the proxy training is likely to diverge and candidates to fail")
+        if self.reward == "hard" and self.w != SearchConfig.w:
+            out.append(f"warning: --w {self.w:g} is not used by the hard reward (exponent 0 under the target, -1 "
+                       f"over it)")
+        return out
+
+    # -- the parts of the configuration that other modules use
+    def budget(self) -> TrainBudget:
+        """The proxy training budget of every candidate."""
+        if self.steps:
+            return TrainBudget(steps=self.steps, batch_size=self.batch_size, optimizer=self.optimizer, lr=self.lr)
+        return TrainBudget(epochs=self.epochs or 3.0, batch_size=self.batch_size, optimizer=self.optimizer,
+                           lr=self.lr)
+
+    def score(self, accuracy: float, flops: float, latency_ms: float = 0.0) -> float:
+        """MnasNet's reward of a measured accuracy under this search's targets, on the driver: one factor
+        ``(FLOPs / T) ** w`` per objective set (FLOPs, predicted latency), so both multiply when both are set."""
+        reward = float(accuracy)
+        for value, target in ((flops, self.target_flops), (latency_ms, self.target_latency_ms)):
+            if target:
+                if not value or not value > 0:
+                    return 0.0
+                reward = mnas_reward(reward, value, target, self.w, self.reward)
+        return reward
+
+    def screens(self, flops: float, latency_ms: float = 0.0) -> bool:
+        """Whether a candidate (FLOPs at ``resolution``, predicted latency) is kept from training by the window:
+        outside ``window`` x the target of any objective that is set."""
+        lo, hi = self.window
+        return any(target and not lo * target <= (value or 0) <= hi * target
+                   for value, target in ((flops, self.target_flops), (latency_ms, self.target_latency_ms)))
+
+    def describe_target(self) -> str:
+        """``400M FLOPs at 224px``, ``20 ms (predicted)`` or both, for log lines and titles."""
+        parts = []
+        if self.target_flops:
+            parts.append(f"{self.target_flops / 1e6:g}M FLOPs at {self.resolution}px")
+        if self.target_latency_ms:
+            parts.append(f"{self.target_latency_ms:g} ms latency (predicted)")
+        return " and ".join(parts)
+
+    # -- files and resume
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "SearchConfig":
+        """From ``search.json``'s ``config``; keys of older versions that no longer exist are ignored."""
+        known = {f.name for f in fields(cls)}
+        if "flops_window" in values:  # its name before it screened latency too
+            values = {"window": values["flops_window"], **values}
+        values = {k: v for k, v in values.items() if k in known}
+        values.setdefault("optimizer", "sgd")  # runs from before the choice trained with SGD
+        return cls(**values)
+
+    @classmethod
+    def defaults(cls) -> dict[str, Any]:
+        """Field name -> default, for the command line's help and for the values the user did not give."""
+        out = {}
+        for f in fields(cls):
+            if f.default is not dataclasses.MISSING:
+                out[f.name] = f.default
+        return out
+
+    def resumed(self, given: dict[str, Any]) -> "SearchConfig":
+        """This (saved) configuration continued with what the user gave on ``--resume``.
+
+        The trial budget, resources, cache and debug output may change; a new target, ``w`` or reward form
+        rescores the recorded trials. Anything else that differs from the run's definition is a user error.
+        """
+        changes = {}
+        for key, value in given.items():
+            if key in RESUMABLE or key in RESCORING:
+                changes[key] = value
+            elif getattr(self, key) != value:
+                flag = "--" + key.replace("_", "-")
+                raise UserInputError(f"--resume: {flag} {value} differs from the run's ({getattr(self, key)}); "
+                                     f"start a new run with another --out instead")
+        return dataclasses.replace(self, **changes)
+
+    def rescores(self, other: "SearchConfig") -> bool:
+        """Whether ``other`` scores trials differently from this configuration."""
+        return any(getattr(self, key) != getattr(other, key) for key in RESCORING)

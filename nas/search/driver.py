@@ -1,0 +1,282 @@
+"""nas-search's driver: the controller proposes, the engine trains, the driver scores and records.
+
+The parts: :mod:`nas.search.config` (the configuration), :mod:`nas.search.searcher` (the controller as a Tune
+Searcher), :mod:`nas.search.scheduler` (ASHA by the reward), :mod:`nas.search.recorder` (the run directory),
+and the engine (:mod:`nas.engine`: the jobs, the cache, the runner). This module wires them.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import pandas as pd
+
+from controllers import make_controller
+from nas.console import say
+from nas.engine.runner import Runner, next_experiment_name, trials_per_gpu
+from nas.engine.trainable import JobEvents
+from nas.errors import UserInputError
+from nas.search.config import SearchConfig
+from nas.search.progress import Progress, human_duration
+from nas.search.recorder import Recorder
+from nas.search.run_files import StateError, load_state, read_records, repair_trials, write_json
+from nas.search.scheduler import make_scheduler
+from nas.search.searcher import MAX_DUPLICATES, MAX_SCREENED, ControllerSearcher, screened_reward
+from nas.search.trial_record import COLUMNS, EVALUATED, TrialRecord
+from nas.training.budget import rung_steps
+from nas.versions import versions
+from search_spaces.mnasnet import MnasNetSpace
+from search_spaces.spec import NOTATION
+
+
+@dataclass
+class SearchOutcome:
+    """What a search run leaves: the trials, and whether the search reached its end."""
+
+    trials: pd.DataFrame
+    finished: bool
+    seconds: float = 0.0
+
+
+def load_history(run_dir: Path) -> list[TrialRecord]:
+    """The finished trials of a run as records (the rows of trials.csv)."""
+    return read_records(Path(run_dir) / "trials.csv")
+
+
+def saved_config(run_dir: Path) -> SearchConfig:
+    """The configuration a run directory's ``search.json`` holds."""
+    import json
+
+    path = Path(run_dir) / "search.json"
+    if not path.is_file():
+        raise UserInputError(f"--resume: {path} not found; is {run_dir} a nas-search run directory?")
+    try:
+        fields = json.loads(path.read_text())["config"]
+        return SearchConfig.from_dict(fields)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise UserInputError(f"--resume: cannot read {path} ({exc})") from None
+
+
+def restore_controller(controller: Any, state: dict[str, Any] | None, history: list[TrialRecord]) -> None:
+    """Restore the controller and tell it any recorded trial its saved state had not heard of yet."""
+    told: set[int] = set()
+    if state:
+        controller.load_state_dict(state["controller"])
+        told = set(state.get("told", []))
+    for record in history:
+        if record["trial"] not in told:
+            controller.tell(list(record["choices"]), float(record["reward"]))
+
+
+def rescore(history: list[TrialRecord], config: SearchConfig) -> list[TrialRecord]:
+    """The records with their rewards recomputed under ``config``'s target and reward (a screened one: the
+    lowest rescored reward before it, as the searcher would have told it)."""
+    out: list[TrialRecord] = []
+    for record in sorted(history, key=lambda r: r["trial"]):
+        if record["status"] in EVALUATED:
+            reward = config.score(record["accuracy"], record["flops"], record.get("latency_ms") or 0.0)
+        elif record["status"] == "screened":
+            reward = screened_reward(out)
+        else:
+            reward = 0.0
+        out.append(dict(record, reward=reward))
+    return out
+
+
+def open_cache(config: SearchConfig, data: Any, warn: Callable[[str], None]) -> Any:
+    """The result cache for this search's proxy data, or None with ``--no-cache``."""
+    if config.no_cache:
+        return None
+    from nas.engine.cache import ResultCache, default_cache_path, describe_data
+
+    return ResultCache(config.cache or default_cache_path(), {"proxy": describe_data(data)}, warn=warn)
+
+
+def open_latency_table(config: SearchConfig, space: MnasNetSpace) -> Any:
+    """The search's latency table (read once, here), or None without one."""
+    if not config.latency_table:
+        return None
+    from nas.latency.tables import load_table
+
+    return load_table(config.latency_table, space)
+
+
+def _flops_text(flops: float) -> str:
+    if flops >= 1e9:
+        return f"{flops / 1e9:.3g}G"
+    return f"{flops / 1e6:.3g}M" if flops >= 1e6 else f"{flops:g}"
+
+
+def target_warning(config: SearchConfig, space: MnasNetSpace, num_classes: int) -> str | None:
+    """A warning when ``--target-flops`` lies outside what the space can build at ``--resolution``."""
+    from nas.network.counting import space_flops_range
+
+    if not config.target_flops:
+        return None
+    low, high = space_flops_range(space, config.resolution, num_classes)
+    target = config.target_flops
+    if low <= target <= high:
+        return None
+    where = "below the smallest" if target < low else "above the largest"
+    hint = ""
+    if target < 1e6 and low <= target * 1e6 <= high:
+        hint = f"; did you mean --target-flops {target:g}M?"
+    return (f"warning: --target-flops {_flops_text(target)} is {where} network this search space builds at "
+            f"{config.resolution} px (about {_flops_text(low)} to {_flops_text(high)}){hint}")
+
+
+def _warn(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+@dataclass
+class Session:
+    """One start or resume of a search: its directory, history and the parts wired to them."""
+
+    run_dir: Path
+    config: SearchConfig
+    space: MnasNetSpace
+    recorder: Recorder
+    searcher: ControllerSearcher
+    progress: Progress
+    log: Callable[[str], None]
+
+
+def _load_previous(run_dir: Path, config: SearchConfig, previous: SearchConfig | None,
+                   log: Callable[[str], None]) -> tuple[list[TrialRecord], dict[str, Any] | None, bool]:
+    """On resume: the recorded trials (a torn last row set aside), the controller's saved state, and whether
+    the trials are to be rescored for a new target or reward (then the saved state is not used)."""
+    if previous is None:
+        return [], None, False
+    torn = repair_trials(run_dir / "trials.csv")
+    if torn:
+        _warn(torn)
+    history = load_history(run_dir)
+    state = None
+    try:
+        state = load_state(run_dir / "controller.pkl")
+    except StateError as exc:  # trials.csv is the record of truth: the controller is rebuilt from it
+        _warn(f"warning: {exc}; the controller is rebuilt from trials.csv instead")
+    if previous.rescores(config):
+        return rescore(history, config), None, True
+    return history, state, False
+
+
+def open_session(config: SearchConfig, data: Any, previous: SearchConfig | None, log: Callable[[str], None],
+                 live: bool | None) -> Session:
+    """Write search.json, read what a resume continues from, and wire the recorder, controller and searcher."""
+    run_dir = Path(config.out).resolve()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    history, state, rescored = _load_previous(run_dir, config, previous, log)
+    write_json(run_dir / "search.json", {"config": config.to_dict(), "versions": versions(),
+                                         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                                         "resumed": previous is not None})
+    space = MnasNetSpace()
+    num_classes = config.num_classes or data.num_classes
+    table = open_latency_table(config, space)
+    holder: list[Recorder] = []
+    progress = Progress(config.trials, lambda: (holder[0].count, (holder[0].best or {}).get("reward")), live=live)
+    log = progress.log if log is say else log
+    recorder = Recorder(run_dir, config, space, num_classes, history, log, latency_table=table,
+                        on_record=lambda record: progress.trial_ended(int(record["trial"])))
+    holder.append(recorder)
+    if rescored:
+        recorder.rescored(history)
+        log(f"rescored {len(history)} recorded trials for target {config.describe_target()}, "
+            f"{config.reward} reward (w={config.w:g})")
+    elif history and not set(COLUMNS) <= set(pd.read_csv(run_dir / "trials.csv", nrows=0).columns):
+        recorder.rescored(history)  # a run from an older version: rewritten once with today's columns
+    if previous is None or rescored:
+        warning = target_warning(config, space, num_classes)
+        if warning:
+            _warn(warning)
+    controller = make_controller(config.controller, space, seed=config.seed, **config.controller_options)
+    restore_controller(controller, state, history)
+    total = config.budget().total_steps(len(data.y_train))
+    searcher = ControllerSearcher(controller, space, config, num_classes, history, recorder,
+                                  duplicates=int((state or {}).get("duplicates", 0)), latency_table=table,
+                                  rungs=rung_steps(total) if config.scheduler != "none" else ())
+    return Session(run_dir, config, space, recorder, searcher, progress, log)
+
+
+def run_search(config: SearchConfig, data: Any, previous: SearchConfig | None = None,
+               log: Callable[[str], None] = say, trainable: Callable[..., None] | None = None,
+               live: bool | None = None) -> SearchOutcome:
+    """Run a search into ``config.out``, or resume it when ``previous`` (the run's saved configuration) is given.
+
+    ``trainable``: the Tune trainable, the engine's ``run_job`` unless a test injects another. Lines go to
+    ``log``; with the default on a terminal, a live status line is kept below them (``live`` forces it on or
+    off).
+    """
+    started = time.perf_counter()
+    session = open_session(config, data, previous, log, live)
+    searcher, log = session.searcher, session.log
+    remaining = config.trials - searcher.finished
+    if previous is not None:
+        log(f"resuming {session.run_dir}: {searcher.finished} trials finished, {max(0, remaining)} to go")
+    if remaining <= 0:
+        return SearchOutcome(session.recorder.finalize(), True, time.perf_counter() - started)
+    train_candidates(session, data, remaining, trainable)
+    return finish(session, time.perf_counter() - started)
+
+
+def train_candidates(session: Session, data: Any, remaining: int, trainable: Callable[..., None] | None) -> None:
+    """Start Ray, then let the searcher propose and the engine train ``remaining`` candidates."""
+    config, searcher, log = session.config, session.searcher, session.log
+    log(f"proxy data {data.describe()}")
+    log(NOTATION)
+    searcher.cache = cache = open_cache(config, data, _warn)
+    total = config.budget().total_steps(len(data.y_train))
+
+    def reward_of(trial: Any, result: dict[str, Any]) -> float:
+        latency_ms = searcher.live.get(trial.trial_id, (None, None, None, None))[3]
+        return config.score(result["accuracy"], result.get("flops") or 0, latency_ms or 0.0)
+
+    log(f"starting Ray ({'joining ' + config.address if config.address else 'a local instance'})...")
+    try:
+        with Runner.for_settings(config, trials_per_gpu(config.proxy_resolution, config.batch_size),
+                                 log_file=session.run_dir / "ray.log") as runner:
+            log(f"{config.trials} candidates by {config.controller} on {runner.where}: "
+                f"{runner.resources.describe()}; target {config.describe_target()}, {config.reward} reward "
+                f"(w={config.w:g}); cache: {_describe_cache(cache)}")
+            progress, summary = session.progress, session.space.summary
+            events = JobEvents(on_start=lambda c: progress.trial_started(int(c["trial"]), summary(c["choices"])),
+                               on_tick=progress.tick)
+            storage = session.run_dir / "ray"
+            runner.run(searcher, {"proxy": data}, storage=storage, name=next_experiment_name(storage),
+                       num_samples=remaining, callbacks=[events], trainable=trainable,
+                       scheduler=make_scheduler(config.scheduler, total, searcher.rungs, reward_of))
+    finally:
+        session.progress.close()
+        if cache is not None:
+            cache.close()
+
+
+def finish(session: Session, seconds: float) -> SearchOutcome:
+    """Say why the search ended, write the final files, and return the outcome."""
+    config, searcher, log = session.config, session.searcher, session.log
+    if searcher.converged:
+        log(f"the controller has converged: {MAX_DUPLICATES} proposals in a row were already evaluated")
+    if searcher.gave_up_screening:
+        lo, hi = config.window
+        log(f"stopped: the controller proposed {MAX_SCREENED} candidates in a row outside the window "
+            f"{lo:g}-{hi:g} x target; widen it (--flops-window) or check the target")
+    frame = session.recorder.finalize()
+    finished = searcher.finished >= config.trials or searcher.converged or searcher.gave_up_screening
+    if finished:
+        cached = int((frame["source"] == "cache").sum()) if "source" in frame else 0
+        log(f"finished {searcher.finished} candidates in {human_duration(seconds)} ({cached} from the cache, "
+            f"{session.recorder.screened} screened out by FLOPs)")
+    else:
+        log(f"stopped after {searcher.finished} of {config.trials} trials; continue with: "
+            f"nas-search --resume --out {config.out}")
+    return SearchOutcome(frame, finished, seconds)
+
+
+def _describe_cache(cache: Any) -> str:
+    if cache is None:
+        return "off (--no-cache)"
+    return str(cache.path) if cache.enabled else "off (not usable)"

@@ -1,0 +1,149 @@
+"""The run directory's recorder: trials.csv, controller.pkl, best_b0.json, the Pareto plot and progress lines.
+
+Driven by the searcher's records as candidates finish, so a killed search loses at most the trials in
+flight, and ``--resume`` continues from what is written here.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import pandas as pd
+
+from nas.console import say
+from nas.files import save_spec
+from nas.versions import versions
+from nas.search.config import SearchConfig
+from nas.search.pareto import plot_pareto
+from nas.search.run_files import append_trial, read_trials, rewrite_trials, save_state
+from nas.search.trial_record import TrialRecord
+from search_spaces.mnasnet import MnasNetSpace
+
+
+def _rank(record: dict[str, Any]) -> tuple[float, int]:
+    return record["reward"], -record["trial"]
+
+
+def best_record(records: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The highest-reward successful record (the earliest on ties)."""
+    ok = [r for r in records if r["status"] == "ok"]
+    return max(ok, key=_rank) if ok else None
+
+
+def write_best(run_dir: Path, space: MnasNetSpace, config: SearchConfig, num_classes: int,
+               record: TrialRecord, latency_table: Any = None, measure: bool = False) -> None:
+    """Write ``best_b0.json``: the best architecture as a B0 spec with metrics and provenance; with a latency
+    objective its predicted latency, and with ``measure`` (at the end, with no trial running) its latency
+    measured here when this machine is the table's device."""
+    spec = space.decode(record["choices"], resolution=config.resolution, num_classes=num_classes,
+                        name=f"{Path(config.out).name}-b0")
+    metrics = {"flops": record["flops"], "params": record["params"], "proxy_accuracy": record["accuracy"],
+               "reward": record["reward"]}
+    if record.get("latency_ms"):
+        metrics.update(best_latency(spec, latency_table, float(record["latency_ms"]), measure))
+    spec = spec.replace(
+        metrics=metrics,
+        provenance={"tool": "nas-search", "target_flops": config.target_flops,
+                    "target_latency_ms": config.target_latency_ms, "reward_mode": config.reward,
+                    "w": config.w, "controller": config.controller, "trial": record["trial"],
+                    "trial_id": record["trial_id"], "source": record.get("source", "trained"),
+                    "choices": list(record["choices"]), "proxy_data": config.data,
+                    "proxy_resolution": config.proxy_resolution, "budget": config.budget().to_dict(),
+                    "seed": config.seed, "versions": versions(), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+    save_spec(spec, run_dir / "best_b0.json")
+
+
+def best_latency(spec: Any, table: Any, predicted_ms: float, measure: bool) -> dict[str, Any]:
+    """The best candidate's latency figures: predicted, the table's device, and (``measure``, when this
+    machine is that device) measured afresh here."""
+    from nas.latency.tables import describe_device, measure_spec
+
+    out: dict[str, Any] = {"predicted_latency_ms": round(predicted_ms, 4), "latency_device": table.device}
+    here = describe_device(table.device["kind"], table.device["threads"], table.device["batch_size"])
+    if measure and table.matches(here):
+        out["measured_latency_ms"] = round(measure_spec(spec.replace(num_classes=table.num_classes),
+                                                        here["kind"], here["threads"], here["batch_size"],
+                                                        min_run_time=0.5).median_ms, 4)
+    return out
+
+
+class Recorder:
+    """Writes each record as it comes (append + fsync), the controller state, and the best spec."""
+
+    def __init__(self, run_dir: Path, config: SearchConfig, space: MnasNetSpace, num_classes: int,
+                 history: list[TrialRecord] | None = None, log: Callable[[str], None] = say,
+                 on_record: Callable[[TrialRecord], None] | None = None, latency_table: Any = None) -> None:
+        self.run_dir, self.config, self.space, self.num_classes, self.log = run_dir, config, space, num_classes, log
+        self.latency_table = latency_table  # the search's table (loaded once by the driver), or None
+        self.on_record = on_record  # told of every record kept (the progress display)
+        self.count, self.screened = 0, 0  # candidates evaluated (trained, stopped, failed, cached); screened
+        self._count(history or [])
+        self.best = best_record(list(history or []))
+
+    def _count(self, records: list[dict[str, Any]]) -> None:
+        self.screened = sum(1 for r in records if r["status"] == "screened")
+        self.count = len(records) - self.screened
+
+    @property
+    def trials_csv(self) -> Path:
+        return self.run_dir / "trials.csv"
+
+    def rescored(self, records: list[dict[str, Any]]) -> None:
+        """Replace the whole history (rescored under a new reward): trials.csv and best_b0.json."""
+        rewrite_trials(self.trials_csv, records)
+        self._count(records)
+        self.best = best_record(records)
+        if self.best is not None:
+            write_best(self.run_dir, self.space, self.config, self.num_classes, self.best, self.latency_table)
+
+    def save_state(self, state: dict[str, Any]) -> None:
+        save_state(self.run_dir / "controller.pkl", state)
+
+    def record(self, record: dict[str, Any], state: dict[str, Any]) -> None:
+        """Keep one finished candidate: its row, the controller state after it, the best spec if it is best."""
+        append_trial(self.trials_csv, record)
+        self.save_state(state)
+        if record["status"] == "screened":  # no line of its own: the next trained line counts them
+            self.screened += 1
+            return
+        self.count += 1
+        if self.on_record is not None:
+            self.on_record(record)
+        if record["status"] == "ok" and (self.best is None or _rank(record) > _rank(self.best)):
+            self.best = record
+            write_best(self.run_dir, self.space, self.config, self.num_classes, record, self.latency_table)
+        self.log(self.progress_line(record))
+
+    def progress_line(self, record: dict[str, Any]) -> str:
+        """``trial   6 finished  M6k3·16x2 ...  412.0M  acc 0.398  reward 0.5698  best 0.5698  (31s)  [7/16 done]``:
+        numbered as in trials.csv, the count of candidates done after it."""
+        best = self.best["reward"] if self.best else 0.0
+        screened = f", {self.screened} screened" if self.screened else ""
+        tail = f"[{self.count}/{self.config.trials} done{screened}]"
+        status = record["status"]
+        cached = record.get("source") == "cache"
+        verb = {"failed": "FAILED", "stopped": "stopped"}.get(status, "cached" if cached else "finished")
+        head = f"trial {record['trial']:>3} {verb:<8}  {record['summary']}"
+        if status == "failed":
+            return f"{head}  {record['reason']}  best {best:.4f}  {tail}"
+        where = "from the cache" if cached else f"{record['seconds']:.0f}s"
+        if status == "stopped":
+            where += f", stopped at step {record['steps']}"
+        latency = f"  {float(record['latency_ms']):.1f} ms" if record.get("latency_ms") else ""
+        return (f"{head}  {record['flops'] / 1e6:6.1f}M{latency}  acc {record['accuracy']:.3f}  "
+                f"reward {record['reward']:.4f}  best {best:.4f}  ({where})  {tail}")
+
+    def finalize(self) -> pd.DataFrame:
+        """Write the Pareto plot from trials.csv and return the trials as a DataFrame."""
+        frame = read_trials(self.trials_csv)
+        config = self.config
+        by_latency = bool(config.target_latency_ms)
+        if by_latency and self.best is not None:  # the best's latency, measured now that no trial runs
+            write_best(self.run_dir, self.space, config, self.num_classes, self.best, self.latency_table,
+                       measure=True)
+        plot_pareto(frame, config.target_latency_ms if by_latency else config.target_flops,
+                    self.run_dir / "pareto.png", window=config.window,
+                    title=f"{Path(config.out).name}: {config.controller}, target {config.describe_target()}",
+                    x="latency_ms" if by_latency else "flops")
+        return frame

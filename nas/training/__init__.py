@@ -1,0 +1,1 @@
+"""Training a network: the budget (optimizer, steps, rungs) and the proxy's training loop."""
