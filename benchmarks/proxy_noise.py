@@ -35,7 +35,8 @@ import torch
 
 from nas.search.config import SearchConfig
 from nas.data.datasets import load_data
-from nas.proxy_check.driver import ProxyCheckConfig, reference_candidates, sample_stratified
+from nas.proxy_check.candidates import reference_candidates, sample_stratified
+from nas.proxy_check.config import ProxyCheckConfig
 from nas.proxy_check.rank_stats import kendall_tau_b
 from nas.training.budget import TrainBudget
 from nas.training.proxy import train_candidate

@@ -4,14 +4,25 @@ import pickle
 import numpy as np
 import pytest
 
-from nas.engine.cache import ResultCache, arch_key, proxy_fingerprint
 from nas.data.datasets import ProxyData
+from nas.engine.cache import ResultCache, arch_key, describe_data, proxy_fingerprint
+from nas.engine.job import Job, Measurement
+from nas.training.budget import TrainBudget
 from search_spaces.mnasnet import default_space
 
 
 def _spec(index=0, resolution=224):
     space = default_space()
     return space.decode(space.sample(np.random.default_rng(index)), resolution=resolution, num_classes=10)
+
+
+def _job(spec, steps=300, seed=0, data="A", **fields):
+    return Job(spec=spec.to_dict(), budget=TrainBudget(steps=steps), seed=seed, data=data, **fields)
+
+
+def _cache(path, warn=pytest.fail):
+    """A cache over two data sets, ``A`` and ``B`` (as a command with a proxy and a reference holds)."""
+    return ResultCache(path, {"A": describe_data(_data(0)), "B": describe_data(_data(1))}, warn=warn)
 
 
 def _data(seed=0):
@@ -22,16 +33,21 @@ def _data(seed=0):
 
 
 def test_put_then_get_by_architecture_and_proxy(tmp_path):
-    cache = ResultCache(tmp_path / "r.sqlite", proxy="A", warn=pytest.fail)
+    cache = _cache(tmp_path / "r.sqlite")
     spec = _spec()
-    cache.put(spec, {"accuracy": 0.5, "flops": 123, "params": 45, "seconds": 6.5, "final_loss": "1.25"}, run="r1")
-    hit = cache.get(spec.replace(name="renamed"))  # the name is not part of the architecture
-    assert (hit.accuracy, hit.flops, hit.params, hit.resolution, hit.num_classes) == (0.5, 123, 45, 224, 10)
-    assert (hit.seconds, hit.final_loss, hit.run) == (6.5, 1.25, "r1")
-    assert cache.get(_spec(1)) is None
-    assert ResultCache(tmp_path / "r.sqlite", proxy="B").get(spec) is None  # another proxy
-    cache.put(spec, {"accuracy": 0.9, "flops": 1, "params": 1}, run="r2")  # the first result is kept
-    assert cache.get(spec).accuracy == 0.5 and cache.hits == 2
+    cache.put(_job(spec), Measurement(accuracy=0.5, flops=123, params=45, seconds=6.5, final_loss=1.25), run="r1")
+    hit = cache.get(_job(spec.replace(name="renamed")))  # the name is not part of the architecture
+    assert (hit.status, hit.accuracy, hit.flops, hit.params, hit.seconds, hit.final_loss) == ("ok", 0.5, 123, 45,
+                                                                                             6.5, 1.25)
+    stored = cache.connection.execute("SELECT resolution, num_classes, run FROM results").fetchall()
+    assert stored == [(224, 10, "r1")]
+    assert cache.get(_job(_spec(1))) is None
+    assert cache.get(_job(spec, data="B")) is None  # another proxy: other data
+    assert cache.get(_job(spec, seed=1)) is None  # another seed
+    assert cache.get(_job(spec, seed=1, cache_seed=0)) is not None  # cached under the same seed
+    cache.put(_job(spec), Measurement(accuracy=0.9, flops=1, params=1), run="r2")  # the first result is kept
+    cache.put(_job(_spec(1)), Measurement(status="failed", accuracy=0.0), run="r2")  # a failure is not kept
+    assert cache.get(_job(spec)).accuracy == 0.5 and cache.get(_job(_spec(1))) is None and cache.hits == 3
     journal = cache.connection.execute("PRAGMA journal_mode").fetchone()[0]
     assert journal == "wal"
 
@@ -44,22 +60,26 @@ def test_the_key_is_the_block_strings_with_stem_head_and_activation():
     assert arch_key(spec.replace(resolution=64)) == key  # counted FLOPs are stored with their resolution
 
 
-def test_the_fingerprint_changes_with_data_budget_seed_and_trainer():
-    base = proxy_fingerprint(_data(0), {"steps": 300}, 0, 1)
-    assert proxy_fingerprint(_data(0), {"steps": 300}, 0, 1) == base
-    assert len({base, proxy_fingerprint(_data(1), {"steps": 300}, 0, 1),
-                proxy_fingerprint(_data(0), {"steps": 100}, 0, 1),
-                proxy_fingerprint(_data(0), {"steps": 300}, 1, 1),
-                proxy_fingerprint(_data(0), {"steps": 300}, 0, 2)}) == 5
+def test_the_fingerprint_changes_with_data_budget_seed_resolution_and_trainer(monkeypatch):
+    spec = _spec()
+    data, other = describe_data(_data(0)), describe_data(_data(1))
+    base = proxy_fingerprint(data, _job(spec))
+    assert proxy_fingerprint(describe_data(_data(0)), _job(spec)) == base
+    assert proxy_fingerprint(data, _job(spec, rungs=(75, 150))) == base  # where a trial reports is not a result
+    variants = {base, proxy_fingerprint(other, _job(spec)), proxy_fingerprint(data, _job(spec, steps=100)),
+                proxy_fingerprint(data, _job(spec, seed=1)), proxy_fingerprint(data, _job(spec, train_resolution=12))}
+    monkeypatch.setattr("nas.engine.cache.TRAINER_VERSION", 2)
+    variants.add(proxy_fingerprint(data, _job(spec)))
+    assert len(variants) == 6
 
 
 def test_a_corrupt_file_warns_once_and_disables_the_cache(tmp_path):
     path = tmp_path / "bad.sqlite"
     path.write_bytes(b"garbage" * 1000)
     warnings = []
-    cache = ResultCache(path, proxy="A", warn=warnings.append)
-    assert not cache.enabled and cache.get(_spec()) is None
-    cache.put(_spec(), {"accuracy": 0.5, "flops": 1, "params": 1}, run="r")
+    cache = _cache(path, warn=warnings.append)
+    assert not cache.enabled and cache.get(_job(_spec())) is None
+    cache.put(_job(_spec()), Measurement(accuracy=0.5, flops=1, params=1), run="r")
     assert len(warnings) == 1 and str(path) in warnings[0] and "continuing without it" in warnings[0]
 
 
@@ -68,11 +88,11 @@ def test_a_locked_database_warns_and_the_caller_goes_on(tmp_path):
 
     path = tmp_path / "r.sqlite"
     warnings = []
-    cache = ResultCache(path, proxy="A", warn=warnings.append)
+    cache = _cache(path, warn=warnings.append)
     blocker = sqlite3.connect(path, timeout=0)
     blocker.execute("BEGIN EXCLUSIVE")  # another writer holds the lock for longer than the cache waits
     try:
-        cache.put(_spec(), {"accuracy": 0.5, "flops": 1, "params": 1}, run="r")
+        cache.put(_job(_spec()), Measurement(accuracy=0.5, flops=1, params=1), run="r")
     finally:
         blocker.rollback()
         blocker.close()
@@ -80,7 +100,7 @@ def test_a_locked_database_warns_and_the_caller_goes_on(tmp_path):
 
 
 def test_pickled_cache_reopens_its_connection(tmp_path):
-    cache = ResultCache(tmp_path / "r.sqlite", proxy="A", warn=pytest.fail)
-    cache.put(_spec(), {"accuracy": 0.5, "flops": 1, "params": 1}, run="r")
+    cache = _cache(tmp_path / "r.sqlite")
+    cache.put(_job(_spec()), Measurement(accuracy=0.5, flops=1, params=1), run="r")
     copy = pickle.loads(pickle.dumps(cache))  # Ray Tune pickles its searcher, and with it the cache
-    assert copy.enabled and copy.get(_spec()).accuracy == 0.5
+    assert copy.enabled and copy.get(_job(_spec())).accuracy == 0.5

@@ -129,14 +129,14 @@ def test_a_worker_that_dies_is_recorded_failed_and_its_traceback_goes_to_ray_log
     from nas.search.config import SearchConfig
     from nas.data.datasets import load_data
     from nas.search.driver import run_search
-    from nas.engine.measure import run_trial
+    from nas.engine.trainable import run_job
 
-    def dying_second_trial(trial_config, data=None, search=None):  # pickled by value with the trainable
+    def dying_second_trial(trial_config, datasets=None, resources=None):  # pickled by value with the trainable
         if trial_config["trial"] == 1:
             import os
 
             os._exit(3)  # the worker process dies, as a segfault or the OOM killer would end it
-        run_trial(trial_config, data, search)
+        run_job(trial_config, datasets, resources)
 
     out = tmp_path / "dies"
     config = SearchConfig(target_flops=5_000_000, out=str(out), data="synthetic:classes=3,images=1000",

@@ -7,7 +7,10 @@ import pytest
 
 from nas.cli.proxy_check import main as proxy_check_main
 from nas.search.config import SearchConfig
-from nas.proxy_check.driver import COLUMNS, ProxyCheckConfig, sample_stratified, select_candidates, summarize, verdict
+from nas.proxy_check.candidates import sample_stratified, select_candidates
+from nas.proxy_check.config import ProxyCheckConfig
+from nas.proxy_check.driver import COLUMNS
+from nas.proxy_check.report import summarize, verdict
 from nas.network.counting import profile
 
 TINY = ["--data", "synthetic:classes=3,images=1000", "--proxy-resolution", "16", "--steps", "2", "--batch-size", "16",
@@ -143,11 +146,19 @@ def test_tiny_check_end_to_end_then_served_from_the_cache(tmp_path, capsys):
 
 
 def test_no_proxy_run_shares_the_reference_seed():
-    from nas.proxy_check.driver import _jobs, reference_candidates
+    import dataclasses
 
-    candidates = reference_candidates(SearchConfig(target_flops=400_000_000, out="x"), 10)
-    jobs = _jobs(candidates, repeats=3, seed=7)
+    from nas.proxy_check.candidates import reference_candidates
+    from nas.proxy_check.driver import plan_jobs
+
+    search = SearchConfig(target_flops=400_000_000, out="x")
+    candidates = reference_candidates(search, 10)
+    budgets = {"proxy": search, "reference": dataclasses.replace(search, steps=3000)}
+    jobs = plan_jobs(candidates, repeats=3, seed=7, budgets=budgets)
     for model in range(len(candidates)):
-        seeds = {job["budget"] + str(job["repeat"]): job["seed"] for job in jobs if job["model"] == model}
+        seeds = {p.budget + str(p.repeat): p.job.seed for p in jobs if p.model == model}
         assert len(set(seeds.values())) == 4  # reference and three proxy seeds, all different
-    assert len({job["seed"] for job in jobs}) == len(jobs)
+    assert len({p.job.seed for p in jobs}) == len(jobs)
+    assert {(p.budget, p.job.data, p.job.budget.steps) for p in jobs} == {("proxy", "proxy", 300),
+                                                                          ("reference", "reference", 3000)}
+    assert all(p.job.cache_seed == f"proxy-check:{p.job.seed}" for p in jobs)  # never a search's cache entry

@@ -73,12 +73,12 @@ def test_failed_trial_is_recorded_and_search_completes(tmp_path, capsys):
     """A trial whose worker raises (every retry) is recorded as failed with reward 0; the search goes on."""
     from nas.data.datasets import load_data
     from nas.search.driver import run_search
-    from nas.engine.measure import run_trial
+    from nas.engine.trainable import run_job
 
-    def failing_second_trial(trial_config, data=None, search=None):  # pickled by value with the trainable
+    def failing_second_trial(trial_config, datasets=None, resources=None):  # pickled by value with the trainable
         if trial_config["trial"] == 1:
             raise RuntimeError("injected failure")
-        run_trial(trial_config, data, search)
+        run_job(trial_config, datasets, resources)
 
     config = _tiny_config(tmp_path / "fail", trials=3, controller="random")
     data = load_data(config.data, config.proxy_resolution, config.val_fraction, config.seed)
@@ -94,18 +94,22 @@ def test_failed_trial_is_recorded_and_search_completes(tmp_path, capsys):
 
 def test_an_exception_inside_the_trial_is_a_failed_measurement():
     from nas.data.datasets import load_data
-    from nas.engine.measure import evaluate_candidate
+    from nas.engine.job import Job
+    from nas.engine.measure import measure
 
     config = _tiny_config("unused")
     data = load_data(config.data, config.proxy_resolution, config.val_fraction, config.seed)
     spec = load_spec(Path(__file__).resolve().parents[1] / "search_spaces" / "references" / "mobilenet_v2.json")
     spec_dict = spec.to_dict()
     spec_dict["blocks"][0]["in"] = 7  # does not match the stem: the spec is rejected inside the trial
-    measured = evaluate_candidate(spec_dict, data, config, seed=0)
-    assert measured["status"] == "failed" and "in" in measured["reason"] and measured["accuracy"] == 0.0
-    good = evaluate_candidate(spec.replace(resolution=64, num_classes=3).to_dict(), data, config, seed=0)
-    assert good["status"] == "ok" and 0.0 <= good["accuracy"] <= 1.0
-    assert (good["flops"], good["params"]) == (25_547_776, 2_227_715)  # fvcore at 64 px, 3 classes
+    measured = measure(Job(spec_dict, config.budget(), seed=0), data)
+    assert measured.status == "failed" and "blocks[0].in" in measured.reason and measured.accuracy == 0.0
+    good = measure(Job(spec.replace(resolution=64, num_classes=3).to_dict(), config.budget(), seed=0), data)
+    assert good.status == "ok" and good.steps == 2 and good.final
+    assert good.accuracy * len(data.y_val) == round(good.accuracy * len(data.y_val))  # a share of held-out images
+    assert (good.flops, good.params) == (25_547_776, 2_227_715)  # fvcore at 64 px, 3 classes
+    again = measure(Job(spec.replace(resolution=64, num_classes=3).to_dict(), config.budget(), seed=0), data)
+    assert again.accuracy == good.accuracy and again.final_loss == good.final_loss  # seeded: the same again
 
 
 def test_resume_continues_without_rerunning(tmp_path):
@@ -309,16 +313,17 @@ def test_asha_stops_a_weak_candidate_at_a_rung_and_it_is_recorded_stopped(tmp_pa
 
     from nas.data.datasets import load_data
     from nas.search.driver import run_search
-    from nas.engine.measure import evaluate_candidate
+    from nas.engine.job import Job
+    from nas.engine.measure import measure
 
-    def weak_second_trial(trial_config, data=None, search=None):  # pickled by value with the trainable
+    def weak_second_trial(trial_config, datasets=None, resources=None):  # pickled by value with the trainable
         trial = trial_config["trial"]
 
         def report(measured):
-            tune.report({"trial": trial, **dict(measured, accuracy=0.0 if trial == 1 else 0.9)})
+            measured.accuracy = 0.0 if trial == 1 else 0.9
+            tune.report(measured.to_dict())
 
-        tune.report({"trial": trial, **evaluate_candidate(trial_config["spec"], data, search, seed=trial,
-                                                          report=report)})
+        tune.report(measure(Job.from_dict(trial_config["job"]), datasets["proxy"], report=report).to_dict())
 
     config = _tiny_config(tmp_path / "asha", trials=2, controller="random", steps=8, scheduler="asha",
                           concurrency=1)

@@ -6,6 +6,7 @@ from ray.tune.search import Searcher
 
 from controllers import make_controller
 from nas.engine.cache import ResultCache
+from nas.engine.job import Job, Measurement
 from nas.search.config import SearchConfig
 from nas.search.searcher import ControllerSearcher
 from search_spaces.mnasnet import default_space
@@ -37,12 +38,14 @@ def _finish(searcher, trial_id, accuracy, flops=300_000_000):
                                           "reason": "", "seconds": 0.1})
 
 
-def test_suggest_puts_choices_and_spec_in_the_config():
-    searcher, listener = _searcher(make_controller("random", default_space(), seed=0))
+def test_suggest_puts_choices_and_the_job_in_the_config():
+    searcher, listener = _searcher(make_controller("random", default_space(), seed=0), seed=7, steps=40)
     config = searcher.suggest("t0")
     assert len(config["choices"]) == 42 and config["trial"] == 0
-    assert config["spec"]["format"] == "nas-b0-spec/1" and config["spec"]["resolution"] == 64
-    assert config["spec"]["num_classes"] == 10
+    job = Job.from_dict(config["job"])
+    assert job.spec["format"] == "nas-b0-spec/1" and job.spec["resolution"] == 64
+    assert job.spec["num_classes"] == 10 and job.spec["name"] == "trial-0000"
+    assert (job.seed, job.cache_seed, job.budget.steps, job.data, job.rungs) == (7, 7, 40, "proxy", ())
     assert listener.states[-1]["told"] == []  # the state after the ask is handed on to be saved
     _finish(searcher, "t0", 0.5)
     assert [r["trial"] for r in listener.records] == [0] and listener.states[-1]["told"] == [0]
@@ -89,15 +92,23 @@ def test_trials_are_numbered_after_the_highest_recorded_one():
     assert searcher.suggest("t")["trial"] == 2
 
 
+def _cache(path):
+    return ResultCache(path, {"proxy": {"data": "p"}}, warn=pytest.fail)
+
+
+def _job(searcher, choices, trial=0, resolution=64):
+    return searcher.job(searcher.space.decode(choices, resolution=resolution, num_classes=10), trial)
+
+
 def test_a_cached_architecture_is_recorded_from_the_cache_without_a_trial(tmp_path):
     space = default_space()
-    cache = ResultCache(tmp_path / "results.sqlite", proxy="p", warn=pytest.fail)
+    cache = _cache(tmp_path / "results.sqlite")
     controller = make_controller("random", space, seed=5)
     probe = copy.deepcopy(controller)  # what the controller will propose first and second
     first, second = probe.ask(), probe.ask()
-    spec = space.decode(first, resolution=64, num_classes=10)
-    cache.put(spec, {"accuracy": 0.625, "flops": 12_345, "params": 678, "seconds": 9.0}, run="earlier")
     searcher, listener = _searcher(controller, cache=cache, trials=3)
+    cache.put(_job(searcher, first, trial=40), Measurement(accuracy=0.625, flops=12_345, params=678, seconds=9.0),
+              run="earlier")  # trained as another trial of an earlier search with the same seed
     config = searcher.suggest("t0")
     assert config["choices"] == second and config["trial"] == 1  # the first proposal came from the cache
     cached = listener.records[0]
@@ -106,19 +117,19 @@ def test_a_cached_architecture_is_recorded_from_the_cache_without_a_trial(tmp_pa
     assert cached["reward"] == pytest.approx(0.625 * (12_345 / 300_000_000) ** -0.07)
     assert controller.num_told == 1  # told like any result
     _finish(searcher, "t0", 0.5)
-    assert cache.get(space.decode(second, resolution=64, num_classes=10)).accuracy == 0.5  # trained: cached
+    assert cached["seconds"] == 0.0  # serving it took no trial
+    assert cache.get(_job(searcher, second)).accuracy == 0.5  # trained: cached
 
 
 def test_a_cached_result_is_recounted_at_another_resolution(tmp_path):
     from nas.network.counting import profile
 
     space = default_space()
-    cache = ResultCache(tmp_path / "results.sqlite", proxy="p", warn=pytest.fail)
+    cache = _cache(tmp_path / "results.sqlite")
     controller = make_controller("random", space, seed=5)
     first = copy.deepcopy(controller).ask()
-    cache.put(space.decode(first, resolution=224, num_classes=10), {"accuracy": 0.5, "flops": 1, "params": 2},
-              run="earlier")
     searcher, listener = _searcher(controller, cache=cache, resolution=96)
+    cache.put(_job(searcher, first, resolution=224), Measurement(accuracy=0.5, flops=1, params=2), run="earlier")
     searcher.suggest("t0")
     expected = profile(space.decode(first, resolution=96, num_classes=10), method="analytic")
     assert listener.records[0]["flops"] == expected["flops"] and listener.records[0]["params"] == expected["params"]

@@ -4,18 +4,26 @@ from __future__ import annotations
 import argparse
 from typing import Sequence
 
-from nas.cli.common import (ArgumentParser, UsageError, load_proxy_data, non_negative_float, positive_float, positive_int,
-                            run_command, seed_number)
+from pathlib import Path
+
+from nas.cli.common import (ArgumentParser, UsageError, add_run_arguments, add_seed_argument, add_training_arguments,
+                            given_fields, load_proxy_data, non_negative_float, positive_float, positive_int,
+                            run_command)
+from nas.search.config import SearchConfig
+
 
 def _scale_parser() -> ArgumentParser:
+    from nas.network.scaling import PAPER_COEFFICIENTS
+
+    alpha, beta, gamma = PAPER_COEFFICIENTS
     p = ArgumentParser(prog="nas-scale", description="EfficientNet compound scaling of a B0 spec.")
     p.add_argument("spec", help="the baseline B0 spec JSON (e.g. runs/<name>/best_b0.json)")
     p.add_argument("--preset", help="a row of EfficientNet's published table: b0..b7 (default: none)")
     p.add_argument("--phi", type=non_negative_float,
                    help="compound coefficient φ (with --alpha/--beta/--gamma; default: none)")
-    p.add_argument("--alpha", type=positive_float, help="depth coefficient α (default 1.2, the paper's)")
-    p.add_argument("--beta", type=positive_float, help="width coefficient β (default 1.1)")
-    p.add_argument("--gamma", type=positive_float, help="resolution coefficient γ (default 1.15)")
+    p.add_argument("--alpha", type=positive_float, help=f"depth coefficient α (default {alpha:g}, the paper's)")
+    p.add_argument("--beta", type=positive_float, help=f"width coefficient β (default {beta:g})")
+    p.add_argument("--gamma", type=positive_float, help=f"resolution coefficient γ (default {gamma:g})")
     p.add_argument("--width", type=positive_float,
                    help="width multiplier (with --depth and --resolution; default: none)")
     p.add_argument("--depth", type=positive_float,
@@ -24,33 +32,33 @@ def _scale_parser() -> ArgumentParser:
                    help="input resolution (with --width and --depth; default: none)")
     p.add_argument("--family", action="store_true",
                    help="write B1..B7 (presets) or φ = 1..7 (coefficients) into one directory")
-    p.add_argument("--grid-search", action="store_true",
-                   help="find α, β, γ on the proxy first (step 1 of the paper), then write the family")
-    p.add_argument("--no-family", action="store_true", help="with --grid-search: only find the coefficients")
-    p.add_argument("--data", default="synthetic",
-                   help="proxy data for --grid-search, as nas-search --data (default: synthetic)")
-    p.add_argument("--proxy-resolution", type=positive_int, default=32,
-                   help="base proxy resolution of --grid-search (default: 32)")
-    p.add_argument("--steps", type=positive_int, default=300,
-                   help="proxy training steps per grid point (default: 300)")
-    p.add_argument("--batch-size", type=positive_int, default=64,
-                   help="proxy batch size of --grid-search (default: 64)")
-    p.add_argument("--grid-step", type=positive_float, default=0.1, help="grid spacing of α, β, γ (default: 0.1)")
-    p.add_argument("--tolerance", type=non_negative_float, default=0.1,
-                   help="allowed |α·β²·γ² - 2| (default: 0.1)")
-    p.add_argument("--address", default=None,
-                   help="join this Ray cluster for --grid-search (default: a local Ray instance)")
-    p.add_argument("--seed", type=seed_number, default=0, help="seed of the proxy data split and training (default: 0)")
     p.add_argument("--out", help="output spec file (one network) or directory (--family, --grid-search); default: "
                    "beside the spec, named after its network: <name>-b3.json (one network), <name>-family/ "
                    "(--family), <name>-scaling/ (--grid-search)")
-    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    grid = p.add_argument_group("--grid-search: α, β, γ found on the proxy (the proxy flags as nas-search's)")
+    grid.add_argument("--grid-search", action="store_true",
+                      help="find α, β, γ on the proxy first (step 1 of the paper), then write the family")
+    grid.add_argument("--no-family", action="store_true", help="with --grid-search: only find the coefficients")
+    grid.add_argument("--grid-step", type=positive_float, default=0.1, help="grid spacing of α, β, γ (default: 0.1)")
+    grid.add_argument("--tolerance", type=non_negative_float, default=0.1,
+                      help="allowed |α·β²·γ² - 2| (default: 0.1)")
+    add_training_arguments(grid, "grid point")
+    add_seed_argument(grid, "the proxy data split and training")
+    add_run_arguments(grid)
     return p
 
 
-def _scale(args: argparse.Namespace) -> int:
-    from pathlib import Path
+def _grid_proxy(args: argparse.Namespace, spec: object, run_dir: Path) -> SearchConfig:
+    """The proxy of the grid search as a SearchConfig (nas-search's defaults for what was not given); its
+    target is the baseline's FLOPs, which only the configuration's checks see (the grid ranks by accuracy)."""
+    from nas.network.counting import profile
 
+    given = {k: v for k, v in given_fields(args).items() if k != "resolution"}  # --resolution: the manual mode's
+    return SearchConfig(**{**given, "target_flops": profile(spec, method="analytic")["flops"], "out": str(run_dir),
+                           "resolution": spec.resolution})
+
+
+def _scale(args: argparse.Namespace) -> int:
     from nas.files import save_spec
     from nas.network.counting import profile
     from nas.network.scaling import (PAPER_COEFFICIENTS, PRESETS, ScalingError, network_stem, preset, scale_compound,
@@ -79,12 +87,11 @@ def _scale(args: argparse.Namespace) -> int:
             from nas.coefficients.grid_search import grid_search
 
             coefficient_grid(args.grid_step, args.tolerance)  # a grid too fine or empty fails before data loads
-            data = load_proxy_data(args.data, args.proxy_resolution, 0.2, args.seed, args.batch_size)
             run_dir = Path(args.out or f"{beside}-scaling")
-            from nas.training.budget import TrainBudget
-
-            found = grid_search(spec, run_dir, data, TrainBudget(steps=args.steps, batch_size=args.batch_size),
-                                args.grid_step, args.tolerance, args.address, args.seed, debug=bool(args.debug))
+            proxy = _grid_proxy(args, spec, run_dir)
+            data = load_proxy_data(proxy.data, proxy.proxy_resolution, proxy.val_fraction, proxy.seed,
+                                   proxy.batch_size)
+            found = grid_search(spec, run_dir, data, proxy, args.grid_step, args.tolerance)
             alpha, beta, gamma = found["alpha"], found["beta"], found["gamma"]
             print(f"best: α={alpha:g} β={beta:g} γ={gamma:g} (α·β²·γ² = {found['product']:.3f}), "
                   f"proxy accuracy {found['accuracy']:.3f}; {run_dir}/scaling.csv, coefficients.json")

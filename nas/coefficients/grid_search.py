@@ -1,108 +1,164 @@
 """Step 1 of EfficientNet scaling: at φ = 1, train the baseline scaled by each (α, β, γ) of a small grid on
-the proxy, one Ray Tune trial each; the best held-out accuracy wins."""
+the proxy, one job of the engine each (served from the result cache where known); the best held-out accuracy
+wins."""
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, TypedDict
+
+import pandas as pd
 
 from nas.console import say
+from nas.engine.job import Job, Measurement, failed
+from nas.network.scaling import ScalingError, coefficient_grid, compound, scale_compound
+from nas.search.config import SearchConfig
 from nas.search.run_files import write_json
-from nas.network.scaling import coefficient_grid, compound, scale_compound
-from search_spaces.spec import ArchSpec, load_spec
-from nas.training.budget import TrainBudget
-
-COLUMNS = ["alpha", "beta", "gamma", "product", "params", "flops", "resolution", "proxy_resolution", "accuracy",
-           "status", "reason", "seconds"]
+from search_spaces.spec import ArchSpec, SpecError
 
 
-@dataclass
-class GridTrialSettings:
-    """What every grid-point trial receives: the baseline, the grid, the budget, the seed and its resources."""
+class GridRow(TypedDict):
+    """One row of scaling.csv: one grid point, trained at φ = 1."""
 
-    spec: dict[str, Any]
-    grid: list[tuple[float, float, float]]
-    budget: TrainBudget
-    seed: int = 0
-    cpus_per_trial: float = 1.0
-    gpus_per_trial: float = 0.0
-
-
-def run_scaling_trial(config: dict[str, Any], data: Any = None, settings: GridTrialSettings | None = None) -> None:
-    """One grid point (``config["point"]`` indexes ``settings.grid``): scale the baseline at φ = 1, train it
-    at the proxy resolution x γ, report accuracy."""
-    from ray import tune
-
-    from nas.data.datasets import ProxyData, resize_images
-    from nas.network.counting import profile
-    from nas.training.proxy import train_candidate
-    from nas.engine.measure import release_memory, trial_device
-
-    if settings is None:
-        raise ValueError("run_scaling_trial needs its settings (settings=...)")
-    started = time.perf_counter()
-    alpha, beta, gamma = settings.grid[config["point"]]
-    metrics: dict[str, Any] = {"alpha": alpha, "beta": beta, "gamma": gamma, "product": alpha * beta ** 2 * gamma ** 2,
-                               "status": "ok", "reason": "", "accuracy": 0.0, "params": 0, "flops": 0}
-    try:
-        spec = scale_compound(load_spec(settings.spec), alpha, beta, gamma, 1.0)
-        counts = profile(spec, method="analytic")  # equal to fvcore's count exactly (tests/test_profile.py)
-        proxy_resolution = int(round(data.resolution * compound(alpha, beta, gamma, 1.0)[2]))
-        scaled = ProxyData(data.name, resize_images(data.x_train, proxy_resolution), data.y_train,
-                           resize_images(data.x_val, proxy_resolution), data.y_val, data.num_classes)
-        result = train_candidate(spec, scaled, settings.budget,
-                                 device=trial_device(settings.cpus_per_trial, settings.gpus_per_trial),
-                                 seed=settings.seed)
-        metrics.update(params=counts["params"], flops=counts["flops"], resolution=spec.resolution,
-                       proxy_resolution=proxy_resolution, accuracy=result["accuracy"], status=result["status"],
-                       reason=result["reason"])
-    except Exception as exc:  # noqa: BLE001 - recorded as a failed grid point
-        metrics.update(status="failed", reason=f"{type(exc).__name__}: {exc}", accuracy=0.0)
-    release_memory()
-    metrics["seconds"] = time.perf_counter() - started
-    tune.report(metrics)
+    alpha: float
+    beta: float
+    gamma: float
+    product: float
+    params: int
+    flops: int
+    resolution: int
+    proxy_resolution: int
+    accuracy: float
+    status: str
+    reason: str
+    seconds: float
+    source: str  # trained | cache | scaling (the point could not be scaled: never trained)
 
 
-def grid_search(spec: ArchSpec, run_dir: Path, data: Any, budget: TrainBudget, step: float = 0.1,
-                tolerance: float = 0.1, address: str | None = None, seed: int = 0,
-                log: Callable[[str], None] = say, debug: bool = False) -> dict[str, Any]:
-    """Run the grid as Ray Tune trials; write ``scaling.csv`` and ``coefficients.json``; return the winner."""
-    import pandas as pd
-    from ray import tune
+COLUMNS = list(GridRow.__annotations__)
 
-    from nas.versions import versions
-    from nas.engine.runner import Runner
 
+@dataclass(frozen=True)
+class GridPoint:
+    """A grid point, its baseline scaled at φ = 1 (None when it cannot be), and the job that trains it."""
+
+    alpha: float
+    beta: float
+    gamma: float
+    job: Job | None
+    reason: str = ""
+
+    def row(self, measured: Measurement, source: str) -> GridRow:
+        spec, resolution = (self.job.spec, self.job.train_resolution) if self.job else ({}, None)
+        return {"alpha": self.alpha, "beta": self.beta, "gamma": self.gamma,
+                "product": self.alpha * self.beta ** 2 * self.gamma ** 2, "params": measured.params,
+                "flops": measured.flops, "resolution": spec.get("resolution"), "proxy_resolution": resolution,
+                "accuracy": measured.accuracy, "status": measured.status, "reason": measured.reason,
+                "seconds": measured.seconds, "source": source}
+
+
+def plan_points(spec: ArchSpec, grid: list[tuple[float, float, float]], proxy: SearchConfig,
+                data_resolution: int) -> list[GridPoint]:
+    """Each grid point's job: the baseline scaled at φ = 1, trained at the proxy resolution x γ."""
+    points = []
+    for alpha, beta, gamma in grid:
+        try:
+            scaled = scale_compound(spec, alpha, beta, gamma, 1.0)
+        except (ScalingError, SpecError) as exc:
+            points.append(GridPoint(alpha, beta, gamma, None, f"{type(exc).__name__}: {exc}"))
+            continue
+        resolution = int(round(data_resolution * compound(alpha, beta, gamma, 1.0)[2]))
+        points.append(GridPoint(alpha, beta, gamma, Job(spec=scaled.to_dict(), budget=proxy.budget(), seed=proxy.seed,
+                                                        train_resolution=resolution)))
+    return points
+
+
+def _log_row(log: Callable[[str], None], done: int, total: int, row: GridRow) -> None:
+    log(f"[{done:>3}/{total}] α={row['alpha']:.2f} β={row['beta']:.2f} γ={row['gamma']:.2f}  "
+        f"{(row['flops'] or 0) / 1e6:8.1f}M  acc {row['accuracy']:.3f}  {row['status']}"
+        f"{'  (cached)' if row['source'] == 'cache' else ''}")
+
+
+def grid_search(spec: ArchSpec, run_dir: Path, data: Any, proxy: SearchConfig, step: float = 0.1,
+                tolerance: float = 0.1, log: Callable[[str], None] = say) -> dict[str, Any]:
+    """Train the grid (``proxy``: the budget, seed, cache and resources, as nas-search takes them); write
+    ``scaling.csv`` and ``coefficients.json``; return the winner."""
     grid = coefficient_grid(step, tolerance)
     run_dir = Path(run_dir).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
     log(f"grid search: {len(grid)} (α, β, γ) with α·β²·γ² within {tolerance} of 2, proxy {data.describe()}")
-    rows: list[dict[str, Any]] = []
+    points = plan_points(spec, grid, proxy, data.resolution)
+    rows: list[GridRow] = []
 
-    class Progress(tune.Callback):
-        def on_trial_result(self, iteration, trials, trial, result, **info):
-            row = {k: result.get(k) for k in COLUMNS}
-            rows.append(row)
-            pd.DataFrame(rows, columns=COLUMNS).to_csv(run_dir / "scaling.csv", index=False)
-            log(f"[{len(rows):>3}/{len(grid)}] α={row['alpha']:.2f} β={row['beta']:.2f} γ={row['gamma']:.2f}  "
-                f"{(row['flops'] or 0) / 1e6:8.1f}M  acc {row['accuracy']:.3f}  {row['status']}")
+    def keep(point: GridPoint, measured: Measurement, source: str) -> None:
+        rows.append(point.row(measured, source))
+        pd.DataFrame(rows, columns=COLUMNS).to_csv(run_dir / "scaling.csv", index=False)
+        _log_row(log, len(rows), len(grid), rows[-1])
 
-    with Runner(address, debug, log_file=Path(run_dir) / "ray.log") as runner:
-        settings = GridTrialSettings(spec=spec.to_dict(), grid=grid, budget=budget, seed=seed,
-                                     cpus_per_trial=runner.resources.cpus, gpus_per_trial=runner.resources.gpus)
-        # one grid point per trial: the triples are passed through a single grid axis
-        finished = runner.run(tune.with_parameters(run_scaling_trial, data=data, settings=settings),
-                              storage=run_dir / "ray", name="scaling", callbacks=[Progress()],
-                              param_space={"point": tune.grid_search(list(range(len(grid))))})
-    if not finished:
-        raise KeyboardInterrupt
+    cache = _cache(data, proxy)
+    try:
+        pending = _served(points, cache, keep)
+        if pending:
+            _train(pending, run_dir, data, proxy, cache, keep)
+    finally:
+        if cache is not None:
+            cache.close()
     ok = [r for r in rows if r["status"] == "ok"]
     if not ok:
         raise RuntimeError("every grid point failed; see scaling.csv")
     best = max(ok, key=lambda r: (r["accuracy"], -abs(r["product"] - 2)))
+    from nas.versions import versions
+
     result = {"alpha": best["alpha"], "beta": best["beta"], "gamma": best["gamma"], "product": best["product"],
               "accuracy": best["accuracy"], "grid": {"step": step, "tolerance": tolerance, "points": len(grid)},
-              "baseline": spec.name, "proxy_data": data.name, "budget": budget.to_dict(), "versions": versions()}
+              "baseline": spec.name, "proxy_data": data.name, "budget": proxy.budget().to_dict(),
+              "versions": versions()}
     write_json(run_dir / "coefficients.json", result)
     return result
+
+
+def _cache(data: Any, proxy: SearchConfig) -> Any:
+    if proxy.no_cache:
+        return None
+    from nas.engine.cache import ResultCache, default_cache_path, describe_data
+
+    return ResultCache(proxy.cache or default_cache_path(), {"proxy": describe_data(data)})
+
+
+def _served(points: list[GridPoint], cache: Any,
+            keep: Callable[[GridPoint, Measurement, str], None]) -> list[GridPoint]:
+    """Keep the points the cache knows and those that cannot be scaled; the rest, to train."""
+    pending = []
+    for point in points:
+        if point.job is None:
+            keep(point, failed(point.reason), "scaling")
+            continue
+        hit = cache.get(point.job) if cache is not None else None
+        if hit is None:
+            pending.append(point)
+        else:
+            keep(point, hit, "cache")
+    return pending
+
+
+def _train(pending: list[GridPoint], run_dir: Path, data: Any, proxy: SearchConfig, cache: Any,
+           keep: Callable[[GridPoint, Measurement, str], None]) -> None:
+    """Train the pending points as the engine's jobs; remember the successful ones in the cache."""
+    from nas.engine.runner import Runner
+    from nas.engine.trainable import JobEvents, JobList
+
+    def kept(config: dict[str, Any], measured: Measurement) -> None:
+        point = pending[config["index"]]
+        if cache is not None:
+            cache.put(point.job, measured, run=str(run_dir))
+        keep(point, measured, "trained")
+
+    events = JobEvents(on_result=kept, on_error=lambda config: kept(
+        config, failed("the trial's worker errored (details in ray.log)")))
+    with Runner.for_settings(proxy, log_file=run_dir / "ray.log") as runner:
+        finished = runner.run(JobList([p.job for p in pending]), {"proxy": data}, storage=run_dir / "ray",
+                              name=f"scaling-{time.strftime('%Y%m%d-%H%M%S')}", num_samples=len(pending),
+                              callbacks=[events])
+    if not finished:
+        raise KeyboardInterrupt

@@ -12,6 +12,7 @@ import math
 from typing import Any, Callable, TypedDict
 
 from nas.engine.job import Measurement
+from search_spaces.spec import ArchSpec
 
 EVALUATED = ("ok", "stopped")  # statuses with a measured accuracy (a stopped trial's is its last rung's)
 
@@ -41,9 +42,10 @@ COLUMNS = list(TrialRecord.__annotations__)
 Score = Callable[[float, float, float], float]  # (accuracy, FLOPs, latency ms) -> reward
 
 
-def trial_record(trial: int, trial_id: str, choices: list[int], space: Any, measured: Measurement, source: str,
+def trial_record(trial: int, trial_id: str, choices: list[int], spec: ArchSpec, measured: Measurement, source: str,
                  score: Score, latency_ms: float | None = None, status: str | None = None) -> TrialRecord:
-    """The record of a candidate from its measurement, scored on the driver with ``score``. A measurement
+    """The record of candidate ``choices`` (decoded: ``spec``) from its measurement, scored on the driver with
+    ``score``. A measurement
     that is not final became ``stopped`` (the scheduler ended it at a rung); ``status`` overrides (screened)."""
     status = status or ("stopped" if measured.ok and not measured.final else measured.status)
     accuracy = float(measured.accuracy or 0.0) if status in EVALUATED else 0.0
@@ -51,8 +53,8 @@ def trial_record(trial: int, trial_id: str, choices: list[int], space: Any, meas
     latency = float(latency_ms or 0.0)
     reward = score(accuracy, flops, latency) if status in EVALUATED else 0.0
     return {
-        "trial": trial, "trial_id": trial_id, "choices": list(choices), "summary": space.summary(choices),
-        "block_strings": space.decode(choices).block_strings, "flops": flops, "params": int(measured.params or 0),
+        "trial": trial, "trial_id": trial_id, "choices": list(choices), "summary": " ".join(block.notation() for block in spec.blocks),
+        "block_strings": list(spec.block_strings), "flops": flops, "params": int(measured.params or 0),
         "accuracy": accuracy, "reward": reward if math.isfinite(reward) else 0.0, "status": status,
         "reason": measured.reason or "", "seconds": round(float(measured.seconds or 0.0), 2),
         "train_seconds": round(float(measured.train_seconds or 0.0), 2),

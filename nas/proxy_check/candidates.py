@@ -1,0 +1,84 @@
+"""The models of a proxy check: architectures sampled across a FLOPs window, a run's best, the references."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from nas.proxy_check.config import Candidate, ProxyCheckConfig
+from nas.search.config import SearchConfig
+from search_spaces import REFERENCES
+from search_spaces.spec import load_spec
+
+
+def sample_stratified(config: ProxyCheckConfig, num_classes: int, count: int, seed: int,
+                      exclude: set[str] | None = None) -> list[Candidate]:
+    """``count`` architectures of the space with analytic FLOPs spread evenly (log scale) over the window.
+
+    One per FLOPs stratum, drawn by rejection from the space; a stratum the space cannot reach within the
+    attempt bound takes the closest architecture drawn.
+    """
+    from nas.network.counting import profile
+    from search_spaces.mnasnet import MnasNetSpace
+
+    space, search = MnasNetSpace(), config.search
+    low, high = (math.log(f * search.target_flops) for f in config.window)
+    edges = np.linspace(low, high, count + 1)
+    rng = np.random.default_rng(seed)
+    seen = set(exclude or ())
+    chosen: list[Candidate] = []
+    for stratum in range(count):
+        best, best_distance = None, float("inf")
+        middle = (edges[stratum] + edges[stratum + 1]) / 2
+        for _ in range(4000):
+            spec = space.decode(space.sample(rng), resolution=search.resolution, num_classes=num_classes)
+            if " ".join(spec.block_strings) in seen:
+                continue
+            flops = math.log(profile(spec, method="analytic")["flops"])
+            if edges[stratum] <= flops <= edges[stratum + 1]:
+                best = spec
+                break
+            if abs(flops - middle) < best_distance:
+                best, best_distance = spec, abs(flops - middle)
+        if best is not None:
+            seen.add(" ".join(best.block_strings))
+            chosen.append(Candidate(f"sampled-{stratum:02d}", "sampled", best.replace(name=f"sampled-{stratum:02d}")))
+    return chosen
+
+
+def reference_candidates(search: SearchConfig, num_classes: int) -> list[Candidate]:
+    """The shipped reference networks at the search's resolution and class count."""
+    out = []
+    for path in sorted(REFERENCES.glob("*.json")):
+        spec = load_spec(path).replace(resolution=search.resolution, num_classes=num_classes)
+        out.append(Candidate(path.stem, "reference", spec))
+    return out
+
+
+def from_run_candidates(config: ProxyCheckConfig, num_classes: int) -> list[Candidate]:
+    """A run's best half of ``--models`` by reward (trained ones), the rest sampled from the space."""
+    from nas.search.run_files import read_records
+    from search_spaces.mnasnet import MnasNetSpace
+
+    space = MnasNetSpace()
+    records = sorted((r for r in read_records(Path(config.from_run) / "trials.csv") if r["status"] == "ok"),
+                     key=lambda r: -r["reward"])
+    best = []
+    for record in records[: max(1, config.models // 2)]:
+        spec = space.decode(record["choices"], resolution=config.search.resolution, num_classes=num_classes,
+                            name=f"trial-{int(record['trial']):04d}")
+        best.append(Candidate(spec.name, "from-run", spec))
+    seen = {" ".join(c.spec.block_strings) for c in best}
+    return best + sample_stratified(config, num_classes, config.models - len(best), config.search.seed, seen)
+
+
+def select_candidates(config: ProxyCheckConfig, num_classes: int) -> list[Candidate]:
+    """The models of the check, in a fixed order for a given configuration."""
+    if config.from_run:
+        chosen = from_run_candidates(config, num_classes)
+    else:
+        chosen = sample_stratified(config, num_classes, config.models, config.search.seed)
+    if config.references:
+        chosen += reference_candidates(config.search, num_classes)
+    return chosen
