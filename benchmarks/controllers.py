@@ -18,18 +18,15 @@ from __future__ import annotations
 import argparse
 import math
 import statistics
-import sys
 import time
 from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from controllers import CONTROLLERS, make_controller  # noqa: E402
-from nas.network.counting import profile  # noqa: E402
-from search_spaces.mnasnet import MnasNetSpace  # noqa: E402
+from controllers import CONTROLLERS, make_controller
+from nas.network.counting import profile
+from search_spaces.mnasnet import MnasNetSpace
 
 CHECKPOINTS = (25, 50, 100, 200, 300)
 

@@ -6,14 +6,10 @@ from __future__ import annotations
 
 import argparse
 import random
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
-from conftest import random_spec, reference  # noqa: E402
-from nas.network.counting import profile  # noqa: E402
+from search_spaces.random_specs import random_spec, reference
+from nas.network.counting import profile
 
 
 def main() -> None:

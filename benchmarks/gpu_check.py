@@ -25,16 +25,15 @@ import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from nas.data.datasets import ProxyData, load_data, split  # noqa: E402
-from nas.network.builder import build_model  # noqa: E402
-from nas.network.counting import profile  # noqa: E402
-from search_spaces.spec import load_spec  # noqa: E402
-from nas.data.synthetic import generate  # noqa: E402
-from nas.training.budget import TrainBudget  # noqa: E402
-from nas.training.proxy import init_for_short_training, train_model  # noqa: E402
-from search_spaces.mnasnet import default_space  # noqa: E402
+from nas.data.datasets import ProxyData, load_data, split
+from nas.network.builder import build_model
+from nas.network.counting import profile
+from search_spaces.spec import load_spec
+from nas.data.synthetic import generate
+from nas.training.budget import TrainBudget
+from nas.training.proxy import init_for_short_training, train_model
+from search_spaces.mnasnet import default_space
 
 
 class Utilisation:

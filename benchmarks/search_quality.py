@@ -28,7 +28,6 @@ from pathlib import Path
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 CONFIGS = {"plain": ["--flops-window", "0,inf", "--scheduler", "none"],
            "screen": ["--flops-window", "0.5,1.5", "--scheduler", "none"],

@@ -12,19 +12,17 @@ the same synthetic data; the first steps are a warm-up and excluded by timing tw
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from nas.data.datasets import ProxyData, split  # noqa: E402
-from nas.network.builder import build_model  # noqa: E402
-from search_spaces.spec import load_spec  # noqa: E402
-from nas.data.synthetic import generate  # noqa: E402
-from nas.training.budget import TrainBudget  # noqa: E402
-from nas.training.proxy import train_model  # noqa: E402
+from nas.data.datasets import ProxyData, split
+from nas.network.builder import build_model
+from search_spaces.spec import load_spec
+from nas.data.synthetic import generate
+from nas.training.budget import TrainBudget
+from nas.training.proxy import train_model
 
 B0 = Path(__file__).resolve().parents[1] / "search_spaces" / "references" / "efficientnet_b0.json"
 

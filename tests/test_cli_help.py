@@ -38,3 +38,47 @@ def test_help_imports_neither_torch_nor_ray():
             "print(sorted(m for m in ('torch', 'ray', 'fvcore', 'pandas') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def _stated(text: str) -> str | None:
+    """The default a help text states: ``(default: X)`` or ``(default X, ...)``."""
+    import re
+
+    found = re.search(r"\(default:? ([^)]*)\)", text)
+    return found.group(1) if found else None
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, tuple):
+        return ",".join(f"{v:g}" for v in value)
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+@pytest.mark.parametrize("make", PARSERS)
+def test_the_stated_default_is_the_default_used(make):
+    """What the help says a flag defaults to is what the command takes when the flag is not given: argparse's
+    own default, or (flags that default to None) SearchConfig's field of that name, or the paper's coefficients."""
+    from nas.network.scaling import PAPER_COEFFICIENTS
+    from nas.search.config import SearchConfig
+
+    config = SearchConfig.defaults()
+    paper = dict(zip(("alpha", "beta", "gamma"), PAPER_COEFFICIENTS))
+    checked = 0
+    for action in make()._actions:
+        if not action.option_strings or action.nargs == 0 or action.dest == "help":
+            continue
+        stated = _stated(action.help) if action.help else None
+        if action.default is not None:
+            expected = action.default
+        elif make is _scale_parser and action.dest in paper:
+            expected = paper[action.dest]
+        elif make is not _scale_parser or action.dest not in ("resolution",):
+            expected = config.get(action.dest)
+        else:
+            expected = None
+        if expected is None or make in (_profile_parser, _latency_table_parser) and action.default is None:
+            continue
+        assert stated is not None and stated.startswith(_shown(expected)), \
+            f"{action.option_strings}: help states {stated!r}, the default is {expected!r}"
+        checked += 1
+    assert checked == {_search_parser: 13, _proxy_check_parser: 11, _scale_parser: 11}.get(make, checked)

@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from conftest import REFERENCES
+from search_spaces import REFERENCES
 from nas.cli.profile import main as profile_main
 
 B0 = str(REFERENCES / "efficientnet_b0.json")

@@ -4,7 +4,7 @@ import random
 import pytest
 import torch
 
-from conftest import random_spec, reference
+from search_spaces.random_specs import random_spec, reference
 from nas.network.blocks import MBConv, RegularConv
 from nas.network.builder import build_model
 from search_spaces.spec import spec_from_block_strings

@@ -2,7 +2,7 @@ import random
 
 import pytest
 
-from conftest import random_spec, reference
+from search_spaces.random_specs import random_spec, reference
 from nas.network.counting import profile, profile_rows
 
 # Published by timm 1.0.31 with fvcore 0.1.5, no weights, 1000 classes, 224x224 (measured in a separate venv

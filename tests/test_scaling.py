@@ -3,7 +3,7 @@ import json
 import pandas as pd
 import pytest
 
-from conftest import REFERENCES
+from search_spaces import REFERENCES
 from nas.files import save_spec
 from nas.cli.scale import main as scale_main
 from nas.network.counting import profile

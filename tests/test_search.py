@@ -13,9 +13,23 @@ import pytest
 from nas.cli.search import main as search_main
 from search_spaces.spec import load_spec
 
+def _finished_lines(printed):
+    """``trial N finished ... acc A  reward R  best B ... [D/T done...]`` lines as {N: (A, R, B, D)}."""
+    import re
+
+    pattern = re.compile(r"^trial +(\d+) (?:finished|cached|stopped) .* acc (\S+) +reward (\S+) +best (\S+) .*\[(\d+)/")
+    found = (pattern.match(line) for line in printed.splitlines())
+    return {int(m[1]): (float(m[2]), float(m[3]), float(m[4]), int(m[5])) for m in found if m}
+
+
 TINY = ["--data", "synthetic:classes=3,images=1000", "--proxy-resolution", "16", "--steps", "2", "--batch-size", "16",
         "--resolution", "64", "--target-flops", "5M", "--cpus-per-trial", "1",
         "--flops-window", "0,inf", "--scheduler", "none"]
+
+
+def _ended_by(lines, done):
+    """The trials that had ended when the line saying ``done`` candidates were done was printed."""
+    return [trial for trial, (*_, count) in lines.items() if count <= done]
 
 
 def _search(tmp_path, name, *extra):
@@ -27,10 +41,17 @@ def test_end_to_end_search_writes_every_output(tmp_path, capsys):
     code, out = _search(tmp_path, "run", "--trials", "4", "--controller", "evolution", "--concurrency", "2")
     assert code == 0
     printed = capsys.readouterr().out
-    assert printed.count("reward") >= 4 and "top 4 of 4 candidates (4 trained)" in printed
-    for trial in range(4):  # numbered from 0, as in trials.csv and best_b0.json's provenance
-        assert f"trial   {trial} started" in printed and f"trial   {trial} finished" in printed
-    assert "[4/4 done]" in printed and "M6 = MBConv with expansion 6" in printed  # the notation explained
+    assert "top 4 of 4 candidates (4 trained)" in printed
+    assert "M6 = MBConv with expansion 6" in printed  # the notation explained
+    lines = _finished_lines(printed)
+    recorded = pd.read_csv(out / "trials.csv").set_index("trial")
+    assert sorted(lines) == [0, 1, 2, 3]  # numbered from 0, as in trials.csv and best_b0.json's provenance
+    for trial, (accuracy, reward, best, done) in lines.items():  # each line says what trials.csv records
+        summary = recorded.loc[trial, "summary"]
+        assert f"trial   {trial} started   {summary}" in printed
+        assert (accuracy, reward) == (round(recorded.loc[trial, "accuracy"], 3), round(recorded.loc[trial, "reward"], 4))
+        assert best == round(recorded.loc[recorded.index.isin(_ended_by(lines, done)), "reward"].max(), 4)
+    assert sorted(done for *_, done in lines.values()) == [1, 2, 3, 4]
     from PIL import Image
 
     with Image.open(out / "pareto.png") as plot:
@@ -89,7 +110,8 @@ def test_failed_trial_is_recorded_and_search_completes(tmp_path, capsys):
     failed = trials[trials["trial"] == 1].iloc[0]
     assert failed["status"] == "failed" and "errored" in failed["reason"] and failed["reward"] == 0
     assert (trials[trials["trial"] != 1]["status"] == "ok").all()
-    assert "FAILED" in capsys.readouterr().out
+    failed_line = [line for line in capsys.readouterr().out.splitlines() if line.startswith("trial   1 FAILED")]
+    assert len(failed_line) == 1 and failed["reason"] in failed_line[0]
 
 
 def test_an_exception_inside_the_trial_is_a_failed_measurement():
@@ -201,7 +223,7 @@ def test_search_on_a_separately_started_ray_head(tmp_path):
                                "--address", f"127.0.0.1:{port}", "--out", str(tmp_path / "cluster")],
                               capture_output=True, text=True, timeout=300, env=env)
         assert code.returncode == 0, code.stderr[-2000:]
-        assert "127.0.0.1" in code.stdout
+        assert f"on 127.0.0.1:{port} (1 node, 2 CPUs, 0 GPUs): 1 at a time, 1 CPU + 0 GPU each" in code.stdout
         assert len(pd.read_csv(tmp_path / "cluster" / "trials.csv")) == 2
     finally:
         _stop([head])
@@ -228,7 +250,7 @@ def test_ctrl_c_then_resume(tmp_path):
     if len(done) == 12:
         pytest.skip("the search finished before Ctrl-C landed")
     assert process.returncode == 130, err[-2000:]
-    assert "--resume" in err or "interrupted" in err
+    assert f"continue with: nas-search --resume --out {out}" in err
     assert (out / "pareto.png").is_file()
     assert search_main(["--resume", "--out", str(out)]) == 0
     trials = pd.read_csv(csv)
@@ -291,7 +313,9 @@ def test_a_second_search_on_the_same_proxy_is_served_from_the_cache(tmp_path, ca
     assert list(b["choices"]) == list(a["choices"]) and list(b["accuracy"]) == list(a["accuracy"])
     assert list(b["flops"]) == list(a["flops"])
     assert b["reward"].to_numpy() == pytest.approx((b["accuracy"] * (b["flops"] / 9e6) ** -0.07).to_numpy())
-    assert "(3 from the cache," in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "finished 3 candidates in " in printed and "(3 from the cache, 0 screened out by FLOPs)" in printed
+    assert sorted(_finished_lines(printed.split("outputs in")[1])) == [0, 1, 2]  # the second run: 3 lines
     code, third = _search(tmp_path, "third", "--trials", "2", "--controller", "evolution", "--no-cache")
     assert code == 0 and list(pd.read_csv(third / "trials.csv")["source"]) == ["trained"] * 2
 
@@ -334,7 +358,8 @@ def test_asha_stops_a_weak_candidate_at_a_rung_and_it_is_recorded_stopped(tmp_pa
     assert trials.loc[0, "status"] == "ok" and trials.loc[0, "steps"] == 8
     assert trials.loc[1, "status"] == "stopped" and trials.loc[1, "steps"] == 2  # the first rung: 8 / 4
     assert trials.loc[1, "accuracy"] == 0.0 and trials.loc[1, "flops"] > 0
-    assert "stopped at step 2" in capsys.readouterr().out
+    stopped_line = [line for line in capsys.readouterr().out.splitlines() if line.startswith("trial   1 stopped")]
+    assert len(stopped_line) == 1 and stopped_line[0].endswith("stopped at step 2)  [2/2 done]")
 
 
 def test_a_flops_window_screens_and_the_search_trains_only_inside_it(tmp_path, capsys):
@@ -355,7 +380,8 @@ def test_a_flops_window_screens_and_the_search_trains_only_inside_it(tmp_path, c
         assert row["reward"] == pytest.approx(before.min() if len(before) else 0.0)
     assert sorted(trials["trial"]) == list(range(len(trials)))
     printed = capsys.readouterr().out
-    assert f"{len(screened)} screened" in printed
+    assert f"[3/3 done, {len(screened)} screened]" in printed  # the last line counts every screened one
+    assert "finished 3 candidates in " in printed and f"{len(screened)} screened out by FLOPs)" in printed
 
 
 @pytest.mark.slow  # two Ray nodes started and stopped by the test: about a minute

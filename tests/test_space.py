@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import reference
+from search_spaces.random_specs import reference
 from nas.network.builder import build_model
 from nas.network.counting import profile
 from search_spaces.mnasnet import MnasNetConfig, MnasNetSpace, Skeleton, default_space, nearest_multiple

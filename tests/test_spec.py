@@ -3,7 +3,8 @@ import random
 
 import pytest
 
-from conftest import REFERENCES, random_spec, reference
+from search_spaces import REFERENCES
+from search_spaces.random_specs import random_spec, reference
 from nas.files import save_spec
 from search_spaces.spec import SPEC_FORMAT, ArchSpec, SpecError, load_spec, parse_block_string, spec_from_block_strings
 

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from conftest import reference
+from search_spaces.random_specs import reference
 from nas.network.counting import profile
 
 timm = pytest.importorskip("timm", exc_type=ImportError)

@@ -13,7 +13,7 @@ def _profile_parser() -> ArgumentParser:
     parser.add_argument("--resolution", type=positive_int, help="input size (default: the spec's)")
     parser.add_argument("--num-classes", type=positive_int, help="classifier width (default: the spec's)")
     parser.add_argument("--method", choices=("fvcore", "analytic"), default="fvcore",
-                        help="fvcore on the built model (default) or the analytic count from the spec")
+                        help="fvcore on the built model, or the analytic count from the spec (default: fvcore)")
     parser.add_argument("--json", action="store_true",
                         help="print one JSON line {params, flops, resolution[, latency]} instead of the table")
     latency = parser.add_argument_group("latency (measured on this machine)")
