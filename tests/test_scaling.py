@@ -136,6 +136,15 @@ def test_grid_search_end_to_end(tmp_path, capsys):
     assert found["accuracy"] == table["accuracy"].max()
     family = sorted(out.glob("tiny-phi*.json"))
     assert len(family) == 7 and load_spec(family[0]).resolution == round(64 * found["gamma"])
+    assert list(table["proxy_resolution"]) == [round(16 * g) for g in table["gamma"]]  # trained at 16 px x γ
+    assert (table["source"] == "trained").all() and found["budget"]["optimizer"] == "adamw"
+    again = tmp_path / "again"  # the same proxy: every point served from the result cache, none trained
+    assert scale_main([str(base), "--grid-search", "--grid-step", "0.1", "--tolerance", "0.03", "--no-family",
+                       "--data", "synthetic:classes=3,images=1000", "--proxy-resolution", "16", "--steps", "2",
+                       "--batch-size", "16", "--out", str(again)]) == 0
+    cached = pd.read_csv(again / "scaling.csv")
+    assert (cached["source"] == "cache").all() and list(cached["accuracy"]) == list(table["accuracy"])
+    assert not (again / "ray").exists() and not list(again.glob("tiny-phi*.json"))
 
 
 def test_default_outputs_are_named_after_the_network_beside_the_spec(tmp_path):

@@ -58,16 +58,9 @@ def _grid_proxy(args: argparse.Namespace, spec: object, run_dir: Path) -> Search
                            "resolution": spec.resolution})
 
 
-def _scale(args: argparse.Namespace) -> int:
-    from nas.files import save_spec
-    from nas.network.counting import profile
-    from nas.network.scaling import (PAPER_COEFFICIENTS, PRESETS, ScalingError, network_stem, preset, scale_compound,
-                             scale_spec)
-    from search_spaces.spec import SpecError, load_spec
-
-    spec = load_spec(args.spec)
+def _check_mode(args: argparse.Namespace) -> None:
+    """One way of scaling, with what it needs: usage errors otherwise."""
     manual = [args.width, args.depth, args.resolution]
-    coefficients = [args.alpha, args.beta, args.gamma]
     modes = [args.preset is not None, args.phi is not None, any(v is not None for v in manual)]
     if args.grid_search and (modes[0] or modes[2]):
         raise UsageError("--grid-search finds α, β, γ itself; do not combine it with --preset or --width")
@@ -78,56 +71,69 @@ def _scale(args: argparse.Namespace) -> int:
     if not (any(modes) or args.family or args.grid_search):
         raise UsageError("say how to scale: --preset bN, --phi P, --width/--depth/--resolution, --family "
                          "or --grid-search")
-    base = Path(args.spec)
-    beside = base.parent / network_stem(spec.name)  # every default output: beside the spec, after its network
-    alpha, beta, gamma = (c if c is not None else d for c, d in zip(coefficients, PAPER_COEFFICIENTS))
-    try:
-        if args.grid_search:
-            from nas.network.scaling import coefficient_grid
-            from nas.coefficients.grid_search import grid_search
 
-            coefficient_grid(args.grid_step, args.tolerance)  # a grid too fine or empty fails before data loads
-            run_dir = Path(args.out or f"{beside}-scaling")
-            proxy = _grid_proxy(args, spec, run_dir)
-            data = load_proxy_data(proxy.data, proxy.proxy_resolution, proxy.val_fraction, proxy.seed,
-                                   proxy.batch_size)
-            found = grid_search(spec, run_dir, data, proxy, args.grid_step, args.tolerance)
-            alpha, beta, gamma = found["alpha"], found["beta"], found["gamma"]
-            print(f"best: α={alpha:g} β={beta:g} γ={gamma:g} (α·β²·γ² = {found['product']:.3f}), "
-                  f"proxy accuracy {found['accuracy']:.3f}; {run_dir}/scaling.csv, coefficients.json")
-            if args.no_family:
-                return 0
-            family = [scale_compound(spec, alpha, beta, gamma, phi) for phi in range(1, 8)]
-            out_dir = run_dir
-        elif args.family and args.phi is None and not any(v is not None for v in coefficients):
-            family = [preset(spec, name) for name in PRESETS if name != "b0"]
-            out_dir = Path(args.out or f"{beside}-family")
-        elif args.family:
-            family = [scale_compound(spec, alpha, beta, gamma, phi) for phi in range(1, 8)]
-            out_dir = Path(args.out or f"{beside}-family")
-        else:
-            if args.preset is not None:
-                scaled = preset(spec, args.preset.lower())
-            elif args.phi is not None:
-                scaled = scale_compound(spec, alpha, beta, gamma, args.phi)
-            else:
-                scaled = scale_spec(spec, args.width, args.depth, args.resolution,
-                                    name=f"{spec.name}-w{args.width:g}-d{args.depth:g}-r{args.resolution}")
-            family, out_dir = [scaled], None
+
+def _grid_searched(args: argparse.Namespace, spec: object, run_dir: Path) -> tuple[float, float, float] | None:
+    """Run the grid search; the coefficients found, or None with --no-family (nothing more to write)."""
+    from nas.coefficients.grid_search import grid_search
+    from nas.network.scaling import coefficient_grid
+
+    coefficient_grid(args.grid_step, args.tolerance)  # a grid too fine or empty fails before data loads
+    proxy = _grid_proxy(args, spec, run_dir)
+    data = load_proxy_data(proxy.data, proxy.proxy_resolution, proxy.val_fraction, proxy.seed, proxy.batch_size)
+    found = grid_search(spec, run_dir, data, proxy, args.grid_step, args.tolerance)
+    print(f"best: α={found['alpha']:g} β={found['beta']:g} γ={found['gamma']:g} (α·β²·γ² = {found['product']:.3f}), "
+          f"proxy accuracy {found['accuracy']:.3f}; {run_dir}/scaling.csv, coefficients.json")
+    return None if args.no_family else (found["alpha"], found["beta"], found["gamma"])
+
+
+def _scaled(args: argparse.Namespace, spec: object) -> tuple[list, Path | None]:
+    """The networks to write, and the directory they go to (None: one network, to --out or beside the spec)."""
+    from nas.network.scaling import PAPER_COEFFICIENTS, PRESETS, network_stem, preset, scale_compound, scale_spec
+
+    beside = Path(args.spec).parent / network_stem(spec.name)  # every default output: beside the spec
+    coefficients = [args.alpha, args.beta, args.gamma]
+    alpha, beta, gamma = (c if c is not None else d for c, d in zip(coefficients, PAPER_COEFFICIENTS))
+    if args.grid_search:
+        run_dir = Path(args.out or f"{beside}-scaling")
+        found = _grid_searched(args, spec, run_dir)
+        return ([scale_compound(spec, *found, phi) for phi in range(1, 8)] if found else []), run_dir
+    if args.family and args.phi is None and not any(v is not None for v in coefficients):
+        return [preset(spec, name) for name in PRESETS if name != "b0"], Path(args.out or f"{beside}-family")
+    if args.family:
+        return [scale_compound(spec, alpha, beta, gamma, phi) for phi in range(1, 8)], Path(args.out or
+                                                                                           f"{beside}-family")
+    if args.preset is not None:
+        return [preset(spec, args.preset.lower())], None
+    if args.phi is not None:
+        return [scale_compound(spec, alpha, beta, gamma, args.phi)], None
+    return [scale_spec(spec, args.width, args.depth, args.resolution,
+                       name=f"{spec.name}-w{args.width:g}-d{args.depth:g}-r{args.resolution}")], None
+
+
+def _scale(args: argparse.Namespace) -> int:
+    from nas.files import save_spec
+    from nas.network.counting import profile
+    from nas.network.scaling import ScalingError
+    from search_spaces.spec import SpecError, load_spec
+
+    spec = load_spec(args.spec)
+    _check_mode(args)
+    try:
+        family, out_dir = _scaled(args, spec)
     except ScalingError as exc:
         raise UsageError(str(exc)) from None
     except SpecError as exc:
         raise UsageError(f"the scaled network is out of bounds: {exc}") from None
-
+    if not family:
+        return 0
     print(f"{'network':<28} {'resolution':>10} {'params':>12} {'FLOPs':>16}  file")
     for scaled in family:
         counts = profile(scaled, method="analytic")
         scaled = scaled.replace(metrics={"flops": counts["flops"], "params": counts["params"],
                                          "proxy_accuracy": None, "reward": None})
-        if out_dir is None:
-            path = Path(args.out or base.parent / f"{scaled.name}.json")
-        else:
-            path = out_dir / f"{scaled.name}.json"
+        path = out_dir / f"{scaled.name}.json" if out_dir else Path(args.out or Path(args.spec).parent /
+                                                                        f"{scaled.name}.json")
         save_spec(scaled, path)
         print(f"{scaled.name:<28} {scaled.resolution:>10} {counts['params']:>12,} {counts['flops']:>16,}  {path}")
     return 0
