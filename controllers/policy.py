@@ -50,14 +50,15 @@ class LSTMPolicy(nn.Module):
                 1, lambda t, d: torch.multinomial(d.probs, 1, generator=generator).squeeze(1))
         return [int(c) for c in choices[0]], float(log_prob[0])
 
-    def evaluate(self, choices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def log_probs_of(self, choices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Log-probabilities and entropies of a (batch, decisions) tensor of choices (teacher forcing)."""
         _, log_probs, entropies = self._steps(choices.shape[0], lambda t, d: choices[:, t])
         return log_probs, entropies
 
 
 class PolicyController(Controller):
-    """Base of the RL controllers: an LSTM policy, Adam, a seeded generator and a moving-average baseline."""
+    """Base of the RL controllers: an LSTM policy, Adam, a seeded generator, and the advantages: rank-based
+    (``rank_window``) or against a moving-average baseline."""
 
     def __init__(self, space: Any, seed: int = 0, hidden: int = 64, lr: float = 0.01,
                  entropy_weight: float = 0.01, baseline_decay: float = 0.9, warmup: int = 0,
@@ -82,7 +83,7 @@ class PolicyController(Controller):
         if self.num_asked <= self.options.get("warmup", 0):
             choices = [int(torch.randint(n, (1,), generator=self.generator)) for n in self.sizes]
             with torch.no_grad():
-                log_prob = float(self.policy.evaluate(torch.tensor([choices]))[0][0])
+                log_prob = float(self.policy.log_probs_of(torch.tensor([choices]))[0][0])
         else:
             choices, log_prob = self.policy.sample(self.generator)
         self.pending.setdefault(tuple(choices), []).append(log_prob)
@@ -113,7 +114,7 @@ class PolicyController(Controller):
                 del self.pending[tuple(choices)]
             return value
         with torch.no_grad():
-            return float(self.policy.evaluate(torch.tensor([choices]))[0][0])
+            return float(self.policy.log_probs_of(torch.tensor([choices]))[0][0])
 
     def _update_baseline(self, reward: float) -> None:
         decay = self.options["baseline_decay"]

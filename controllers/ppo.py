@@ -49,7 +49,7 @@ class PPO(PolicyController):
                 advantages = advantages / (rewards.std() + 1e-8)
         clip = self.options["clip"]
         for _ in range(self.options["epochs"]):
-            log_probs, entropy = self.policy.evaluate(choices)
+            log_probs, entropy = self.policy.log_probs_of(choices)
             ratio = torch.exp(log_probs - old_log_probs)
             surrogate = torch.min(ratio * advantages, ratio.clamp(1 - clip, 1 + clip) * advantages)
             loss = -surrogate.mean() - self.options["entropy_weight"] * entropy.mean()

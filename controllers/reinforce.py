@@ -1,4 +1,4 @@
-"""REINFORCE with a moving-average baseline and an entropy bonus (Zoph & Le, 2017)."""
+"""REINFORCE with rank-based advantages (or a moving-average baseline) and an entropy bonus (Zoph & Le, 2017)."""
 from __future__ import annotations
 
 from typing import Any, Sequence
@@ -44,7 +44,7 @@ class Reinforce(PolicyController):
         self._step(choices, advantage / max(self.spread, 1e-8))
 
     def _step(self, choices: list[int], scaled: float) -> None:
-        log_prob, entropy = self.policy.evaluate(torch.tensor([choices]))
+        log_prob, entropy = self.policy.log_probs_of(torch.tensor([choices]))
         loss = -(scaled * log_prob).mean() - self.options["entropy_weight"] * entropy.mean()
         self.optimizer.zero_grad()
         loss.backward()

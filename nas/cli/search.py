@@ -87,14 +87,16 @@ def _search_config(args: argparse.Namespace) -> tuple[SearchConfig, SearchConfig
 
 
 def _search(args: argparse.Namespace) -> int:
-    from nas.search.driver import run_search
+    from nas.search.driver import open_latency_table, run_search
+    from search_spaces.mnasnet import MnasNetSpace
 
     config, previous = _search_config(args)
     for warning in config.warnings():
         print(warning, file=sys.stderr)
+    table = open_latency_table(config, MnasNetSpace())  # a wrong table file: a usage error before the data loads
     # the data before Ray starts: a missing directory is a usage error
     data = load_proxy_data(config.data, config.proxy_resolution, config.val_fraction, config.seed, config.batch_size)
-    outcome = run_search(config, data, previous=previous)
+    outcome = run_search(config, data, previous=previous, latency_table=table)
     frame = outcome.trials
     ok = frame[frame["status"] == "ok"].sort_values("reward", ascending=False)
     counts = frame["status"].value_counts()

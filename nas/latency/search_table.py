@@ -30,18 +30,11 @@ def machine_table(device_kind: str, resolution: int) -> str:
 
 
 def search_table(table_file: str | None, device_kind: str | None, resolution: int) -> str | None:
-    """The table of a search (``--latency-table`` checked against the space and ``resolution``, or with
-    ``--latency-device`` this machine's), as an absolute path; None when neither is given."""
-    from search_spaces.mnasnet import default_space
-
+    """The table file of a search: ``--latency-table`` as an absolute path, or with ``--latency-device`` this
+    machine's table at ``resolution``; None when neither is given. The search's driver reads it (once) and
+    checks it against the space and the resolution."""
     if table_file and device_kind:
         raise UserInputError("--latency-table and --latency-device: give one of them")
     if device_kind:
         return machine_table(device_kind, resolution)
-    if not table_file:
-        return None
-    table = tables.load_table(table_file, default_space())
-    if table.resolution != resolution:
-        raise UserInputError(f"--latency-table {table_file}: built for {table.resolution}px, the search counts "
-                             f"at {resolution}px (--resolution)")
-    return os.path.abspath(table_file)
+    return os.path.abspath(table_file) if table_file else None

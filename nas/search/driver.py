@@ -96,12 +96,17 @@ def open_cache(config: SearchConfig, data: Any, warn: Callable[[str], None]) -> 
 
 
 def open_latency_table(config: SearchConfig, space: MnasNetSpace) -> Any:
-    """The search's latency table (read once, here), or None without one."""
+    """The search's latency table (read once, here: the searcher, the scheduler and the recorder use it), or
+    None without one; a table of another space or resolution is a user error."""
     if not config.latency_table:
         return None
     from nas.latency.tables import load_table
 
-    return load_table(config.latency_table, space)
+    table = load_table(config.latency_table, space)
+    if table.resolution != config.resolution:
+        raise UserInputError(f"--latency-table {config.latency_table}: built for {table.resolution}px, the search "
+                             f"counts at {config.resolution}px (--resolution)")
+    return table
 
 
 def _flops_text(flops: float) -> str:
@@ -166,17 +171,18 @@ def _load_previous(run_dir: Path, config: SearchConfig, previous: SearchConfig |
 
 
 def open_session(config: SearchConfig, data: Any, previous: SearchConfig | None, log: Callable[[str], None],
-                 live: bool | None) -> Session:
+                 live: bool | None, table: Any = None) -> Session:
     """Write search.json, read what a resume continues from, and wire the recorder, controller and searcher."""
+    space = MnasNetSpace()
+    if table is None:  # read here unless the command line has (before anything is written: a wrong one is a
+        table = open_latency_table(config, space)  # user error)
     run_dir = Path(config.out).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
     history, state, rescored = _load_previous(run_dir, config, previous, log)
     write_json(run_dir / "search.json", {"config": config.to_dict(), "versions": versions(),
                                          "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                                          "resumed": previous is not None})
-    space = MnasNetSpace()
     num_classes = config.num_classes or data.num_classes
-    table = open_latency_table(config, space)
     holder: list[Recorder] = []
     progress = Progress(config.trials, lambda: (holder[0].count, (holder[0].best or {}).get("reward")), live=live)
     log = progress.log if log is say else log
@@ -204,15 +210,16 @@ def open_session(config: SearchConfig, data: Any, previous: SearchConfig | None,
 
 def run_search(config: SearchConfig, data: Any, previous: SearchConfig | None = None,
                log: Callable[[str], None] = say, trainable: Callable[..., None] | None = None,
-               live: bool | None = None) -> SearchOutcome:
+               live: bool | None = None, latency_table: Any = None) -> SearchOutcome:
     """Run a search into ``config.out``, or resume it when ``previous`` (the run's saved configuration) is given.
+    ``latency_table``: ``config.latency_table`` already read (:func:`open_latency_table`), or None to read it.
 
     ``trainable``: the Tune trainable, the engine's ``run_job`` unless a test injects another. Lines go to
     ``log``; with the default on a terminal, a live status line is kept below them (``live`` forces it on or
     off).
     """
     started = time.perf_counter()
-    session = open_session(config, data, previous, log, live)
+    session = open_session(config, data, previous, log, live, latency_table)
     searcher, log = session.searcher, session.log
     remaining = config.trials - searcher.finished
     if previous is not None:

@@ -11,7 +11,6 @@ import sys
 import time
 from typing import Any, Callable, TextIO
 
-from ray.tune import Callback
 
 
 def human_duration(seconds: float) -> str:
@@ -108,30 +107,3 @@ class Progress:
             self.stream.write("\r\033[K")
             self.stream.flush()
             self._shown = False
-
-
-class ProgressCallback(Callback):
-    """A Ray Tune callback that tells a :class:`Progress` when trials start, and ticks it. (A trial's end
-    reaches the progress through the recorder, which keeps every finished, stopped or failed trial.)
-
-    Tune saves its callbacks with the experiment's state: a pickled copy carries no progress (and no
-    stream) and does nothing.
-    """
-
-    def __init__(self, progress: Progress | None, summary: Callable[[list[int]], str] | None = None) -> None:
-        self.progress, self.summary = progress, summary
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.progress, self.summary = None, None
-
-    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        config = trial.config or {}
-        if self.progress is not None and self.summary is not None and "trial" in config:
-            self.progress.trial_started(int(config["trial"]), self.summary(config["choices"]))
-
-    def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
-        if self.progress is not None:
-            self.progress.tick()

@@ -50,7 +50,7 @@ def trial_record(trial: int, trial_id: str, choices: list[int], spec: ArchSpec, 
     status = status or ("stopped" if measured.ok and not measured.final else measured.status)
     accuracy = float(measured.accuracy or 0.0) if status in EVALUATED else 0.0
     flops = int(measured.flops or 0)
-    latency = float(latency_ms or 0.0)
+    latency = round(float(latency_ms or 0.0), 4)  # as recorded: rescoring the record gives the same reward
     reward = score(accuracy, flops, latency) if status in EVALUATED else 0.0
     return {
         "trial": trial, "trial_id": trial_id, "choices": list(choices), "summary": " ".join(block.notation() for block in spec.blocks),
@@ -60,7 +60,7 @@ def trial_record(trial: int, trial_id: str, choices: list[int], spec: ArchSpec, 
         "train_seconds": round(float(measured.train_seconds or 0.0), 2),
         "images_per_second": round(float(measured.images_per_second or 0.0), 1),
         "final_loss": "" if measured.final_loss is None else measured.final_loss, "source": source,
-        "steps": int(measured.steps or 0), "latency_ms": round(latency, 4) if latency else "",
+        "steps": int(measured.steps or 0), "latency_ms": latency or "",
     }
 
 
