@@ -150,8 +150,8 @@ class Session:
     log: Callable[[str], None]
 
 
-def _load_previous(run_dir: Path, config: SearchConfig, previous: SearchConfig | None,
-                   log: Callable[[str], None]) -> tuple[list[TrialRecord], dict[str, Any] | None, bool]:
+def _load_previous(run_dir: Path, config: SearchConfig,
+                   previous: SearchConfig | None) -> tuple[list[TrialRecord], dict[str, Any] | None, bool]:
     """On resume: the recorded trials (a torn last row set aside), the controller's saved state, and whether
     the trials are to be rescored for a new target or reward (then the saved state is not used)."""
     if previous is None:
@@ -178,17 +178,19 @@ def open_session(config: SearchConfig, data: Any, previous: SearchConfig | None,
         table = open_latency_table(config, space)  # user error)
     run_dir = Path(config.out).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
-    history, state, rescored = _load_previous(run_dir, config, previous, log)
+    history, state, rescored = _load_previous(run_dir, config, previous)
     write_json(run_dir / "search.json", {"config": config.to_dict(), "versions": versions(),
                                          "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                                          "resumed": previous is not None})
     num_classes = config.num_classes or data.num_classes
-    holder: list[Recorder] = []
-    progress = Progress(config.trials, lambda: (holder[0].count, (holder[0].best or {}).get("reward")), live=live)
+
+    def done() -> tuple[int, float | None]:  # asked by the status line once the recorder below exists
+        return recorder.count, (recorder.best or {}).get("reward")
+
+    progress = Progress(config.trials, done, live=live)
     log = progress.log if log is say else log
     recorder = Recorder(run_dir, config, space, num_classes, history, log, latency_table=table,
                         on_record=lambda record: progress.trial_ended(int(record["trial"])))
-    holder.append(recorder)
     if rescored:
         recorder.rescored(history)
         log(f"rescored {len(history)} recorded trials for target {config.describe_target()}, "
@@ -238,9 +240,8 @@ def train_candidates(session: Session, data: Any, remaining: int, trainable: Cal
     searcher.cache = cache = open_cache(config, data, _warn)
     total = config.budget().total_steps(len(data.y_train))
 
-    def reward_of(trial: Any, result: dict[str, Any]) -> float:
-        latency_ms = searcher.live.get(trial.trial_id, (None, None, None, None))[3]
-        return config.score(result["accuracy"], result.get("flops") or 0, latency_ms or 0.0)
+    def reward_of(trial: Any, result: dict[str, Any]) -> float:  # a rung report, scored as the controller learns
+        return config.score(result["accuracy"], result.get("flops") or 0, searcher.latency_of(trial.trial_id))
 
     log(f"starting Ray ({'joining ' + config.address if config.address else 'a local instance'})...")
     try:

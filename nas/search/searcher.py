@@ -93,6 +93,11 @@ class ControllerSearcher(Searcher):
         """The latency (ms) the search's table predicts for ``spec``, or None without a table."""
         return None if self.latency_table is None else self.latency_table.predict(spec)
 
+    def latency_of(self, trial_id: str) -> float:
+        """The predicted latency (ms) of a running trial's candidate; 0 without a table."""
+        live = self.live.get(trial_id)
+        return (live[3] if live else None) or 0.0
+
     def _load_records(self, records: list[TrialRecord]) -> None:
         self.records = records
         self.evaluated = {tuple(r["choices"]): r for r in records if r["status"] in EVALUATED}
