@@ -83,25 +83,21 @@ def run_search(out: Path, controller: str, config: str, seed: int,
 
 def reference_rewards(args: argparse.Namespace, seeds: list[int]) -> pd.DataFrame:
     """The shipped networks trained with the proxy budget (one training per seed), scored like a candidate."""
-    from nas.search.config import SearchConfig
     from nas.data.datasets import load_data
+    from nas.search.config import SearchConfig
     from nas.search.reward import parse_flops
+    from proxy_scores import proxy_rewards
+    from search_spaces import REFERENCES
     from search_spaces.spec import load_spec
-    from nas.engine.measure import evaluate_candidate, trial_device
 
-    rows = []
-    for seed in seeds:
+    networks = {path.stem: load_spec(path) for path in sorted(REFERENCES.glob("*.json"))}
+    frames = []
+    for seed in seeds:  # the data split follows the seed, as in each search
         config = SearchConfig(target_flops=parse_flops(args.target), out="unused", steps=args.steps, seed=seed,
                               cpus_per_trial=2)
-        trial_device(2, 0)
         data = load_data(config.data, config.proxy_resolution, config.val_fraction, config.seed)
-        for path in sorted((ROOT / "search_spaces" / "references").glob("*.json")):
-            spec = load_spec(path).replace(num_classes=data.num_classes)
-            measured = evaluate_candidate(spec.to_dict(), data, config, seed=seed)
-            reward = config.score(measured["accuracy"], measured["flops"]) if measured["status"] == "ok" else 0.0
-            rows.append({"network": path.stem, "seed": seed, "accuracy": measured["accuracy"],
-                         "flops": measured["flops"], "reward": reward, "seconds": measured["seconds"]})
-    return pd.DataFrame(rows)
+        frames.append(proxy_rewards(networks, data, config, [seed]))
+    return pd.concat(frames, ignore_index=True)
 
 
 def plot(curves: pd.DataFrame, references: pd.DataFrame, budget: int, path: Path) -> None:
@@ -110,7 +106,7 @@ def plot(curves: pd.DataFrame, references: pd.DataFrame, budget: int, path: Path
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from nas.search.run_files import save_plot
+    from nas.plotting import save_plot
 
     fig, ax = plt.subplots(figsize=(8, 5), dpi=110)
     grid = list(range(0, budget + 1, max(1, budget // 60)))

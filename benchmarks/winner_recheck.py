@@ -17,14 +17,14 @@ from pathlib import Path
 
 import pandas as pd
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:
     from nas.data.datasets import load_data
     from nas.search.driver import saved_config
+    from proxy_scores import proxy_rewards
+    from search_spaces import REFERENCES
     from search_spaces.spec import load_spec
-    from nas.engine.measure import evaluate_candidate, trial_device
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", type=Path, help="a nas-search run directory (best_b0.json, search.json)")
@@ -37,27 +37,14 @@ def main() -> None:
 
     config = saved_config(args.run)
     data = load_data(config.data, config.proxy_resolution, config.val_fraction, config.seed)
-    trial_device(config.cpus_per_trial or 2, 0)
-    references = ROOT / "search_spaces" / "references"
-    names = args.networks or sorted(p.stem for p in references.glob("*.json"))
+    names = args.networks or sorted(p.stem for p in REFERENCES.glob("*.json"))
     networks = {"winner": load_spec(args.run / "best_b0.json")}
-    networks.update({name: load_spec(references / f"{name}.json") for name in names})
+    networks.update({name: load_spec(REFERENCES / f"{name}.json") for name in names})
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     print(f"{args.run}: proxy {config.steps or config.epochs} {'steps' if config.steps else 'epochs'}, "
           f"{config.optimizer}, {data.describe()}; target {config.describe_target()}, seeds {list(seeds)}",
           flush=True)
-    rows = []
-    for name, spec in networks.items():
-        spec = spec.replace(num_classes=data.num_classes)
-        for seed in seeds:
-            measured = evaluate_candidate(spec.to_dict(), data, config, seed=seed)
-            ok = measured["status"] == "ok"
-            reward = config.score(measured["accuracy"], measured["flops"]) if ok else 0.0
-            rows.append({"network": name, "seed": seed, "accuracy": measured["accuracy"],
-                         "flops": measured["flops"], "reward": reward, "seconds": round(measured["seconds"], 1)})
-            print(f"{name:>16} seed {seed}: accuracy {measured['accuracy']:.3f}, {measured['flops'] / 1e6:.1f}M "
-                  f"FLOPs, reward {reward:.4f} ({measured['seconds']:.0f}s)", flush=True)
-    frame = pd.DataFrame(rows)
+    frame = proxy_rewards(networks, data, config, list(seeds), log=lambda line: print(line, flush=True))
     frame.to_csv(args.run / "recheck.csv", index=False)
     searched = load_spec(args.run / "best_b0.json").metrics.get("reward")
     print(f"\nreward in the search (best of {len(pd.read_csv(args.run / 'trials.csv'))} candidates): {searched}")

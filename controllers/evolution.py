@@ -19,7 +19,7 @@ class RegularizedEvolution(Controller):
     ``num_mutations`` decisions changed (retrying a few times to avoid an architecture already proposed).
     Each tell adds the child to the population and removes the oldest member once it is full.
 
-    Defaults (population 12, sample 6, 1 mutation) were chosen with ``benchmarks/controllers.py`` for
+    Defaults (population 12, sample 6, 1 mutation) were chosen with ``benchmarks/controller_landscapes.py`` for
     budgets of a few hundred trials; Real et al. used 100/25 for 20,000.
     """
 

@@ -19,7 +19,7 @@ from search_spaces.spec import MAX_CLASSES, MAX_RESOLUTION, MIN_RESOLUTION
 RESUMABLE = ("out", "trials", "address", "gpus_per_trial", "cpus_per_trial", "concurrency", "cache", "no_cache",
              "debug", "window", "scheduler")
 SCHEDULERS = ("none", "asha")
-DEFAULT_WINDOW = (0.5, 1.5)  # chosen on benchmarks/controllers.py; see README "Search efficiency"
+DEFAULT_WINDOW = (0.5, 1.5)  # chosen on benchmarks/controller_landscapes.py; see README "Search efficiency"
 RESCORING = ("target_flops", "target_latency_ms", "w", "reward")
 SEED_LIMIT = 2 ** 32  # seeds are 0..SEED_LIMIT-1: what numpy's and torch's generators all accept
 

@@ -34,7 +34,7 @@ def screened_reward(records: list[TrialRecord]) -> float:
 
     Below every trained candidate, yet on the scale of the rewards the controller sees, so it neither
     drags the RL controllers' baseline down as a 0 would, nor leaves them without a signal (README,
-    "Search efficiency": measured on benchmarks/controllers.py against telling 0 and telling nothing).
+    "Search efficiency": measured on benchmarks/controller_landscapes.py against telling 0 and telling nothing).
     """
     measured = [float(r["reward"]) for r in records if r["status"] in EVALUATED]
     return min(measured) if measured else 0.0
