@@ -100,6 +100,39 @@ def test_folder_is_decoded_once_and_cached(tmp_path, monkeypatch):
         load_data(f"folder:{tmp_path / 'nowhere'}")
 
 
+def _image_folder(root, counts, seed=0):
+    """``root/<class>/<i>.png`` with ``counts[class]`` small random images each."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    for name, count in counts.items():
+        (root / name).mkdir(parents=True)
+        for i in range(count):
+            Image.fromarray(rng.integers(0, 255, (12, 14, 3), dtype=np.uint8)).save(root / name / f"{i}.png")
+
+
+def test_a_train_val_test_folder_trains_on_train_holds_out_val_and_never_reads_test(tmp_path, monkeypatch):
+    """The layout of ../shared/data/clothing10 (and torchvision's ImageFolder): its sub-folders are splits, not
+    three classes named test, train and val."""
+    monkeypatch.setenv("NAS_CACHE_DIR", str(tmp_path / "cache"))
+    root = tmp_path / "photos"
+    _image_folder(root / "train", {"hat": 7, "shoe": 5, "skirt": 3})
+    _image_folder(root / "val", {"hat": 2, "skirt": 4})  # a class may be missing from val
+    (root / "test" / "hat").mkdir(parents=True)
+    (root / "test" / "hat" / "0.png").write_bytes(b"not an image: decoding it fails the load")
+    data = load_data(f"folder:{root}", resolution=16, val_fraction=0.2)
+    assert data.num_classes == 3 and (len(data.y_train), len(data.y_val)) == (15, 6)  # val as given, not split
+    assert sorted(np.bincount(data.y_train).tolist()) == [3, 5, 7] and np.bincount(data.y_val).tolist() == [2, 0, 4]
+    assert data.x_val.shape == (6, 16, 16, 3)
+    no_val = tmp_path / "no-val"
+    _image_folder(no_val / "train", {"hat": 10, "shoe": 10})
+    split_only = load_data(f"folder:{no_val}", resolution=16, val_fraction=0.2)
+    assert (len(split_only.y_train), len(split_only.y_val)) == (16, 4)  # train/ split at random instead
+    _image_folder(root / "val", {"scarf": 1})  # a held-out class the training split does not have
+    with pytest.raises(DataError, match="class 'scarf' is not among the training classes"):
+        load_data(f"folder:{root}", resolution=16)
+
+
 @pytest.mark.parametrize("text", ["imagenet", "npz:", "cifar10", "folder:"])
 def test_bad_data_strings(text):
     with pytest.raises(DataError):

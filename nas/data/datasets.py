@@ -10,7 +10,10 @@ The ``--data`` string selects one:
   in a local directory; only the training batches are used. Nothing is downloaded.
 - ``folder:DIR``: one sub-folder of images per class, decoded with Pillow, resized (shorter side, then a
   centre crop) and cached once as ``.npy`` under ``$NAS_CACHE_DIR`` (default ``~/.cache/nas-toolkit``);
-  the cache is keyed by the folder's file list, sizes and times, so a changed folder is read again.
+  the cache is keyed by the folder's file list, sizes and times, so a changed folder is read again. A
+  folder split as ``train/``, ``val/`` and ``test/`` (torchvision's ImageFolder layout, each with the class
+  sub-folders) trains on ``train/`` and holds out ``val/`` as given (``train/`` split at random without a
+  ``val/``); ``test/`` is never read here: it is for judging a trained network.
 """
 from __future__ import annotations
 
@@ -151,15 +154,40 @@ def cache_root() -> Path:
     return Path(os.environ.get("NAS_CACHE_DIR", Path.home() / ".cache" / "nas-toolkit"))
 
 
-def _load_folder(directory: str, resolution: int) -> tuple[np.ndarray, np.ndarray, int]:
+SPLIT_FOLDERS = ("train", "val", "test")  # a folder split this way: its sub-folders are splits, not classes
+
+
+def _sub_folders(root: Path) -> list[str]:
+    return sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+
+
+def split_folders(directory: str) -> dict[str, Path] | None:
+    """The splits of a ``train/``-``val/``-``test/`` folder (those present, ``train`` always), or None when the
+    folder's sub-folders are its classes."""
+    root = Path(directory)
+    names = _sub_folders(root) if root.is_dir() else []
+    if "train" not in names or not set(names) <= set(SPLIT_FOLDERS):
+        return None
+    return {name: root / name for name in names}
+
+
+def _load_folder(directory: str | Path, resolution: int,
+                 classes: list[str] | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """The images of a folder of class sub-folders, labelled by ``classes`` (default: its own sub-folders,
+    sorted) and their names."""
     root = Path(directory)
     if not root.is_dir():
         raise DataError(f"folder:{directory}: no such directory")
-    classes = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    found = _sub_folders(root)
+    if classes is None:
+        classes = found
+    elif set(found) - set(classes):
+        raise DataError(f"folder:{directory}: class {sorted(set(found) - set(classes))[0]!r} is not among the "
+                        f"training classes ({', '.join(classes)})")
     if len(classes) < 2:
         raise DataError(f"folder:{directory}: needs one sub-folder per class (found {len(classes)})")
-    files = [(label, f) for label, name in enumerate(classes) for f in sorted((root / name).rglob("*"))
-             if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES]
+    files = [(label, f) for label, name in enumerate(classes) if (root / name).is_dir()
+             for f in sorted((root / name).rglob("*")) if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES]
     if not files:
         raise DataError(f"folder:{directory}: no images found")
     digest = hashlib.sha1(f"{root.resolve()}|{resolution}".encode())
@@ -169,7 +197,7 @@ def _load_folder(directory: str, resolution: int) -> tuple[np.ndarray, np.ndarra
     cache = cache_root() / f"folder-{digest.hexdigest()[:16]}"
     _check_size(len(files), resolution, f"folder:{directory}")
     if (cache / "x.npy").is_file() and (cache / "y.npy").is_file():
-        return np.load(cache / "x.npy"), np.load(cache / "y.npy"), len(classes)
+        return np.load(cache / "x.npy"), np.load(cache / "y.npy"), classes
     from PIL import Image
 
     x = np.empty((len(files), resolution, resolution, 3), np.uint8)
@@ -189,7 +217,7 @@ def _load_folder(directory: str, resolution: int) -> tuple[np.ndarray, np.ndarra
     for name, array in (("x", x), ("y", y)):  # atomic: a crash never leaves a half-written cache
         with atomic_path(cache / f"{name}.npy") as tmp:
             np.save(tmp, array)
-    return x, y, len(classes)
+    return x, y, classes
 
 
 def _check_size(images: int, resolution: int, where: str) -> None:
@@ -280,9 +308,11 @@ def load_data(text: str = "synthetic", resolution: int = 32, val_fraction: float
     elif kind in ("cifar10", "cifar100") and rest:
         x, y, classes = _load_cifar(kind, rest)
         name = text
+    elif kind == "folder" and rest and split_folders(rest):
+        return _load_split_folder(text, rest, resolution, val_fraction, seed)
     elif kind == "folder" and rest:
-        x, y, classes = _load_folder(rest, resolution)
-        name = text
+        x, y, names = _load_folder(rest, resolution)
+        classes, name = len(names), text
     else:
         raise DataError(f"--data {text!r}: expected synthetic, npz:PATH, cifar10:DIR, cifar100:DIR or folder:DIR")
     if len(x) < 2:
@@ -291,3 +321,17 @@ def load_data(text: str = "synthetic", resolution: int = 32, val_fraction: float
     x = resize_images(np.ascontiguousarray(x), resolution)
     x_train, y_train, x_val, y_val = split(x, y, val_fraction, seed)
     return ProxyData(name, x_train, y_train, x_val, y_val, classes)
+
+
+def _load_split_folder(text: str, directory: str, resolution: int, val_fraction: float, seed: int) -> ProxyData:
+    """A ``train/``-``val/``(-``test/``) folder: ``train/`` to train, ``val/`` held out as given (``train/`` split
+    at random when there is none); ``test/`` is not read."""
+    splits = split_folders(directory)
+    x, y, classes = _load_folder(splits["train"], resolution)
+    if "val" not in splits:
+        return ProxyData(text, *split(x, y, val_fraction, seed), len(classes))
+    x_val, y_val, _ = _load_folder(splits["val"], resolution, classes)
+    if len(np.unique(y)) < 2:
+        raise DataError(f"folder:{directory}/train: every training image has label {int(y[0])}; a classifier "
+                        f"needs at least 2 classes")
+    return ProxyData(text, x, y, x_val, y_val, len(classes))
