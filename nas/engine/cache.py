@@ -123,9 +123,9 @@ class ResultCache:
         self.warn(f"warning: result cache {self.path} is not usable ({type(exc).__name__}: {exc}); "
                   f"continuing without it")
 
-    def key(self, job: Job) -> tuple[str, str]:
-        """(proxy fingerprint, architecture) of ``job``."""
-        return proxy_fingerprint(self.datasets[job.data], job), arch_key(load_spec(job.spec))
+    def key(self, job: Job, spec: ArchSpec) -> tuple[str, str]:
+        """(proxy fingerprint, architecture) of ``job``, whose spec is ``spec``."""
+        return proxy_fingerprint(self.datasets[job.data], job), arch_key(spec)
 
     def get(self, job: Job) -> Measurement | None:
         """The cached measurement of ``job``, or None. FLOPs and params are those of the job's spec: counted
@@ -133,10 +133,11 @@ class ResultCache:
         class count."""
         if self.connection is None:
             return None
+        spec = load_spec(job.spec)
         try:
             row = self.connection.execute(
                 f"SELECT {', '.join(VALUE_COLUMNS)} FROM results WHERE proxy = ? AND arch = ?",
-                self.key(job)).fetchone()
+                self.key(job, spec)).fetchone()
         except sqlite3.Error as exc:
             self._disable(exc)
             return None
@@ -147,7 +148,6 @@ class ResultCache:
         measured = Measurement(accuracy=values["accuracy"], flops=values["flops"], params=values["params"],
                                seconds=values["seconds"], train_seconds=values["train_seconds"],
                                images_per_second=values["images_per_second"], final_loss=values["final_loss"])
-        spec = load_spec(job.spec)
         if (values["resolution"], values["num_classes"]) != (spec.resolution, spec.num_classes):
             from nas.network.counting import profile
 
@@ -170,7 +170,7 @@ class ResultCache:
                 self.connection.execute(
                     f"INSERT OR IGNORE INTO results (proxy, arch, {', '.join(VALUE_COLUMNS)}) "
                     f"VALUES (?, ?, {', '.join('?' * len(VALUE_COLUMNS))})",
-                    (*self.key(job), *(values[c] for c in VALUE_COLUMNS)))
+                    (*self.key(job, spec), *(values[c] for c in VALUE_COLUMNS)))
         except sqlite3.Error as exc:
             self._disable(exc)
 

@@ -85,5 +85,3 @@ def failed(reason: str, **values: Any) -> Measurement:
     """A failed measurement with its reason."""
     return Measurement(status="failed", reason=reason, **values)
 
-
-__all__ = ["Job", "Measurement", "TRAINER_VERSION", "failed"]
