@@ -41,3 +41,43 @@ def save_spec(spec: "ArchSpec", path: str | os.PathLike) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     return atomic_write(path, spec.to_json())
+
+
+class RunLock:
+    """An exclusive lock on a run directory for as long as one command works in it (``with RunLock(dir):``).
+
+    A second command on the same directory is refused with one line instead of both writing trials.csv. The
+    lock is the operating system's (``flock`` on ``.lock``): a killed process releases it, so a stale lock is
+    simply taken over.
+    """
+
+    def __init__(self, run_dir: str | os.PathLike, command: str = "nas-search") -> None:
+        self.path, self.command = Path(run_dir) / ".lock", command
+        self._handle = None
+
+    def __enter__(self) -> "RunLock":
+        import fcntl
+
+        from nas.errors import UserInputError
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(self.path, "a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise UserInputError(f"{self.path.parent} is in use by {holder}; wait for it to end, or use another "
+                                 f"--out") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{self.command} (pid {os.getpid()})\n")
+        handle.flush()
+        self._handle = handle
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._handle is not None:
+            self._handle.close()  # closing the file releases the lock
+            self._handle = None

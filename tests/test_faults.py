@@ -2,6 +2,8 @@
 
 Each test checks the exact promise: the exit status, one line on stderr, the finished rows kept.
 """
+import json
+import os
 import pickle
 import socket
 import time
@@ -182,3 +184,34 @@ def test_kill_9_at_concurrency_2_then_resume_keeps_numbers_unique_and_trains_not
     assert trials["trial"].is_unique and len(trials) == 10
     assert trials["choices"].map(lambda c: tuple(json.loads(c))).is_unique  # no architecture trained twice
     pd.testing.assert_frame_equal(trials.head(len(kept)), kept)  # the rows written before the kill, unchanged
+
+
+def test_a_copied_run_resumes_in_the_copy_and_leaves_the_original_alone(tmp_path, monkeypatch):
+    """--resume works in the --out it is given (it used the out saved in search.json: the original's)."""
+    import shutil
+
+    original = tmp_path / "base"
+    assert search_main(TINY + ["--out", str(original), "--trials", "2", "--controller", "random"]) == 0
+    before = {name: (original / name).read_bytes() for name in ("trials.csv", "search.json", "best_b0.json")}
+    shutil.copytree(original, tmp_path / "copy")
+    monkeypatch.chdir(tmp_path)  # a relative --out, from the directory it is relative to
+    assert search_main(["--resume", "--out", "copy", "--trials", "3"]) == 0
+    assert {name: (original / name).read_bytes() for name in before} == before  # untouched
+    copied = pd.read_csv(tmp_path / "copy" / "trials.csv")
+    assert list(copied["trial"]) == [0, 1, 2]
+    assert json.loads((tmp_path / "copy" / "search.json").read_text())["config"]["out"] == "copy"
+
+
+def test_a_second_command_in_a_run_directory_in_use_is_refused(tmp_path, capsys):
+    from nas.files import RunLock
+
+    run = tmp_path / "busy"
+    assert search_main(TINY + ["--out", str(run), "--trials", "1", "--controller", "random"]) == 0
+    rows = (run / "trials.csv").read_bytes()
+    with RunLock(run):  # another nas-search working there
+        assert search_main(["--resume", "--out", str(run), "--trials", "2"]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and f"{run} is in use by nas-search (pid {os.getpid()})" in err
+        assert (run / "trials.csv").read_bytes() == rows  # nothing written
+    assert search_main(["--resume", "--out", str(run), "--trials", "2"]) == 0  # released: taken over
+    assert len(pd.read_csv(run / "trials.csv")) == 2

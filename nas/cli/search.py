@@ -69,6 +69,7 @@ def _search_config(args: argparse.Namespace) -> tuple[SearchConfig, SearchConfig
         table = search_table(args.latency_table, args.latency_device, saved.resolution)
         if table:
             given["latency_table"] = table
+        given["out"] = args.out  # the run continues where it is now: a copied or moved run resumes in place
         config = saved.resumed(given)
         writable_directory("--out", args.out)
         return config, saved

@@ -12,6 +12,7 @@ import pandas as pd
 
 from nas.console import say
 from nas.engine.job import Job, Measurement, failed
+from nas.files import RunLock
 from nas.network.scaling import ScalingError, coefficient_grid, compound, scale_compound
 from nas.search.config import SearchConfig
 from nas.search.run_files import write_json
@@ -98,9 +99,10 @@ def grid_search(spec: ArchSpec, run_dir: Path, data: Any, proxy: SearchConfig, s
 
     cache = _cache(data, proxy)
     try:
-        pending = _served(points, cache, keep)
-        if pending:
-            _train(pending, run_dir, data, proxy, cache, keep)
+        with RunLock(run_dir, "nas-scale --grid-search"):  # one command at a time in an output directory
+            pending = _served(points, cache, keep)
+            if pending:
+                _train(pending, run_dir, data, proxy, cache, keep)
     finally:
         if cache is not None:
             cache.close()

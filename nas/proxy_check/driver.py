@@ -20,7 +20,7 @@ import pandas as pd
 
 from nas.console import say
 from nas.engine.job import Job, Measurement, failed
-from nas.files import atomic_path, atomic_write
+from nas.files import RunLock, atomic_path, atomic_write
 from nas.proxy_check.candidates import select_candidates
 from nas.proxy_check.config import Candidate, ProxyCheckConfig
 from nas.proxy_check.report import plot, summarize
@@ -166,6 +166,12 @@ def train_pending(check: Check, pending: list[CheckJob], cache: Any, log: Callab
 def run_proxy_check(config: ProxyCheckConfig, data: Any, log: Callable[[str], None] = say,
                     warn: Callable[[str], None] = say) -> dict[str, Any]:
     """Train every model with both budgets (served from the result cache where known); write the report."""
+    with RunLock(config.search.out, "nas-proxy-check"):  # one command at a time in an output directory
+        return _run_check(config, data, log, warn)
+
+
+def _run_check(config: ProxyCheckConfig, data: Any, log: Callable[[str], None],
+               warn: Callable[[str], None]) -> dict[str, Any]:
     from nas.engine.cache import ResultCache, default_cache_path, describe_data
 
     check = open_check(config, data)

@@ -19,6 +19,7 @@ from nas.console import say
 from nas.engine.runner import Runner, next_experiment_name, trials_per_gpu
 from nas.engine.trainable import JobEvents
 from nas.errors import UserInputError
+from nas.files import RunLock
 from nas.search.config import SearchConfig
 from nas.search.progress import Progress, human_duration
 from nas.search.recorder import Recorder
@@ -220,6 +221,12 @@ def run_search(config: SearchConfig, data: Any, previous: SearchConfig | None = 
     ``log``; with the default on a terminal, a live status line is kept below them (``live`` forces it on or
     off).
     """
+    with RunLock(config.out):  # one command at a time in a run directory
+        return _run_search(config, data, previous, log, trainable, live, latency_table)
+
+
+def _run_search(config: SearchConfig, data: Any, previous: SearchConfig | None, log: Callable[[str], None],
+                trainable: Callable[..., None] | None, live: bool | None, latency_table: Any) -> SearchOutcome:
     started = time.perf_counter()
     session = open_session(config, data, previous, log, live, latency_table)
     searcher, log = session.searcher, session.log
