@@ -41,6 +41,15 @@ def test_npz(tmp_path):
         load_data(f"npz:{path}")
     with pytest.raises(DataError, match="no such file"):
         load_data(f"npz:{tmp_path / 'none.npz'}")
+    text = tmp_path / "notes.npz"
+    text.write_text("x,y\n1,2\n")
+    with pytest.raises(DataError, match="not an .npz archive") as refused:
+        load_data(f"npz:{text}")
+    assert "allow_pickle" not in str(refused.value)  # never advice to unpickle a file of unknown origin
+    np.savez(path, x=np.array([object()] * 4, dtype=object), y=np.arange(4))
+    with pytest.raises(DataError, match="array of Python objects, which is not loaded") as refused:
+        load_data(f"npz:{path}")
+    assert "allow_pickle" not in str(refused.value)
 
 
 def _cifar_batch(path, n, key, classes, seed):
@@ -48,6 +57,28 @@ def _cifar_batch(path, n, key, classes, seed):
     batch = {b"data": rng.integers(0, 255, (n, 3072), dtype=np.uint8), key: list(rng.integers(0, classes, n))}
     with open(path, "wb") as handle:
         pickle.dump(batch, handle)
+
+
+class _WritesAMarker:
+    """A pickle that, once unpickled, writes a file: what a crafted data_batch_1 could do."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return exec, (f"open({str(self.marker)!r}, 'w').write('ran')",)
+
+
+def test_a_crafted_cifar_batch_runs_no_code(tmp_path):
+    c10 = tmp_path / "cifar"
+    c10.mkdir()
+    marker = tmp_path / "marker"
+    with open(c10 / "data_batch_1", "wb") as handle:
+        pickle.dump({b"data": np.zeros((2, 3072), np.uint8), b"labels": [0, 1], b"x": _WritesAMarker(marker)},
+                    handle)
+    with pytest.raises(DataError, match=r"data_batch_1 .*builtins\.exec, which a CIFAR batch never holds"):
+        load_data(f"cifar10:{c10}")
+    assert not marker.exists()
 
 
 def test_cifar10_and_cifar100(tmp_path):

@@ -115,6 +115,7 @@ def test_profile_measures_and_predicts(tiny_table, tmp_path, capsys):
     (["--out", "{tmp}/t.json", "--threads", "0"], "--threads"),
     (["--out", "{tmp}/t.json", "--resolution", "4"], "too small"),
     (["--out", "{tmp}/file/t.json"], "cannot write"),
+    (["--out", "{tmp}"], "is a directory; give the table's file name"),  # before measuring, not after
     (["--out", "{tmp}/t.json", "--threads", "4096"], "--threads 4096: this machine has"),
     (["--out", "{tmp}/t.json", "--batch-size", "10000"], "--batch-size 10000 at 224px: one input batch takes 5.6 GiB"),
 ])

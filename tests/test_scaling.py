@@ -164,3 +164,14 @@ def test_a_grid_too_fine_or_too_large_to_train_is_refused():
         coefficient_grid(0.0005, 0.1)
     with pytest.raises(ScalingError, match="points with α·β²·γ² within 1 of 2, each a training"):
         coefficient_grid(0.01, 1.0)
+
+
+def test_a_spec_name_that_leaves_its_folder_is_refused(tmp_path, capsys):
+    """Scaled networks' files are named after the spec's name: '../../x' would write outside the folder."""
+    folder = tmp_path / "a" / "b"
+    spec = load_spec(REFERENCES / "efficientnet_b0.json").replace(name="../../escape-b0")
+    save_spec(spec, folder / "best_b0.json")
+    assert scale_main([str(folder / "best_b0.json"), "--preset", "b1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "'../../escape-b0' is not a plain file name" in err
+    assert sorted(p.name for p in tmp_path.rglob("*.json")) == ["best_b0.json"]  # nothing written anywhere

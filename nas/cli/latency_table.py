@@ -36,6 +36,8 @@ def _latency_table(args: argparse.Namespace) -> int:
     if args.resolution < MIN_RESOLUTION:
         raise UsageError(f"--resolution: {args.resolution} is too small (at least {MIN_RESOLUTION})")
     latency.check_measurement(args.device, args.threads, args.batch_size, args.resolution)
+    if os.path.isdir(args.out):  # checked before minutes of measuring, not when the table is written
+        raise UsageError(f"--out {args.out}: is a directory; give the table's file name, e.g. {args.out}/table.json")
     writable_directory("--out", os.path.dirname(os.path.abspath(args.out)))
     device = latency.describe_device(args.device, args.threads, args.batch_size)
     say(f"measuring every layer configuration of the space at {args.resolution}px on {device['kind']} "

@@ -58,6 +58,11 @@ def _grid_proxy(args: argparse.Namespace, spec: object, run_dir: Path) -> Search
                            "resolution": spec.resolution})
 
 
+def _is_file_name(name: str) -> bool:
+    """Whether ``name`` can name a file beside the spec without reaching outside its folder."""
+    return bool(name) and name not in (".", "..") and "/" not in name and "\\" not in name and "\0" not in name
+
+
 def _check_mode(args: argparse.Namespace) -> None:
     """One way of scaling, with what it needs: usage errors otherwise."""
     manual = [args.width, args.depth, args.resolution]
@@ -119,6 +124,9 @@ def _scale(args: argparse.Namespace) -> int:
 
     spec = load_spec(args.spec)
     _check_mode(args)
+    if not _is_file_name(spec.name):
+        raise UsageError(f"{args.spec}: the network's name {spec.name!r} is not a plain file name, and the "
+                         f"scaled networks' files are named after it; give the spec a name without '/' or '..'")
     try:
         family, out_dir = _scaled(args, spec)
     except ScalingError as exc:

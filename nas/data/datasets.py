@@ -107,9 +107,13 @@ def _labels(y: np.ndarray, n: int, where: str) -> tuple[np.ndarray, int]:
 
 
 def _load_npz(path: str) -> tuple[np.ndarray, np.ndarray, int]:
+    import zipfile
+
     file = Path(path)
     if not file.is_file():
         raise DataError(f"npz:{path}: no such file")
+    if not zipfile.is_zipfile(file):
+        raise DataError(f"npz:{path}: not an .npz archive (numpy.savez writes one, with arrays x and y)")
     try:
         with np.load(file) as archive:
             if "x" not in archive or "y" not in archive:
@@ -118,10 +122,32 @@ def _load_npz(path: str) -> tuple[np.ndarray, np.ndarray, int]:
     except (OSError, ValueError) as exc:
         if isinstance(exc, DataError):
             raise
+        if "allow_pickle" in str(exc):  # an object array: loading it would unpickle, which runs code
+            raise DataError(f"npz:{path}: x or y is an array of Python objects, which is not loaded (it would be "
+                            f"unpickled); save them as numeric arrays") from None
         raise DataError(f"npz:{path}: cannot read ({exc})") from None
     x = _as_rgb(x, f"npz:{path}")
     y, classes = _labels(y, len(x), f"npz:{path}")
     return x, y, classes
+
+
+# what a CIFAR batch's pickle may name: numpy's array and scalar reconstruction (numpy 1 and 2 module names)
+# and the bytes codec protocol 2 uses; nothing that runs code
+CIFAR_GLOBALS = {(module, name) for prefix in ("numpy.core", "numpy._core")
+                 for module, name in ((f"{prefix}.multiarray", "_reconstruct"), (f"{prefix}.multiarray", "scalar"),
+                                      (f"{prefix}.numeric", "_frombuffer"))}
+CIFAR_GLOBALS |= {("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")}
+
+
+class CifarUnpickler(pickle.Unpickler):
+    """Reads a CIFAR batch and nothing else: a pickle that names any other callable is refused, so a crafted
+    ``data_batch_1`` cannot run code when a command loads it."""
+
+    def find_class(self, module: str, name: str) -> object:
+        if (module, name) not in CIFAR_GLOBALS:
+            raise pickle.UnpicklingError(f"it names {module}.{name}, which a CIFAR batch never holds: refused "
+                                         f"unread")
+        return super().find_class(module, name)
 
 
 def _load_cifar(kind: str, directory: str) -> tuple[np.ndarray, np.ndarray, int]:
@@ -140,7 +166,7 @@ def _load_cifar(kind: str, directory: str) -> tuple[np.ndarray, np.ndarray, int]
     for file in files:
         try:
             with open(file, "rb") as handle:
-                batch = pickle.load(handle, encoding="bytes")
+                batch = CifarUnpickler(handle, encoding="bytes").load()
             xs.append(np.asarray(batch[b"data"], np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
             ys.append(np.asarray(batch[key]))
         except Exception as exc:  # noqa: BLE001 - any unreadable batch is a data error
