@@ -10,6 +10,7 @@ import time
 
 import pandas as pd
 import pytest
+import torch
 
 from nas.cli.search import main as search_main
 from nas.errors import UserInputError
@@ -73,13 +74,42 @@ def test_resume_after_a_torn_write_warns_once_and_completes(tmp_path, capsys):
 def test_resume_with_a_corrupt_controller_state_rebuilds_it_from_trials_csv(tmp_path, capsys):
     code, out = _run(tmp_path, "pickle", "--trials", "2")
     assert code == 0
-    (out / "controller.pkl").write_bytes(b"\x80\x04garbage")
+    (out / "controller.pt").write_bytes(b"\x80\x04garbage")
     capsys.readouterr()
     assert search_main(["--resume", "--out", str(out), "--trials", "3"]) == 0
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "controller.pkl" in err and "rebuilt from trials.csv" in err
-    state = pickle.loads((out / "controller.pkl").read_bytes())
+    assert err.count("\n") == 1 and "controller.pt" in err and "rebuilt from trials.csv" in err
+    state = torch.load(out / "controller.pt", weights_only=True)
     assert state["told"] == [0, 1, 2] and state["controller"]["num_told"] == 3 + state["duplicates"]
+
+
+class _WritesAMarker:
+    """An object that, once unpickled, writes a file: what a crafted state file could do."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return exec, (f"open({str(self.marker)!r}, 'w').write('ran')",)
+
+
+def test_a_state_file_received_from_someone_else_runs_no_code(tmp_path, capsys):
+    """controller.pt is read with torch.load(weights_only=True); an old controller.pkl is not read at all."""
+    code, out = _run(tmp_path, "crafted", "--trials", "1")
+    assert code == 0
+    marker = tmp_path / "marker"
+    torch.save({"controller": _WritesAMarker(marker)}, out / "controller.pt")
+    (out / "controller.pkl").write_bytes(pickle.dumps({"controller": _WritesAMarker(marker)}))
+    capsys.readouterr()
+    assert search_main(["--resume", "--out", str(out), "--trials", "2"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert not marker.exists()
+    assert len(err) == 1 and "controller.pt: cannot read it" in err[0] and "rebuilt from trials.csv" in err[0]
+    (out / "controller.pt").unlink()  # a run of an older version: only controller.pkl
+    assert search_main(["--resume", "--out", str(out), "--trials", "3"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert not marker.exists() and len(err) == 1 and "controller.pkl" in err[0] and "not loaded" in err[0]
+    assert len(pd.read_csv(out / "trials.csv")) == 3
 
 
 def test_an_address_where_nothing_answers_fails_at_once(tmp_path, capsys):

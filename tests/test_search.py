@@ -138,17 +138,17 @@ def test_resume_continues_without_rerunning(tmp_path):
     code, out = _search(tmp_path, "resume", "--trials", "2", "--controller", "ppo")
     assert code == 0
     first = pd.read_csv(out / "trials.csv")
-    state_before = (out / "controller.pkl").read_bytes()
-    # what a killed run leaves: trials.csv, controller.pkl; the next run continues to the new total
+    state_before = (out / "controller.pt").read_bytes()
+    # what a killed run leaves: trials.csv, controller.pt; the next run continues to the new total
     assert search_main(["--resume", "--out", str(out), "--trials", "4"]) == 0
     trials = pd.read_csv(out / "trials.csv")
     assert len(trials) == 4 and sorted(trials["trial"]) == [0, 1, 2, 3]
     pd.testing.assert_frame_equal(trials.head(2), first)
     assert trials["choices"].nunique() == 4
-    assert (out / "controller.pkl").read_bytes() != state_before
-    import pickle
+    assert (out / "controller.pt").read_bytes() != state_before
+    import torch
 
-    state = pickle.loads((out / "controller.pkl").read_bytes())
+    state = torch.load(out / "controller.pt", weights_only=True)
     assert state["told"] == [0, 1, 2, 3]
     # every trial told exactly once (plus proposals answered from the records), none twice after the resume
     assert state["controller"]["num_told"] == 4 + state["duplicates"]
@@ -284,9 +284,9 @@ def test_resume_with_a_new_target_rescores_the_recorded_trials(tmp_path):
     assert best.provenance["target_flops"] == 10_000_000 and best.provenance["w"] == -0.5
     assert best.metrics["reward"] == pytest.approx(trials["reward"].max())
     assert json.loads((out / "search.json").read_text())["config"]["target_flops"] == 10_000_000
-    import pickle
+    import torch
 
-    state = pickle.loads((out / "controller.pkl").read_bytes())
+    state = torch.load(out / "controller.pt", weights_only=True)
     assert state["controller"]["num_told"] == 3 + state["duplicates"]  # a fresh controller, told the rescored history
 
 

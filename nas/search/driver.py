@@ -23,7 +23,7 @@ from nas.files import RunLock
 from nas.search.config import SearchConfig
 from nas.search.progress import Progress, human_duration
 from nas.search.recorder import Recorder
-from nas.search.run_files import StateError, load_state, read_records, repair_trials, write_json
+from nas.search.run_files import STATE_FILE, StateError, load_state, read_records, repair_trials, write_json
 from nas.search.scheduler import make_scheduler
 from nas.search.searcher import MAX_DUPLICATES, MAX_SCREENED, ControllerSearcher, screened_reward
 from nas.search.trial_record import COLUMNS, EVALUATED, TrialRecord
@@ -163,9 +163,12 @@ def _load_previous(run_dir: Path, config: SearchConfig,
     history = load_history(run_dir)
     state = None
     try:
-        state = load_state(run_dir / "controller.pkl")
+        state = load_state(run_dir / STATE_FILE)
     except StateError as exc:  # trials.csv is the record of truth: the controller is rebuilt from it
         _warn(f"warning: {exc}; the controller is rebuilt from trials.csv instead")
+    if not (run_dir / STATE_FILE).exists() and (run_dir / "controller.pkl").exists():
+        _warn("note: controller.pkl, the controller state of an older version, is not loaded (a pickle can run "
+              "code); the controller is rebuilt from trials.csv instead")
     if previous.rescores(config):
         return rescore(history, config), None, True
     return history, state, False

@@ -1,4 +1,4 @@
-"""The run directory's recorder: trials.csv, controller.pkl, best_b0.json, the Pareto plot and progress lines.
+"""The run directory's recorder: trials.csv, controller.pt, best_b0.json, the Pareto plot and progress lines.
 
 Driven by the searcher's records as candidates finish, so a killed search loses at most the trials in
 flight, and ``--resume`` continues from what is written here.
@@ -16,7 +16,7 @@ from nas.files import save_spec
 from nas.versions import versions
 from nas.search.config import SearchConfig
 from nas.search.pareto import plot_pareto
-from nas.search.run_files import append_trial, read_trials, rewrite_trials, save_state
+from nas.search.run_files import STATE_FILE, append_trial, read_trials, rewrite_trials, save_state
 from nas.search.trial_record import TrialRecord
 from search_spaces.mnasnet import MnasNetSpace
 
@@ -98,7 +98,7 @@ class Recorder:
             write_best(self.run_dir, self.space, self.config, self.num_classes, self.best, self.latency_table)
 
     def save_state(self, state: dict[str, Any]) -> None:
-        save_state(self.run_dir / "controller.pkl", state)
+        save_state(self.run_dir / STATE_FILE, state)
 
     def record(self, record: dict[str, Any], state: dict[str, Any]) -> None:
         """Keep one finished candidate: its row, the controller state after it, the best spec if it is best."""

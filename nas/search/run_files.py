@@ -6,14 +6,13 @@ import csv
 import io
 import json
 import os
-import pickle
 from pathlib import Path
 from typing import Any, Iterable
 
 import pandas as pd
 
 from nas.errors import UserInputError
-from nas.files import atomic_write
+from nas.files import atomic_path, atomic_write
 from nas.search.trial_record import COLUMNS, TrialRecord, csv_row, from_csv_row
 
 def append_trial(path: Path, row: dict[str, Any]) -> None:
@@ -108,19 +107,29 @@ def read_records(path: Path) -> list[TrialRecord]:
         return [from_csv_row(row) for row in csv.DictReader(handle)]
 
 
+STATE_FILE = "controller.pt"  # the controller's state (before: controller.pkl, a pickle, no longer loaded)
+
+
 def save_state(path: Path, state: dict[str, Any]) -> None:
-    atomic_write(path, pickle.dumps(state))
+    """Write a state (tensors, numbers, strings and containers of them) with ``torch.save``, atomically."""
+    import torch
+
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
 
 
 def load_state(path: Path) -> dict[str, Any] | None:
-    """A pickled state, or None when there is none; a file that cannot be unpickled raises StateError."""
+    """A saved state, or None when there is none. Read with ``torch.load(weights_only=True)``, which builds
+    tensors and plain containers only: a file received from someone else cannot run code. A file that cannot
+    be read so raises StateError."""
     if not path.exists():
         return None
+    import torch
+
     try:
-        with open(path, "rb") as handle:
-            state = pickle.load(handle)
-    except Exception as exc:  # noqa: BLE001 - any unreadable pickle: truncated, garbage, wrong classes
-        raise StateError(f"{path}: cannot read it ({type(exc).__name__}: {exc})") from None
+        state = torch.load(path, weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file: truncated, garbage, objects refused
+        raise StateError(f"{path}: cannot read it ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
     if not isinstance(state, dict):
         raise StateError(f"{path}: holds a {type(state).__name__}, not a saved state")
     return state

@@ -107,7 +107,7 @@ class ControllerSearcher(Searcher):
         self.next_trial = max((int(r["trial"]) for r in records), default=-1) + 1
 
     def state(self) -> dict[str, Any]:
-        """What ``controller.pkl`` holds: the controller, the trials it was told, the duplicates count."""
+        """What ``controller.pt`` holds: the controller, the trials it was told, the duplicates count."""
         return {"controller": self.controller.state_dict(), "told": sorted(self.told),
                 "duplicates": self.duplicates}
 
