@@ -18,3 +18,13 @@ def private_cache_dir(tmp_path, monkeypatch):
     cache = tmp_path / "nas-cache"
     monkeypatch.setenv("NAS_CACHE_DIR", str(cache))
     return cache
+
+
+class WritesAMarker:
+    """An object that, once unpickled, writes a file: what a crafted data or state file could do."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return exec, (f"open({str(self.marker)!r}, 'w').write('ran')",)

@@ -4,6 +4,7 @@ import pickle
 import numpy as np
 import pytest
 
+from conftest import WritesAMarker
 from nas.data.datasets import DataError, load_data
 from nas.data.synthetic import class_names, generate
 
@@ -59,22 +60,12 @@ def _cifar_batch(path, n, key, classes, seed):
         pickle.dump(batch, handle)
 
 
-class _WritesAMarker:
-    """A pickle that, once unpickled, writes a file: what a crafted data_batch_1 could do."""
-
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return exec, (f"open({str(self.marker)!r}, 'w').write('ran')",)
-
-
 def test_a_crafted_cifar_batch_runs_no_code(tmp_path):
     c10 = tmp_path / "cifar"
     c10.mkdir()
     marker = tmp_path / "marker"
     with open(c10 / "data_batch_1", "wb") as handle:
-        pickle.dump({b"data": np.zeros((2, 3072), np.uint8), b"labels": [0, 1], b"x": _WritesAMarker(marker)},
+        pickle.dump({b"data": np.zeros((2, 3072), np.uint8), b"labels": [0, 1], b"x": WritesAMarker(marker)},
                     handle)
     with pytest.raises(DataError, match=r"data_batch_1 .*builtins\.exec, which a CIFAR batch never holds"):
         load_data(f"cifar10:{c10}")

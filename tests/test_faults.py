@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 import torch
 
+from conftest import WritesAMarker
 from nas.cli.search import main as search_main
 from nas.errors import UserInputError
 from nas.search.run_files import append_trial, repair_trials
@@ -83,23 +84,13 @@ def test_resume_with_a_corrupt_controller_state_rebuilds_it_from_trials_csv(tmp_
     assert state["told"] == [0, 1, 2] and state["controller"]["num_told"] == 3 + state["duplicates"]
 
 
-class _WritesAMarker:
-    """An object that, once unpickled, writes a file: what a crafted state file could do."""
-
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return exec, (f"open({str(self.marker)!r}, 'w').write('ran')",)
-
-
 def test_a_state_file_received_from_someone_else_runs_no_code(tmp_path, capsys):
     """controller.pt is read with torch.load(weights_only=True); an old controller.pkl is not read at all."""
     code, out = _run(tmp_path, "crafted", "--trials", "1")
     assert code == 0
     marker = tmp_path / "marker"
-    torch.save({"controller": _WritesAMarker(marker)}, out / "controller.pt")
-    (out / "controller.pkl").write_bytes(pickle.dumps({"controller": _WritesAMarker(marker)}))
+    torch.save({"controller": WritesAMarker(marker)}, out / "controller.pt")
+    (out / "controller.pkl").write_bytes(pickle.dumps({"controller": WritesAMarker(marker)}))
     capsys.readouterr()
     assert search_main(["--resume", "--out", str(out), "--trials", "2"]) == 0
     err = capsys.readouterr().err.splitlines()
