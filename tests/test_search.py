@@ -229,8 +229,10 @@ def test_search_on_a_separately_started_ray_head(tmp_path):
         _stop([head])
 
 
-def test_ctrl_c_then_resume(tmp_path):
-    """Ctrl-C mid-search keeps the finished trials and the plot; --resume completes the total."""
+@pytest.mark.parametrize("sent, status", [("SIGINT", 130), ("SIGTERM", 143)])
+def test_ctrl_c_or_sigterm_then_resume(tmp_path, sent, status):
+    """Ctrl-C (or SIGTERM, as timeout and docker stop send) mid-search keeps the finished trials and the plot,
+    says how to resume in one line, exits 130 (143); --resume completes the total."""
     import signal
 
     out = tmp_path / "interrupted"
@@ -244,12 +246,13 @@ def test_ctrl_c_then_resume(tmp_path):
         if csv.exists() and len(csv.read_text().splitlines()) >= 3:  # header + 2 trials
             break
         time.sleep(0.2)
-    process.send_signal(signal.SIGINT)
+    process.send_signal(getattr(signal, sent))
     _, err = process.communicate(timeout=240)
     done = pd.read_csv(csv)
     if len(done) == 12:
         pytest.skip("the search finished before Ctrl-C landed")
-    assert process.returncode == 130, err[-2000:]
+    assert process.returncode == status, err[-2000:]
+    assert len(err.strip().splitlines()) == 1, err[-2000:]  # one line, no crash dump
     assert f"continue with: nas-search --resume --out {out}" in err
     assert (out / "pareto.png").is_file()
     assert search_main(["--resume", "--out", str(out)]) == 0

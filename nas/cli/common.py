@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Callable, NoReturn, Sequence
 
 from nas.errors import UserInputError
+from nas.signals import TERMINATED, stop_on_sigterm
 
 
 class UsageError(Exception):
@@ -25,17 +26,19 @@ def run_command(prog: str, main: Callable[[argparse.Namespace], int], parser: Ar
                 argv: Sequence[str] | None) -> int:
     """Parse ``argv`` and run ``main``, turning errors into one stderr line and an exit status."""
     debug = "--debug" in (sys.argv[1:] if argv is None else argv)
+    stop_on_sigterm()
     try:
         args = parser.parse_args(argv)
-        return main(args)
+        return _status(main(args))
     except (UsageError, UserInputError) as exc:
         if debug:
             raise
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"{prog}: interrupted; finished work is kept", file=sys.stderr)
-        return 130
+        how = "terminated (SIGTERM)" if TERMINATED.is_set() else "interrupted"
+        print(f"{prog}: {how}; finished work is kept", file=sys.stderr)
+        return _status(130)
     except BrokenPipeError:  # the reader went away (| head): nothing more to say, and nothing at exit either
         import os
 
@@ -47,6 +50,11 @@ def run_command(prog: str, main: Callable[[argparse.Namespace], int], parser: Ar
         print(f"{prog}: failed: {type(exc).__name__}: {exc} (rerun with --debug for a traceback)",
               file=sys.stderr)
         return 1
+
+
+def _status(code: int) -> int:
+    """An interrupted command's status: 130 after Ctrl-C, 143 after SIGTERM (128 + the signal, as shells say)."""
+    return 143 if code == 130 and TERMINATED.is_set() else code
 
 
 def positive_int(text: str) -> int:

@@ -18,6 +18,7 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
 
 from nas.errors import UserInputError  # noqa: E402
+from nas.signals import stop_on_sigterm  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -208,6 +209,7 @@ class Runner:
         import ray
 
         self._started = start_ray(self.address, self.debug)
+        stop_on_sigterm()  # ray.init replaced the command's handler with one that exits at once
         self._route_ray_logs()
         try:
             self.resources = plan_resources(ray.cluster_resources(), *self.requested, nodes=node_resources())

@@ -1,0 +1,20 @@
+"""SIGTERM (what ``timeout``, schedulers and ``docker stop`` send) stops a command as Ctrl-C does: gracefully,
+finished work kept, the resume line printed, exit status 143."""
+from __future__ import annotations
+
+import signal
+import threading
+
+TERMINATED = threading.Event()  # set once this process has received SIGTERM
+
+
+def _as_interrupt(signum: int, frame: object) -> None:
+    TERMINATED.set()
+    signal.raise_signal(signal.SIGINT)  # Ray Tune's graceful stop, or a KeyboardInterrupt outside a run
+
+
+def stop_on_sigterm() -> None:
+    """Handle SIGTERM as Ctrl-C from now on (main thread only; Ray's init installs a handler that exits at
+    once, so the runner calls this again after starting Ray)."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _as_interrupt)
