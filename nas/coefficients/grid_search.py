@@ -11,6 +11,7 @@ from typing import Any, Callable, TypedDict
 import pandas as pd
 
 from nas.console import say
+from nas.engine.cache import open_cache
 from nas.engine.job import Job, Measurement, failed
 from nas.files import RunLock
 from nas.network.scaling import ScalingError, coefficient_grid, compound, scale_compound
@@ -97,7 +98,7 @@ def grid_search(spec: ArchSpec, run_dir: Path, data: Any, proxy: SearchConfig, s
         pd.DataFrame(rows, columns=COLUMNS).to_csv(run_dir / "scaling.csv", index=False)
         _log_row(log, len(rows), len(grid), rows[-1])
 
-    cache = _cache(data, proxy)
+    cache = open_cache(proxy, {"proxy": data})
     try:
         with RunLock(run_dir, "nas-scale --grid-search"):  # one command at a time in an output directory
             pending = _served(points, cache, keep)
@@ -118,14 +119,6 @@ def grid_search(spec: ArchSpec, run_dir: Path, data: Any, proxy: SearchConfig, s
               "versions": versions()}
     write_json(run_dir / "coefficients.json", result)
     return result
-
-
-def _cache(data: Any, proxy: SearchConfig) -> Any:
-    if proxy.no_cache:
-        return None
-    from nas.engine.cache import ResultCache, default_cache_path, describe_data
-
-    return ResultCache(proxy.cache or default_cache_path(), {"proxy": describe_data(data)})
 
 
 def _served(points: list[GridPoint], cache: Any,
@@ -156,8 +149,7 @@ def _train(pending: list[GridPoint], run_dir: Path, data: Any, proxy: SearchConf
             cache.put(point.job, measured, run=str(run_dir))
         keep(point, measured, "trained")
 
-    events = JobEvents(on_result=kept, on_error=lambda config: kept(
-        config, failed("the trial's worker errored (details in ray.log)")))
+    events = JobEvents(on_result=kept)  # a worker that errored comes as a failed measurement
     with Runner.for_settings(proxy, log_file=run_dir / "ray.log") as runner:
         finished = runner.run(JobList([p.job for p in pending]), {"proxy": data}, storage=run_dir / "ray",
                               name=f"scaling-{time.strftime('%Y%m%d-%H%M%S')}", num_samples=len(pending),

@@ -3,8 +3,8 @@
 Keyed by the job: its architecture (canonical block strings with stem, head and activation) and the proxy's
 fingerprint (data name and a hash of its arrays, training resolution, budget, the job's cache seed, trainer
 version). Value: accuracy, FLOPs and params at the resolution where they were counted, seconds, when. Only
-the driver reads and writes it, before and after the trials. A cache is never the only copy of a result (``trials.csv`` is): a corrupt, locked or read-only
-cache prints one warning and the search goes on without it.
+the driver reads and writes it, before and after the trials. A cache is never the only copy of a result
+(``trials.csv`` is): a corrupt, locked or read-only cache prints one warning and the command goes on without it.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import json
 import sqlite3
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 from nas.console import say
 from nas.engine.job import TRAINER_VERSION, Job, Measurement
@@ -73,6 +73,22 @@ def proxy_fingerprint(data: dict[str, Any], job: Job) -> str:
     if job.train_resolution:
         described["proxy_resolution"] = job.train_resolution
     return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()[:32]
+
+
+class CacheSettings(Protocol):
+    """Where a command keeps its results (a SearchConfig has these fields)."""
+
+    cache: str | None
+    no_cache: bool
+
+
+def open_cache(settings: CacheSettings, datasets: dict[str, Any],
+               warn: Callable[[str], None] = say) -> "ResultCache | None":
+    """The result cache for a command's data sets (key -> data), or None with ``--no-cache``."""
+    if settings.no_cache:
+        return None
+    return ResultCache(settings.cache or default_cache_path(), {key: describe_data(data) for key, data in
+                                                                 datasets.items()}, warn=warn)
 
 
 class ResultCache:

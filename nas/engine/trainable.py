@@ -11,7 +11,7 @@ from typing import Any, Callable
 from ray import tune
 from ray.tune.search import Searcher
 
-from nas.engine.job import Job, Measurement
+from nas.engine.job import Job, Measurement, failed
 from nas.engine.measure import measure, trial_device
 
 Config = dict[str, Any]
@@ -29,9 +29,13 @@ def run_job(config: Config, datasets: dict[str, Any] | None = None, resources: A
     tune.report(measured.to_dict())
 
 
+WORKER_ERRORED = "the trial's worker errored (details in ray.log)"
+
+
 class JobEvents(tune.Callback):
-    """The one results callback: hands a trial's start, its final measurement, its error and Tune's ticks to
-    the command's functions (each optional). Intermediate (rung) reports are not results: they are the
+    """The one results callback: hands a trial's start, its final measurement and Tune's ticks to the
+    command's functions (each optional); a trial whose worker errored reaches ``on_result`` as a failed
+    measurement. Intermediate (rung) reports are not results: they are the
     scheduler's business.
 
     Tune saves its callbacks with the experiment's state: a pickled copy carries no functions and does nothing.
@@ -39,15 +43,14 @@ class JobEvents(tune.Callback):
 
     def __init__(self, on_start: Callable[[Config], None] | None = None,
                  on_result: Callable[[Config, Measurement], None] | None = None,
-                 on_error: Callable[[Config], None] | None = None,
                  on_tick: Callable[[], None] | None = None) -> None:
-        self.on_start, self.on_result, self.on_error, self.on_tick = on_start, on_result, on_error, on_tick
+        self.on_start, self.on_result, self.on_tick = on_start, on_result, on_tick
 
     def __getstate__(self) -> dict[str, Any]:
         return {}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.on_start = self.on_result = self.on_error = self.on_tick = None
+        self.on_start = self.on_result = self.on_tick = None
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         if self.on_start is not None:
@@ -58,8 +61,8 @@ class JobEvents(tune.Callback):
             self.on_result(trial.config, Measurement.from_result(result))
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        if self.on_error is not None:
-            self.on_error(trial.config)
+        if self.on_result is not None:
+            self.on_result(trial.config, failed(WORKER_ERRORED))
 
     def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
         if self.on_tick is not None:

@@ -20,7 +20,8 @@ def machine_table(device_kind: str, resolution: int) -> str:
     space = default_space()
     device = tables.describe_device(device_kind, 1, 1)
     key = tables.space_fingerprint(space) + json.dumps(device, sort_keys=True) + str(resolution)
-    path = cache_root() / "latency" / f"{device_kind}-{resolution}px-{hashlib.sha256(key.encode()).hexdigest()[:10]}.json"
+    digest = hashlib.sha256(key.encode()).hexdigest()[:10]
+    path = cache_root() / "latency" / f"{device_kind}-{resolution}px-{digest}.json"
     if not path.is_file():
         say(f"building the latency table of this machine ({device['name']}, 1 thread, batch 1) at "
             f"{resolution}px, once: a few minutes; kept as {path}")

@@ -19,7 +19,7 @@ from typing import Any, Callable, TypedDict
 import pandas as pd
 
 from nas.console import say
-from nas.engine.job import Job, Measurement, failed
+from nas.engine.job import Job, Measurement
 from nas.files import RunLock, atomic_path, atomic_write
 from nas.proxy_check.candidates import select_candidates
 from nas.proxy_check.config import Candidate, ProxyCheckConfig
@@ -149,8 +149,7 @@ def train_pending(check: Check, pending: list[CheckJob], cache: Any, log: Callab
         log(f"[{len(check.rows):>3}/{len(check.planned)}] {row['name']:<16} {label:<10} {row['flops'] / 1e6:7.1f}M  "
             f"{state}  ({row['seconds']:.0f}s)")
 
-    events = JobEvents(on_result=keep, on_error=lambda config: keep(
-        config, failed("the trial's worker errored (details in ray.log)")))
+    events = JobEvents(on_result=keep)  # a worker that errored comes as a failed measurement
     search = check.config.search
     largest = max(budget.proxy_resolution for budget in check.budgets.values())
     with Runner.for_settings(search, trials_per_gpu(largest, search.batch_size),
@@ -172,16 +171,14 @@ def run_proxy_check(config: ProxyCheckConfig, data: Any, log: Callable[[str], No
 
 def _run_check(config: ProxyCheckConfig, data: Any, log: Callable[[str], None],
                warn: Callable[[str], None]) -> dict[str, Any]:
-    from nas.engine.cache import ResultCache, default_cache_path, describe_data
+    from nas.engine.cache import open_cache
 
     check = open_check(config, data)
     proxy, reference = check.budgets["proxy"], check.budgets["reference"]
     log(f"proxy check: {len(check.candidates)} models ({sum(c.kind == 'reference' for c in check.candidates)} "
         f"reference networks), proxy {proxy.steps} steps at {proxy.proxy_resolution}px x {config.repeats} seeds, "
         f"reference {reference.steps} steps at {reference.proxy_resolution}px; {len(check.planned)} trainings")
-    search = config.search
-    cache = None if search.no_cache else ResultCache(
-        search.cache or default_cache_path(), {k: describe_data(v) for k, v in check.datasets.items()}, warn=warn)
+    cache = open_cache(config.search, check.datasets, warn)
     pending = []
     for planned in check.planned:
         hit = cache.get(planned.job) if cache is not None else None

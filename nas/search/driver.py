@@ -16,6 +16,7 @@ import pandas as pd
 
 from controllers import make_controller
 from nas.console import say
+from nas.engine.cache import open_cache
 from nas.engine.runner import Runner, next_experiment_name, trials_per_gpu
 from nas.engine.trainable import JobEvents
 from nas.errors import UserInputError
@@ -87,15 +88,6 @@ def rescore(history: list[TrialRecord], config: SearchConfig) -> list[TrialRecor
     return out
 
 
-def open_cache(config: SearchConfig, data: Any, warn: Callable[[str], None]) -> Any:
-    """The result cache for this search's proxy data, or None with ``--no-cache``."""
-    if config.no_cache:
-        return None
-    from nas.engine.cache import ResultCache, default_cache_path, describe_data
-
-    return ResultCache(config.cache or default_cache_path(), {"proxy": describe_data(data)}, warn=warn)
-
-
 def open_latency_table(config: SearchConfig, space: MnasNetSpace) -> Any:
     """The search's latency table (read once, here: the searcher, the scheduler and the recorder use it), or
     None without one; a table of another space or resolution is a user error."""
@@ -149,6 +141,7 @@ class Session:
     searcher: ControllerSearcher
     progress: Progress
     log: Callable[[str], None]
+    total_steps: int  # each candidate's training steps (the scheduler's horizon; the rungs lie below it)
 
 
 def _load_previous(run_dir: Path, config: SearchConfig,
@@ -211,7 +204,7 @@ def open_session(config: SearchConfig, data: Any, previous: SearchConfig | None,
     searcher = ControllerSearcher(controller, space, config, num_classes, history, recorder,
                                   duplicates=int((state or {}).get("duplicates", 0)), latency_table=table,
                                   rungs=rung_steps(total) if config.scheduler != "none" else ())
-    return Session(run_dir, config, space, recorder, searcher, progress, log)
+    return Session(run_dir, config, space, recorder, searcher, progress, log, total)
 
 
 def run_search(config: SearchConfig, data: Any, previous: SearchConfig | None = None,
@@ -247,8 +240,7 @@ def train_candidates(session: Session, data: Any, remaining: int, trainable: Cal
     config, searcher, log = session.config, session.searcher, session.log
     log(f"proxy data {data.describe()}")
     log(NOTATION)
-    searcher.cache = cache = open_cache(config, data, _warn)
-    total = config.budget().total_steps(len(data.y_train))
+    searcher.cache = cache = open_cache(config, {"proxy": data}, _warn)
 
     def reward_of(trial: Any, result: dict[str, Any]) -> float:  # a rung report, scored as the controller learns
         return config.score(result["accuracy"], result.get("flops") or 0, searcher.latency_of(trial.trial_id))
@@ -266,7 +258,8 @@ def train_candidates(session: Session, data: Any, remaining: int, trainable: Cal
             storage = session.run_dir / "ray"
             runner.run(searcher, {"proxy": data}, storage=storage, name=next_experiment_name(storage),
                        num_samples=remaining, callbacks=[events], trainable=trainable,
-                       scheduler=make_scheduler(config.scheduler, total, searcher.rungs, reward_of))
+                       scheduler=make_scheduler(config.scheduler, session.total_steps, searcher.rungs,
+                                                        reward_of))
     finally:
         session.progress.close()
         if cache is not None:

@@ -7,7 +7,7 @@ itself is Tune's own checkpoint of it (:meth:`ControllerSearcher.save`).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Protocol, Sequence
+from typing import Any, NamedTuple, Protocol, Sequence
 
 from ray.tune.search import Searcher
 
@@ -19,6 +19,16 @@ from search_spaces.spec import ArchSpec
 
 MAX_DUPLICATES = 200  # consecutive already-evaluated proposals after which the controller has converged
 MAX_SCREENED = 2000  # consecutive proposals outside the window after which the search gives up
+
+
+class Running(NamedTuple):
+    """A candidate being trained: its trial number, choices, decoded spec, predicted latency and job."""
+
+    trial: int
+    choices: list[int]
+    spec: ArchSpec
+    latency_ms: float | None
+    job: Job
 
 
 class Listener(Protocol):
@@ -81,7 +91,7 @@ class ControllerSearcher(Searcher):
         self.evaluated: dict[tuple[int, ...], TrialRecord] = {}
         self.told: set[int] = set()  # trials the controller has been told
         self._load_records(list(history or []))
-        self.live: dict[str, tuple[int, list[int], ArchSpec, float | None]] = {}
+        self.live: dict[str, Running] = {}
         self.in_flight: dict[tuple[int, ...], int] = {}
         self.waiting: dict[tuple[int, ...], int] = {}
         self.duplicates = duplicates  # proposals answered from the records instead of training
@@ -95,8 +105,8 @@ class ControllerSearcher(Searcher):
 
     def latency_of(self, trial_id: str) -> float:
         """The predicted latency (ms) of a running trial's candidate; 0 without a table."""
-        live = self.live.get(trial_id)
-        return (live[3] if live else None) or 0.0
+        running = self.live.get(trial_id)
+        return (running.latency_ms if running else None) or 0.0
 
     def _load_records(self, records: list[TrialRecord]) -> None:
         self.records = records
@@ -184,7 +194,7 @@ class ControllerSearcher(Searcher):
                                             latency_ms))
                 duplicates_in_a_row = 0
                 continue
-            self.live[trial_id] = (trial, choices, spec, latency_ms)
+            self.live[trial_id] = Running(trial, choices, spec, latency_ms, job)
             self.in_flight[key] = trial
             if self.listener:
                 self.listener.save_state(self.state())
@@ -195,7 +205,7 @@ class ControllerSearcher(Searcher):
     def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
         if trial_id not in self.live:
             return
-        trial, choices, spec, latency_ms = self.live.pop(trial_id)
+        trial, choices, spec, latency_ms, job = self.live.pop(trial_id)
         self.in_flight.pop(tuple(choices), None)
         measured = Measurement.from_result(result)
         if error or result is None or "accuracy" not in result:
@@ -204,7 +214,7 @@ class ControllerSearcher(Searcher):
                               flops=measured.flops, params=measured.params)
         record = trial_record(trial, trial_id, choices, spec, measured, "trained", self.config.score, latency_ms)
         if record["status"] == "ok" and self.cache is not None:
-            self.cache.put(self.job(spec, trial), measured, run=str(self.config.out))
+            self.cache.put(job, measured, run=str(self.config.out))
         self._complete(record)
 
     def _complete(self, record: TrialRecord) -> None:

@@ -53,7 +53,8 @@ def trial_record(trial: int, trial_id: str, choices: list[int], spec: ArchSpec, 
     latency = round(float(latency_ms or 0.0), 4)  # as recorded: rescoring the record gives the same reward
     reward = score(accuracy, flops, latency) if status in EVALUATED else 0.0
     return {
-        "trial": trial, "trial_id": trial_id, "choices": list(choices), "summary": " ".join(block.notation() for block in spec.blocks),
+        "trial": trial, "trial_id": trial_id, "choices": list(choices),
+        "summary": " ".join(block.notation() for block in spec.blocks),
         "block_strings": list(spec.block_strings), "flops": flops, "params": int(measured.params or 0),
         "accuracy": accuracy, "reward": reward if math.isfinite(reward) else 0.0, "status": status,
         "reason": measured.reason or "", "seconds": round(float(measured.seconds or 0.0), 2),
@@ -83,7 +84,8 @@ def from_csv_row(row: dict[str, str]) -> TrialRecord:
 
     return {
         "trial": int(get("trial")), "trial_id": get("trial_id"), "choices": list(json.loads(get("choices"))),
-        "summary": get("summary"), "block_strings": get("block_strings").split(), "flops": int(float(get("flops") or 0)),
+        "summary": get("summary"), "block_strings": get("block_strings").split(),
+        "flops": int(float(get("flops") or 0)),
         "params": int(float(get("params") or 0)), "accuracy": float(get("accuracy") or 0.0),
         "reward": float(get("reward") or 0.0), "status": get("status"), "reason": get("reason"),
         "seconds": float(get("seconds") or 0.0), "train_seconds": float(get("train_seconds") or 0.0),
