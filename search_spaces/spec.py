@@ -353,3 +353,14 @@ def spec_from_block_strings(strings: list[str], **fields: Any) -> ArchSpec:
                     head_channels=1280, activation="swish", dropout=0.2, drop_connect=0.2)
     defaults.update(fields)
     return ArchSpec(blocks=blocks, **defaults)
+
+
+def architecture_hash(spec: ArchSpec, num_classes: int | None = None) -> str:
+    """A SHA-256 of what decides a trained network's weights and function: stem, blocks, head, activation,
+    classifier width (``num_classes`` overrides the spec's). Not the name, resolution, regularisation, metrics or
+    provenance: a checkpoint of the network fits any spec with the same hash."""
+    import hashlib
+
+    key = {"stem": spec.stem_channels, "blocks": spec.block_strings, "head": spec.head_channels,
+           "activation": spec.activation, "num_classes": num_classes or spec.num_classes}
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()

@@ -229,3 +229,44 @@ def test_the_commands_say_the_data_warnings_on_stderr(capsys):
     assert captured.out == "" and captured.err == (
         "warning: synthetic:classes=3,images=90,seed=0: the held-out split has 18 images, so an accuracy moves "
         "in steps of 5.6%: candidates closer than that cannot be told apart (use at least 200)\n")
+
+
+def test_the_test_split_is_read_by_load_test_data_alone(tmp_path):
+    """CIFAR's test_batch, a test/ folder and x_test/y_test: read for nas-train by load_test_data; load_data, which
+    every search reads, never opens them (a broken test_batch does not stop it)."""
+    from nas.data.datasets import load_test_data
+
+    c10 = tmp_path / "cifar"
+    c10.mkdir()
+    _cifar_batch(c10 / "data_batch_1", 40, b"labels", 10, 0)
+    (c10 / "test_batch").write_bytes(b"broken: reading it would fail")
+    data = load_data(f"cifar10:{c10}", resolution=32)
+    assert len(data.y_train) + len(data.y_val) == 40
+    with pytest.raises(DataError, match="cannot read test_batch"):
+        load_test_data(f"cifar10:{c10}", 32, data)
+    _cifar_batch(c10 / "test_batch", 12, b"labels", 10, 5)
+    x, y, notes = load_test_data(f"cifar10:{c10}", 16, data)
+    assert x.shape == (12, 16, 16, 3) and len(y) == 12
+    (c10 / "test_batch").unlink()
+    assert load_test_data(f"cifar10:{c10}", 32, data) is None
+    assert load_test_data("synthetic:classes=3,images=60", 32, load_data("synthetic:classes=3,images=60")) is None
+
+    path = tmp_path / "d.npz"
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 255, (30, 8, 8, 3), dtype=np.uint8)
+    np.savez(path, x=images, y=np.arange(30) % 3, x_test=images[:7], y_test=np.array([0, 1, 2, 2, 1, 0, 5]))
+    data = load_data(f"npz:{path}", resolution=8)
+    x, y, notes = load_test_data(f"npz:{path}", 8, data)
+    assert len(y) == 6 and any("labels 5, past the 3 classes" in n and "left out" in n for n in notes)
+
+
+def test_a_test_folder_is_labelled_by_the_training_classes(tmp_path):
+    from nas.data.datasets import load_test_data
+
+    root = tmp_path / "photos"
+    _image_folder(root / "train", {"hat": 6, "shoe": 6, "skirt": 6})
+    _image_folder(root / "test", {"shoe": 2, "skirt": 3, "scarf": 4})  # scarf: no output for it
+    data = load_data(f"folder:{root}", resolution=16)
+    x, y, notes = load_test_data(f"folder:{root}", 16, data)
+    assert sorted(y.tolist()) == [1, 1, 2, 2, 2] and x.shape[1:] == (16, 16, 3)
+    assert any("classes scarf are not in train/" in n for n in notes)

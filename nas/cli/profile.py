@@ -9,7 +9,8 @@ from nas.cli.common import ArgumentParser, UsageError, positive_int, run_command
 
 def _profile_parser() -> ArgumentParser:
     parser = ArgumentParser(prog="nas-profile", description="Parameters and FLOPs of a B0 spec, block by block.")
-    parser.add_argument("spec", help="a B0 spec JSON file (nas-b0-spec/1)")
+    parser.add_argument("spec", help="a B0 spec JSON file (nas-b0-spec/1), or an .onnx file (nas-export) to time "
+                        "in onnxruntime with --latency")
     parser.add_argument("--resolution", type=positive_int, help="input size (default: the spec's)")
     parser.add_argument("--num-classes", type=positive_int, help="classifier width (default: the spec's)")
     parser.add_argument("--method", choices=("fvcore", "analytic"), default="fvcore",
@@ -43,10 +44,36 @@ def _profile_latency(args: argparse.Namespace, spec: object) -> dict[str, object
     return out
 
 
+def _profile_onnx(args: argparse.Namespace) -> int:
+    """nas-profile model.onnx --latency: onnxruntime's latency on this CPU, measured as PyTorch's is."""
+    from pathlib import Path
+
+    from nas.export.onnx import measure_onnx
+    from nas.latency import tables as latency
+
+    if not Path(args.spec).is_file():
+        raise UsageError(f"{args.spec}: no such file")
+    if not args.latency or args.device != "cpu":
+        raise UsageError("an .onnx file is timed in onnxruntime on this CPU: give --latency (and no --device cuda)")
+    latency.check_measurement("cpu", args.threads, args.batch_size, 32)
+    measured, resolution = measure_onnx(args.spec, args.threads, args.batch_size)
+    device = latency.describe_device("cpu", args.threads, args.batch_size)
+    if args.json:
+        print(json.dumps({"resolution": resolution, "runtime": "onnxruntime",
+                          "latency": {**measured.to_dict(), "device": device}}))
+        return 0
+    print(f"{args.spec} at {resolution}x{resolution} in onnxruntime: latency {measured.median_ms:.2f} ms (median; "
+          f"IQR {measured.iqr_ms:.2f} ms) on cpu ({device['name']}), {args.threads} thread"
+          f"{'s' if args.threads > 1 else ''}, batch {args.batch_size}")
+    return 0
+
+
 def _profile(args: argparse.Namespace) -> int:
     from nas.network.counting import profile_rows
     from search_spaces.spec import MIN_RESOLUTION, load_spec
 
+    if args.spec.endswith(".onnx"):
+        return _profile_onnx(args)
     spec = load_spec(args.spec)
     resolution = args.resolution or spec.resolution
     if resolution < MIN_RESOLUTION:

@@ -7,13 +7,17 @@ The ``--data`` string selects one:
   on cluttered backgrounds (nas/data/synthetic.py), generated deterministically; 2 to 15 classes.
 - ``npz:PATH``: a NumPy ``.npz`` with ``x`` (N, H, W, 3) or (N, H, W) uint8 images and ``y`` (N,) labels.
 - ``cifar10:DIR`` / ``cifar100:DIR``: the standard python-pickle batches (``data_batch_1..5`` or ``train``)
-  in a local directory; only the training batches are used. Nothing is downloaded.
+  in a local directory. Nothing is downloaded.
 - ``folder:DIR``: one sub-folder of images per class, decoded with Pillow, resized (shorter side, then a
   centre crop) and cached once as ``.npy`` under ``$NAS_CACHE_DIR`` (default ``~/.cache/nas-toolkit``);
   the cache is keyed by the folder's file list, sizes and times, so a changed folder is read again. A
   folder split as ``train/``, ``val/`` and ``test/`` (torchvision's ImageFolder layout, each with the class
   sub-folders) trains on ``train/`` and holds out ``val/`` as given (``train/`` split at random without a
-  ``val/``); ``test/`` is never read here: it is for judging a trained network.
+  ``val/``).
+
+A test split (``test_batch`` / ``test`` beside CIFAR's training batches, a ``test/`` folder, ``x_test`` and
+``y_test`` in an ``.npz``) is read only by :func:`load_test_data`, which nas-train alone calls: a search never
+sees it.
 """
 from __future__ import annotations
 
@@ -106,7 +110,8 @@ def _labels(y: np.ndarray, n: int, where: str) -> tuple[np.ndarray, int]:
     return y.astype(np.int64), int(y.max()) + 1 if len(y) else 0
 
 
-def _load_npz(path: str) -> tuple[np.ndarray, np.ndarray, int]:
+def _load_npz(path: str, test: bool = False) -> tuple[np.ndarray, np.ndarray, int]:
+    """The ``x``/``y`` arrays of an .npz (with ``test``: ``x_test``/``y_test``, empty when it has none)."""
     import zipfile
 
     file = Path(path)
@@ -118,7 +123,11 @@ def _load_npz(path: str) -> tuple[np.ndarray, np.ndarray, int]:
         with np.load(file) as archive:
             if "x" not in archive or "y" not in archive:
                 raise DataError(f"npz:{path}: needs arrays 'x' and 'y', found {sorted(archive.files)}")
-            x, y = archive["x"], archive["y"]
+            if test and ("x_test" in archive) != ("y_test" in archive):
+                raise DataError(f"npz:{path}: has only one of 'x_test' and 'y_test'; a test split needs both")
+            if test and "x_test" not in archive:
+                return np.empty((0, 1, 1, 3), np.uint8), np.empty(0, np.int64), 0
+            x, y = (archive["x_test"], archive["y_test"]) if test else (archive["x"], archive["y"])
     except (OSError, ValueError) as exc:
         if isinstance(exc, DataError):
             raise
@@ -126,8 +135,9 @@ def _load_npz(path: str) -> tuple[np.ndarray, np.ndarray, int]:
             raise DataError(f"npz:{path}: x or y is an array of Python objects, which is not loaded (it would be "
                             f"unpickled); save them as numeric arrays") from None
         raise DataError(f"npz:{path}: cannot read ({exc})") from None
-    x = _as_rgb(x, f"npz:{path}")
-    y, classes = _labels(y, len(x), f"npz:{path}")
+    where = f"npz:{path}" + (" (x_test)" if test else "")
+    x = _as_rgb(x, where)
+    y, classes = _labels(y, len(x), where)
     return x, y, classes
 
 
@@ -150,15 +160,23 @@ class CifarUnpickler(pickle.Unpickler):
         return super().find_class(module, name)
 
 
-def _load_cifar(kind: str, directory: str) -> tuple[np.ndarray, np.ndarray, int]:
+def _cifar_files(kind: str, root: Path, test: bool) -> list[Path]:
+    if kind == "cifar10":
+        names = ["test_batch"] if test else [f"data_batch_{i}" for i in range(1, 6)]
+    else:
+        names = ["test"] if test else ["train"]
+    return [root / name for name in names if (root / name).is_file()]
+
+
+def _load_cifar(kind: str, directory: str, test: bool = False) -> tuple[np.ndarray, np.ndarray, int]:
+    """CIFAR's training batches (or, with ``test``, its test batch; empty arrays when it has none)."""
     root = Path(directory)
     if not root.is_dir():
         raise DataError(f"{kind}:{directory}: no such directory")
-    if kind == "cifar10":
-        files, key, classes = [root / f"data_batch_{i}" for i in range(1, 6)], b"labels", 10
-    else:
-        files, key, classes = [root / "train"], b"fine_labels", 100
-    files = [f for f in files if f.is_file()]
+    key, classes = (b"labels", 10) if kind == "cifar10" else (b"fine_labels", 100)
+    files = _cifar_files(kind, root, test)
+    if not files and test:
+        return np.empty((0, 32, 32, 3), np.uint8), np.empty(0, np.int64), classes
     if not files:
         raise DataError(f"{kind}:{directory}: no CIFAR training batches "
                         f"({'data_batch_1..5' if kind == 'cifar10' else 'train'}) in this directory")
@@ -197,17 +215,17 @@ def split_folders(directory: str) -> dict[str, Path] | None:
     return {name: root / name for name in names}
 
 
-def _load_folder(directory: str | Path, resolution: int,
-                 classes: list[str] | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def _load_folder(directory: str | Path, resolution: int, classes: list[str] | None = None,
+                 ignore_unknown: bool = False) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """The images of a folder of class sub-folders, labelled by ``classes`` (default: its own sub-folders,
-    sorted) and their names."""
+    sorted) and their names. A sub-folder not in ``classes`` is an error, or skipped with ``ignore_unknown``."""
     root = Path(directory)
     if not root.is_dir():
         raise DataError(f"folder:{directory}: no such directory")
     found = _sub_folders(root)
     if classes is None:
         classes = found
-    elif set(found) - set(classes):
+    elif set(found) - set(classes) and not ignore_unknown:
         raise DataError(f"folder:{directory}: class {sorted(set(found) - set(classes))[0]!r} is not among the "
                         f"training classes ({', '.join(classes)})")
     if len(classes) < 2:
@@ -361,3 +379,56 @@ def _load_split_folder(text: str, directory: str, resolution: int, val_fraction:
         raise DataError(f"folder:{directory}/train: every training image has label {int(y[0])}; a classifier "
                         f"needs at least 2 classes")
     return ProxyData(text, x, y, x_val, y_val, len(classes))
+
+
+def load_test_data(text: str, resolution: int, train: ProxyData) -> tuple[np.ndarray, np.ndarray, list[str]] | None:
+    """The test split of the data set ``text`` names, at ``resolution``, labelled as ``train`` is; None when it
+    has none. Called by nas-train alone: a search never reads a test split.
+
+    Returns ``(x, y, warnings)``. Test images of a class the training split lacks are warned about: those of a
+    class the network has no output for (a ``test/`` sub-folder that ``train/`` lacks, a label past the class
+    count) are left out; those of a class with an output but no training image are kept (and cannot be
+    learnt).
+    """
+    kind, _, rest = text.partition(":")
+    notes: list[str] = []
+    if kind in ("cifar10", "cifar100") and rest:
+        x, y, _ = _load_cifar(kind, rest, test=True)
+    elif kind == "npz" and rest:
+        x, y, _ = _load_npz(rest, test=True)
+    elif kind == "folder" and rest and "test" in (split_folders(rest) or {}):
+        x, y, notes = _load_test_folder(rest, resolution, train)
+    else:
+        return None
+    if not len(x):
+        return None
+    beyond = y >= train.num_classes
+    if beyond.any():
+        notes.append(f"warning: {text}: {int(beyond.sum())} test images have labels {_class_list(np.unique(y[beyond]))}"
+                     f", past the {train.num_classes} classes of the training split: left out")
+        x, y = x[~beyond], y[~beyond]
+    untrained = np.setdiff1d(np.unique(y), np.unique(train.y_train))
+    if len(untrained):
+        notes.append(f"warning: {text}: test labels {_class_list(untrained)} have no training image "
+                     f"({int(np.isin(y, untrained).sum())} test images); the network cannot learn them")
+    if not len(x):
+        return None
+    _check_size(len(x), resolution, f"{text} (test)")
+    return resize_images(np.ascontiguousarray(x), resolution), y, notes
+
+
+def _load_test_folder(directory: str, resolution: int,
+                      train: ProxyData) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """The ``test/`` folder of a split folder, labelled by ``train/``'s classes (an unknown class is left out)."""
+    splits = split_folders(directory)
+    classes = _sub_folders(splits["train"])
+    found = _sub_folders(splits["test"])
+    unknown = sorted(set(found) - set(classes))
+    notes = []
+    if unknown:
+        notes.append(f"warning: folder:{directory}/test: classes {', '.join(unknown)} are not in train/: their "
+                     f"images are left out")
+    if not set(found) & set(classes):
+        return np.empty((0, resolution, resolution, 3), np.uint8), np.empty(0, np.int64), notes
+    x, y, _ = _load_folder(splits["test"], resolution, classes, ignore_unknown=True)
+    return x, y, notes

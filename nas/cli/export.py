@@ -1,0 +1,76 @@
+"""nas-export: a spec (with a nas-train checkpoint's weights) as ONNX and/or TorchScript, checked against PyTorch."""
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from typing import Sequence
+
+from nas.cli.common import ArgumentParser, UsageError, positive_int, run_command
+
+
+def _export_parser() -> ArgumentParser:
+    p = ArgumentParser(prog="nas-export", description="Export a network for deployment: ONNX (checked in "
+                       "onnxruntime) or TorchScript, eval mode, dynamic batch. Input: float32 NCHW RGB in [0, 1] "
+                       "named 'images' (the training normalisation is inside the graph); output: 'logits'.",
+                       usage="nas-export SPEC [--checkpoint best.pt] (--onnx FILE | --torchscript FILE) [options]")
+    p.add_argument("spec", help="a B0 spec JSON file, or a nas-train run directory (its spec.json and best.pt)")
+    p.add_argument("--checkpoint", help="a nas-train checkpoint (best.pt or last.pt); without one the weights are "
+                   "random, with a warning (default: the run directory's best.pt, else none)")
+    p.add_argument("--onnx", metavar="FILE", help="write ONNX here (default: not written)")
+    p.add_argument("--torchscript", metavar="FILE", help="write TorchScript (traced) here (default: not written)")
+    p.add_argument("--resolution", type=positive_int,
+                   help="input size of the check and the example (default: the checkpoint's, else the spec's)")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    return p
+
+
+def _export(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from nas.export.model import exportable_model
+    from nas.export.onnx import TOLERANCE, check_onnx, export_onnx, export_torchscript, onnx_summary
+    from search_spaces.spec import load_spec
+
+    if not args.onnx and not args.torchscript:
+        raise UsageError("nothing to write: give --onnx FILE and/or --torchscript FILE")
+    spec_path, checkpoint = Path(args.spec), args.checkpoint
+    if spec_path.is_dir():
+        if not (spec_path / "spec.json").is_file():
+            raise UsageError(f"{args.spec}: a directory without spec.json (give a spec file or a nas-train run)")
+        checkpoint = checkpoint or (str(spec_path / "best.pt") if (spec_path / "best.pt").is_file() else None)
+        spec_path = spec_path / "spec.json"
+    for flag in ("onnx", "torchscript"):
+        target = getattr(args, flag)
+        if target and not Path(target).resolve().parent.is_dir():
+            raise UsageError(f"--{flag} {target}: no such directory {Path(target).parent}")
+    spec = load_spec(spec_path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        model, spec, weights = exportable_model(spec, checkpoint)
+    for warning in caught:
+        if "random weights" in str(warning.message):
+            print(f"warning: {warning.message}", file=sys.stderr)
+    resolution = args.resolution or spec.resolution
+    print(f"{spec.name}: {weights}, {spec.num_classes} classes, checked at {resolution}px")
+    failed = False
+    if args.onnx:
+        export_onnx(model, resolution, args.onnx)
+        error = check_onnx(args.onnx, model, resolution)
+        ops = onnx_summary(args.onnx)
+        print(f"{args.onnx}: {ops['nodes']} nodes ({ops['conv_nodes']} Conv, {ops['batch_norm_nodes']} "
+              f"BatchNormalization left unfolded); onnxruntime vs PyTorch: max abs difference {error:.2e}")
+        failed |= not error <= TOLERANCE
+    if args.torchscript:
+        error = export_torchscript(model, resolution, args.torchscript)
+        print(f"{args.torchscript}: TorchScript vs PyTorch: max abs difference {error:.2e}")
+        failed |= not error <= TOLERANCE
+    if failed:
+        print(f"nas-export: failed: the export differs from PyTorch by more than {TOLERANCE:g}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``nas-export``."""
+    return run_command("nas-export", _export, _export_parser(), argv)

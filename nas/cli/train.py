@@ -1,0 +1,103 @@
+"""nas-train: train a spec (or a search's best_b0.json) for real with Ray Train (the driver is nas.retrain.driver)."""
+from __future__ import annotations
+
+import argparse
+from dataclasses import fields
+from typing import Sequence
+
+from nas.cli.common import (ArgumentParser, UsageError, non_negative_float, positive_float, positive_int,
+                            run_command, seed_number)
+from nas.training.recipe import LR_PER_256, OPTIMIZERS, WEIGHT_DECAY, TrainRecipe
+
+RECIPE_FLAGS = [f.name for f in fields(TrainRecipe)]
+
+
+def _train_parser() -> ArgumentParser:
+    d = TrainRecipe()
+    p = ArgumentParser(prog="nas-train", description="Train a B0 spec (or a scaled one) for real: DDP workers on Ray "
+                       "Train, EMA weights, held-out accuracy every epoch, test accuracy at the end.",
+                       usage="nas-train SPEC --data DATA [options]\n       nas-train --resume --out RUN [options]")
+    p.add_argument("spec", nargs="?", help="a B0 spec JSON file, or a nas-search run directory (its best_b0.json)")
+    p.add_argument("--data", help="training data (default: synthetic): synthetic, npz:PATH, cifar10:DIR, "
+                   "cifar100:DIR, folder:DIR; a held-out split is taken as nas-search does (or val/ as given), and "
+                   "a test split (test_batch, test/, x_test/y_test) is measured once at the end")
+    p.add_argument("--resolution", type=positive_int, help="training resolution; the data is resized once "
+                   "(default: the spec's)")
+    recipe = p.add_argument_group("the recipe (defaults chosen on CIFAR-10 at 32 px, see README)")
+    recipe.add_argument("--epochs", type=positive_int, help=f"training epochs (default: {d.epochs})")
+    recipe.add_argument("--batch-size", type=positive_int,
+                        help=f"global batch, split over the workers (default: {d.batch_size})")
+    recipe.add_argument("--optimizer", choices=OPTIMIZERS, help=f"sgd (Nesterov), adamw, or rmsprop as in the "
+                        f"EfficientNet paper (default: {d.optimizer})")
+    recipe.add_argument("--lr", type=positive_float, help="peak learning rate for the global batch (default: "
+                        + ", ".join(f"{v:g} x batch/256 for {k}" for k, v in LR_PER_256.items()) + ")")
+    recipe.add_argument("--weight-decay", type=non_negative_float, help="on conv and linear weights, not on "
+                        "BatchNorm or biases (default: " + ", ".join(f"{v:g} for {k}" for k, v in
+                                                                     WEIGHT_DECAY.items()) + ")")
+    recipe.add_argument("--warmup-epochs", type=non_negative_float,
+                        help=f"linear warm-up before the cosine decay (default: {d.warmup_epochs:g})")
+    recipe.add_argument("--label-smoothing", type=non_negative_float, help=f"(default: {d.label_smoothing:g})")
+    recipe.add_argument("--ema-decay", type=non_negative_float, help=f"EMA of the weights, with TF's warm-up "
+                        f"min(decay, (1+n)/(10+n)); evaluated beside the raw weights (default: {d.ema_decay:g})")
+    recipe.add_argument("--crop-scale", type=positive_float, help=f"random-resized-crop: the smallest crop as a "
+                        f"fraction of the image area, with a random flip (default: {d.crop_scale:g})")
+    recipe.add_argument("--seed", type=seed_number, help=f"seed of the split, the weights and the data order "
+                        f"(default: {d.seed})")
+    p.add_argument("--out", help="run directory (default: runs/train-<name>-<YYYYmmdd-HHMMSS>)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    where = p.add_argument_group("where it runs (Ray Train)")
+    where.add_argument("--workers", type=positive_int, help="DDP workers (default: 1)")
+    where.add_argument("--gpus-per-worker", type=non_negative_float,
+                       help="GPUs per worker (default: 1 when the cluster has a GPU for each worker, else 0)")
+    where.add_argument("--cpus-per-worker", type=positive_float,
+                       help="CPUs per worker (default: this machine's CPUs / --workers on CPU; up to 8 per GPU)")
+    where.add_argument("--address", help="join this Ray cluster (auto or host:port; --out must then be on storage "
+                       "every node sees) instead of starting a local one (default: a local Ray instance)")
+    p.add_argument("--debug", action="store_true", help="show tracebacks and Ray's own output")
+    return p
+
+
+def _settings(args: argparse.Namespace):
+    from nas.retrain.config import TrainSettings, saved_settings
+
+    given = {k: v for k, v in vars(args).items() if k in RECIPE_FLAGS and v is not None}
+    if args.resume:
+        if not args.out:
+            raise UsageError("--resume needs --out, the run directory to continue")
+        saved = saved_settings(args.out)
+        changed = [k for k, v in given.items() if getattr(saved.recipe, k) != v]
+        if changed:
+            raise UsageError(f"--resume continues with the run's own recipe; --{changed[0].replace('_', '-')} "
+                             f"differs from it ({getattr(saved.recipe, changed[0])})")
+        for name in ("data", "resolution"):
+            if getattr(args, name) is not None and getattr(args, name) != getattr(saved, name):
+                raise UsageError(f"--resume continues with the run's own --{name} ({getattr(saved, name)})")
+        if args.spec:
+            saved.spec = args.spec  # checked against the checkpoint's architecture
+        saved.out = args.out
+        for name in ("workers", "gpus_per_worker", "cpus_per_worker", "address"):
+            if getattr(args, name) is not None:
+                setattr(saved, name, getattr(args, name))
+        saved.debug = bool(args.debug)
+        return saved
+    if not args.spec:
+        raise UsageError("a spec is required: nas-train SPEC.json --data DATA (or a nas-search run directory)")
+    try:
+        recipe = TrainRecipe(**given)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    return TrainSettings(spec=args.spec, data=args.data or "synthetic", recipe=recipe, resolution=args.resolution,
+                         out=args.out, workers=args.workers or 1, gpus_per_worker=args.gpus_per_worker,
+                         cpus_per_worker=args.cpus_per_worker, address=args.address, debug=bool(args.debug))
+
+
+def _train(args: argparse.Namespace) -> int:
+    from nas.retrain.driver import run_training
+
+    run_training(_settings(args), resume=args.resume)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``nas-train``."""
+    return run_command("nas-train", _train, _train_parser(), argv)

@@ -1,0 +1,1 @@
+"""nas-export: a trained (or untrained) network as ONNX or TorchScript, checked against PyTorch."""

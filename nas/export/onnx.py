@@ -1,0 +1,121 @@
+"""ONNX and TorchScript export, each checked by running the exported file against PyTorch on random inputs."""
+from __future__ import annotations
+
+import contextlib
+import io
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from nas.errors import UserInputError
+from nas.files import atomic_path
+
+TOLERANCE = 1e-4  # the largest absolute difference in the logits accepted between PyTorch and the export
+CHECK_BATCHES = (1, 3)  # batch sizes of the check: the exported batch dimension is dynamic
+
+
+class ExportError(UserInputError):
+    """The exporter cannot take this network (an op it has no translation for, a shape it cannot trace)."""
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0][:200]}" if text else type(exc).__name__
+
+
+def export_onnx(model: torch.nn.Module, resolution: int, path: str | Path) -> None:
+    """Write ``model`` (eval mode) as ONNX with a dynamic batch, through torch.export (the dynamo exporter)."""
+    example = torch.rand(2, 3, resolution, resolution)
+    batch = torch.export.Dim("batch", min=1, max=4096)
+    try:
+        with atomic_path(path) as tmp, contextlib.redirect_stdout(io.StringIO()):
+            program = torch.onnx.export(model, (example,), dynamo=True, input_names=["images"],
+                                        output_names=["logits"], dynamic_shapes=({0: batch},), optimize=True,
+                                        verbose=False)
+            program.save(str(tmp))
+    except ExportError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - whatever the exporter raises, the user gets one line
+        raise ExportError(f"the ONNX exporter cannot take this network ({_first_line(exc)})") from None
+
+
+def onnx_summary(path: str | Path) -> dict[str, int]:
+    """Operator counts of interest in an ONNX file: nodes, and BatchNormalization nodes left unfolded."""
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    ops = [node.op_type for node in graph.node]
+    return {"nodes": len(ops), "batch_norm_nodes": ops.count("BatchNormalization"), "conv_nodes": ops.count("Conv")}
+
+
+def onnx_session(path: str | Path, threads: int = 1):
+    """An onnxruntime CPU session for ``path`` (all graph optimisations, ``threads`` intra-op threads)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    try:
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # noqa: BLE001 - an unreadable or invalid model file
+        raise UserInputError(f"{path}: onnxruntime cannot load it ({_first_line(exc)})") from None
+
+
+def check_onnx(path: str | Path, model: torch.nn.Module, resolution: int, seed: int = 0) -> float:
+    """The largest absolute difference between onnxruntime's and PyTorch's logits on random inputs."""
+    session = onnx_session(path)
+    name = session.get_inputs()[0].name
+    generator = torch.Generator().manual_seed(seed)
+    worst = 0.0
+    with torch.no_grad():
+        for batch in CHECK_BATCHES:
+            x = torch.rand(batch, 3, resolution, resolution, generator=generator)
+            ours = session.run(None, {name: x.numpy()})[0]
+            worst = max(worst, float(np.abs(ours - model(x).numpy()).max()))
+    return worst
+
+
+def export_torchscript(model: torch.nn.Module, resolution: int, path: str | Path, seed: int = 0) -> float:
+    """Write ``model`` as TorchScript (traced) and return the largest difference of the reloaded file's logits."""
+    import warnings
+
+    example = torch.rand(2, 3, resolution, resolution)
+    with warnings.catch_warnings():  # torch.jit is deprecated (for torch.export) but TorchScript is asked for
+        warnings.filterwarnings("ignore", category=FutureWarning, module=r"torch\.jit")
+        try:
+            with torch.no_grad():
+                traced = torch.jit.trace(model, example)
+            with atomic_path(path) as tmp:
+                torch.jit.save(traced, str(tmp))
+        except Exception as exc:  # noqa: BLE001
+            raise ExportError(f"TorchScript cannot trace this network ({_first_line(exc)})") from None
+        loaded = torch.jit.load(str(path))
+    generator = torch.Generator().manual_seed(seed)
+    worst = 0.0
+    with torch.no_grad():
+        for batch in CHECK_BATCHES:
+            x = torch.rand(batch, 3, resolution, resolution, generator=generator)
+            worst = max(worst, float((loaded(x) - model(x)).abs().max()))
+    return worst
+
+
+def measure_onnx(path: str | Path, threads: int = 1, batch_size: int = 1, min_run_time: float = 1.0):
+    """onnxruntime's latency for ``path`` on this CPU (median and IQR of blocked runs, as PyTorch's is measured
+    by nas-profile --latency), and the input resolution read from the model."""
+    from torch.utils import benchmark
+
+    from nas.latency.tables import Latency
+
+    session = onnx_session(path, threads)
+    shape = session.get_inputs()[0].shape
+    if len(shape) != 4 or not all(isinstance(d, int) for d in shape[1:]):
+        raise UserInputError(f"{path}: input shape {shape}: expected (batch, 3, H, W) with a fixed H and W")
+    feed = {session.get_inputs()[0].name: np.random.default_rng(0).random((batch_size, *shape[1:]), np.float32)}
+    for _ in range(3):
+        session.run(None, feed)
+    timer = benchmark.Timer(stmt="session.run(None, feed)", globals={"session": session, "feed": feed},
+                            num_threads=threads)
+    result = timer.blocked_autorange(min_run_time=min_run_time)
+    return Latency(result.median * 1e3, result.iqr * 1e3), int(shape[2])

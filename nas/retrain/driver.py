@@ -1,0 +1,225 @@
+"""nas-train's driver: read the spec and the data, start (or join) Ray, run Ray Train's TorchTrainer, keep the
+results in the run directory.
+
+    runs/train-<name>-<time>/
+      train.json    the settings (what --resume continues)        spec.json    the trained spec
+      metrics.csv   one row per epoch                            curves.png   loss and accuracy per epoch
+      last.pt, previous.pt, best.pt  checkpoints (nas.training.checkpoints)
+      result.json   held-out and test accuracy, FLOPs, params, the spec's hash, recipe, versions
+      ray/          Ray Train's own files; ray.log: Ray's messages
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from nas.console import say
+from nas.errors import UserInputError
+from nas.retrain.config import SETTINGS_FILE, TrainSettings
+from nas.training.checkpoints import check_architecture, latest_checkpoint
+from nas.training.full import METRICS
+from search_spaces.spec import ArchSpec, architecture_hash, load_spec
+
+RESULT_FILE, SPEC_FILE, CURVES_FILE = "result.json", "spec.json", "curves.png"
+
+
+def resolve_spec(source: str) -> ArchSpec:
+    """The spec a SPEC argument names: a spec file, or a run directory's ``best_b0.json``."""
+    path = Path(source)
+    if path.is_dir():
+        if not (path / "best_b0.json").is_file():
+            raise UserInputError(f"{source}: a directory without best_b0.json (give a spec file or a nas-search "
+                                 f"run directory)")
+        path = path / "best_b0.json"
+    return load_spec(path)
+
+
+def default_out(spec: ArchSpec) -> Path:
+    """``runs/train-<spec name>-<YYYYmmdd-HHMMSS>``."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in spec.name).strip(".-") or "spec"
+    return Path("runs") / f"train-{safe}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def worker_resources(nodes: list[dict[str, float]], workers: int, cpus: float | None,
+                     gpus: float | None) -> tuple[float, float]:
+    """CPUs and GPUs per worker (defaults: one GPU each when the cluster has GPUs; the CPUs shared out), and a
+    one-line error when the cluster cannot place ``workers`` of them (Ray would leave them pending forever)."""
+    total_cpus = sum(n.get("CPU", 0.0) for n in nodes)
+    total_gpus = sum(n.get("GPU", 0.0) for n in nodes)
+    if gpus is None:
+        gpus = 1.0 if total_gpus >= workers else 0.0
+    if cpus is None:
+        if gpus > 0:
+            cpus = max(1.0, min(8.0, min(n.get("CPU", 0.0) / max(1.0, n.get("GPU", 0.0) / gpus)
+                                         for n in nodes if n.get("GPU", 0.0) >= gpus)))
+        else:
+            cpus = max(1.0, float(int(total_cpus // workers)) if len(nodes) == 1 else 1.0)
+    fits = sum(min(int(n.get("CPU", 0.0) // cpus), int(n.get("GPU", 0.0) // gpus) if gpus > 0 else 10 ** 6)
+               for n in nodes)
+    if fits < workers:
+        raise UserInputError(f"--workers {workers}: the Ray cluster has room for {fits} worker"
+                             f"{'s' if fits != 1 else ''} of {cpus:g} CPU{' + %g GPU' % gpus if gpus else ''} "
+                             f"({total_cpus:g} CPUs, {total_gpus:g} GPUs in all); use fewer workers or smaller "
+                             f"--cpus-per-worker/--gpus-per-worker")
+    return float(cpus), float(gpus)
+
+
+def _prepare_out(settings: TrainSettings, spec: ArchSpec, resume: bool) -> Path:
+    out = Path(settings.out) if settings.out else default_out(spec)
+    if not resume and (out / SETTINGS_FILE).exists():
+        raise UserInputError(f"--out {out} already holds a nas-train run: continue it with --resume, or choose "
+                             f"another --out")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / ".nas-write-test").write_bytes(b"")
+        (out / ".nas-write-test").unlink()
+    except OSError as exc:
+        raise UserInputError(f"--out {out}: cannot write there ({exc.strerror or exc})") from None
+    return out
+
+
+def _load_data(settings: TrainSettings, resolution: int) -> tuple[Any, tuple[np.ndarray, np.ndarray] | None]:
+    """Training/held-out data (the search's rule) and the test split, at ``resolution``; warnings on stderr."""
+    from nas.data.datasets import DataError, data_warnings, load_data, load_test_data
+
+    try:
+        data = load_data(settings.data, resolution, settings.val_fraction, settings.recipe.seed)
+        test = load_test_data(settings.data, resolution, data)
+    except DataError as exc:
+        raise UserInputError(str(exc)) from None
+    notes = data_warnings(data, settings.recipe.batch_size)
+    if test is not None:
+        notes += test[2]
+        test = test[:2]
+    for note in notes:
+        print(note, file=sys.stderr)
+    if settings.recipe.batch_size > len(data.y_train):
+        raise UserInputError(f"--batch-size {settings.recipe.batch_size} is more than the {len(data.y_train)} "
+                             f"training images")
+    if settings.recipe.batch_size % settings.workers:
+        raise UserInputError(f"--batch-size {settings.recipe.batch_size} does not split evenly over "
+                             f"{settings.workers} workers")
+    return data, test
+
+
+def _keep_epochs(out: Path, epochs: int) -> None:
+    """Drop metrics.csv rows past the checkpoint a resume continues from (those epochs are trained again)."""
+    path = out / METRICS
+    if not path.exists():
+        return
+    lines = path.read_text().splitlines(keepends=True)
+    kept = lines[:1] + [line for line in lines[1:] if line.endswith("\n") and
+                        line.split(",", 1)[0].isdigit() and int(line.split(",", 1)[0]) <= epochs]
+    from nas.files import atomic_write
+
+    atomic_write(path, "".join(kept) if epochs else "")
+
+
+def run_training(settings: TrainSettings, resume: bool = False, log: Callable[[str], None] = say,
+                 live: bool | None = None) -> dict[str, Any]:
+    """Train ``settings.spec`` with Ray Train and write the run directory; returns result.json's content."""
+    from nas.files import RunLock, save_spec
+    from nas.network.counting import profile
+    from nas.search.run_files import write_json
+    from nas.versions import versions
+
+    spec = resolve_spec(settings.spec)
+    out = _prepare_out(settings, spec, resume)
+    with RunLock(out, "nas-train"):
+        resolution = settings.resolution or spec.resolution
+        data, test = _load_data(settings, resolution)
+        spec = spec.replace(resolution=resolution, num_classes=data.num_classes)
+        spec_hash = architecture_hash(spec)
+        done = 0
+        if resume:
+            state, notes = latest_checkpoint(out)
+            for note in notes:
+                print(note, file=sys.stderr)
+            if state is not None:
+                check_architecture(state, spec_hash, spec.name, f"--resume: {out}'s checkpoint")
+                done = int(state["epoch"])
+            _keep_epochs(out, done)
+        else:
+            (out / METRICS).unlink(missing_ok=True)
+        write_json(out / SETTINGS_FILE, {**settings.to_dict(), "out": str(out)})
+        save_spec(spec, out / SPEC_FILE)
+        counts = profile(spec, resolution)
+        log(f"nas-train: {spec.name} ({counts['params'] / 1e6:.2f}M params, {counts['flops'] / 1e6:.1f}M FLOPs at "
+            f"{resolution}px) on {data.describe()}" + (f", {len(test[1])} test images" if test else ", no test split"))
+        if done:
+            log(f"resuming after epoch {done} of {settings.recipe.epochs}")
+        final = _fit(settings, spec, data, test, out, done, live, log)
+        result = {"spec": spec.name, "spec_hash": spec_hash, "data": data.name, "resolution": resolution,
+                  "num_classes": data.num_classes, "flops": counts["flops"], "params": counts["params"],
+                  **final, "recipe": settings.recipe.to_dict(), "workers": settings.workers,
+                  "versions": versions()}
+        write_json(out / RESULT_FILE, result)
+        from nas.retrain.curves import save_curves
+
+        save_curves(out / METRICS, out / CURVES_FILE, spec.name)
+        test_part = f", test {final['test_accuracy']:.4f}" if "test_accuracy" in final else ""
+        log(f"done: best held-out accuracy {final['val_accuracy']:.4f} (epoch {final['best_epoch']}, "
+            f"{final['best_weights']} weights){test_part}; {out / 'best.pt'}, {out / RESULT_FILE}")
+        return result
+
+
+def _fit(settings: TrainSettings, spec: ArchSpec, data: Any, test: Any, out: Path, done: int,
+         live: bool | None, log: Callable[[str], None]) -> dict[str, Any]:
+    """Run the workers under Ray Train; the final report of rank 0."""
+    import ray
+    from ray.train import FailureConfig, RunConfig, ScalingConfig
+    from ray.train.torch import TorchTrainer
+
+    from nas.engine.runner import Runner, next_experiment_name, node_resources
+    from nas.retrain.progress import EpochWatcher
+    from nas.retrain.worker import train_loop_per_worker
+
+    with Runner(settings.address, settings.debug, log_file=out / "ray.log") as runner:
+        cpus, gpus = worker_resources(node_resources(), settings.workers, settings.cpus_per_worker,
+                                      settings.gpus_per_worker)
+        log(f"{settings.workers} worker{'s' if settings.workers > 1 else ''} ({cpus:g} CPU + {gpus:g} GPU each) on "
+            f"{runner.where}; {out}")
+        arrays = {"x_train": data.x_train, "y_train": data.y_train, "x_val": data.x_val, "y_val": data.y_val}
+        if test is not None:
+            arrays.update(x_test=test[0], y_test=test[1])
+        config = {"spec": spec.to_json(), "recipe": settings.recipe.to_dict(), "data": ray.put(arrays),
+                  "data_name": data.name, "num_classes": data.num_classes, "out": str(out.resolve()),
+                  "threads": max(1, int(cpus))}
+        storage = out / "ray"
+        trainer = TorchTrainer(
+            train_loop_per_worker, train_loop_config=config,
+            scaling_config=ScalingConfig(num_workers=settings.workers, use_gpu=gpus > 0,
+                                         resources_per_worker={"CPU": cpus, "GPU": gpus}),
+            run_config=RunConfig(name=next_experiment_name(storage, "train"), storage_path=str(storage.resolve()),
+                                 failure_config=FailureConfig(max_failures=2)))
+        try:
+            with EpochWatcher(out / METRICS, settings.recipe.epochs, done, live=live):
+                result = trainer.fit()
+        except KeyboardInterrupt:
+            log(f"stopped; continue with: nas-train --resume --out {out}")
+            raise
+        except ray.train.TrainingFailedError as exc:
+            raise RuntimeError(_failure_reason(exc)) from None
+    final = result.return_value
+    if not isinstance(final, dict) or "val_accuracy" not in final:
+        raise RuntimeError("the workers ended without their final accuracies; see ray.log in the run directory")
+    return final
+
+
+def _failure_reason(exc: BaseException) -> str:
+    """The first worker's error in one line (Ray Train wraps it with the worker group's details)."""
+    causes = getattr(exc, "worker_failures", None) or {}
+    for error in (causes.values() if isinstance(causes, dict) else causes):
+        cause = getattr(error, "cause", None) or error
+        return f"{type(cause).__name__}: {str(cause).strip().splitlines()[-1] if str(cause).strip() else ''}"
+    text = str(exc).strip().splitlines()
+    return text[-1] if text else type(exc).__name__
+
+
+def read_result(out: Path) -> dict[str, Any]:
+    return json.loads((Path(out) / RESULT_FILE).read_text())

@@ -1,0 +1,90 @@
+"""What a user sees while nas-train runs: a line per epoch, and on a terminal a status line with the ETA.
+
+Rank 0 appends every epoch to ``metrics.csv``; the driver reads it from a thread while Ray Train runs, so
+the lines come from the record itself (and a resumed run shows only its new epochs).
+"""
+from __future__ import annotations
+
+import csv
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Callable, TextIO
+
+from nas.search.progress import human_duration
+
+
+def read_metrics(path: Path) -> list[dict[str, float]]:
+    """The rows of a metrics.csv (whole rows only: a line being written is left for the next read)."""
+    if not Path(path).is_file():
+        return []
+    text = Path(path).read_text()
+    if not text.endswith("\n"):
+        text = text[:text.rfind("\n") + 1]
+    rows = []
+    for row in csv.DictReader(text.splitlines()):
+        try:
+            rows.append({k: float(v) for k, v in row.items()})
+        except (TypeError, ValueError):
+            continue
+    return rows
+
+
+def epoch_line(row: dict[str, float], epochs: int) -> str:
+    return (f"epoch {int(row['epoch'])}/{epochs}  loss {row['loss']:.4f}  val {row['val_accuracy']:.4f}  "
+            f"ema {row['ema_val_accuracy']:.4f}  lr {row['lr']:.3g}  {row['images_per_second']:,.0f} img/s  "
+            f"{human_duration(row['seconds'])}")
+
+
+class EpochWatcher:
+    """Prints each new row of ``metrics.csv`` while training runs (``with EpochWatcher(...):``)."""
+
+    def __init__(self, path: Path, epochs: int, done_before: int, stream: TextIO | None = None,
+                 live: bool | None = None, interval: float = 0.5, clock: Callable[[], float] = time.monotonic) -> None:
+        self.path, self.epochs, self.done_before = Path(path), epochs, done_before
+        self.stream = stream or sys.stdout
+        self.live = self.stream.isatty() if live is None else live
+        self.interval, self.clock = interval, clock
+        self.shown = done_before
+        self.best = float("nan")
+        self.started = clock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def __enter__(self) -> "EpochWatcher":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self.poll()
+        if self.live:
+            print("\r\033[K", end="", file=self.stream, flush=True)
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.poll()
+
+    def poll(self) -> None:
+        """Print the epochs finished since the last call, then the status line."""
+        rows = [r for r in read_metrics(self.path) if r["epoch"] > self.shown]
+        for row in rows:
+            self.shown = int(row["epoch"])
+            best = max(row["val_accuracy"], row["ema_val_accuracy"])
+            self.best = best if self.best != self.best else max(self.best, best)
+            if self.live:
+                print("\r\033[K", end="", file=self.stream)
+            print(epoch_line(row, self.epochs), file=self.stream, flush=True)
+        if self.live:
+            print("\r\033[K" + self.status(), end="", file=self.stream, flush=True)
+
+    def status(self) -> str:
+        """``epoch 4/30 running, best val 0.61, 2m 10s elapsed, ETA 14m 05s``."""
+        elapsed = self.clock() - self.started
+        done = self.shown - self.done_before
+        eta = f", ETA {human_duration(elapsed / done * (self.epochs - self.shown))}" if done else ""
+        best = f", best val {self.best:.4f}" if self.best == self.best else ""
+        return (f"epoch {min(self.shown + 1, self.epochs)}/{self.epochs} running{best}, "
+                f"{human_duration(elapsed)} elapsed{eta}")
