@@ -4,13 +4,16 @@ import sys
 
 import pytest
 
+from nas.cli.export import _export_parser
 from nas.cli.latency_table import _latency_table_parser
 from nas.cli.profile import _profile_parser
 from nas.cli.proxy_check import _proxy_check_parser
 from nas.cli.scale import _scale_parser
 from nas.cli.search import _search_parser
+from nas.cli.train import _train_parser
 
-PARSERS = [_search_parser, _proxy_check_parser, _scale_parser, _profile_parser, _latency_table_parser]
+PARSERS = [_search_parser, _proxy_check_parser, _scale_parser, _profile_parser, _latency_table_parser, _train_parser,
+           _export_parser]
 
 
 @pytest.mark.parametrize("make", PARSERS)
@@ -62,6 +65,13 @@ def test_the_stated_default_is_the_default_used(make):
     from nas.search.config import SearchConfig
 
     config = SearchConfig.defaults()
+    if make is _train_parser:  # nas-train's recipe flags default to TrainRecipe's fields
+        from dataclasses import asdict
+
+        from nas.training.recipe import TrainRecipe
+
+        config = {**{k: v for k, v in asdict(TrainRecipe()).items() if k not in ("lr", "weight_decay")},
+                  "workers": 1}
     paper = dict(zip(("alpha", "beta", "gamma"), PAPER_COEFFICIENTS))
     checked = 0
     for action in make()._actions:
@@ -76,9 +86,11 @@ def test_the_stated_default_is_the_default_used(make):
             expected = config.get(action.dest)
         else:
             expected = None
-        if expected is None or make in (_profile_parser, _latency_table_parser) and action.default is None:
+        if expected is None or make in (_profile_parser, _latency_table_parser, _export_parser) and \
+                action.default is None:
             continue
         assert stated is not None and stated.startswith(_shown(expected)), \
             f"{action.option_strings}: help states {stated!r}, the default is {expected!r}"
         checked += 1
-    assert checked == {_search_parser: 13, _proxy_check_parser: 11, _scale_parser: 11}.get(make, checked)
+    assert checked == {_search_parser: 13, _proxy_check_parser: 11, _scale_parser: 11,
+                       _train_parser: 9}.get(make, checked)

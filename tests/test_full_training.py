@@ -29,8 +29,9 @@ def separable(n=400, seed=0, resolution=16):
 
 
 def test_the_recipe_scales_the_learning_rate_with_the_batch_and_checks_its_values():
-    assert TrainRecipe(batch_size=256, optimizer="sgd").lr == pytest.approx(0.2)
-    assert TrainRecipe(batch_size=512, optimizer="sgd").lr == pytest.approx(0.4)
+    assert TrainRecipe(batch_size=256, optimizer="sgd").lr == pytest.approx(0.1)
+    assert TrainRecipe(batch_size=512, optimizer="sgd").lr == pytest.approx(0.2)
+    assert TrainRecipe().optimizer == "adamw" and TrainRecipe(batch_size=128).lr == pytest.approx(0.004)
     assert TrainRecipe(batch_size=128, optimizer="rmsprop").lr == pytest.approx(0.008)
     assert TrainRecipe(lr=0.01).lr == 0.01
     for bad in (dict(optimizer="lamb"), dict(ema_decay=1.0), dict(crop_scale=0), dict(epochs=0)):

@@ -120,6 +120,19 @@ def _keep_epochs(out: Path, epochs: int) -> None:
     atomic_write(path, "".join(kept) if epochs else "")
 
 
+def _checkpoint_to_resume(out: Path, spec: ArchSpec) -> int:
+    """The epoch a resume continues after (0 without a usable checkpoint), checked before any data is read: a
+    checkpoint of another architecture is refused; unusable ones are set aside with a warning."""
+    state, notes = latest_checkpoint(out)
+    for note in notes:
+        print(note, file=sys.stderr)
+    if state is None:
+        return 0
+    check_architecture(state, architecture_hash(spec, int(state["num_classes"])), spec.name,
+                       f"--resume: {out}'s checkpoint")
+    return int(state["epoch"])
+
+
 def run_training(settings: TrainSettings, resume: bool = False, log: Callable[[str], None] = say,
                  live: bool | None = None) -> dict[str, Any]:
     """Train ``settings.spec`` with Ray Train and write the run directory; returns result.json's content."""
@@ -132,20 +145,11 @@ def run_training(settings: TrainSettings, resume: bool = False, log: Callable[[s
     out = _prepare_out(settings, spec, resume)
     with RunLock(out, "nas-train"):
         resolution = settings.resolution or spec.resolution
+        done = _checkpoint_to_resume(out, spec) if resume else 0
         data, test = _load_data(settings, resolution)
         spec = spec.replace(resolution=resolution, num_classes=data.num_classes)
         spec_hash = architecture_hash(spec)
-        done = 0
-        if resume:
-            state, notes = latest_checkpoint(out)
-            for note in notes:
-                print(note, file=sys.stderr)
-            if state is not None:
-                check_architecture(state, spec_hash, spec.name, f"--resume: {out}'s checkpoint")
-                done = int(state["epoch"])
-            _keep_epochs(out, done)
-        else:
-            (out / METRICS).unlink(missing_ok=True)
+        _keep_epochs(out, done)
         write_json(out / SETTINGS_FILE, {**settings.to_dict(), "out": str(out)})
         save_spec(spec, out / SPEC_FILE)
         counts = profile(spec, resolution)

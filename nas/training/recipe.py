@@ -14,9 +14,11 @@ from typing import Any
 
 import torch
 
-# peak learning rate per 256 images and weight decay of each optimizer. SGD is the default: on CIFAR-10 at 32 px
-# (benchmarks/train_recipe.py, EfficientNet-B0, 8 epochs) it led AdamW and RMSprop (README "Train the network")
-LR_PER_256 = {"sgd": 0.2, "adamw": 0.004, "rmsprop": 0.016}
+# peak learning rate per 256 images and weight decay of each optimizer. AdamW is the default: on CIFAR-10 at
+# 32 px (benchmarks/train_recipe.py: EfficientNet-B0, 8 epochs, batch 128) it reached 0.500 held-out accuracy
+# against SGD's 0.459 at its best learning rate and RMSprop's 0.230 at the EfficientNet paper's (README "Train
+# the network you found")
+LR_PER_256 = {"sgd": 0.1, "adamw": 0.008, "rmsprop": 0.016}
 WEIGHT_DECAY = {"sgd": 5e-4, "adamw": 0.05, "rmsprop": 1e-5}
 OPTIMIZERS = tuple(LR_PER_256)
 
@@ -27,7 +29,7 @@ class TrainRecipe:
 
     epochs: int = 30
     batch_size: int = 128  # global: split over the workers
-    optimizer: str = "sgd"
+    optimizer: str = "adamw"
     lr: float | None = None  # peak learning rate for the global batch
     weight_decay: float | None = None
     momentum: float = 0.9

@@ -1,0 +1,170 @@
+"""nas-train on Ray Train (one Ray instance for the module: 2 CPUs) and nas-export of what it trained."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from nas.cli.export import main as export_main
+from nas.cli.train import main as train_main
+from nas.files import save_spec
+from tests.test_full_training import TINY
+
+
+@pytest.fixture(scope="module")
+def ray_instance():
+    import ray
+
+    ray.init(address="local", num_cpus=2, num_gpus=0, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def _npz_with_test(path, n=320, n_test=60, seed=0):
+    """An .npz whose classes differ by their dominant colour channel, with x_test/y_test."""
+    rng = np.random.default_rng(seed)
+
+    def images(count):
+        y = rng.integers(0, 3, count)
+        x = rng.uniform(0, 80, (count, 16, 16, 3)).astype(np.uint8)
+        x[np.arange(count), :, :, y] += 150
+        return x, y
+
+    (x, y), (xt, yt) = images(n), images(n_test)
+    np.savez(path, x=x, y=y, x_test=xt, y_test=yt)
+    return f"npz:{path}"
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory, ray_instance):
+    """One nas-train run of a tiny network on 1 worker: its spec, data and run directory."""
+    root = tmp_path_factory.mktemp("train")
+    spec_path = save_spec(TINY, root / "tiny.json")
+    data = _npz_with_test(root / "d.npz")
+    out = root / "run"
+    code = train_main([str(spec_path), "--data", data, "--epochs", "3", "--batch-size", "32", "--optimizer", "adamw",
+                       "--lr", "0.01", "--out", str(out)])
+    assert code == 0
+    return spec_path, data, out
+
+
+def test_a_run_writes_its_records_and_judges_the_network_on_the_test_split(trained_run):
+    _, _, out = trained_run
+    for name in ("train.json", "spec.json", "metrics.csv", "curves.png", "last.pt", "previous.pt", "best.pt",
+                 "result.json"):
+        assert (out / name).is_file(), name
+    result = json.loads((out / "result.json").read_text())
+    assert result["test_images"] == 60 and result["test_accuracy"] > 0.8 and result["val_accuracy"] > 0.8
+    assert result["flops"] > 0 and result["params"] > 0 and result["recipe"]["optimizer"] == "adamw"
+    assert len(result["spec_hash"]) == 64 and "torch" in result["versions"]
+    assert len((out / "metrics.csv").read_text().splitlines()) == 4
+    state = torch.load(out / "best.pt", weights_only=True)
+    assert set(state) >= {"model", "ema", "optimizer", "schedule", "epoch", "spec", "recipe"}
+
+
+def test_a_finished_run_is_not_overwritten_and_resume_keeps_its_recipe(trained_run, capsys):
+    spec_path, data, out = trained_run
+    assert train_main([str(spec_path), "--data", data, "--out", str(out)]) == 2
+    assert "already holds a nas-train run" in capsys.readouterr().err
+    assert train_main(["--resume", "--out", str(out), "--lr", "0.5"]) == 2
+    assert "--lr differs" in capsys.readouterr().err
+    other = save_spec(TINY.replace(head_channels=32), out.parent / "other.json")
+    assert train_main([str(other), "--resume", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "another architecture" in err and "warning" not in err and err.count("\n") == 1  # before the data
+    # a finished run resumes to the same end: nothing left to train, the result is written again
+    assert train_main(["--resume", "--out", str(out)]) == 0
+    assert "resuming after epoch 3 of 3" in capsys.readouterr().out
+
+
+def test_more_workers_than_the_cluster_holds_is_one_line(trained_run, capsys):
+    spec_path, data, out = trained_run
+    code = train_main([str(spec_path), "--data", data, "--workers", "4", "--cpus-per-worker", "1", "--batch-size",
+                       "32", "--out", str(out.parent / "too-many")])
+    lines = [line for line in capsys.readouterr().err.splitlines() if not line.startswith("warning: ")]
+    assert code == 2 and len(lines) == 1 and "--workers 4: the Ray cluster has room for 2 workers" in lines[0]
+
+
+def test_two_gloo_workers_train_with_ddp(trained_run, tmp_path):
+    spec_path, data, _ = trained_run
+    out = tmp_path / "two"
+    assert train_main([str(spec_path), "--data", data, "--epochs", "2", "--batch-size", "32", "--optimizer",
+                       "adamw", "--lr", "0.01", "--workers", "2", "--out", str(out)]) == 0
+    result = json.loads((out / "result.json").read_text())
+    assert result["workers"] == 2 and result["val_accuracy"] > 0.6
+
+
+def test_export_onnx_and_torchscript_match_pytorch(trained_run, tmp_path, capsys):
+    import onnxruntime as ort
+
+    _, _, out = trained_run
+    onnx_file, script_file = tmp_path / "tiny.onnx", tmp_path / "tiny.ts"
+    assert export_main([str(out), "--onnx", str(onnx_file), "--torchscript", str(script_file)]) == 0
+    printed = capsys.readouterr().out
+    assert "weights of epoch" in printed and "max abs difference" in printed
+    session = ort.InferenceSession(str(onnx_file), providers=["CPUExecutionProvider"])
+    for batch in (1, 7):  # the batch is dynamic
+        logits = session.run(None, {"images": np.random.rand(batch, 3, 16, 16).astype(np.float32)})[0]
+        assert logits.shape == (batch, 3)
+    # the exported network predicts as the trained one: the test images, scaled to [0, 1]
+    archive = np.load(str(out.parent / "d.npz"))
+    images = archive["x_test"].transpose(0, 3, 1, 2).astype(np.float32) / 255
+    accuracy = float((session.run(None, {"images": images})[0].argmax(1) == archive["y_test"]).mean())
+    result = json.loads((out / "result.json").read_text())
+    assert accuracy == pytest.approx(result["test_accuracy"], abs=0.02)
+
+
+def test_export_refuses_another_architecture_and_warns_without_weights(trained_run, tmp_path, capsys):
+    _, _, out = trained_run
+    other = save_spec(TINY.replace(head_channels=32), tmp_path / "other.json")
+    assert export_main([str(other), "--checkpoint", str(out / "best.pt"), "--onnx", str(tmp_path / "x.onnx")]) == 2
+    err = capsys.readouterr().err
+    assert "another architecture" in err and err.count("\n") == 1
+    assert export_main([str(other), "--torchscript", str(tmp_path / "x.ts")]) == 0
+    assert "warning: no --checkpoint: exporting random weights" in capsys.readouterr().err
+    assert export_main([str(other)]) == 2
+    assert "nothing to write" in capsys.readouterr().err
+
+
+def test_nas_profile_times_an_onnx_file(trained_run, tmp_path, capsys):
+    from nas.cli.profile import main as profile_main
+
+    _, _, out = trained_run
+    onnx_file = tmp_path / "m.onnx"
+    assert export_main([str(out), "--onnx", str(onnx_file)]) == 0
+    capsys.readouterr()
+    assert profile_main([str(onnx_file), "--latency", "--json"]) == 0
+    measured = json.loads(capsys.readouterr().out)
+    assert measured["runtime"] == "onnxruntime" and measured["resolution"] == 16
+    assert measured["latency"]["median_ms"] > 0
+    assert profile_main([str(onnx_file)]) == 2
+    assert "give --latency" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_kill_9_mid_run_then_resume_loses_at_most_one_epoch(tmp_path):
+    spec_path = save_spec(TINY, tmp_path / "tiny.json")
+    data = _npz_with_test(tmp_path / "d.npz", n=1200)
+    out = tmp_path / "run"
+    command = [sys.executable, "-c", "from nas.cli.train import main; raise SystemExit(main())", str(spec_path),
+               "--data", data, "--epochs", "6", "--batch-size", "32", "--out", str(out)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               start_new_session=True)
+    for line in process.stdout:
+        if line.startswith("epoch 2/6"):
+            break
+    import os
+    import signal
+
+    os.killpg(process.pid, signal.SIGKILL)  # the driver and its Ray workers, as a lost machine would
+    process.wait()
+    done = len((out / "metrics.csv").read_text().splitlines()) - 1
+    assert done >= 2
+    resumed = subprocess.run([sys.executable, "-c", "from nas.cli.train import main; raise SystemExit(main())",
+                              "--resume", "--out", str(out)], capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming after epoch" in resumed.stdout
+    epochs = [int(line.split(",")[0]) for line in (out / "metrics.csv").read_text().splitlines()[1:]]
+    assert epochs == [1, 2, 3, 4, 5, 6]
