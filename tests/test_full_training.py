@@ -126,7 +126,11 @@ def test_a_resumed_run_ends_exactly_where_the_uninterrupted_one_does(tmp_path):
 
     with pytest.raises(KeyboardInterrupt):
         train_network(TINY, data, recipe, part, on_epoch=stop_after_two)
+    with open(part / METRICS, "a") as handle:  # a row written just before a kill lost its epoch's checkpoint
+        handle.write("3,9.9,0.1,0.1,0.01,100,1\n")
     train_network(TINY, data, recipe, part, resume=load_checkpoint(part / LAST))
+    assert [line.split(",")[0] for line in (part / METRICS).read_text().splitlines()] == ["epoch", "1", "2", "3"]
+    assert (part / METRICS).read_text().splitlines()[1:] != [] and "9.9" not in (part / METRICS).read_text()
     a, b = load_checkpoint(whole / LAST), load_checkpoint(part / LAST)
     assert a["epoch"] == b["epoch"] == 3
     for key in a["model"]:
@@ -168,3 +172,21 @@ def test_a_diverging_loss_stops_with_a_clear_reason(tmp_path):
 
     with pytest.raises(TrainingDiverged, match="loss became (nan|inf).*lower --lr"):
         train_network(TINY, separable(200), TrainRecipe(epochs=2, batch_size=32, lr=1e6, warmup_epochs=0), tmp_path)
+
+
+def test_the_ema_follows_the_weights_with_the_warm_up():
+    from nas.training.recipe import make_ema
+
+    model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.BatchNorm1d(2))
+    ema = make_ema(model, 0.99)
+    start = [p.detach().clone() for p in model.parameters()]
+    ema.update_parameters(model)  # the first update copies
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(1.0)
+    model(torch.randn(4, 2))  # BatchNorm's counter and statistics move too
+    ema.update_parameters(model)
+    weight = ema_weight(0.99, 1)
+    for averaged, first in zip(ema.module.parameters(), start):
+        assert torch.allclose(averaged, first + weight, atol=1e-6)
+    assert int(ema.module[1].num_batches_tracked) == 1

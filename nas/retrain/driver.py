@@ -107,19 +107,6 @@ def _load_data(settings: TrainSettings, resolution: int) -> tuple[Any, tuple[np.
     return data, test
 
 
-def _keep_epochs(out: Path, epochs: int) -> None:
-    """Drop metrics.csv rows past the checkpoint a resume continues from (those epochs are trained again)."""
-    path = out / METRICS
-    if not path.exists():
-        return
-    lines = path.read_text().splitlines(keepends=True)
-    kept = lines[:1] + [line for line in lines[1:] if line.endswith("\n") and
-                        line.split(",", 1)[0].isdigit() and int(line.split(",", 1)[0]) <= epochs]
-    from nas.files import atomic_write
-
-    atomic_write(path, "".join(kept) if epochs else "")
-
-
 def _checkpoint_to_resume(out: Path, spec: ArchSpec) -> int:
     """The epoch a resume continues after (0 without a usable checkpoint), checked before any data is read: a
     checkpoint of another architecture is refused; unusable ones are set aside with a warning."""
@@ -146,10 +133,11 @@ def run_training(settings: TrainSettings, resume: bool = False, log: Callable[[s
     with RunLock(out, "nas-train"):
         resolution = settings.resolution or spec.resolution
         done = _checkpoint_to_resume(out, spec) if resume else 0
+        if not resume:
+            (out / METRICS).unlink(missing_ok=True)
         data, test = _load_data(settings, resolution)
         spec = spec.replace(resolution=resolution, num_classes=data.num_classes)
         spec_hash = architecture_hash(spec)
-        _keep_epochs(out, done)
         write_json(out / SETTINGS_FILE, {**settings.to_dict(), "out": str(out)})
         save_spec(spec, out / SPEC_FILE)
         counts = profile(spec, resolution)

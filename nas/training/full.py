@@ -63,6 +63,20 @@ def append_metrics(out_dir: Path, row: dict[str, Any]) -> None:
         os.fsync(handle.fileno())
 
 
+def keep_epochs(out_dir: Path, epochs: int) -> None:
+    """Drop metrics.csv rows past the checkpoint a run continues from (those epochs are trained again)."""
+    from nas.files import atomic_write
+
+    path = Path(out_dir) / METRICS
+    if not path.exists():
+        return
+    lines = path.read_text().splitlines(keepends=True)
+    kept = [line for line in lines[1:] if line.endswith("\n") and line.split(",", 1)[0].isdigit()
+            and int(line.split(",", 1)[0]) <= epochs]
+    if len(kept) != len(lines) - 1:
+        atomic_write(path, "".join(lines[:1] + kept) if kept else "")
+
+
 def _distributed(world_size: int) -> bool:
     return world_size > 1 and torch.distributed.is_available() and torch.distributed.is_initialized()
 
@@ -120,6 +134,8 @@ def train_network(spec: ArchSpec, data: ProxyData, recipe: TrainRecipe, out_dir:
         optimizer.load_state_dict(resume["optimizer"])
         schedule.load_state_dict(resume["schedule"])
         start_epoch, best, stats = int(resume["epoch"]), dict(resume["best"]), (resume["mean"], resume["std"])
+    if rank == 0:
+        keep_epochs(out_dir, start_epoch)
     trained = model
     if _distributed(world_size):
         trained = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if on_cuda else None)

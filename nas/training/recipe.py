@@ -106,15 +106,20 @@ def ema_weight(decay: float, updates: int) -> float:
 
 
 class EmaUpdate:
-    """``avg_fn`` of ``torch.optim.swa_utils.AveragedModel``: an EMA with TF's warm-up (picklable)."""
+    """``multi_avg_fn`` of ``torch.optim.swa_utils.AveragedModel``: an EMA with TF's warm-up, one fused lerp per
+    group of tensors (integer buffers, BatchNorm's batch counters, are copied). Picklable."""
 
     def __init__(self, decay: float) -> None:
         self.decay = decay
 
-    def __call__(self, averaged: torch.Tensor, current: torch.Tensor, num_averaged: torch.Tensor) -> torch.Tensor:
-        return averaged + (current - averaged) * ema_weight(self.decay, int(num_averaged))
+    def __call__(self, averaged: list[torch.Tensor], current: list[torch.Tensor],
+                 num_averaged: torch.Tensor) -> None:
+        if averaged and averaged[0].is_floating_point():
+            torch._foreach_lerp_(averaged, current, ema_weight(self.decay, int(num_averaged)))
+        else:
+            torch._foreach_copy_(averaged, current)
 
 
 def make_ema(model: torch.nn.Module, decay: float) -> torch.optim.swa_utils.AveragedModel:
     """An exponential moving average of ``model``'s weights and BatchNorm statistics."""
-    return torch.optim.swa_utils.AveragedModel(model, avg_fn=EmaUpdate(decay), use_buffers=True)
+    return torch.optim.swa_utils.AveragedModel(model, multi_avg_fn=EmaUpdate(decay), use_buffers=True)
