@@ -8,9 +8,10 @@ timm needs torchvision, whose wheel may replace the pinned CPU torch: run this f
     /tmp/timmvenv/bin/python benchmarks/train_epoch.py --data cifar10:../shared/data/cifar10 --rounds 3
 
 Each round trains one epoch with nas-train's loop (nas.training.full.train_network, which reports its training
-seconds per epoch, evaluation excluded) and one epoch with the plain loop (NCHW, AdamW, the same
-random-resized-crop + flip from nas.training.augment, no EMA, no evaluation); the rounds alternate so a slow
-spell of the machine is shared. Prints median seconds per epoch and the ratio plain / ours (goal >= 1.0).
+seconds per epoch, evaluation excluded) and one epoch each with the plain loop (AdamW, the same
+random-resized-crop + flip from nas.training.augment, no EMA, no evaluation) in NCHW and in channels_last; the
+rounds alternate so a slow spell of the machine is shared. Prints median seconds per epoch and the ratios
+plain / ours (goal >= 1.0).
 """
 from __future__ import annotations
 
@@ -32,8 +33,11 @@ from search_spaces import REFERENCES
 from search_spaces.spec import load_spec
 
 
-def plain_epoch(model: torch.nn.Module, data, recipe: TrainRecipe, seed: int) -> float:
-    """Seconds of one epoch of a plain PyTorch training loop over ``data``'s training split."""
+def plain_epoch(model: torch.nn.Module, data, recipe: TrainRecipe, seed: int, channels_last: bool = False) -> float:
+    """Seconds of one epoch of a plain PyTorch training loop over ``data``'s training split (NCHW, or
+    channels_last: the one-line change a user of the plain loop could make)."""
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    model = model.to(memory_format=layout)
     mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in channel_stats(data.x_train))
     x_all = torch.from_numpy(data.x_train.copy())
     y_all = torch.from_numpy(data.y_train.copy())
@@ -45,7 +49,7 @@ def plain_epoch(model: torch.nn.Module, data, recipe: TrainRecipe, seed: int) ->
     for step in range(len(y_all) // recipe.batch_size):
         index = order[step * recipe.batch_size:(step + 1) * recipe.batch_size]
         x = (x_all[index].permute(0, 3, 1, 2).float() / 255 - mean) / std
-        x = random_resized_crop_flip(x, (recipe.crop_scale, 1.0), generator)
+        x = random_resized_crop_flip(x, (recipe.crop_scale, 1.0), generator).contiguous(memory_format=layout)
         loss = F.cross_entropy(model(x), y_all[index], label_smoothing=recipe.label_smoothing)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -76,15 +80,22 @@ def main() -> None:
         torch.manual_seed(round_)
         theirs = plain_epoch(timm.create_model("efficientnet_b0", num_classes=data.num_classes), data, recipe,
                              round_)
-        rows.append({"round": round_, "ours_seconds": round(ours, 2), "timm_plain_seconds": round(theirs, 2)})
+        torch.manual_seed(round_)
+        theirs_cl = plain_epoch(timm.create_model("efficientnet_b0", num_classes=data.num_classes), data, recipe,
+                                round_, channels_last=True)
+        rows.append({"round": round_, "ours_seconds": round(ours, 2), "timm_plain_seconds": round(theirs, 2),
+                     "timm_channels_last_seconds": round(theirs_cl, 2)})
         print(rows[-1], flush=True)
     frame = pd.DataFrame(rows)
     ours, theirs = statistics.median(frame["ours_seconds"]), statistics.median(frame["timm_plain_seconds"])
+    theirs_cl = statistics.median(frame["timm_channels_last_seconds"])
     print(f"B0 epoch on {data.describe()}, batch {args.batch_size}, {args.threads} threads, torch "
           f"{torch.__version__}, timm {timm.__version__}")
     print(f"nas-train loop : {ours:7.2f} s/epoch (median of {args.rounds})")
     print(f"plain timm loop: {theirs:7.2f} s/epoch")
-    print(f"ratio          : {theirs / ours:7.3f} (plain / ours; goal >= 1.0)")
+    print(f"plain timm loop, channels_last: {theirs_cl:7.2f} s/epoch")
+    print(f"ratio          : {theirs / ours:7.3f} (plain / ours; goal >= 1.0); {theirs_cl / ours:.3f} against "
+          f"the channels_last loop")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(args.out, index=False)
 
