@@ -168,3 +168,16 @@ def test_kill_9_mid_run_then_resume_loses_at_most_one_epoch(tmp_path):
     assert "resuming after epoch" in resumed.stdout
     epochs = [int(line.split(",")[0]) for line in (out / "metrics.csv").read_text().splitlines()[1:]]
     assert epochs == [1, 2, 3, 4, 5, 6]
+
+
+def test_an_op_the_exporter_cannot_take_is_one_line(tmp_path, capsys, monkeypatch):
+    def refuses(*args, **kwargs):
+        raise RuntimeError("Unsupported: aten::some_new_op has no ONNX translation\nlong details...")
+
+    monkeypatch.setattr(torch.onnx, "export", refuses)  # the exporter's failure, as torch raises it
+    spec = save_spec(TINY, tmp_path / "tiny.json")
+    assert export_main([str(spec), "--onnx", str(tmp_path / "x.onnx")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == ("nas-export: error: the ONNX exporter cannot take this network (RuntimeError: Unsupported: "
+                       "aten::some_new_op has no ONNX translation)")
+    assert not (tmp_path / "x.onnx").exists()
