@@ -10,6 +10,8 @@ TERMINATED = threading.Event()  # set once this process has received SIGTERM
 
 def _as_interrupt(signum: int, frame: object) -> None:
     TERMINATED.set()
+    if signal.getsignal(signal.SIGINT) in (signal.SIG_IGN, signal.SIG_DFL, None):
+        raise KeyboardInterrupt  # SIGINT is ignored (a background job of a script): no handler would raise it
     signal.raise_signal(signal.SIGINT)  # Ray Tune's graceful stop, or a KeyboardInterrupt outside a run
 
 

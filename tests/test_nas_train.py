@@ -181,3 +181,29 @@ def test_an_op_the_exporter_cannot_take_is_one_line(tmp_path, capsys, monkeypatc
     assert err[-1] == ("nas-export: error: the ONNX exporter cannot take this network (RuntimeError: Unsupported: "
                        "aten::some_new_op has no ONNX translation)")
     assert not (tmp_path / "x.onnx").exists()
+
+
+@pytest.mark.slow
+def test_sigterm_stops_a_run_with_one_line_and_the_resume_command(tmp_path):
+    """As ``timeout`` or a scheduler stops it, and with SIGINT ignored (a background job of a script)."""
+    import signal
+
+    spec_path = save_spec(TINY, tmp_path / "tiny.json")
+    data = _npz_with_test(tmp_path / "d.npz", n=1200)
+    out = tmp_path / "run"
+    process = subprocess.Popen([sys.executable, "-c", "from nas.cli.train import main; raise SystemExit(main())",
+                                str(spec_path), "--data", data, "--epochs", "30", "--batch-size", "32", "--out",
+                                str(out)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    lines = []
+    for line in process.stdout:
+        lines.append(line)
+        if line.startswith("epoch 1/30"):
+            process.send_signal(signal.SIGTERM)
+            break
+    lines += process.stdout.readlines()
+    assert process.wait(timeout=120) == 143
+    text = "".join(lines)
+    assert f"stopped; continue with: nas-train --resume --out {out}" in text
+    assert "nas-train: terminated (SIGTERM); finished work is kept" in text and "Traceback" not in text
+    assert (out / "last.pt").is_file()

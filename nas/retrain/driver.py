@@ -191,7 +191,7 @@ def _fit(settings: TrainSettings, spec: ArchSpec, data: Any, test: Any, out: Pat
                                  failure_config=FailureConfig(max_failures=2)))
         try:
             with EpochWatcher(out / METRICS, settings.recipe.epochs, done, live=live):
-                result = trainer.fit()
+                result = _fit_interruptibly(trainer)
         except KeyboardInterrupt:
             log(f"stopped; continue with: nas-train --resume --out {out}")
             raise
@@ -201,6 +201,33 @@ def _fit(settings: TrainSettings, spec: ArchSpec, data: Any, test: Any, out: Pat
     if not isinstance(final, dict) or "val_accuracy" not in final:
         raise RuntimeError("the workers ended without their final accuracies; see ray.log in the run directory")
     return final
+
+
+def _fit_interruptibly(trainer: Any) -> Any:
+    """``trainer.fit()`` in a thread, so that Ctrl-C and SIGTERM reach this command as a KeyboardInterrupt.
+
+    In the main thread, Ray Train installs its own SIGINT handler, which aborts the run and exits the process
+    without a word (status 0 or 1). Leaving the main thread to wait keeps the command's own handling: one line,
+    the resume command, exit 130 (143 after SIGTERM); the workers stop when Ray shuts down, and the
+    checkpoints of finished epochs are kept.
+    """
+    import threading
+
+    outcome: dict[str, Any] = {}
+
+    def fit() -> None:
+        try:
+            outcome["result"] = trainer.fit()
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=fit, name="ray-train-fit", daemon=True)
+    thread.start()
+    while thread.is_alive():
+        thread.join(0.5)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["result"]
 
 
 def _failure_reason(exc: BaseException) -> str:
