@@ -270,3 +270,29 @@ def test_a_test_folder_is_labelled_by_the_training_classes(tmp_path):
     x, y, notes = load_test_data(f"folder:{root}", 16, data)
     assert sorted(y.tolist()) == [1, 1, 2, 2, 2] and x.shape[1:] == (16, 16, 3)
     assert any("classes scarf are not in train/" in n for n in notes)
+
+
+def test_broken_and_oversized_images_are_skipped_with_one_warning_each(tmp_path, monkeypatch):
+    from PIL import Image
+
+    from nas.data.datasets import data_warnings
+
+    root = tmp_path / "photos"
+    _image_folder(root, {"hat": 6, "shoe": 6})
+    (root / "hat" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 40)  # 12x14 images: 168 pixels, over 2x the limit
+    Image.fromarray(np.zeros((12, 14, 3), np.uint8)).save(root / "shoe" / "huge.png")
+    with pytest.raises(DataError, match="none of its 14 images could be read"):
+        load_data(f"folder:{root}", resolution=16)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10 ** 8)
+    (root / "shoe" / "huge.png").unlink()
+    Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(root / "shoe" / "huge.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 500)  # 1,600 pixels: over 2x the limit, refused by Pillow
+    data = load_data(f"folder:{root}", resolution=16)
+    assert len(data.y_train) + len(data.y_val) == 12 and data.skipped == 2
+    notes = [n for n in data_warnings(data) if "skipped" in n]
+    assert len(notes) == 2 and any("hat/broken.png" in n for n in notes)
+    assert any("shoe/huge.png (DecompressionBombError" in n for n in notes)
+    assert "2 unreadable images skipped" in data.describe()
+    again = load_data(f"folder:{root}", resolution=16)  # from the decoded cache: the warnings too
+    assert again.skipped == 2 and again.notes == data.notes

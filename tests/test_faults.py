@@ -236,3 +236,48 @@ def test_a_second_command_in_a_run_directory_in_use_is_refused(tmp_path, capsys)
         assert (run / "trials.csv").read_bytes() == rows  # nothing written
     assert search_main(["--resume", "--out", str(run), "--trials", "2"]) == 0  # released: taken over
     assert len(pd.read_csv(run / "trials.csv")) == 2
+
+
+def test_a_run_without_its_search_json_says_what_to_do(tmp_path):
+    from nas.errors import UserInputError
+    from nas.search.driver import saved_config
+
+    (tmp_path / "trials.csv").write_text("trial\n")
+    with pytest.raises(UserInputError, match="search.json is missing .* start the search again with its options and "
+                                             "another --out"):
+        saved_config(tmp_path)
+    with pytest.raises(UserInputError, match="not found; is .* a nas-search run directory"):
+        saved_config(tmp_path / "elsewhere")
+
+
+def test_screened_candidates_are_written_in_batches_not_one_fsync_each(tmp_path):
+    """A controller that proposes thousands of networks outside the window is not held up by a disk write and a
+    state file per proposal: screened rows wait for the next trained one (or the end), and none is lost."""
+    import numpy as np
+
+    from nas.engine.job import Measurement
+    from nas.search.config import SearchConfig
+    from nas.search.recorder import Recorder
+    from nas.search.run_files import STATE_FILE, read_records
+    from nas.search.trial_record import trial_record
+    from search_spaces.mnasnet import MnasNetSpace
+
+    space, config = MnasNetSpace(), SearchConfig(target_flops=400_000_000, out=str(tmp_path))
+    recorder = Recorder(tmp_path, config, space, 10, [], log=lambda line: None)
+    rng = np.random.default_rng(0)
+
+    def record(trial, status):
+        choices = space.sample(rng)
+        spec = space.decode(choices, num_classes=10)
+        measured = Measurement(accuracy=0.5 if status == "ok" else 0.0, flops=1, params=1)
+        return trial_record(trial, str(trial), choices, spec, measured, "trained" if status == "ok" else "screened",
+                            config.score, status=None if status == "ok" else "screened")
+
+    for trial in range(3):
+        recorder.record(record(trial, "screened"), {"trial": trial})
+    assert not (tmp_path / "trials.csv").exists() and not (tmp_path / STATE_FILE).exists()
+    recorder.record(record(3, "ok"), {"trial": 3})
+    assert [r["trial"] for r in read_records(tmp_path / "trials.csv")] == [0, 1, 2, 3]
+    recorder.record(record(4, "screened"), {"trial": 4})
+    recorder.finalize()
+    assert [r["status"] for r in read_records(tmp_path / "trials.csv")] == ["screened"] * 3 + ["ok", "screened"]

@@ -77,6 +77,8 @@ def test_table_round_trip_and_its_checks(tiny_table, tmp_path):
     for broken, message in ((dict(data, format="nas-latency-table/0"), "format"),
                             ({k: v for k, v in data.items() if k != "entries"}, "malformed"),
                             (dict(data, entries={"x": {"median_ms": -1}}), "positive"),
+                            (dict(data, entries={k: {"median_ms": float("inf")} for k in data["entries"]}),
+                             "positive, finite"),
                             ([1, 2], "format")):
         path.write_text(json.dumps(broken))
         with pytest.raises(latency.LatencyError, match=message):
@@ -206,3 +208,20 @@ def test_bad_latency_arguments_exit_2(extra, message, space_table_64, tmp_path, 
     assert search_main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
+
+
+def test_an_unreachable_latency_target_is_warned_about_with_the_range(space_table_64):
+    """0.02 typed for 20 ms (a bare number is milliseconds): every network is screened out; the user is told."""
+    from nas.search.config import SearchConfig
+    from nas.search.driver import latency_target_warning
+    from search_spaces.mnasnet import MnasNetSpace
+
+    space, table = MnasNetSpace(), latency.load_table(space_table_64)
+    predicted = table.predict(space.decode(space.sample(np.random.default_rng(1)), resolution=64, num_classes=1000))
+    config = SearchConfig(target_flops=None, target_latency_ms=predicted, latency_table=str(space_table_64),
+                          resolution=64, out="x")
+    assert latency_target_warning(config, space, 1000, table) is None
+    config = SearchConfig(target_flops=None, target_latency_ms=predicted / 1000, latency_table=str(space_table_64),
+                          resolution=64, out="x")
+    warning = latency_target_warning(config, space, 1000, table)
+    assert "below the fastest network" in warning and "did you mean" in warning

@@ -194,3 +194,21 @@ def test_a_screened_candidate_is_told_the_lowest_reward_measured_so_far():
                {"status": "stopped", "reward": 0.3}, {"status": "screened", "reward": 0.3}]
     assert screened_reward(records) == 0.3 and screened_reward([]) == 0.0
     assert screened_reward(records[:2]) == 0.4  # a failure (told 0) does not set the floor
+
+
+def test_after_a_kill_the_running_trials_are_trained_again_under_their_own_numbers():
+    """Trials 0 and 1 were running, trial 0 finished, then the driver was killed: the resumed searcher trains
+    trial 1's architecture again as trial 1, and never hands out a number it had handed out before."""
+    space = default_space()
+    searcher, listener = _searcher(make_controller("random", space, seed=0), trials=8)
+    first, second = searcher.suggest("t0"), searcher.suggest("t1")
+    _finish(searcher, "t0", 0.5)
+    saved = copy.deepcopy(listener.states[-1])  # what controller.pt held at the kill
+    assert saved["next_trial"] == 2 and saved["in_flight"] == [[1, second["choices"]]]
+    config = SearchConfig(target_flops=300_000_000, out="unused", trials=8, resolution=64, window=(0, float("inf")))
+    controller = make_controller("random", space, seed=0)
+    controller.load_state_dict(saved["controller"])
+    resumed = ControllerSearcher(controller, space, config, 10, list(listener.records), Listener(), saved=saved)
+    again = resumed.suggest("r0")
+    assert (again["trial"], again["choices"]) == (1, second["choices"])  # trained again, same number
+    assert resumed.suggest("r1")["trial"] == 2 and first["trial"] == 0

@@ -22,9 +22,10 @@ sees it.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import pickle
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -50,14 +51,17 @@ class ProxyData:
     x_val: np.ndarray
     y_val: np.ndarray
     num_classes: int
+    notes: list[str] = field(default_factory=list)  # warnings from reading it (images skipped)
+    skipped: int = 0  # images that could not be read and were left out
 
     @property
     def resolution(self) -> int:
         return int(self.x_train.shape[1])
 
     def describe(self) -> str:
+        skipped = f", {self.skipped} unreadable image{'s' if self.skipped != 1 else ''} skipped" if self.skipped else ""
         return (f"{self.name}: {len(self.x_train)} train / {len(self.x_val)} val images, "
-                f"{self.num_classes} classes, {self.resolution}px")
+                f"{self.num_classes} classes, {self.resolution}px{skipped}")
 
 
 def _options(text: str) -> dict[str, str]:
@@ -215,10 +219,24 @@ def split_folders(directory: str) -> dict[str, Path] | None:
     return {name: root / name for name in names}
 
 
+def _decode(path: Path, resolution: int) -> np.ndarray:
+    """One image: RGB, the shorter side resized to ``resolution``, then a centre crop."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        image = image.convert("RGB")
+        scale = resolution / min(image.size)
+        w, h = max(resolution, round(image.width * scale)), max(resolution, round(image.height * scale))
+        image = image.resize((w, h), Image.BILINEAR)
+        left, top = (w - resolution) // 2, (h - resolution) // 2
+        return np.asarray(image.crop((left, top, left + resolution, top + resolution)))
+
+
 def _load_folder(directory: str | Path, resolution: int, classes: list[str] | None = None,
-                 ignore_unknown: bool = False) -> tuple[np.ndarray, np.ndarray, list[str]]:
+                 ignore_unknown: bool = False) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
     """The images of a folder of class sub-folders, labelled by ``classes`` (default: its own sub-folders,
-    sorted) and their names. A sub-folder not in ``classes`` is an error, or skipped with ``ignore_unknown``."""
+    sorted), their names, and one warning per image that could not be read (broken, over the decoder's pixel
+    limit), which is left out. A sub-folder not in ``classes`` is an error, or skipped with ``ignore_unknown``."""
     root = Path(directory)
     if not root.is_dir():
         raise DataError(f"folder:{directory}: no such directory")
@@ -240,28 +258,30 @@ def _load_folder(directory: str | Path, resolution: int, classes: list[str] | No
         digest.update(f"{label}|{f.relative_to(root)}|{stat.st_size}|{stat.st_mtime_ns}".encode())
     cache = cache_root() / f"folder-{digest.hexdigest()[:16]}"
     _check_size(len(files), resolution, f"folder:{directory}")
-    if (cache / "x.npy").is_file() and (cache / "y.npy").is_file():
-        return np.load(cache / "x.npy"), np.load(cache / "y.npy"), classes
+    if all((cache / name).is_file() for name in ("x.npy", "y.npy", "skipped.json")):
+        return np.load(cache / "x.npy"), np.load(cache / "y.npy"), classes, json.loads(
+            (cache / "skipped.json").read_text())
     from PIL import Image
 
     x = np.empty((len(files), resolution, resolution, 3), np.uint8)
-    for i, (_, f) in enumerate(files):
+    kept, skipped = [], []
+    for label, f in files:
         try:
-            with Image.open(f) as image:
-                image = image.convert("RGB")
-                scale = resolution / min(image.size)
-                w, h = max(resolution, round(image.width * scale)), max(resolution, round(image.height * scale))
-                image = image.resize((w, h), Image.BILINEAR)
-                left, top = (w - resolution) // 2, (h - resolution) // 2
-                x[i] = np.asarray(image.crop((left, top, left + resolution, top + resolution)))
-        except OSError as exc:
-            raise DataError(f"folder:{directory}: cannot decode {f} ({exc})") from None
-    y = np.array([label for label, _ in files], np.int64)
+            x[len(kept)] = _decode(f, resolution)
+            kept.append(label)
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+            skipped.append(f"warning: folder:{directory}: skipped {f.relative_to(root)} "
+                           f"({type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else 'unreadable'})")
+    if not kept:
+        raise DataError(f"folder:{directory}: none of its {len(files)} images could be read ({skipped[0]})")
+    x, y = x[:len(kept)], np.array(kept, np.int64)
     cache.mkdir(parents=True, exist_ok=True)
     for name, array in (("x", x), ("y", y)):  # atomic: a crash never leaves a half-written cache
         with atomic_path(cache / f"{name}.npy") as tmp:
             np.save(tmp, array)
-    return x, y, classes
+    with atomic_path(cache / "skipped.json") as tmp:
+        tmp.write_text(json.dumps(skipped))
+    return x, y, classes, skipped
 
 
 def _check_size(images: int, resolution: int, where: str) -> None:
@@ -297,7 +317,7 @@ def data_warnings(data: ProxyData, batch_size: int | None = None) -> list[str]:
     """What makes a data set a poor judge of architectures, as ``warning:`` lines (empty when nothing does):
     a small held-out split, classes that no training image has, a held-out split that one class dominates,
     a batch larger than the training split."""
-    out = []
+    out = list(data.notes)
     n_val, classes = len(data.y_val), data.num_classes
     if n_val < MIN_VAL_IMAGES:
         out.append(f"warning: {data.name}: the held-out split has {n_val} images, so an accuracy moves in steps of "
@@ -328,6 +348,7 @@ def load_data(text: str = "synthetic", resolution: int = 32, val_fraction: float
     if not 0 < val_fraction < 1:
         raise DataError(f"validation fraction {val_fraction!r} must be between 0 and 1")
     kind, _, rest = text.partition(":")
+    notes: list[str] = []
     if kind == "synthetic":
         from nas.data.synthetic import MAX_CLASSES as SYNTHETIC_CLASSES, generate
 
@@ -355,7 +376,7 @@ def load_data(text: str = "synthetic", resolution: int = 32, val_fraction: float
     elif kind == "folder" and rest and split_folders(rest):
         return _load_split_folder(text, rest, resolution, val_fraction, seed)
     elif kind == "folder" and rest:
-        x, y, names = _load_folder(rest, resolution)
+        x, y, names, notes = _load_folder(rest, resolution)
         classes, name = len(names), text
     else:
         raise DataError(f"--data {text!r}: expected synthetic, npz:PATH, cifar10:DIR, cifar100:DIR or folder:DIR")
@@ -364,21 +385,22 @@ def load_data(text: str = "synthetic", resolution: int = 32, val_fraction: float
     _check_size(len(x), resolution, f"--data {text!r}")
     x = resize_images(np.ascontiguousarray(x), resolution)
     x_train, y_train, x_val, y_val = split(x, y, val_fraction, seed)
-    return ProxyData(name, x_train, y_train, x_val, y_val, classes)
+    return ProxyData(name, x_train, y_train, x_val, y_val, classes, notes, len(notes))
 
 
 def _load_split_folder(text: str, directory: str, resolution: int, val_fraction: float, seed: int) -> ProxyData:
     """A ``train/``-``val/``(-``test/``) folder: ``train/`` to train, ``val/`` held out as given (``train/`` split
     at random when there is none); ``test/`` is not read."""
     splits = split_folders(directory)
-    x, y, classes = _load_folder(splits["train"], resolution)
+    x, y, classes, notes = _load_folder(splits["train"], resolution)
     if "val" not in splits:
-        return ProxyData(text, *split(x, y, val_fraction, seed), len(classes))
-    x_val, y_val, _ = _load_folder(splits["val"], resolution, classes)
+        return ProxyData(text, *split(x, y, val_fraction, seed), len(classes), notes, len(notes))
+    x_val, y_val, _, val_notes = _load_folder(splits["val"], resolution, classes)
+    notes = notes + val_notes
     if len(np.unique(y)) < 2:
         raise DataError(f"folder:{directory}/train: every training image has label {int(y[0])}; a classifier "
                         f"needs at least 2 classes")
-    return ProxyData(text, x, y, x_val, y_val, len(classes))
+    return ProxyData(text, x, y, x_val, y_val, len(classes), notes, len(notes))
 
 
 def load_test_data(text: str, resolution: int, train: ProxyData) -> tuple[np.ndarray, np.ndarray, list[str]] | None:
@@ -430,5 +452,5 @@ def _load_test_folder(directory: str, resolution: int,
                      f"images are left out")
     if not set(found) & set(classes):
         return np.empty((0, resolution, resolution, 3), np.uint8), np.empty(0, np.int64), notes
-    x, y, _ = _load_folder(splits["test"], resolution, classes, ignore_unknown=True)
-    return x, y, notes
+    x, y, _, skipped = _load_folder(splits["test"], resolution, classes, ignore_unknown=True)
+    return x, y, notes + skipped

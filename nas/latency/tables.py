@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 import platform
 import time
 from dataclasses import dataclass
@@ -304,8 +305,8 @@ def load_table(path: str | Path, space: Any | None = None) -> LatencyTable:
                              float(data.get("seconds", 0.0)), float(data.get("scale", 1.0)))
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise LatencyError(f"latency table {path}: malformed ({type(exc).__name__}: {exc})") from None
-    if any(not v["median_ms"] > 0 for v in table.entries.values()) or not 0 < table.scale < 100:
-        raise LatencyError(f"latency table {path}: an entry is not a positive time")
+    if any(not 0 < v["median_ms"] < math.inf for v in table.entries.values()) or not 0 < table.scale < 100:
+        raise LatencyError(f"latency table {path}: an entry is not a positive, finite time")
     if space is not None and table.space != space_fingerprint(space):
         raise LatencyError(f"latency table {path}: built for another search space ({table.space}, this one is "
                            f"{space_fingerprint(space)})")

@@ -161,13 +161,9 @@ def profile(spec: ArchSpec | Mapping[str, Any] | str, resolution: int | None = N
             "resolution": resolution}
 
 
-def space_flops_range(space: Any, resolution: int, num_classes: int, samples: int = 500,
-                      seed: int = 0) -> tuple[int, int]:
-    """About the smallest and largest FLOPs (analytic, at ``resolution``) of the networks ``space`` builds.
-
-    Every op applied to all blocks at its smallest and at its largest setting of the other decisions, plus
-    ``samples`` random architectures: the extremes of those (tens of milliseconds; for a sanity warning).
-    """
+def extreme_specs(space: Any, resolution: int, num_classes: int, samples: int = 500, seed: int = 0) -> list[ArchSpec]:
+    """Networks near the edges of what ``space`` builds: every op applied to all blocks at the smallest and at
+    the largest setting of the other decisions, plus ``samples`` random architectures."""
     import numpy as np
 
     rng = np.random.default_rng(seed)
@@ -177,6 +173,13 @@ def space_flops_range(space: Any, resolution: int, num_classes: int, samples: in
         for extreme in ("small", "large"):
             block = [op] + [0 if extreme == "small" else n - 1 for n in space.sizes[1:per_block]]
             candidates.append(block * space.num_blocks)
-    flops = [profile(space.decode(c, resolution=resolution, num_classes=num_classes), method="analytic")["flops"]
-             for c in candidates]
+    return [space.decode(c, resolution=resolution, num_classes=num_classes) for c in candidates]
+
+
+def space_flops_range(space: Any, resolution: int, num_classes: int, samples: int = 500,
+                      seed: int = 0) -> tuple[int, int]:
+    """About the smallest and largest FLOPs (analytic, at ``resolution``) of the networks ``space`` builds: the
+    extremes of :func:`extreme_specs` (tens of milliseconds; for a sanity warning)."""
+    flops = [profile(spec, method="analytic")["flops"]
+             for spec in extreme_specs(space, resolution, num_classes, samples, seed)]
     return min(flops), max(flops)

@@ -53,6 +53,10 @@ def saved_config(run_dir: Path) -> SearchConfig:
     import json
 
     path = Path(run_dir) / "search.json"
+    if not path.is_file() and (Path(run_dir) / "trials.csv").is_file():
+        raise UserInputError(f"--resume: {path} is missing (the run's settings) though trials.csv is there: restore "
+                             f"it, or start the search again with its options and another --out (the result cache "
+                             f"serves the candidates already trained)")
     if not path.is_file():
         raise UserInputError(f"--resume: {path} not found; is {run_dir} a nas-search run directory?")
     try:
@@ -126,6 +130,24 @@ def target_warning(config: SearchConfig, space: MnasNetSpace, num_classes: int) 
             f"{config.resolution} px (about {_flops_text(low)} to {_flops_text(high)}){hint}")
 
 
+def latency_target_warning(config: SearchConfig, space: MnasNetSpace, num_classes: int,
+                           table: Any) -> str | None:
+    """A warning when ``--target-latency`` lies outside what the table predicts for the space's networks (a
+    target given in seconds where milliseconds are meant, say), as :func:`target_warning` does for FLOPs."""
+    from nas.network.counting import extreme_specs
+
+    if not config.target_latency_ms or table is None:
+        return None
+    predicted = [table.predict(spec) for spec in extreme_specs(space, config.resolution, num_classes, samples=200)]
+    low, high, target = min(predicted), max(predicted), config.target_latency_ms
+    if low <= target <= high:
+        return None
+    where = "below the fastest" if target < low else "above the slowest"
+    hint = f"; did you mean {target * 1000:g}ms?" if target < low and low <= target * 1000 <= high else ""
+    return (f"warning: --target-latency {target:g}ms is {where} network this search space builds, as "
+            f"{config.latency_table} predicts (about {low:.3g} to {high:.3g} ms){hint}")
+
+
 def _warn(message: str) -> None:
     print(message, file=sys.stderr)
 
@@ -195,14 +217,16 @@ def open_session(config: SearchConfig, data: Any, previous: SearchConfig | None,
     elif history and not set(COLUMNS) <= set(pd.read_csv(run_dir / "trials.csv", nrows=0).columns):
         recorder.rescored(history)  # a run from an older version: rewritten once with today's columns
     if previous is None or rescored:
-        warning = target_warning(config, space, num_classes)
-        if warning:
-            _warn(warning)
+        for warning in (target_warning(config, space, num_classes),
+                        latency_target_warning(config, space, num_classes, table)):
+            if warning:
+                _warn(warning)
     controller = make_controller(config.controller, space, seed=config.seed, **config.controller_options)
     restore_controller(controller, state, history)
     total = config.budget().total_steps(len(data.y_train))
     searcher = ControllerSearcher(controller, space, config, num_classes, history, recorder,
                                   duplicates=int((state or {}).get("duplicates", 0)), latency_table=table,
+                                  saved=state,
                                   rungs=rung_steps(total) if config.scheduler != "none" else ())
     return Session(run_dir, config, space, recorder, searcher, progress, log, total)
 

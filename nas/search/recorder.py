@@ -16,9 +16,11 @@ from nas.files import save_spec
 from nas.versions import versions
 from nas.search.config import SearchConfig
 from nas.search.pareto import plot_pareto
-from nas.search.run_files import STATE_FILE, append_trial, read_trials, rewrite_trials, save_state
+from nas.search.run_files import STATE_FILE, append_trial, append_trials, read_trials, rewrite_trials, save_state
 from nas.search.trial_record import TrialRecord
 from search_spaces.mnasnet import MnasNetSpace
+
+SCREENED_BATCH = 200  # screened candidates written to trials.csv together (see Recorder.record)
 
 
 def _rank(record: dict[str, Any]) -> tuple[float, int]:
@@ -78,6 +80,8 @@ class Recorder:
         self.latency_table = latency_table  # the search's table (loaded once by the driver), or None
         self.on_record = on_record  # told of every record kept (the progress display)
         self.count, self.screened = 0, 0  # candidates evaluated (trained, stopped, failed, cached); screened
+        self._screened_rows: list[dict[str, Any]] = []  # screened candidates not yet written (see record)
+        self._screened_state: dict[str, Any] = {}
         self._count(history or [])
         self.best = best_record(list(history or []))
 
@@ -101,12 +105,22 @@ class Recorder:
         save_state(self.run_dir / STATE_FILE, state)
 
     def record(self, record: dict[str, Any], state: dict[str, Any]) -> None:
-        """Keep one finished candidate: its row, the controller state after it, the best spec if it is best."""
-        append_trial(self.trials_csv, record)
-        self.save_state(state)
+        """Keep one finished candidate: its row, the controller state after it, the best spec if it is best.
+
+        Screened candidates (no training) are kept in batches of SCREENED_BATCH, written with the next trained
+        one or at the end: a controller that proposes thousands outside the window is not held up by a disk
+        write and a state file per proposal. A kill loses at most a batch of them, which are screened again.
+        """
         if record["status"] == "screened":  # no line of its own: the next trained line counts them
             self.screened += 1
+            self._screened_rows.append(record)
+            self._screened_state = state
+            if len(self._screened_rows) >= SCREENED_BATCH:
+                self.flush()
             return
+        self.flush()
+        append_trial(self.trials_csv, record)
+        self.save_state(state)
         self.count += 1
         if self.on_record is not None:
             self.on_record(record)
@@ -134,8 +148,17 @@ class Recorder:
         return (f"{head}  {record['flops'] / 1e6:6.1f}M{latency}  acc {record['accuracy']:.3f}  "
                 f"reward {record['reward']:.4f}  best {best:.4f}  ({where})  {tail}")
 
+    def flush(self) -> None:
+        """Write the screened candidates kept back, and the controller state after the last of them."""
+        if not self._screened_rows:
+            return
+        append_trials(self.trials_csv, self._screened_rows)
+        self.save_state(self._screened_state)
+        self._screened_rows, self._screened_state = [], {}
+
     def finalize(self) -> pd.DataFrame:
         """Write the Pareto plot from trials.csv and return the trials as a DataFrame."""
+        self.flush()
         frame = read_trials(self.trials_csv)
         config = self.config
         by_latency = bool(config.target_latency_ms)

@@ -17,12 +17,17 @@ from nas.search.trial_record import COLUMNS, TrialRecord, csv_row, from_csv_row
 
 def append_trial(path: Path, row: dict[str, Any]) -> None:
     """Append one finished trial to trials.csv (with a header on first write), flushed to disk at once."""
+    append_trials(path, [row])
+
+
+def append_trials(path: Path, rows: Iterable[dict[str, Any]]) -> None:
+    """Append finished trials to trials.csv in one write (a header first on a new file), flushed to disk."""
     new = not path.exists() or path.stat().st_size == 0
     with open(path, "a", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=COLUMNS, extrasaction="ignore")
         if new:
             writer.writeheader()
-        writer.writerow(csv_row(row))
+        writer.writerows(csv_row(row) for row in rows)
         handle.flush()
         os.fsync(handle.fileno())
 

@@ -81,7 +81,7 @@ class ControllerSearcher(Searcher):
     def __init__(self, controller: Any, space: MnasNetSpace, config: SearchConfig, num_classes: int,
                  history: list[TrialRecord] | None = None, listener: Listener | None = None,
                  cache: Any = None, duplicates: int = 0, rungs: Sequence[int] = (),
-                 latency_table: Any = None) -> None:
+                 latency_table: Any = None, saved: dict[str, Any] | None = None) -> None:
         super().__init__()
         self.controller, self.space, self.config = controller, space, config
         self.num_classes, self.listener, self.cache = num_classes, listener, cache
@@ -98,6 +98,12 @@ class ControllerSearcher(Searcher):
         self.converged = False
         self.screened_in_a_row = 0
         self.gave_up_screening = False  # MAX_SCREENED proposals in a row were outside the window
+        # after a kill: the numbers handed out stay taken, and the trials that were running are trained again
+        # under their own numbers before the controller proposes anything new
+        saved = saved or {}
+        self.next_trial = max(self.next_trial, int(saved.get("next_trial", 0)))
+        self.replay = [(int(trial), list(choices)) for trial, choices in saved.get("in_flight", [])
+                       if tuple(choices) not in self.evaluated]
 
     def predicted_latency(self, spec: ArchSpec) -> float | None:
         """The latency (ms) the search's table predicts for ``spec``, or None without a table."""
@@ -119,7 +125,9 @@ class ControllerSearcher(Searcher):
     def state(self) -> dict[str, Any]:
         """What ``controller.pt`` holds: the controller, the trials it was told, the duplicates count."""
         return {"controller": self.controller.state_dict(), "told": sorted(self.told),
-                "duplicates": self.duplicates}
+                "duplicates": self.duplicates, "next_trial": self.next_trial,
+                "in_flight": [[running.trial, list(running.choices)] for running in self.live.values()]
+                + [[trial, choices] for trial, choices in self.replay]}
 
     @property
     def finished(self) -> int:
@@ -168,7 +176,7 @@ class ControllerSearcher(Searcher):
         duplicates_in_a_row = 0
         while (self.finished + len(self.live) < self.config.trials and not self.converged
                and not self.gave_up_screening):
-            choices = self.controller.ask()
+            reserved, choices = self.replay.pop(0) if self.replay else (None, self.controller.ask())
             key = tuple(choices)
             spec = self._spec(choices)  # decoded once per proposal
             latency_ms = self.predicted_latency(spec)
@@ -183,8 +191,9 @@ class ControllerSearcher(Searcher):
                     self.waiting[key] = self.waiting.get(key, 0) + 1
                 self.converged = duplicates_in_a_row >= MAX_DUPLICATES
                 continue
-            trial = self.next_trial
-            self.next_trial += 1
+            trial = reserved if reserved is not None else self.next_trial
+            if reserved is None:
+                self.next_trial += 1
             spec = spec.replace(name=f"trial-{trial:04d}")
             job = self.job(spec, trial)
             cached = self.cache.get(job) if self.cache is not None else None

@@ -1,0 +1,157 @@
+"""Does the search pay on real images? The default nas-search, then nas-train of its winner and of the three
+reference networks under one recipe and several seeds, judged on the data's test split.
+
+    python benchmarks/real_data.py --data cifar10:../shared/data/cifar10 --targets 400M --seeds 0,1,2 --epochs 15
+    python benchmarks/real_data.py --data folder:../shared/data/clothing10 --resolution 64 --targets 400M,200M
+
+(a) ``nas-search --target-flops T --data D`` with every other option at its default, for each target;
+(b) ``nas-train`` of each winner and of EfficientNet-B0, MnasNet-A1 and MobileNetV2 at ``--resolution`` for
+``--epochs``, one run per seed; (c) a table of test accuracy (mean and spread over seeds) against FLOPs at
+224 px, each winner's margin over each reference, the wall times, and a plot. Everything lands in
+``--out`` (default ``runs/real-data/<data name>/``) and is reused when the script runs again: a finished search
+or training is read back, not repeated.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from nas.console import say
+from search_spaces import REFERENCES
+
+REFERENCE_NETWORKS = ("efficientnet_b0", "mnasnet_a1", "mobilenet_v2")
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9.]+", "-", text).strip("-")
+
+
+def run_search(data: str, target: str, out: Path) -> tuple[Path, float]:
+    """The default search for ``target`` on ``data`` (reused when its best_b0.json and timing exist)."""
+    from nas.cli.search import main as search_main
+
+    timing = out / "wall_seconds.txt"
+    if (out / "best_b0.json").is_file() and timing.is_file():
+        return out / "best_b0.json", float(timing.read_text())
+    start = time.perf_counter()
+    resume = ["--resume"] if (out / "search.json").is_file() else []
+    code = search_main(["--target-flops", target, "--data", data, "--out", str(out), *resume])
+    if code != 0:
+        raise SystemExit(f"nas-search failed ({code}) in {out}")
+    seconds = time.perf_counter() - start
+    timing.write_text(f"{seconds:.1f}\n")
+    return out / "best_b0.json", seconds
+
+
+def run_training(spec: Path, data: str, resolution: int, epochs: int, seed: int, out: Path) -> dict:
+    """nas-train of ``spec`` (reused when its result.json exists; resumed when it was interrupted)."""
+    from nas.cli.train import main as train_main
+
+    if (out / "result.json").is_file():
+        return json.loads((out / "result.json").read_text())
+    if (out / "train.json").is_file():
+        args = ["--resume", "--out", str(out)]
+    else:
+        args = [str(spec), "--data", data, "--resolution", str(resolution), "--epochs", str(epochs), "--seed",
+                str(seed), "--out", str(out)]
+    start = time.perf_counter()
+    if train_main(args) != 0:
+        raise SystemExit(f"nas-train failed in {out}")
+    result = json.loads((out / "result.json").read_text())
+    result["wall_seconds"] = round(time.perf_counter() - start, 1)
+    (out / "result.json").write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def flops_at_224(spec: Path, num_classes: int) -> int:
+    from nas.network.counting import profile
+    from search_spaces.spec import load_spec
+
+    return profile(load_spec(spec).replace(num_classes=num_classes), 224, method="analytic")["flops"]
+
+
+def summarise(rows: pd.DataFrame) -> pd.DataFrame:
+    """Test accuracy per network: mean, spread (max - min) and std over seeds, with FLOPs and training time."""
+    grouped = rows.groupby("network", sort=False)
+    table = grouped.agg(flops_224=("flops_224", "first"), params=("params", "first"),
+                        test_mean=("test_accuracy", "mean"), test_spread=("test_accuracy", lambda s: s.max() - s.min()),
+                        test_std=("test_accuracy", "std"), val_mean=("val_accuracy", "mean"), seeds=("seed", "count"),
+                        train_minutes=("wall_seconds", lambda s: s.mean() / 60))
+    return table.reset_index()
+
+
+def plot(table: pd.DataFrame, path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from nas.plotting import save_plot
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for _, row in table.iterrows():
+        searched = row["network"].startswith("search")
+        ax.errorbar(row["flops_224"] / 1e6, row["test_mean"], yerr=row["test_spread"] / 2, fmt="*" if searched else "o",
+                    ms=12 if searched else 7, capsize=3, label=row["network"])
+    ax.set_xlabel("FLOPs at 224 px (millions)")
+    ax.set_ylabel("test accuracy (mean; bar: spread over seeds)")
+    ax.set_title(title)
+    save_plot(fig, ax, path)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default="cifar10:../shared/data/cifar10")
+    parser.add_argument("--resolution", type=int, default=32, help="nas-train's resolution (default: 32)")
+    parser.add_argument("--targets", default="400M", help="comma-separated FLOPs targets (default: 400M)")
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--epochs", type=int, default=15)
+    parser.add_argument("--out", help="default: runs/real-data/<data name>")
+    args = parser.parse_args()
+    from nas.engine.runner import start_ray
+
+    out = Path(args.out or Path("runs") / "real-data" / _slug(args.data.split(":", 1)[-1].rstrip("/").split("/")[-1]))
+    out.mkdir(parents=True, exist_ok=True)
+    start_ray(None)  # one Ray instance for every command below (each would otherwise start its own)
+    specs: dict[str, Path] = {name: Path(REFERENCES) / f"{name}.json" for name in REFERENCE_NETWORKS}
+    search_seconds = {}
+    for target in args.targets.split(","):
+        spec, seconds = run_search(args.data, target, out / f"search-{target}")
+        specs[f"search-{target}"] = spec
+        search_seconds[target] = seconds
+        say(f"search for {target}: {spec} ({seconds / 60:.1f} min)")
+    rows = []
+    for name, spec in specs.items():
+        for seed in (int(s) for s in args.seeds.split(",")):
+            result = run_training(spec, args.data, args.resolution, args.epochs, seed,
+                                  out / f"train-{name}-e{args.epochs}-r{args.resolution}-s{seed}")
+            rows.append({"network": name, "seed": seed, "test_accuracy": result.get("test_accuracy"),
+                         "val_accuracy": result["val_accuracy"], "params": result["params"],
+                         "flops_224": flops_at_224(spec, result["num_classes"]),
+                         "wall_seconds": result.get("wall_seconds", float("nan"))})
+            say(f"{name} seed {seed}: test {result.get('test_accuracy')}, val {result['val_accuracy']:.4f}")
+    frame = pd.DataFrame(rows)
+    frame.to_csv(out / "runs.csv", index=False)
+    table = summarise(frame)
+    table.to_csv(out / "table.csv", index=False)
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    for target in search_seconds:
+        found = table[table["network"] == f"search-{target}"].iloc[0]
+        for reference in REFERENCE_NETWORKS:
+            ref = table[table["network"] == reference].iloc[0]
+            margin = found["test_mean"] - ref["test_mean"]
+            noise = max(found["test_spread"], ref["test_spread"])
+            print(f"search-{target} vs {reference}: {margin:+.4f} test accuracy ({'beyond' if abs(margin) > noise else 'within'}"
+                  f" the seed spread {noise:.4f}) at {found['flops_224'] / ref['flops_224']:.2f}x its FLOPs")
+        print(f"search-{target}: {search_seconds[target] / 60:.1f} min of search")
+    plot(table, out / "real_data.png", f"{args.data}: test accuracy after nas-train ({args.epochs} epochs, "
+         f"{args.resolution} px)")
+
+
+if __name__ == "__main__":
+    main()
