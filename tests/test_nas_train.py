@@ -207,3 +207,13 @@ def test_sigterm_stops_a_run_with_one_line_and_the_resume_command(tmp_path):
     assert f"stopped; continue with: nas-train --resume --out {out}" in text
     assert "nas-train: terminated (SIGTERM); finished work is kept" in text and "Traceback" not in text
     assert (out / "last.pt").is_file()
+
+
+def test_export_refuses_a_directory_and_a_resolution_too_large_to_trace(tmp_path, capsys):
+    spec = save_spec(TINY, tmp_path / "tiny.json")
+    assert export_main([str(spec), "--onnx", str(tmp_path)]) == 2
+    assert "a directory; give the file to write" in capsys.readouterr().err
+    b0 = "search_spaces/references/efficientnet_b0.json"
+    assert export_main([b0, "--onnx", str(tmp_path / "b0.onnx"), "--resolution", "20000"]) == 2
+    err = capsys.readouterr().err
+    assert "too large to trace here" in err and not (tmp_path / "b0.onnx").exists()

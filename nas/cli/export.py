@@ -30,6 +30,7 @@ def _export(args: argparse.Namespace) -> int:
 
     from nas.export.model import exportable_model
     from nas.export.onnx import TOLERANCE, check_onnx, export_onnx, export_torchscript, onnx_summary
+    from nas.network.counting import check_traceable
     from search_spaces.spec import load_spec
 
     if not args.onnx and not args.torchscript:
@@ -42,6 +43,9 @@ def _export(args: argparse.Namespace) -> int:
         spec_path = spec_path / "spec.json"
     for flag in ("onnx", "torchscript"):
         target = getattr(args, flag)
+        if target and Path(target).is_dir():
+            raise UsageError(f"--{flag} {target}: a directory; give the file to write, e.g. {Path(target) / 'model'}"
+                             f".{'onnx' if flag == 'onnx' else 'pt'}")
         if target and not Path(target).resolve().parent.is_dir():
             raise UsageError(f"--{flag} {target}: no such directory {Path(target).parent}")
     spec = load_spec(spec_path)
@@ -52,6 +56,7 @@ def _export(args: argparse.Namespace) -> int:
         if "random weights" in str(warning.message):
             print(f"warning: {warning.message}", file=sys.stderr)
     resolution = args.resolution or spec.resolution
+    check_traceable(spec, resolution)
     print(f"{spec.name}: {weights}, {spec.num_classes} classes, checked at {resolution}px")
     failed = False
     if args.onnx:

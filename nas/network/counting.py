@@ -116,6 +116,16 @@ def _check_fvcore_size(spec: ArchSpec, resolution: int, num_classes: int | None)
                         f"exactly fvcore's totals")
 
 
+def check_traceable(spec: ArchSpec, resolution: int, num_classes: int | None = None) -> None:
+    """Refuse, with one line, a network too large to run a traced forward pass of here (an export's check, a
+    count): the bound fvcore's counting has, since the memory of the pass grows with it."""
+    _check_resolution(resolution)
+    flops = sum(r.flops for r in analytic_rows(spec, resolution, num_classes))
+    if flops > FVCORE_MAX_FLOPS:
+        raise SpecError(f"{spec.name} has {flops / 1e9:,.0f}G FLOPs at {resolution} px: too large to trace here "
+                        f"(at most {FVCORE_MAX_FLOPS / 1e9:.0f}G); use a smaller --resolution")
+
+
 def _check_resolution(resolution: object) -> None:
     if not isinstance(resolution, int) or resolution < MIN_RESOLUTION:
         raise ValueError(f"resolution: {resolution!r} is not an integer of at least {MIN_RESOLUTION}")
