@@ -149,8 +149,8 @@ def main() -> None:
             print(f"search-{target} vs {reference}: {margin:+.4f} test accuracy ({'beyond' if abs(margin) > noise else 'within'}"
                   f" the seed spread {noise:.4f}) at {found['flops_224'] / ref['flops_224']:.2f}x its FLOPs")
         print(f"search-{target}: {search_seconds[target] / 60:.1f} min of search")
-    plot(table, out / "real_data.png", f"{args.data}: test accuracy after nas-train ({args.epochs} epochs, "
-         f"{args.resolution} px)")
+    plot(table, out / "real_data.png", f"{out.name}: test accuracy after nas-train\n({args.epochs} epochs at "
+         f"{args.resolution} px, seeds {args.seeds})")
 
 
 if __name__ == "__main__":
