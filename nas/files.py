@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 if TYPE_CHECKING:
     from search_spaces.spec import ArchSpec
@@ -34,6 +34,35 @@ def atomic_write(path: str | os.PathLike, data: bytes | str) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_bytes(data.encode() if isinstance(data, str) else data)
     return path
+
+
+def append_csv_rows(path: str | os.PathLike, columns: list[str], rows: Iterable[dict[str, Any]]) -> None:
+    """Append ``rows`` to a CSV file in one write (a header of ``columns`` first on a new or empty file),
+    flushed to disk: a kill leaves every row written whole, at most the last one torn."""
+    import csv
+
+    path = Path(path)
+    new = not path.exists() or path.stat().st_size == 0
+    with open(path, "a", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
+        if new:
+            writer.writeheader()
+        writer.writerows(rows)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def writable_directory(flag: str, path: str | os.PathLike) -> None:
+    """A user error, naming the flag, when ``path`` cannot be created or written (a file, a read-only place)."""
+    from nas.errors import UserInputError
+
+    try:
+        Path(path).mkdir(parents=True, exist_ok=True)
+        probe = Path(path) / ".nas-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise UserInputError(f"{flag} {path}: cannot write there ({exc.strerror or exc})") from None
 
 
 def save_spec(spec: "ArchSpec", path: str | os.PathLike) -> Path:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Callable, NoReturn, Sequence
 
 from nas.errors import UserInputError
+from nas.files import writable_directory  # noqa: F401 - the commands' check of an --out
 from nas.signals import TERMINATED, stop_on_sigterm
 
 
@@ -199,17 +199,6 @@ def add_run_arguments(p: ArgumentParser) -> None:
     p.add_argument("--concurrency", type=positive_int,
                    help="trials at a time (default: 1 on CPU; on GPUs, the cluster's GPUs / --gpus-per-trial)")
     p.add_argument("--debug", action="store_true", default=None, help="show tracebacks and Ray's own output")
-
-
-def writable_directory(flag: str, path: str) -> None:
-    """A usage error, naming the flag, when ``path`` cannot be created or written (a file, a read-only place)."""
-    try:
-        Path(path).mkdir(parents=True, exist_ok=True)
-        probe = Path(path) / ".nas-write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        raise UsageError(f"{flag} {path}: cannot write there ({exc.strerror or exc})") from None
 
 
 def given_fields(args: argparse.Namespace) -> dict[str, object]:

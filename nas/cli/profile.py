@@ -55,8 +55,7 @@ def _profile_onnx(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.spec}: no such file")
     if not args.latency or args.device != "cpu":
         raise UsageError("an .onnx file is timed in onnxruntime on this CPU: give --latency (and no --device cuda)")
-    latency.check_measurement("cpu", args.threads, args.batch_size, 32)
-    measured, resolution = measure_onnx(args.spec, args.threads, args.batch_size)
+    measured, resolution = measure_onnx(args.spec, args.threads, args.batch_size)  # input size checked there
     device = latency.describe_device("cpu", args.threads, args.batch_size)
     if args.json:
         print(json.dumps({"resolution": resolution, "runtime": "onnxruntime",

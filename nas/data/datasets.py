@@ -51,8 +51,12 @@ class ProxyData:
     x_val: np.ndarray
     y_val: np.ndarray
     num_classes: int
-    notes: list[str] = field(default_factory=list)  # warnings from reading it (images skipped)
-    skipped: int = 0  # images that could not be read and were left out
+    notes: list[str] = field(default_factory=list)  # one warning per image that could not be read, left out
+
+    @property
+    def skipped(self) -> int:
+        """Images that could not be read and were left out."""
+        return len(self.notes)
 
     @property
     def resolution(self) -> int:
@@ -385,7 +389,7 @@ def load_data(text: str = "synthetic", resolution: int = 32, val_fraction: float
     _check_size(len(x), resolution, f"--data {text!r}")
     x = resize_images(np.ascontiguousarray(x), resolution)
     x_train, y_train, x_val, y_val = split(x, y, val_fraction, seed)
-    return ProxyData(name, x_train, y_train, x_val, y_val, classes, notes, len(notes))
+    return ProxyData(name, x_train, y_train, x_val, y_val, classes, notes)
 
 
 def _load_split_folder(text: str, directory: str, resolution: int, val_fraction: float, seed: int) -> ProxyData:
@@ -394,13 +398,13 @@ def _load_split_folder(text: str, directory: str, resolution: int, val_fraction:
     splits = split_folders(directory)
     x, y, classes, notes = _load_folder(splits["train"], resolution)
     if "val" not in splits:
-        return ProxyData(text, *split(x, y, val_fraction, seed), len(classes), notes, len(notes))
+        return ProxyData(text, *split(x, y, val_fraction, seed), len(classes), notes)
     x_val, y_val, _, val_notes = _load_folder(splits["val"], resolution, classes)
     notes = notes + val_notes
     if len(np.unique(y)) < 2:
         raise DataError(f"folder:{directory}/train: every training image has label {int(y[0])}; a classifier "
                         f"needs at least 2 classes")
-    return ProxyData(text, x, y, x_val, y_val, len(classes), notes, len(notes))
+    return ProxyData(text, x, y, x_val, y_val, len(classes), notes)
 
 
 def load_test_data(text: str, resolution: int, train: ProxyData) -> tuple[np.ndarray, np.ndarray, list[str]] | None:

@@ -5,7 +5,6 @@ the logits (``logits``); the per-channel normalisation the network was trained w
 """
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import torch
@@ -37,11 +36,9 @@ def exportable_model(spec: ArchSpec, checkpoint: str | Path | None) -> tuple[Nor
 
     With a checkpoint: its chosen weights (EMA or raw, by held-out accuracy), classifier width, resolution and
     normalisation; a checkpoint of another architecture is refused, naming both. Without: random weights and
-    ImageNet's normalisation, with a warning.
+    ImageNet's normalisation (weights ``"random"``: the caller warns).
     """
     if checkpoint is None:
-        warnings.warn("no --checkpoint: exporting random weights (useful to measure latency, not to predict)",
-                      stacklevel=2)
         return Normalized(build_model(spec), IMAGENET_MEAN, IMAGENET_STD).eval(), spec, "random"
     state = load_checkpoint(checkpoint)
     classes = int(state["num_classes"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 import io
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -63,18 +64,24 @@ def onnx_session(path: str | Path, threads: int = 1):
         raise UserInputError(f"{path}: onnxruntime cannot load it ({_first_line(exc)})") from None
 
 
-def check_onnx(path: str | Path, model: torch.nn.Module, resolution: int, seed: int = 0) -> float:
-    """The largest absolute difference between onnxruntime's and PyTorch's logits on random inputs."""
-    session = onnx_session(path)
-    name = session.get_inputs()[0].name
+def largest_difference(exported: Callable[[torch.Tensor], np.ndarray], model: torch.nn.Module, resolution: int,
+                       seed: int = 0) -> float:
+    """The largest absolute difference between ``exported``'s and ``model``'s logits on random inputs at each
+    of CHECK_BATCHES batch sizes (the exported batch dimension is dynamic)."""
     generator = torch.Generator().manual_seed(seed)
     worst = 0.0
     with torch.no_grad():
         for batch in CHECK_BATCHES:
             x = torch.rand(batch, 3, resolution, resolution, generator=generator)
-            ours = session.run(None, {name: x.numpy()})[0]
-            worst = max(worst, float(np.abs(ours - model(x).numpy()).max()))
+            worst = max(worst, float(np.abs(exported(x) - model(x).numpy()).max()))
     return worst
+
+
+def check_onnx(path: str | Path, model: torch.nn.Module, resolution: int, seed: int = 0) -> float:
+    """The largest absolute difference between onnxruntime's and PyTorch's logits on random inputs."""
+    session = onnx_session(path)
+    name = session.get_inputs()[0].name
+    return largest_difference(lambda x: session.run(None, {name: x.numpy()})[0], model, resolution, seed)
 
 
 def export_torchscript(model: torch.nn.Module, resolution: int, path: str | Path, seed: int = 0) -> float:
@@ -92,13 +99,7 @@ def export_torchscript(model: torch.nn.Module, resolution: int, path: str | Path
         except Exception as exc:  # noqa: BLE001
             raise ExportError(f"TorchScript cannot trace this network ({_first_line(exc)})") from None
         loaded = torch.jit.load(str(path))
-    generator = torch.Generator().manual_seed(seed)
-    worst = 0.0
-    with torch.no_grad():
-        for batch in CHECK_BATCHES:
-            x = torch.rand(batch, 3, resolution, resolution, generator=generator)
-            worst = max(worst, float((loaded(x) - model(x)).abs().max()))
-    return worst
+    return largest_difference(lambda x: loaded(x).numpy(), model, resolution, seed)
 
 
 def measure_onnx(path: str | Path, threads: int = 1, batch_size: int = 1, min_run_time: float = 1.0):
@@ -106,12 +107,13 @@ def measure_onnx(path: str | Path, threads: int = 1, batch_size: int = 1, min_ru
     by nas-profile --latency), and the input resolution read from the model."""
     from torch.utils import benchmark
 
-    from nas.latency.tables import Latency
+    from nas.latency.tables import Latency, check_measurement
 
     session = onnx_session(path, threads)
     shape = session.get_inputs()[0].shape
     if len(shape) != 4 or not all(isinstance(d, int) for d in shape[1:]):
         raise UserInputError(f"{path}: input shape {shape}: expected (batch, 3, H, W) with a fixed H and W")
+    check_measurement("cpu", threads, batch_size, int(shape[2]))  # the input batch's size, at the model's own
     feed = {session.get_inputs()[0].name: np.random.default_rng(0).random((batch_size, *shape[1:]), np.float32)}
     for _ in range(3):
         session.run(None, feed)

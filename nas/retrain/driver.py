@@ -10,7 +10,6 @@ results in the run directory.
 """
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
@@ -70,16 +69,13 @@ def worker_resources(nodes: list[dict[str, float]], workers: int, cpus: float | 
 
 
 def _prepare_out(settings: TrainSettings, spec: ArchSpec, resume: bool) -> Path:
+    from nas.files import writable_directory
+
     out = Path(settings.out) if settings.out else default_out(spec)
     if not resume and (out / SETTINGS_FILE).exists():
         raise UserInputError(f"--out {out} already holds a nas-train run: continue it with --resume, or choose "
                              f"another --out")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / ".nas-write-test").write_bytes(b"")
-        (out / ".nas-write-test").unlink()
-    except OSError as exc:
-        raise UserInputError(f"--out {out}: cannot write there ({exc.strerror or exc})") from None
+    writable_directory("--out", out)
     return out
 
 
@@ -92,7 +88,7 @@ def _load_data(settings: TrainSettings, resolution: int) -> tuple[Any, tuple[np.
         test = load_test_data(settings.data, resolution, data)
     except DataError as exc:
         raise UserInputError(str(exc)) from None
-    notes = data_warnings(data, settings.recipe.batch_size)
+    notes = data_warnings(data)  # a batch larger than the training split is refused below, not warned of
     if test is not None:
         notes += test[2]
         test = test[:2]
@@ -238,7 +234,3 @@ def _failure_reason(exc: BaseException) -> str:
         return f"{type(cause).__name__}: {str(cause).strip().splitlines()[-1] if str(cause).strip() else ''}"
     text = str(exc).strip().splitlines()
     return text[-1] if text else type(exc).__name__
-
-
-def read_result(out: Path) -> dict[str, Any]:
-    return json.loads((Path(out) / RESULT_FILE).read_text())

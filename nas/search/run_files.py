@@ -5,14 +5,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 from pathlib import Path
 from typing import Any, Iterable
 
 import pandas as pd
 
 from nas.errors import UserInputError
-from nas.files import atomic_path, atomic_write
+from nas.files import append_csv_rows, atomic_path, atomic_write
 from nas.search.trial_record import COLUMNS, TrialRecord, csv_row, from_csv_row
 
 def append_trial(path: Path, row: dict[str, Any]) -> None:
@@ -22,14 +21,7 @@ def append_trial(path: Path, row: dict[str, Any]) -> None:
 
 def append_trials(path: Path, rows: Iterable[dict[str, Any]]) -> None:
     """Append finished trials to trials.csv in one write (a header first on a new file), flushed to disk."""
-    new = not path.exists() or path.stat().st_size == 0
-    with open(path, "a", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=COLUMNS, extrasaction="ignore")
-        if new:
-            writer.writeheader()
-        writer.writerows(csv_row(row) for row in rows)
-        handle.flush()
-        os.fsync(handle.fileno())
+    append_csv_rows(path, COLUMNS, (csv_row(row) for row in rows))
 
 
 def rewrite_trials(path: Path, records: Iterable[dict[str, Any]]) -> None:

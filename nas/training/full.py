@@ -8,7 +8,7 @@ at every epoch, so a resumed run continues exactly as the uninterrupted one woul
 """
 from __future__ import annotations
 
-import csv
+import json
 import math
 import time
 from pathlib import Path
@@ -19,12 +19,13 @@ import torch
 import torch.nn.functional as F
 
 from nas.data.datasets import ProxyData
+from nas.files import append_csv_rows, atomic_write
 from nas.network.builder import build_model
 from nas.training.augment import random_resized_crop_flip
 from nas.training.checkpoints import BEST, load_checkpoint, save_checkpoint
 from nas.training.proxy import DeviceData, init_for_short_training, top1_accuracy
 from nas.training.recipe import TrainRecipe, make_ema, make_optimizer, make_schedule
-from search_spaces.spec import ArchSpec, architecture_hash
+from search_spaces.spec import ArchSpec, architecture_hash, load_spec
 
 METRICS = "metrics.csv"
 METRIC_COLUMNS = ["epoch", "loss", "val_accuracy", "ema_val_accuracy", "lr", "images_per_second", "seconds"]
@@ -50,23 +51,11 @@ def epoch_seed(seed: int, epoch: int, rank: int = 0) -> int:
 
 def append_metrics(out_dir: Path, row: dict[str, Any]) -> None:
     """Append one epoch's row to metrics.csv (a header first), flushed to disk."""
-    import os
-
-    path = Path(out_dir) / METRICS
-    new = not path.exists() or path.stat().st_size == 0
-    with open(path, "a", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=METRIC_COLUMNS, extrasaction="ignore")
-        if new:
-            writer.writeheader()
-        writer.writerow(row)
-        handle.flush()
-        os.fsync(handle.fileno())
+    append_csv_rows(Path(out_dir) / METRICS, METRIC_COLUMNS, [row])
 
 
 def keep_epochs(out_dir: Path, epochs: int) -> None:
     """Drop metrics.csv rows past the checkpoint a run continues from (those epochs are trained again)."""
-    from nas.files import atomic_write
-
     path = Path(out_dir) / METRICS
     if not path.exists():
         return
@@ -195,34 +184,25 @@ def train_network(spec: ArchSpec, data: ProxyData, recipe: TrainRecipe, out_dir:
             on_epoch(row)
     if rank != 0:
         return {}
-    return _final_accuracies(model, ema, out_dir, data, test, mean, std, device, on_cuda)
+    splits = {"val": val}
+    if test is not None:
+        splits["test"] = DeviceData(test[0], test[1], device, mean, std, 0)
+    return _final_accuracies(model, ema, out_dir, splits, device, on_cuda)
 
 
-def _final_accuracies(model: torch.nn.Module, ema: Any, out_dir: Path, data: ProxyData,
-                      test: tuple[np.ndarray, np.ndarray] | None, mean: torch.Tensor, std: torch.Tensor,
+def _final_accuracies(model: torch.nn.Module, ema: Any, out_dir: Path, splits: dict[str, DeviceData],
                       device: torch.device, on_cuda: bool) -> dict[str, Any]:
     """Held-out and test accuracy of the last raw and EMA weights and of best.pt's chosen weights."""
     best_state = load_checkpoint(out_dir / BEST)
-    best_model = build_model(load_spec_json(best_state["spec"])).to(device).to(memory_format=torch.channels_last)
+    best_model = build_model(load_spec(json.loads(best_state["spec"]))).to(device)
+    best_model = best_model.to(memory_format=torch.channels_last)
     best_model.load_state_dict(selected_weights(best_state))
-    splits = {"val": DeviceData(data.x_val, data.y_val, device, mean, std, 0)}
-    if test is not None:
-        splits["test"] = DeviceData(test[0], test[1], device, mean, std, 0)
     out: dict[str, Any] = {"best_epoch": int(best_state["best"]["epoch"]),
                            "best_weights": best_state["selected"]}
     for name, split in splits.items():
         out[f"{name}_accuracy"] = top1_accuracy(best_model, split, EVAL_BATCH, on_cuda)
         out[f"last_{name}_accuracy"] = top1_accuracy(model, split, EVAL_BATCH, on_cuda)
         out[f"last_ema_{name}_accuracy"] = top1_accuracy(ema.module, split, EVAL_BATCH, on_cuda)
-    if test is not None:
-        out["test_images"] = int(len(test[1]))
+    if "test" in splits:
+        out["test_images"] = len(splits["test"])
     return out
-
-
-def load_spec_json(text: str) -> ArchSpec:
-    """The spec a checkpoint holds."""
-    import json
-
-    from search_spaces.spec import load_spec
-
-    return load_spec(json.loads(text))

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from nas.data.datasets import ProxyData
 from nas.network.builder import build_model
 from nas.training.budget import TrainBudget
+from nas.training.recipe import param_groups
 from search_spaces.spec import ArchSpec
 
 
@@ -93,16 +94,9 @@ def init_for_short_training(model: torch.nn.Module) -> None:
         torch.nn.init.zeros_(classifier.bias)
 
 
-def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    decay, no_decay = [], []
-    for p in model.parameters():
-        (no_decay if p.ndim <= 1 else decay).append(p)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-
-
 def make_optimizer(model: torch.nn.Module, budget: TrainBudget) -> torch.optim.Optimizer:
     """The budget's optimizer over ``model``: SGD with Nesterov momentum, or AdamW (decoupled decay)."""
-    groups = _param_groups(model, budget.weight_decay)
+    groups = param_groups(model, budget.weight_decay)
     if budget.optimizer == "adamw":
         return torch.optim.AdamW(groups, lr=budget.lr)
     return torch.optim.SGD(groups, lr=budget.lr, momentum=budget.momentum, nesterov=True)
