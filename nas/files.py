@@ -72,6 +72,23 @@ def save_spec(spec: "ArchSpec", path: str | os.PathLike) -> Path:
     return atomic_write(path, spec.to_json())
 
 
+def run_in_use(run_dir: str | os.PathLike) -> str | None:
+    """Who holds ``run_dir``'s RunLock now (e.g. ``nas-search (pid 123)``), or None when no one does."""
+    import fcntl
+
+    path = Path(run_dir) / ".lock"
+    if not path.is_file():
+        return None
+    with open(path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            return handle.read().strip() or "another process"
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    return None
+
+
 class RunLock:
     """An exclusive lock on a run directory for as long as one command works in it (``with RunLock(dir):``).
 

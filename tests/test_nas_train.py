@@ -53,8 +53,11 @@ def trained_run(tmp_path_factory, ray_instance):
 def test_a_run_writes_its_records_and_judges_the_network_on_the_test_split(trained_run):
     _, _, out = trained_run
     for name in ("train.json", "spec.json", "metrics.csv", "curves.png", "last.pt", "previous.pt", "best.pt",
-                 "result.json"):
+                 "result.json", "report.html"):
         assert (out / name).is_file(), name
+    page = (out / "report.html").read_text()  # the finished run's page: its accuracies, curves and network
+    assert "(finished)" not in page and "<dt>status</dt><dd>finished</dd>" in page
+    assert "test accuracy" in page and page.count('class="series"') >= 3 and 'class="network"' in page
     result = json.loads((out / "result.json").read_text())
     assert result["test_images"] == 60 and result["test_accuracy"] > 0.8 and result["val_accuracy"] > 0.8
     assert result["flops"] > 0 and result["params"] > 0 and result["recipe"]["optimizer"] == "adamw"

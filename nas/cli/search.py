@@ -109,7 +109,7 @@ def _search(args: argparse.Namespace) -> int:
     for _, row in ok.head(5).iterrows():
         print(f"{int(row['trial']):>5}  {row['reward']:7.4f}  {row['accuracy']:6.3f}  {row['flops'] / 1e6:7.1f}  "
               f"{row['params'] / 1e6:7.2f}  {row['summary']}")
-    print(f"outputs in {config.out}: best_b0.json, trials.csv, pareto.png, search.json")
+    print(f"outputs in {config.out}: best_b0.json, trials.csv, pareto.png, report.html, search.json")
     if not outcome.finished:
         print(f"nas-search: interrupted; finished work is kept; continue with: nas-search --resume --out "
               f"{config.out}", file=sys.stderr)

@@ -133,6 +133,16 @@ def open_check(config: ProxyCheckConfig, data: Any) -> Check:
     return Check(config, out, candidates, planned, budgets, {"proxy": data, "reference": reference_data})
 
 
+def save_rows(check: Check, log: Callable[[str], None]) -> None:
+    """proxy_check.csv with the trainings so far, and the report page drawn from it."""
+    from nas.report import refresh_report
+
+    write_rows(check.rows, check.out / "proxy_check.csv")
+    problem = refresh_report(check.out)
+    if problem:
+        log(f"warning: {problem}")
+
+
 def train_pending(check: Check, pending: list[CheckJob], cache: Any, log: Callable[[str], None]) -> None:
     """Train the trainings the cache did not know, as the engine's jobs; each row written as it finishes."""
     from nas.engine.runner import Runner, trials_per_gpu
@@ -141,7 +151,7 @@ def train_pending(check: Check, pending: list[CheckJob], cache: Any, log: Callab
     def keep(config: dict[str, Any], measured: Measurement) -> None:
         planned = pending[config["index"]]
         row = check.keep(planned, measured, "trained")
-        write_rows(check.rows, check.out / "proxy_check.csv")
+        save_rows(check, log)
         if cache is not None:
             cache.put(planned.job, measured, run=str(check.out))
         label = planned.budget if planned.budget == "reference" else f"proxy #{planned.repeat}"
@@ -188,7 +198,7 @@ def _run_check(config: ProxyCheckConfig, data: Any, log: Callable[[str], None],
             check.keep(planned, hit, "cache")
     if check.rows:
         log(f"{len(check.rows)} of {len(check.planned)} trainings served from the result cache")
-    write_rows(check.rows, check.out / "proxy_check.csv")
+    save_rows(check, log)
     started = time.perf_counter()
     if pending:
         train_pending(check, pending, cache, log)
@@ -211,4 +221,7 @@ def write_report(check: Check, seconds: float) -> dict[str, Any]:
     plot(frame, figures, check.out / "proxy_check.png",
          f"proxy {proxy.steps} steps @{proxy.proxy_resolution}px vs reference {reference.steps} "
          f"steps @{reference.proxy_resolution}px, {figures['ranked']} models")
+    from nas.report import refresh_report
+
+    refresh_report(check.out)  # a page that cannot be written was warned about while the trainings ran
     return figures

@@ -6,6 +6,7 @@ results in the run directory.
       metrics.csv   one row per epoch                            curves.png   loss and accuracy per epoch
       last.pt, previous.pt, best.pt  checkpoints (nas.training.checkpoints)
       result.json   held-out and test accuracy, FLOPs, params, the spec's hash, recipe, versions
+      report.html   the run at a glance (curves, accuracies, the network), rewritten every epoch
       ray/          Ray Train's own files; ray.log: Ray's messages
 """
 from __future__ import annotations
@@ -136,6 +137,7 @@ def run_training(settings: TrainSettings, resume: bool = False, log: Callable[[s
         spec_hash = architecture_hash(spec)
         write_json(out / SETTINGS_FILE, {**settings.to_dict(), "out": str(out)})
         save_spec(spec, out / SPEC_FILE)
+        _refresh_page(out, log)
         counts = profile(spec, resolution)
         log(f"nas-train: {spec.name} ({counts['params'] / 1e6:.2f}M params, {counts['flops'] / 1e6:.1f}M FLOPs at "
             f"{resolution}px) on {data.describe()}" + (f", {len(test[1])} test images" if test else ", no test split"))
@@ -150,10 +152,19 @@ def run_training(settings: TrainSettings, resume: bool = False, log: Callable[[s
         from nas.retrain.curves import save_curves
 
         save_curves(out / METRICS, out / CURVES_FILE, spec.name)
+        _refresh_page(out, log)
         test_part = f", test {final['test_accuracy']:.4f}" if "test_accuracy" in final else ""
         log(f"done: best held-out accuracy {final['val_accuracy']:.4f} (epoch {final['best_epoch']}, "
             f"{final['best_weights']} weights){test_part}; {out / 'best.pt'}, {out / RESULT_FILE}")
         return result
+
+
+def _refresh_page(out: Path, log: Callable[[str], None]) -> None:
+    from nas.report import refresh_report
+
+    problem = refresh_report(out)
+    if problem:
+        log(f"warning: {problem}")
 
 
 def _fit(settings: TrainSettings, spec: ArchSpec, data: Any, test: Any, out: Path, done: int,
@@ -186,7 +197,8 @@ def _fit(settings: TrainSettings, spec: ArchSpec, data: Any, test: Any, out: Pat
             run_config=RunConfig(name=next_experiment_name(storage, "train"), storage_path=str(storage.resolve()),
                                  failure_config=FailureConfig(max_failures=2)))
         try:
-            with EpochWatcher(out / METRICS, settings.recipe.epochs, done, live=live):
+            with EpochWatcher(out / METRICS, settings.recipe.epochs, done, live=live,
+                              on_epoch=lambda: _refresh_page(out, log)):
                 result = _fit_interruptibly(trainer)
         except KeyboardInterrupt:
             log(f"stopped; continue with: nas-train --resume --out {out}")

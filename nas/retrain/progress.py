@@ -41,8 +41,10 @@ class EpochWatcher:
     """Prints each new row of ``metrics.csv`` while training runs (``with EpochWatcher(...):``)."""
 
     def __init__(self, path: Path, epochs: int, done_before: int, stream: TextIO | None = None,
-                 live: bool | None = None, interval: float = 0.5, clock: Callable[[], float] = time.monotonic) -> None:
+                 live: bool | None = None, interval: float = 0.5, clock: Callable[[], float] = time.monotonic,
+                 on_epoch: Callable[[], None] | None = None) -> None:
         self.path, self.epochs, self.done_before = Path(path), epochs, done_before
+        self.on_epoch = on_epoch  # called after new epochs were printed (the driver rewrites report.html)
         self.stream = stream or sys.stdout
         self.live = self.stream.isatty() if live is None else live
         self.interval, self.clock = interval, clock
@@ -77,6 +79,8 @@ class EpochWatcher:
             if self.live:
                 print("\r\033[K", end="", file=self.stream)
             print(epoch_line(row, self.epochs), file=self.stream, flush=True)
+        if rows and self.on_epoch is not None:
+            self.on_epoch()
         if self.live:
             print("\r\033[K" + self.status(), end="", file=self.stream, flush=True)
 

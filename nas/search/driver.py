@@ -254,8 +254,15 @@ def _run_search(config: SearchConfig, data: Any, previous: SearchConfig | None, 
     if previous is not None:
         log(f"resuming {session.run_dir}: {searcher.finished} trials finished, {max(0, remaining)} to go")
     if remaining <= 0:
-        return SearchOutcome(session.recorder.finalize(), True, time.perf_counter() - started)
-    train_candidates(session, data, remaining, trainable)
+        frame = session.recorder.finalize()
+        session.recorder.write_report("finished")
+        return SearchOutcome(frame, True, time.perf_counter() - started)
+    session.recorder.write_report("running")
+    try:
+        train_candidates(session, data, remaining, trainable)
+    except BaseException:
+        session.recorder.write_report("interrupted")
+        raise
     return finish(session, time.perf_counter() - started)
 
 
@@ -301,6 +308,7 @@ def finish(session: Session, seconds: float) -> SearchOutcome:
             f"{lo:g}-{hi:g} x target; widen it (--flops-window) or check the target")
     frame = session.recorder.finalize()
     finished = searcher.finished >= config.trials or searcher.converged or searcher.gave_up_screening
+    session.recorder.write_report("finished" if finished else "interrupted")
     if finished:
         cached = int((frame["source"] == "cache").sum()) if "source" in frame else 0
         log(f"finished {searcher.finished} candidates in {human_duration(seconds)} ({cached} from the cache, "

@@ -1,4 +1,5 @@
-"""The run directory's recorder: trials.csv, controller.pt, best_b0.json, the Pareto plot and progress lines.
+"""The run directory's recorder: trials.csv, controller.pt, best_b0.json, the Pareto plot, report.html and
+progress lines.
 
 Driven by the searcher's records as candidates finish, so a killed search loses at most the trials in
 flight, and ``--resume`` continues from what is written here.
@@ -84,6 +85,16 @@ class Recorder:
         self._screened_state: dict[str, Any] = {}
         self._count(history or [])
         self.best = best_record(list(history or []))
+        self._report_failed = False
+
+    def write_report(self, state: str) -> None:
+        """Rewrite report.html (``state``: running, finished, interrupted); a failure warns once."""
+        from nas.report import refresh_report
+
+        problem = refresh_report(self.run_dir, state)
+        if problem and not self._report_failed:
+            self.log(f"warning: {problem}")
+        self._report_failed = self._report_failed or bool(problem)
 
     def _count(self, records: list[dict[str, Any]]) -> None:
         self.screened = sum(1 for r in records if r["status"] == "screened")
@@ -128,6 +139,7 @@ class Recorder:
             self.best = record
             write_best(self.run_dir, self.space, self.config, self.num_classes, record, self.latency_table)
         self.log(self.progress_line(record))
+        self.write_report("running")
 
     def progress_line(self, record: dict[str, Any]) -> str:
         """``trial   6 finished  M6k3·16x2 ...  412.0M  acc 0.398  reward 0.5698  best 0.5698  (31s)  [7/16 done]``:

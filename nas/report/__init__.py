@@ -1,0 +1,47 @@
+"""report.html: one self-contained page per run directory (a search, a proxy check or a nas-train run),
+written as the run goes and rewritten by ``nas-report``."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from nas.errors import UserInputError
+from nas.report.page import REPORT_FILE
+
+__all__ = ["REPORT_FILE", "refresh_report", "run_kind", "write_report"]
+
+
+def run_kind(run_dir: str | Path) -> str:
+    """Which command made ``run_dir``: "search", "proxy-check" or "train"; a UserInputError when none did."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise UserInputError(f"{run_dir}: no such run directory")
+    if (run_dir / "search.json").is_file():
+        return "search"
+    if (run_dir / "proxy_check.csv").is_file():
+        return "proxy-check"
+    if (run_dir / "train.json").is_file():
+        return "train"
+    raise UserInputError(f"{run_dir}: not a run directory of nas-search, nas-proxy-check or nas-train (none of "
+                         f"search.json, proxy_check.csv, train.json there)")
+
+
+def write_report(run_dir: str | Path, state: str | None = None) -> Path:
+    """(Re)write ``run_dir/report.html`` for whichever command made the run; the page's path."""
+    kind = run_kind(run_dir)
+    if kind == "search":
+        from nas.report.search_page import write_search_report
+
+        return write_search_report(run_dir, state)
+    from nas.report.other_pages import write_proxy_check_report, write_train_report
+
+    return write_proxy_check_report(run_dir) if kind == "proxy-check" else write_train_report(run_dir)
+
+
+def refresh_report(run_dir: str | Path, state: str | None = None) -> str | None:
+    """Rewrite the page as a run goes: None when written, else why not (a command warns and goes on: the page
+    is a view of the run's files, never a reason to stop it)."""
+    try:
+        write_report(run_dir, state)
+    except Exception as exc:  # noqa: BLE001 - see above
+        return f"report.html not written ({type(exc).__name__}: {exc}); nas-report {run_dir} writes it later"
+    return None
