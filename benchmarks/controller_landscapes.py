@@ -29,18 +29,27 @@ from nas.network.counting import profile
 from search_spaces.mnasnet import MnasNetSpace
 
 CHECKPOINTS = (25, 50, 100, 200, 300)
+# the realistic landscape's proxy accuracy: spread across networks and seed noise of one measurement, as
+# benchmarks/proxy_noise.py measured them on CIFAR-10 (../shared/data/cifar10, 300 AdamW steps at 32 px)
+REAL_SPREAD, REAL_NOISE = 0.05, 0.01
 
 
 class SyntheticObjective:
     """A seeded stand-in for proxy accuracy x MnasNet's FLOPs penalty."""
 
     def __init__(self, space: MnasNetSpace, seed: int, target_flops: float = 300e6, w: float = -0.07,
-                 noise: float = 0.01, sharpness: float = 2.0, rugged: bool = False) -> None:
+                 noise: float = 0.01, sharpness: float = 2.0, rugged: bool = False,
+                 realistic_spread: float | None = None) -> None:
         rng = np.random.default_rng(seed)
         self.space, self.target, self.w, self.noise = space, target_flops, w, noise
         self.sharpness = sharpness
+        self.realistic_spread = realistic_spread
         # decisions differ in importance (a few matter a lot, most a little), as in real search spaces
         importance = rng.exponential(1.0, len(space.sizes)) ** 2
+        if realistic_spread is not None:  # six decisions matter, the other 36 a little
+            importance = np.full(len(space.sizes), 0.15)
+            major = rng.choice(len(space.sizes), 6, replace=False)
+            importance[major] = 1.0
         self.effects = [rng.normal(0, imp, n) for imp, n in zip(importance, space.sizes)]
         per_block = 6
         self.pairs = []
@@ -48,6 +57,10 @@ class SyntheticObjective:
             j = i + per_block  # the same decision in the next block
             spread = 0.7 * math.sqrt(importance[i] * importance[j])
             self.pairs.append((i, j, rng.normal(0, spread, (space.sizes[i], space.sizes[j]))))
+        if realistic_spread is not None:  # and the ones that matter interact with each other
+            for a, i in enumerate(major):
+                for j in major[a + 1:]:
+                    self.pairs.append((int(i), int(j), rng.normal(0, 0.6, (space.sizes[i], space.sizes[j]))))
         self.triples = []
         if rugged:  # epistasis: triples of decisions anywhere in the net whose joint choice matters a lot,
             # so that changing one decision alone often hurts (many local optima), and noisier observations
@@ -72,7 +85,10 @@ class SyntheticObjective:
         score += sum(t[choices[i], choices[j]] for i, j, t in self.pairs)
         score += sum(t[choices[i], choices[j], choices[k]] for i, j, k, t in self.triples)
         ratio = self._flops(choices) / self.target
-        accuracy = 0.3 + 0.6 / (1 + math.exp(-self.sharpness * score / self.scale))
+        if self.realistic_spread is not None:  # proxy accuracy: mean 0.40, the measured spread across networks
+            accuracy = min(0.95, max(0.05, 0.40 + self.realistic_spread * score / self.scale))
+        else:
+            accuracy = 0.3 + 0.6 / (1 + math.exp(-self.sharpness * score / self.scale))
         # MnasNet calibrated w = -0.07 so that doubling FLOPs buys about 5% relative accuracy: under the target
         # the gain from FLOPs cancels the soft penalty; above it the gain is smaller (diminishing returns)
         accuracy *= ratio ** (-self.w if ratio <= 1 else -self.w / 3)
@@ -172,8 +188,14 @@ def main() -> None:
     parser.add_argument("--controllers", default=",".join(CONTROLLERS),
                         help="comma-separated; a controller's options in brackets, separated by semicolons: "
                              "ppo[rank_window=50;warmup=8]")
-    parser.add_argument("--landscape", choices=("smooth", "rugged"), default="smooth",
-                        help="rugged: interacting triples of decisions (many local optima) and 3x the noise")
+    parser.add_argument("--landscape", choices=("smooth", "rugged", "realistic"), default="smooth",
+                        help="rugged: interacting triples of decisions (many local optima) and 3x the noise; "
+                             "realistic: six decisions matter and interact, the rest little, accuracy spread and "
+                             "noise as measured on real data (--spread, --noise)")
+    parser.add_argument("--spread", type=float, default=REAL_SPREAD,
+                        help=f"realistic: std of proxy accuracy across networks (default: {REAL_SPREAD})")
+    parser.add_argument("--noise", type=float, default=REAL_NOISE,
+                        help=f"realistic: std of one proxy measurement across seeds (default: {REAL_NOISE})")
     parser.add_argument("--flops-window", default=None, metavar="LO,HI",
                         help="screen proposals outside LO..HI x target (not counted as samples)")
     parser.add_argument("--screened-reward", default="zero", choices=("zero", "floor", "none"),
@@ -188,8 +210,10 @@ def main() -> None:
     seconds = {n: 0.0 for n in names}
     screened = {n: {"screened": 0} for n in names}
     for seed in range(args.seeds):
-        rugged = args.landscape == "rugged"
-        objective = SyntheticObjective(space, seed, noise=0.03 if rugged else 0.01, rugged=rugged)
+        rugged, realistic = args.landscape == "rugged", args.landscape == "realistic"
+        noise = args.noise if realistic else 0.03 if rugged else 0.01
+        objective = SyntheticObjective(space, seed, noise=noise, rugged=rugged,
+                                       realistic_spread=args.spread if realistic else None)
         optimum = objective.optimum()
         optima.append(optimum)
         for name in names:

@@ -2,7 +2,8 @@
 reference networks under one recipe and several seeds, judged on the data's test split.
 
     python benchmarks/real_data.py --data cifar10:../shared/data/cifar10 --targets 400M --seeds 0,1,2 --epochs 15
-    python benchmarks/real_data.py --data folder:../shared/data/clothing10 --resolution 64 --targets 400M,200M
+    python benchmarks/real_data.py --data folder:../shared/data/clothing10 --resolution 64 --targets 400M \
+        --epochs 15 --reference-seeds 0,1
 
 (a) ``nas-search --target-flops T --data D`` with every other option at its default, for each target;
 (b) ``nas-train`` of each winner and of EfficientNet-B0, MnasNet-A1 and MobileNetV2 at ``--resolution`` for
@@ -109,7 +110,8 @@ def main() -> None:
     parser.add_argument("--data", default="cifar10:../shared/data/cifar10")
     parser.add_argument("--resolution", type=int, default=32, help="nas-train's resolution (default: 32)")
     parser.add_argument("--targets", default="400M", help="comma-separated FLOPs targets (default: 400M)")
-    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--seeds", default="0,1,2", help="seeds of the searched networks and EfficientNet-B0")
+    parser.add_argument("--reference-seeds", help="seeds of MnasNet-A1 and MobileNetV2 (default: --seeds)")
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--out", help="default: runs/real-data/<data name>")
     args = parser.parse_args()
@@ -120,14 +122,17 @@ def main() -> None:
     start_ray(None)  # one Ray instance for every command below (each would otherwise start its own)
     specs: dict[str, Path] = {name: Path(REFERENCES) / f"{name}.json" for name in REFERENCE_NETWORKS}
     search_seconds = {}
+    specs_found = []
     for target in args.targets.split(","):
         spec, seconds = run_search(args.data, target, out / f"search-{target}")
         specs[f"search-{target}"] = spec
+        specs_found.append(f"search-{target}")
         search_seconds[target] = seconds
         say(f"search for {target}: {spec} ({seconds / 60:.1f} min)")
     rows = []
     for name, spec in specs.items():
-        for seed in (int(s) for s in args.seeds.split(",")):
+        seeds = args.seeds if name in ("efficientnet_b0", *specs_found) else (args.reference_seeds or args.seeds)
+        for seed in (int(s) for s in seeds.split(",")):
             result = run_training(spec, args.data, args.resolution, args.epochs, seed,
                                   out / f"train-{name}-e{args.epochs}-r{args.resolution}-s{seed}")
             rows.append({"network": name, "seed": seed, "test_accuracy": result.get("test_accuracy"),

@@ -50,7 +50,8 @@ def trial(threads: int, steps: int, warmup: int) -> None:
     torch.set_num_threads(threads)
     data = load_data("synthetic:images=3000", resolution=32)
     spec = load_spec(Path(REFERENCES) / "efficientnet_b0.json")
-    train_candidate(spec, data, TrainBudget(steps=warmup))
+    if warmup:
+        train_candidate(spec, data, TrainBudget(steps=warmup))
     start = time.perf_counter()
     result = train_candidate(spec, data, TrainBudget(steps=steps))
     seconds = time.perf_counter() - start
@@ -91,7 +92,12 @@ def run_condition(neighbour: str, threads: int, policy: str, steps: int, warmup:
     if neighbour == "busy":
         others.append(subprocess.Popen([sys.executable, "-c", BUSY_LOOP], env=env))
     elif neighbour == "trainer":  # a neighbour that trains for as long as the measured trial runs
-        others.append(subprocess.Popen(_trial_command(threads, 100000, 0), env=env, stdout=subprocess.DEVNULL))
+        others.append(subprocess.Popen(_trial_command(threads, 100000, 0), env=env, stdout=subprocess.DEVNULL,
+                                       stderr=subprocess.DEVNULL))
+        time.sleep(3)  # the neighbour past its imports, training
+    for process in others:
+        if process.poll() is not None:
+            raise SystemExit(f"the {neighbour} neighbour ended at once (exit {process.returncode})")
     measured = [subprocess.Popen(_trial_command(threads, steps, warmup), env=env, stdout=subprocess.PIPE,
                                  stderr=subprocess.STDOUT, text=True)
                 for _ in range(2 if neighbour == "pair" else 1)]

@@ -13,6 +13,7 @@ CONTROLLERS: dict[str, str] = {
     "reinforce": "controllers.reinforce:Reinforce",
     "evolution": "controllers.evolution:RegularizedEvolution",
     "random": "controllers.random_search:RandomSearch",
+    "predictor": "controllers.predictor:PredictorSearch",
 }
 
 
@@ -25,7 +26,7 @@ def controller_class(name: str) -> type[Controller]:
 
 
 def make_controller(name: str, space: Any, seed: int = 0, **options: Any) -> Controller:
-    """A controller by name (``ppo``, ``reinforce``, ``evolution``, ``random``) over ``space.sizes``."""
+    """A controller by name (``ppo``, ``reinforce``, ``evolution``, ``random``, ``predictor``) over ``space.sizes``."""
     return controller_class(name)(space, seed=seed, **options)
 
 

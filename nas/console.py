@@ -10,3 +10,15 @@ from __future__ import annotations
 def say(line: str) -> None:
     """Print one line to stdout, flushed."""
     print(line, flush=True)
+
+
+def human_duration(seconds: float) -> str:
+    """``45s``, ``12m 40s``, ``1h 05m``: a duration as a person reads it."""
+    seconds = max(0, int(round(seconds)))
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m {seconds:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m"

@@ -1,6 +1,7 @@
 """Atomic file writes: a crash or a kill never leaves half a file where a whole one was expected."""
 from __future__ import annotations
 
+import csv
 import os
 from contextlib import contextmanager
 from pathlib import Path
@@ -39,8 +40,6 @@ def atomic_write(path: str | os.PathLike, data: bytes | str) -> Path:
 def append_csv_rows(path: str | os.PathLike, columns: list[str], rows: Iterable[dict[str, Any]]) -> None:
     """Append ``rows`` to a CSV file in one write (a header of ``columns`` first on a new or empty file),
     flushed to disk: a kill leaves every row written whole, at most the last one torn."""
-    import csv
-
     path = Path(path)
     new = not path.exists() or path.stat().st_size == 0
     with open(path, "a", newline="") as handle:
@@ -70,6 +69,23 @@ def save_spec(spec: "ArchSpec", path: str | os.PathLike) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     return atomic_write(path, spec.to_json())
+
+
+def read_number_rows(path: str | os.PathLike) -> list[dict[str, float]]:
+    """The rows of a CSV of numbers that another process may be appending to (metrics.csv): whole rows only,
+    a line being written is left for the next read, a row that is not all numbers skipped."""
+    if not Path(path).is_file():
+        return []
+    text = Path(path).read_text()
+    if not text.endswith("\n"):
+        text = text[:text.rfind("\n") + 1]
+    rows = []
+    for row in csv.DictReader(text.splitlines()):
+        try:
+            rows.append({k: float(v) for k, v in row.items()})
+        except (TypeError, ValueError):
+            continue
+    return rows
 
 
 def run_in_use(run_dir: str | os.PathLike) -> str | None:

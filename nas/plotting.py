@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from nas.files import atomic_path
 
@@ -17,3 +17,15 @@ def save_plot(fig: Any, ax: Any, path: Path) -> None:
     with atomic_path(path) as tmp:
         fig.savefig(tmp)
     plt.close(fig)
+
+
+def pareto_front(points: Iterable[tuple[float, float]]) -> list[int]:
+    """Indices of the points (flops, accuracy) not dominated by another (fewer FLOPs and higher accuracy)."""
+    points = list(points)
+    order = sorted(range(len(points)), key=lambda i: (points[i][0], -points[i][1]))
+    front, best = [], -float("inf")
+    for i in order:
+        if points[i][1] > best:
+            front.append(i)
+            best = points[i][1]
+    return front

@@ -37,7 +37,7 @@ def _late_mean(name, seed, samples=160, last=40, **options):
     return statistics.mean(trues[-last:]) / problem.best
 
 
-@pytest.mark.parametrize("name", ["ppo", "reinforce", "evolution"])
+@pytest.mark.parametrize("name", ["ppo", "reinforce", "evolution", "predictor"])
 def test_beats_random_search(name):
     seeds = range(3)
     ours = statistics.mean(_late_mean(name, s) for s in seeds)
@@ -137,3 +137,51 @@ def test_rank_advantages_are_centred_ranks():
     assert controller.recent == [5.0, 1.0, 9.0, 5.0]
     controller.rank_advantages([0.0])
     assert controller.recent == [1.0, 9.0, 5.0, 0.0]  # the window keeps the last 4
+
+
+def test_predictor_never_proposes_a_candidate_twice_even_with_many_asks_outstanding():
+    controller = make_controller("predictor", SIZES, seed=0, warmup=5, pool_size=300)
+    problem = Additive(0)
+    proposed = []
+    for _ in range(8):  # batches of 6 asks outstanding, told together, as at concurrency 6
+        batch = [controller.ask() for _ in range(6)]
+        proposed += [tuple(c) for c in batch]
+        for choices in batch:
+            controller.tell(choices, problem.observe(choices))
+    assert len(set(proposed)) == len(proposed) == 48
+
+
+def test_predictor_state_loads_with_weights_only(tmp_path):
+    controller = make_controller("predictor", SIZES, seed=1, warmup=4, pool_size=200)
+    for i in range(7):
+        choices = controller.ask()
+        controller.tell(choices, float(i))
+    controller.ask()  # one outstanding
+    torch.save(controller.state_dict(), tmp_path / "state.pt")
+    state = torch.load(tmp_path / "state.pt", weights_only=True)  # plain containers only: no code on load
+    again = make_controller("predictor", SIZES, seed=5)
+    again.load_state_dict(state)
+    assert again.ask() == controller.ask()
+
+
+def test_normal_scores_rank_values_and_share_ties():
+    from controllers.predictor import normal_scores
+
+    scores = normal_scores(np.array([0.0, 0.5, 0.0, 0.9]))
+    assert scores[0] == scores[2] < scores[1] < scores[3]
+
+
+def test_predictor_takes_free_features_of_the_caller():
+    seen = []
+
+    def features(choices):
+        seen.append(tuple(choices))
+        return [float(sum(choices)), float(choices[0])]
+
+    controller = make_controller("predictor", SIZES, seed=2, warmup=4, pool_size=50, features=features)
+    problem = Additive(2)
+    for _ in range(8):
+        choices = controller.ask()
+        controller.tell(choices, problem.observe(choices))
+    assert len(seen) > 50  # the fitted observations and the scored pools went through it
+    assert controller.encode([[0] * len(SIZES)]).shape == (1, sum(SIZES) + 2)

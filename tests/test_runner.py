@@ -5,11 +5,15 @@ from nas.errors import UserInputError
 from nas.engine.runner import plan_resources, trials_per_gpu
 
 
-def test_on_cpu_one_trial_takes_every_cpu():
+def test_on_cpu_trials_take_one_cpu_each_as_many_as_there_are_cpus():
     res = plan_resources({"CPU": 2.0})
-    assert (res.cpus, res.gpus, res.concurrency) == (2.0, 0.0, 1)
+    assert (res.cpus, res.gpus, res.concurrency) == (1.0, 0.0, 2)
+    res = plan_resources({"CPU": 64.0})  # at most CPU_TRIALS_AT_ONCE workers, the CPUs shared among them
+    assert (res.cpus, res.concurrency) == (4.0, 16)
     res = plan_resources({"CPU": 16.0}, concurrency=4)
     assert (res.cpus, res.gpus, res.concurrency) == (4.0, 0.0, 4)
+    res = plan_resources({"CPU": 8.0}, cpus_per_trial=2)  # what the user gives wins: one trial of 2 CPUs
+    assert (res.cpus, res.concurrency) == (2.0, 1)
 
 
 def test_small_proxies_share_a_gpu_by_default():
@@ -25,7 +29,7 @@ def test_what_the_user_gives_wins():
     res = plan_resources({"CPU": 32.0, "GPU": 8.0}, gpus_per_trial=0.5, per_gpu=4)
     assert (res.gpus, res.concurrency) == (0.5, 16)
     res = plan_resources({"CPU": 32.0, "GPU": 8.0}, gpus_per_trial=0.0, per_gpu=4)
-    assert (res.gpus, res.concurrency, res.cpus) == (0.0, 1, 32.0)  # GPUs left unused on purpose: CPU trials
+    assert (res.gpus, res.concurrency, res.cpus) == (0.0, 16, 2.0)  # GPUs left unused on purpose: CPU trials
 
 
 def test_more_than_the_cluster_has_is_a_user_error():
@@ -37,8 +41,8 @@ def test_more_than_the_cluster_has_is_a_user_error():
 
 def test_a_trial_never_asks_more_than_one_node_has():
     two_small_nodes = [{"CPU": 1.0}, {"CPU": 1.0}]
-    res = plan_resources({"CPU": 2.0}, nodes=two_small_nodes)  # Ray would keep a 2-CPU trial pending forever
-    assert (res.cpus, res.concurrency) == (1.0, 1)
+    res = plan_resources({"CPU": 2.0}, nodes=two_small_nodes, concurrency=1)  # Ray would keep a 2-CPU trial
+    assert (res.cpus, res.concurrency) == (1.0, 1)  # pending forever
     res = plan_resources({"CPU": 16.0}, nodes=[{"CPU": 8.0}, {"CPU": 8.0}], concurrency=2)
     assert (res.cpus, res.concurrency) == (8.0, 2)
     with pytest.raises(UserInputError, match=r"--cpus-per-trial 2: no node of the Ray cluster has 2 CPUs "

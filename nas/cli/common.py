@@ -194,10 +194,11 @@ def add_run_arguments(p: ArgumentParser) -> None:
     p.add_argument("--gpus-per-trial", type=non_negative_float,
                    help="GPUs per trial, fractions allowed (default: 1 when the cluster has GPUs, else 0)")
     p.add_argument("--cpus-per-trial", type=positive_float,
-                   help="CPUs per trial (default: the cluster's CPUs / --concurrency on CPU, up to 4 per GPU trial; "
-                        f"{local_cpus()} on this machine)")
+                   help="CPUs (torch threads) per trial (default on CPU: 1, or the cluster's CPUs / --concurrency; "
+                        "up to 4 per GPU trial)")
     p.add_argument("--concurrency", type=positive_int,
-                   help="trials at a time (default: 1 on CPU; on GPUs, the cluster's GPUs / --gpus-per-trial)")
+                   help="trials at a time (default on CPU: one per CPU, up to 16, or 1 with --cpus-per-trial; "
+                        f"{min(local_cpus(), 16)} on this machine; on GPUs, the cluster's GPUs / --gpus-per-trial)")
     p.add_argument("--debug", action="store_true", default=None, help="show tracebacks and Ray's own output")
 
 

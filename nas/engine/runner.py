@@ -46,6 +46,15 @@ def trials_per_gpu(proxy_resolution: int, batch_size: int) -> int:
     return 4 if proxy_resolution * proxy_resolution * batch_size <= SMALL_PROXY_PIXELS else 1
 
 
+# On CPU, trials run one torch thread each, as many at once as there are CPUs (up to this many, each trial's
+# worker holding about 0.5 GB). Measured by benchmarks/trial_load.py on 2 cores (100 steps of B0 at 32 px):
+# two 1-thread trials train 1,014 img/s together where one 2-thread trial trains 785 (small proxies scale
+# badly across threads), and a 1-thread trial keeps 0.98x of its speed beside a busy loop and 0.94x beside
+# a second trainer, where a 2-thread trial keeps 0.28x and under 0.09x (its OpenMP threads wait on the one
+# that shares a core).
+CPU_TRIALS_AT_ONCE = 16
+
+
 def plan_resources(cluster: dict[str, float], gpus_per_trial: float | None = None,
                    cpus_per_trial: float | None = None, concurrency: int | None = None,
                    per_gpu: int = 1, nodes: list[dict[str, float]] | None = None) -> Resources:
@@ -59,8 +68,10 @@ def plan_resources(cluster: dict[str, float], gpus_per_trial: float | None = Non
     gpus = gpus_per_trial if gpus_per_trial is not None else (1.0 / per_gpu if gpus_total >= 1 else 0.0)
     if gpus > 0 and gpus > gpus_total:
         raise UserInputError(f"--gpus-per-trial {gpus:g}: the Ray cluster has {gpus_total:g} GPUs")
-    if not concurrency:
-        concurrency = max(1, int(gpus_total // gpus)) if gpus > 0 else 1
+    if not concurrency and gpus > 0:
+        concurrency = max(1, int(gpus_total // gpus))
+    elif not concurrency:  # on CPU: one thread per trial, as many trials as CPUs (see CPU_TRIALS_AT_ONCE)
+        concurrency = 1 if cpus_per_trial is not None else max(1, min(int(cpus_total), CPU_TRIALS_AT_ONCE))
     if cpus_per_trial is not None:
         cpus = cpus_per_trial
     elif gpus > 0:

@@ -10,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 
+from nas.files import read_number_rows
 from nas.report.diagram import network_svg
 from nas.report.page import facts, section, table, write_page
 from nas.report.svg import Chart, Series
@@ -76,9 +77,7 @@ def write_proxy_check_report(run_dir: str | Path) -> Path:
 def write_train_report(run_dir: str | Path) -> Path:
     """(Re)write a nas-train run's report.html from metrics.csv, result.json (when finished) and spec.json."""
     run_dir = Path(run_dir)
-    from nas.retrain.progress import read_metrics
-
-    metrics = pd.DataFrame(read_metrics(run_dir / "metrics.csv"))  # whole rows only: training may be writing
+    metrics = pd.DataFrame(read_number_rows(run_dir / "metrics.csv"))  # whole rows only: training may be writing
     result_path = run_dir / "result.json"
     result = json.loads(result_path.read_text()) if result_path.is_file() else {}
     settings = json.loads((run_dir / "train.json").read_text()) if (run_dir / "train.json").is_file() else {}

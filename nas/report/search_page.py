@@ -18,14 +18,23 @@ import pandas as pd
 from nas.report.diagram import network_svg
 from nas.report.page import facts, section, table, write_page
 from nas.report.svg import Chart, Series
-from nas.search.pareto import pareto_front
-from nas.search.run_files import read_trials
+from nas.console import human_duration
+from nas.plotting import pareto_front
 from search_spaces import REFERENCES
 from search_spaces.mnasnet import default_space
 from search_spaces.spec import load_spec
 
 TABLE_COLUMNS = ["trial", "status", "source", "summary", "flops", "params", "latency_ms", "accuracy", "reward",
                  "steps", "seconds", "reason"]
+
+
+def read_trials(path: Path) -> pd.DataFrame:
+    """trials.csv as a DataFrame, its choices as tuples (empty when there is none yet)."""
+    if not path.is_file() or path.stat().st_size == 0:
+        return pd.DataFrame(columns=TABLE_COLUMNS + ["choices"])
+    frame = pd.read_csv(path, keep_default_na=False, na_values=[""])
+    frame["choices"] = frame["choices"].map(lambda text: tuple(json.loads(text)))
+    return frame
 
 
 def _status_word(run_dir: Path, frame: pd.DataFrame, trials: int, state: str | None) -> str:
@@ -37,8 +46,6 @@ def _status_word(run_dir: Path, frame: pd.DataFrame, trials: int, state: str | N
 
 
 def _eta(frame: pd.DataFrame, trials: int, concurrency: int) -> str:
-    from nas.search.progress import human_duration
-
     evaluated = frame[frame["status"] != "screened"]
     if evaluated.empty or len(evaluated) >= trials:
         return "–"
@@ -48,8 +55,6 @@ def _eta(frame: pd.DataFrame, trials: int, concurrency: int) -> str:
 
 def header(run_dir: Path, config: dict[str, Any], started: str, frame: pd.DataFrame, state: str | None) -> str:
     """Title and the run's facts: target, data, controller, budget, progress, files."""
-    from nas.search.progress import human_duration
-
     trials = int(config["trials"])
     evaluated = int((frame["status"] != "screened").sum()) if len(frame) else 0
     screened = int((frame["status"] == "screened").sum()) if len(frame) else 0

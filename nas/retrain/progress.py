@@ -5,30 +5,14 @@ the lines come from the record itself (and a resumed run shows only its new epoc
 """
 from __future__ import annotations
 
-import csv
 import sys
 import threading
 import time
 from pathlib import Path
 from typing import Callable, TextIO
 
-from nas.search.progress import human_duration
-
-
-def read_metrics(path: Path) -> list[dict[str, float]]:
-    """The rows of a metrics.csv (whole rows only: a line being written is left for the next read)."""
-    if not Path(path).is_file():
-        return []
-    text = Path(path).read_text()
-    if not text.endswith("\n"):
-        text = text[:text.rfind("\n") + 1]
-    rows = []
-    for row in csv.DictReader(text.splitlines()):
-        try:
-            rows.append({k: float(v) for k, v in row.items()})
-        except (TypeError, ValueError):
-            continue
-    return rows
+from nas.console import human_duration
+from nas.files import read_number_rows as read_metrics  # metrics.csv: whole rows only
 
 
 def epoch_line(row: dict[str, float], epochs: int) -> str:

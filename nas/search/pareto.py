@@ -2,24 +2,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable
 
 import pandas as pd
 
-from nas.plotting import save_plot
-
-
-def pareto_front(points: Iterable[tuple[float, float]]) -> list[int]:
-    """Indices of the points (flops, accuracy) not dominated by another (fewer FLOPs and higher accuracy)."""
-    points = list(points)
-    order = sorted(range(len(points)), key=lambda i: (points[i][0], -points[i][1]))
-    front, best = [], -float("inf")
-    for i in order:
-        if points[i][1] > best:
-            front.append(i)
-            best = points[i][1]
-    return front
-
+from nas.plotting import pareto_front, save_plot
 
 AXES = {"flops": (1e6, "M", "FLOPs (M, multiply-adds at the target resolution)"),
         "latency_ms": (1.0, " ms", "latency (ms, predicted by the latency table)")}

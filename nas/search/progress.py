@@ -11,18 +11,8 @@ import sys
 import time
 from typing import Any, Callable, TextIO
 
+from nas.console import human_duration  # noqa: F401 - the search's progress and driver use it from here
 
-
-def human_duration(seconds: float) -> str:
-    """``45s``, ``12m 40s``, ``1h 05m``: a duration as a person reads it."""
-    seconds = max(0, int(round(seconds)))
-    if seconds < 60:
-        return f"{seconds}s"
-    minutes, seconds = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes}m {seconds:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h {minutes:02d}m"
 
 
 class Progress:
