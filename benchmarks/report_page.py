@@ -43,7 +43,8 @@ def make_run(run_dir: Path, candidates: int, seed: int = 0) -> None:
         status = "screened" if draw < 0.25 else "stopped" if draw < 0.35 else "failed" if draw < 0.37 else None
         accuracy = float(np.clip(0.3 + 0.1 * np.log10(counted["flops"] / 1e8) + rng.normal(0, 0.03), 0, 1))
         measured = Measurement(status="failed" if status == "failed" else "ok", accuracy=accuracy,
-                               flops=counted["flops"], params=counted["params"], steps=75 if status == "stopped" else 300,
+                               flops=counted["flops"], params=counted["params"],
+                               steps=75 if status == "stopped" else 300,
                                seconds=float(rng.uniform(5, 25)), final=status != "stopped",
                                reason="NaN loss" if status == "failed" else "")
         records.append(trial_record(trial, f"t{trial:05d}", choices, spec, measured, "trained", config.score,
@@ -53,6 +54,27 @@ def make_run(run_dir: Path, candidates: int, seed: int = 0) -> None:
     write_best(run_dir, space, config, 10, best)
 
 
+def matplotlib_svg_bytes(run_dir: Path) -> int:
+    """Size of the accuracy-against-FLOPs scatter alone as matplotlib's SVG output (the alternative to the
+    page's own SVG): one chart of the page's several."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    frame = pd.read_csv(run_dir / "trials.csv")
+    evaluated = frame[frame["status"].isin(["ok", "stopped"])]
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    ax.scatter(evaluated["flops"], evaluated["accuracy"], s=12)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="svg")
+    plt.close(fig)
+    return len(buffer.getvalue())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--candidates", default="50,200,1000")
@@ -60,7 +82,7 @@ def main() -> None:
     args = parser.parse_args()
     from nas.report.search_page import write_search_report
 
-    print(f"{'candidates':>10}  {'page KB':>8}  {'write ms (median)':>17}")
+    print(f"{'candidates':>10}  {'page KB':>8}  {'write ms (median)':>17}  {'one matplotlib SVG scatter KB':>29}")
     with tempfile.TemporaryDirectory() as root:
         for count in (int(c) for c in args.candidates.split(",")):
             run_dir = Path(root) / f"run-{count}"
@@ -70,7 +92,8 @@ def main() -> None:
                 start = time.perf_counter()
                 path = write_search_report(run_dir, "running")
                 times.append(time.perf_counter() - start)
-            print(f"{count:>10}  {path.stat().st_size / 1024:8.0f}  {statistics.median(times) * 1000:17.0f}")
+            print(f"{count:>10}  {path.stat().st_size / 1024:8.0f}  {statistics.median(times) * 1000:17.0f}  "
+                  f"{matplotlib_svg_bytes(run_dir) / 1024:29.0f}")
 
 
 if __name__ == "__main__":

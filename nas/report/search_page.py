@@ -53,6 +53,13 @@ def _eta(frame: pd.DataFrame, trials: int, concurrency: int) -> str:
     return human_duration(per_trial * (trials - len(evaluated)) / max(1, concurrency))
 
 
+def _elapsed(started: str) -> str:
+    try:
+        return human_duration(time.time() - time.mktime(time.strptime(started[:19], "%Y-%m-%dT%H:%M:%S")))
+    except (ValueError, TypeError):
+        return "–"
+
+
 def header(run_dir: Path, config: dict[str, Any], started: str, frame: pd.DataFrame, state: str | None) -> str:
     """Title and the run's facts: target, data, controller, budget, progress, files."""
     trials = int(config["trials"])
@@ -68,8 +75,10 @@ def header(run_dir: Path, config: dict[str, Any], started: str, frame: pd.DataFr
              ("controller", f"{config['controller']}, seed {config['seed']}, scheduler {config.get('scheduler')}"),
              ("proxy budget", f"{steps}, batch {config['batch_size']}, {config['optimizer']}"),
              ("progress", f"{evaluated} of {trials} candidates evaluated, {screened} screened out; "
-                          f"{human_duration(seconds)} of trial time; ETA {_eta(frame, trials, config.get('concurrency') or 1)}"),
+                          f"{human_duration(seconds)} of trial time; "
+                          f"ETA {_eta(frame, trials, config.get('concurrency') or 1)}"),
              ("status", word), ("started", started or "–"),
+             ("elapsed", _elapsed(started) if word == "running" else "–"),
              ("files", f"{run_dir.resolve()}: trials.csv, best_b0.json, pareto.png, search.json"),
              ("page written", time.strftime("%Y-%m-%d %H:%M:%S"))]
     css = word if word in ("running", "finished") else "interrupted"
@@ -89,8 +98,9 @@ def networks(run_dir: Path, config: dict[str, Any]) -> str:
         latency = (f", predicted latency {metrics['predicted_latency_ms']:.2f} ms"
                    if metrics.get("predicted_latency_ms") else "")
         drawings.append(network_svg(best, resolution, f"best found (trial {best.provenance.get('trial')}): "
-                                    f"{metrics.get('flops', 0) / 1e6:.1f}M FLOPs, {metrics.get('params', 0) / 1e6:.2f}M "
-                                    f"params{latency}, proxy accuracy {metrics.get('proxy_accuracy', 0):.3f}, "
+                                    f"{metrics.get('flops', 0) / 1e6:.1f}M FLOPs, "
+                                    f"{metrics.get('params', 0) / 1e6:.2f}M params{latency}, "
+                                    f"proxy accuracy {metrics.get('proxy_accuracy', 0):.3f}, "
                                     f"reward {metrics.get('reward', 0):.4f}"))
         reference = reference.replace(num_classes=best.num_classes)
     else:
@@ -129,8 +139,9 @@ def progress_charts(frame: pd.DataFrame) -> str:
             else:
                 mask = (evaluated["status"] == status) & (evaluated["source"] != "cache")
             if mask.any():
+                titles = [_title(r, "flops") for _, r in evaluated[mask].iterrows()]
                 chart.series.append(Series(status, [x for x, m in zip(xs, mask) if m], rewards[mask].tolist(),
-                                           kind=status, titles=[_title(r, "flops") for _, r in evaluated[mask].iterrows()]))
+                                           kind=status, titles=titles))
         chart.series.append(Series("best so far", xs, best, kind="best", line=True, step=True))
         charts.append(chart.svg())
     return section("Best reward", f'<div class="charts">{"".join(charts)}</div>',
