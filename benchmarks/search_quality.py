@@ -67,7 +67,8 @@ def run_search(out: Path, controller: str, config: str, seed: int,
     # candidate costs about 0.4 of the full proxy on average
     trials = math.ceil(args.budget * (args.asha_factor if "asha" in CONFIGS[config] else 1))
     argv = ["--target-flops", args.target, "--trials", str(trials), "--steps", str(args.steps),
-            "--controller", controller, "--seed", str(seed), "--out", str(out), "--no-cache", *CONFIGS[config]]
+            "--controller", controller, "--seed", str(seed), "--out", str(out), "--no-cache", "--data", args.data,
+            *CONFIGS[config]]
     started = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
     (out / "running").touch()
@@ -94,7 +95,7 @@ def reference_rewards(args: argparse.Namespace, seeds: list[int]) -> pd.DataFram
     frames = []
     for seed in seeds:  # the data split follows the seed, as in each search
         config = SearchConfig(target_flops=parse_flops(args.target), out="unused", steps=args.steps, seed=seed,
-                              cpus_per_trial=2)
+                              cpus_per_trial=2, data=args.data)
         data = load_data(config.data, config.proxy_resolution, config.val_fraction, config.seed)
         frames.append(proxy_rewards(networks, data, config, [seed]))
     return pd.concat(frames, ignore_index=True)
@@ -133,6 +134,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=100, help="proxy steps per candidate")
     parser.add_argument("--budget", type=int, default=12, help="budget in full candidates (x --steps steps)")
     parser.add_argument("--target", default="400M")
+    parser.add_argument("--data", default="synthetic", help="as nas-search --data, e.g. cifar10:../shared/data/cifar10")
     parser.add_argument("--controllers", default="random,evolution,ppo")
     parser.add_argument("--configs", default=",".join(CONFIGS))
     parser.add_argument("--asha-factor", type=float, default=2.5,

@@ -8,12 +8,13 @@ from nas.cli.export import _export_parser
 from nas.cli.latency_table import _latency_table_parser
 from nas.cli.profile import _profile_parser
 from nas.cli.proxy_check import _proxy_check_parser
+from nas.cli.report import _report_parser
 from nas.cli.scale import _scale_parser
 from nas.cli.search import _search_parser
 from nas.cli.train import _train_parser
 
 PARSERS = [_search_parser, _proxy_check_parser, _scale_parser, _profile_parser, _latency_table_parser, _train_parser,
-           _export_parser]
+           _export_parser, _report_parser]
 
 
 @pytest.mark.parametrize("make", PARSERS)
