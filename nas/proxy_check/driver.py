@@ -138,9 +138,7 @@ def save_rows(check: Check, log: Callable[[str], None]) -> None:
     from nas.report import refresh_report
 
     write_rows(check.rows, check.out / "proxy_check.csv")
-    problem = refresh_report(check.out)
-    if problem:
-        log(f"warning: {problem}")
+    refresh_report(check.out, warn=log)
 
 
 def train_pending(check: Check, pending: list[CheckJob], cache: Any, log: Callable[[str], None]) -> None:

@@ -3,6 +3,7 @@ written as the run goes and rewritten by ``nas-report``."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 from nas.errors import UserInputError
 from nas.report.page import REPORT_FILE
@@ -37,11 +38,15 @@ def write_report(run_dir: str | Path, state: str | None = None) -> Path:
     return write_proxy_check_report(run_dir) if kind == "proxy-check" else write_train_report(run_dir)
 
 
-def refresh_report(run_dir: str | Path, state: str | None = None) -> str | None:
-    """Rewrite the page as a run goes: None when written, else why not (a command warns and goes on: the page
-    is a view of the run's files, never a reason to stop it)."""
+def refresh_report(run_dir: str | Path, state: str | None = None,
+                   warn: Callable[[str], None] | None = None) -> str | None:
+    """Rewrite the page as a run goes: None when written, else why not, also passed to ``warn`` as a warning
+    line (the command goes on: the page is a view of the run's files, never a reason to stop it)."""
     try:
         write_report(run_dir, state)
     except Exception as exc:  # noqa: BLE001 - see above
-        return f"report.html not written ({type(exc).__name__}: {exc}); nas-report {run_dir} writes it later"
+        problem = f"report.html not written ({type(exc).__name__}: {exc}); nas-report {run_dir} writes it later"
+        if warn is not None:
+            warn(f"warning: {problem}")
+        return problem
     return None

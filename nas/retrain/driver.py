@@ -20,6 +20,7 @@ import numpy as np
 
 from nas.console import say
 from nas.errors import UserInputError
+from nas.report import refresh_report
 from nas.retrain.config import SETTINGS_FILE, TrainSettings
 from nas.training.checkpoints import check_architecture, latest_checkpoint
 from nas.training.full import METRICS
@@ -137,7 +138,7 @@ def run_training(settings: TrainSettings, resume: bool = False, log: Callable[[s
         spec_hash = architecture_hash(spec)
         write_json(out / SETTINGS_FILE, {**settings.to_dict(), "out": str(out)})
         save_spec(spec, out / SPEC_FILE)
-        _refresh_page(out, log)
+        refresh_report(out, warn=log)
         counts = profile(spec, resolution)
         log(f"nas-train: {spec.name} ({counts['params'] / 1e6:.2f}M params, {counts['flops'] / 1e6:.1f}M FLOPs at "
             f"{resolution}px) on {data.describe()}" + (f", {len(test[1])} test images" if test else ", no test split"))
@@ -152,19 +153,11 @@ def run_training(settings: TrainSettings, resume: bool = False, log: Callable[[s
         from nas.retrain.curves import save_curves
 
         save_curves(out / METRICS, out / CURVES_FILE, spec.name)
-        _refresh_page(out, log)
+        refresh_report(out, warn=log)
         test_part = f", test {final['test_accuracy']:.4f}" if "test_accuracy" in final else ""
         log(f"done: best held-out accuracy {final['val_accuracy']:.4f} (epoch {final['best_epoch']}, "
             f"{final['best_weights']} weights){test_part}; {out / 'best.pt'}, {out / RESULT_FILE}")
         return result
-
-
-def _refresh_page(out: Path, log: Callable[[str], None]) -> None:
-    from nas.report import refresh_report
-
-    problem = refresh_report(out)
-    if problem:
-        log(f"warning: {problem}")
 
 
 def _fit(settings: TrainSettings, spec: ArchSpec, data: Any, test: Any, out: Path, done: int,
@@ -198,7 +191,7 @@ def _fit(settings: TrainSettings, spec: ArchSpec, data: Any, test: Any, out: Pat
                                  failure_config=FailureConfig(max_failures=2)))
         try:
             with EpochWatcher(out / METRICS, settings.recipe.epochs, done, live=live,
-                              on_epoch=lambda: _refresh_page(out, log)):
+                              on_epoch=lambda: refresh_report(out, warn=log)):
                 result = _fit_interruptibly(trainer)
         except KeyboardInterrupt:
             log(f"stopped; continue with: nas-train --resume --out {out}")
