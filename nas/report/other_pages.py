@@ -105,7 +105,9 @@ def write_train_report(run_dir: str | Path) -> Path:
         loss = Chart("training loss", "epoch", "loss", series=[
             Series("loss", epochs, metrics["loss"].tolist(), kind="line", line=True)])
         sections.append(section("Curves", f'<div class="charts">{accuracy.svg()}{loss.svg()}</div>'))
-        sections.append(section("Epochs", table(metrics.to_dict("records"), list(metrics.columns), "epochs")))
+        rows = [dict(row, epoch=int(row["epoch"])) for row in metrics.to_dict("records")]
+        sections.append(section("Epochs", table(rows, list(metrics.columns), "epochs",
+                                                decimals={"lr": 6, "images_per_second": 1, "seconds": 1})))
     if (run_dir / "spec.json").is_file():
         spec = load_spec(run_dir / "spec.json")
         resolution = int(result.get("resolution") or spec.resolution)
