@@ -96,12 +96,21 @@ def run_in_use(run_dir: str | os.PathLike) -> str | None:
     if not path.is_file():
         return None
     with open(path, "a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            return handle.read().strip() or "another process"
-        fcntl.flock(handle, fcntl.LOCK_UN)
+        holder = _lock_or_holder(handle)
+        if holder is None:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+        return holder
+
+
+def _lock_or_holder(handle: Any) -> str | None:
+    """Take the exclusive lock on an open lock file (None), or say who holds it (what it wrote there)."""
+    import fcntl
+
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        return handle.read().strip() or "another process"
     return None
 
 
@@ -118,17 +127,12 @@ class RunLock:
         self._handle = None
 
     def __enter__(self) -> "RunLock":
-        import fcntl
-
         from nas.errors import UserInputError
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
         handle = open(self.path, "a+")
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
+        holder = _lock_or_holder(handle)
+        if holder is not None:
             handle.close()
             raise UserInputError(f"{self.path.parent} is in use by {holder}; wait for it to end, or use another "
                                  f"--out") from None

@@ -107,10 +107,16 @@ def fvcore_rows(spec: ArchSpec, resolution: int, num_classes: int | None = None)
 FVCORE_MAX_FLOPS = 200e9  # above this, fvcore's traced forward takes minutes and gigabytes: refused
 
 
+def _flops_past_trace_bound(spec: ArchSpec, resolution: int, num_classes: int | None) -> float | None:
+    """The network's analytic FLOPs when they are past FVCORE_MAX_FLOPS (too large to trace here), else None."""
+    flops = sum(r.flops for r in analytic_rows(spec, resolution, num_classes))
+    return flops if flops > FVCORE_MAX_FLOPS else None
+
+
 def _check_fvcore_size(spec: ArchSpec, resolution: int, num_classes: int | None) -> None:
     """Refuse, with the way out, a network too large to count with fvcore in seconds."""
-    flops = sum(r.flops for r in analytic_rows(spec, resolution, num_classes))
-    if flops > FVCORE_MAX_FLOPS:
+    flops = _flops_past_trace_bound(spec, resolution, num_classes)
+    if flops is not None:
         raise SpecError(f"{spec.name} has {flops / 1e9:,.0f}G FLOPs at {resolution} px: too large to count with "
                         f"fvcore (at most {FVCORE_MAX_FLOPS / 1e9:.0f}G); use --method analytic, which gives "
                         f"exactly fvcore's totals")
@@ -120,8 +126,8 @@ def check_traceable(spec: ArchSpec, resolution: int, num_classes: int | None = N
     """Refuse, with one line, a network too large to run a traced forward pass of here (an export's check, a
     count): the bound fvcore's counting has, since the memory of the pass grows with it."""
     _check_resolution(resolution)
-    flops = sum(r.flops for r in analytic_rows(spec, resolution, num_classes))
-    if flops > FVCORE_MAX_FLOPS:
+    flops = _flops_past_trace_bound(spec, resolution, num_classes)
+    if flops is not None:
         raise SpecError(f"{spec.name} has {flops / 1e9:,.0f}G FLOPs at {resolution} px: too large to trace here "
                         f"(at most {FVCORE_MAX_FLOPS / 1e9:.0f}G); use a smaller --resolution")
 

@@ -24,6 +24,7 @@ from nas.files import RunLock, atomic_path, atomic_write
 from nas.proxy_check.candidates import select_candidates
 from nas.proxy_check.config import Candidate, ProxyCheckConfig
 from nas.proxy_check.report import plot, summarize
+from nas.report import refresh_report
 from nas.search.config import SearchConfig
 
 
@@ -135,8 +136,6 @@ def open_check(config: ProxyCheckConfig, data: Any) -> Check:
 
 def save_rows(check: Check, log: Callable[[str], None]) -> None:
     """proxy_check.csv with the trainings so far, and the report page drawn from it."""
-    from nas.report import refresh_report
-
     write_rows(check.rows, check.out / "proxy_check.csv")
     refresh_report(check.out, warn=log)
 
@@ -219,7 +218,5 @@ def write_report(check: Check, seconds: float) -> dict[str, Any]:
     plot(frame, figures, check.out / "proxy_check.png",
          f"proxy {proxy.steps} steps @{proxy.proxy_resolution}px vs reference {reference.steps} "
          f"steps @{reference.proxy_resolution}px, {figures['ranked']} models")
-    from nas.report import refresh_report
-
     refresh_report(check.out)  # a page that cannot be written was warned about while the trainings ran
     return figures

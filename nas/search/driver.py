@@ -254,9 +254,7 @@ def _run_search(config: SearchConfig, data: Any, previous: SearchConfig | None, 
     if previous is not None:
         log(f"resuming {session.run_dir}: {searcher.finished} trials finished, {max(0, remaining)} to go")
     if remaining <= 0:
-        frame = session.recorder.finalize()
-        session.recorder.write_report("finished")
-        return SearchOutcome(frame, True, time.perf_counter() - started)
+        return SearchOutcome(session.recorder.finalize(), True, time.perf_counter() - started)
     session.recorder.write_report("running")
     try:
         train_candidates(session, data, remaining, trainable)
@@ -306,9 +304,8 @@ def finish(session: Session, seconds: float) -> SearchOutcome:
         lo, hi = config.window
         log(f"stopped: the controller proposed {MAX_SCREENED} candidates in a row outside the window "
             f"{lo:g}-{hi:g} x target; widen it (--flops-window) or check the target")
-    frame = session.recorder.finalize()
     finished = searcher.finished >= config.trials or searcher.converged or searcher.gave_up_screening
-    session.recorder.write_report("finished" if finished else "interrupted")
+    frame = session.recorder.finalize("finished" if finished else "interrupted")
     if finished:
         cached = int((frame["source"] == "cache").sum()) if "source" in frame else 0
         log(f"finished {searcher.finished} candidates in {human_duration(seconds)} ({cached} from the cache, "

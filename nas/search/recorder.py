@@ -168,8 +168,9 @@ class Recorder:
         self.save_state(self._screened_state)
         self._screened_rows, self._screened_state = [], {}
 
-    def finalize(self) -> pd.DataFrame:
-        """Write the Pareto plot from trials.csv and return the trials as a DataFrame."""
+    def finalize(self, state: str = "finished") -> pd.DataFrame:
+        """Write the Pareto plot from trials.csv and the page (``state``: finished or interrupted); return the
+        trials as a DataFrame."""
         self.flush()
         frame = read_trials(self.trials_csv)
         config = self.config
@@ -181,4 +182,5 @@ class Recorder:
                     self.run_dir / "pareto.png", window=config.window,
                     title=f"{Path(config.out).name}: {config.controller}, target {config.describe_target()}",
                     x="latency_ms" if by_latency else "flops")
+        self.write_report(state)
         return frame
