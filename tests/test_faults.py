@@ -243,11 +243,59 @@ def test_a_run_without_its_search_json_says_what_to_do(tmp_path):
     from nas.search.driver import saved_config
 
     (tmp_path / "trials.csv").write_text("trial\n")
-    with pytest.raises(UserInputError, match="search.json is missing .* start the search again with its options and "
-                                             "another --out"):
+    with pytest.raises(UserInputError, match="search.json is missing .* start the search again there with its "
+                                             "options"):
         saved_config(tmp_path)
     with pytest.raises(UserInputError, match="not found; is .* a nas-search run directory"):
         saved_config(tmp_path / "elsewhere")
+
+
+def test_a_run_without_its_search_json_can_be_started_again_in_place(tmp_path, capsys):
+    """Neither resumable (no settings) nor, before, restartable (trials.csv there): a new search starts in
+    the same --out and the orphaned files are kept aside, untouched."""
+    out = tmp_path / "run"
+    assert search_main(TINY + ["--trials", "2", "--out", str(out)]) == 0
+    (out / "search.json").unlink()
+    before = (out / "trials.csv").read_text()
+    assert search_main(["--resume", "--out", str(out)]) == 2
+    assert "start the search again there" in capsys.readouterr().err
+    assert search_main(TINY + ["--trials", "3", "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert f"its files were moved to {out / 'orphaned-1'}" in err and err.count("\n") == 1
+    assert (out / "orphaned-1" / "trials.csv").read_text() == before
+    assert (out / "orphaned-1" / "best_b0.json").is_file()
+    trials = pd.read_csv(out / "trials.csv")
+    assert len(trials) == 3 and list(trials["trial"]) == [0, 1, 2] and (out / "search.json").is_file()
+
+
+@pytest.mark.parametrize("command, argv, words", [
+    ("search", ["--target-flops", "5M", "--cache", "c.sqlite", "--no-cache"], "--no-cache: not allowed with"),
+    ("scale", ["B0", "--family", "--phi", "1"], "leave out --phi"),
+    ("scale", ["B0", "--preset", "b2", "--alpha", "1.3"], "--alpha is used with --phi or --family"),
+    ("scale", ["B0", "--phi", "1", "--steps", "10"], "--steps is used only with --grid-search"),
+    ("scale", ["B0", "--phi", "1", "--no-family"], "--no-family is used only with --grid-search"),
+    ("scale", ["B0", "--grid-search", "--phi", "2"], "do not combine it with --phi"),
+    ("train", ["B0", "--epochs", "5", "--warmup-epochs", "5"], "--warmup-epochs 5: must be fewer than --epochs 5"),
+    ("train", ["B0", "--workers", "3", "--batch-size", "2"], "--batch-size 2 does not split evenly over 3"),
+    ("export", ["B0", "--onnx", "m.x", "--torchscript", "m.x"], "--onnx and --torchscript both name"),
+    ("export", ["B0", "--onnx", "/proc/m.onnx"], "--onnx /proc: cannot write there"),
+    ("latency_table", ["--min-run-time", "1e9", "--out", "t.json"], "--min-run-time 1e+09: at most 5 seconds"),
+])
+def test_flags_that_contradict_each_other_or_ask_too_much_are_refused_at_once(tmp_path, monkeypatch, capsys,
+                                                                               command, argv, words):
+    """Each was accepted before: a flag silently ignored, or minutes of work thrown away at the end."""
+    import importlib
+    from pathlib import Path
+
+    b0 = Path(__file__).resolve().parents[1] / "search_spaces" / "references" / "efficientnet_b0.json"
+    monkeypatch.chdir(tmp_path)
+    main = importlib.import_module(f"nas.cli.{command}").main
+    started = time.perf_counter()
+    assert main([str(b0) if a == "B0" else a for a in argv] + (["--out", "out"] if command == "train" else [])) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and words in err, err
+    assert time.perf_counter() - started < 30  # refused before any data is read or anything measured
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # nothing written
 
 
 def test_screened_candidates_are_written_in_batches_not_one_fsync_each(tmp_path):

@@ -261,6 +261,30 @@ def test_ctrl_c_or_sigterm_then_resume(tmp_path, sent, status):
     pd.testing.assert_frame_equal(trials.head(len(done)), done)
 
 
+def test_ctrl_c_stops_a_search_whose_window_nothing_reaches(tmp_path):
+    """Every proposal screened (a target below the space): Ctrl-C still stops the search at once with the
+    resume line, instead of after the give-up bound of screened proposals."""
+    import signal
+
+    out = tmp_path / "unreachable"
+    argv = [sys.executable, "-c", "import sys; from nas.cli.search import main as search_main; sys.exit(search_main())",
+            *TINY, "--target-flops", "1", "--flops-window", "0.5,1.5", "--controller", "ppo", "--out", str(out)]
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    csv = out / "trials.csv"
+    deadline = time.time() + 240
+    while time.time() < deadline and process.poll() is None:  # the first batch of screened rows is written
+        if csv.exists() and len(csv.read_text().splitlines()) > 1:
+            break
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    sent = time.time()
+    _, err = process.communicate(timeout=240)
+    assert process.returncode == 130, err[-2000:]
+    assert time.time() - sent < 60, "Ctrl-C waited for the screening to give up"
+    assert f"continue with: nas-search --resume --out {out}" in err
+    assert set(pd.read_csv(csv)["status"]) == {"screened"}
+
+
 def test_more_gpus_than_the_cluster_has_is_a_usage_error(tmp_path, capsys):
     import torch
 

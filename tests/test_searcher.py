@@ -176,6 +176,19 @@ def test_screening_gives_up_on_a_window_nothing_can_reach(monkeypatch):
     assert searcher.gave_up_screening and 0 < len(listener.records) <= 50
 
 
+def test_a_long_run_of_screened_proposals_returns_to_tune_between_slices(monkeypatch):
+    """suggest() gives Tune's loop a turn (None: ask again) instead of screening for minutes in one call,
+    so that Ctrl-C and SIGTERM stop a search whose window nothing reaches; the give-up still comes."""
+    monkeypatch.setattr("nas.search.searcher.MAX_SCREENED", 30)
+    monkeypatch.setattr("nas.search.searcher.SUGGEST_SLICE_SECONDS", 0.0)
+    searcher, listener = _searcher(make_controller("random", default_space(), seed=0), target_flops=1_000,
+                                   window=(0.5, 1.5))
+    assert searcher.suggest("t0") is None and len(listener.records) == 1  # one screened, then Tune's turn
+    answers = [searcher.suggest(f"t{i}") for i in range(1, 40)]
+    assert Searcher.FINISHED in answers and answers.index(Searcher.FINISHED) == 28  # the 30th screened
+    assert searcher.gave_up_screening and searcher.screened_in_a_row == 30
+
+
 def test_a_trial_the_scheduler_stopped_is_recorded_stopped_with_its_last_rung():
     searcher, listener = _searcher(make_controller("random", default_space(), seed=0))
     searcher.suggest("t0")

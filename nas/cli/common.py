@@ -185,10 +185,11 @@ def local_cpus() -> int:
 
 def add_run_arguments(p: ArgumentParser) -> None:
     """Where and how trials run, and the result cache: shared by every command that trains."""
-    p.add_argument("--cache", metavar="PATH", help="the result cache across runs (default: "
-                   "$NAS_CACHE_DIR/results.sqlite, NAS_CACHE_DIR defaulting to ~/.cache/nas-toolkit)")
-    p.add_argument("--no-cache", action="store_true", default=None,
-                   help="neither read nor write the result cache: train every candidate")
+    cache = p.add_mutually_exclusive_group()
+    cache.add_argument("--cache", metavar="PATH", help="the result cache across runs (default: "
+                       "$NAS_CACHE_DIR/results.sqlite, NAS_CACHE_DIR defaulting to ~/.cache/nas-toolkit)")
+    cache.add_argument("--no-cache", action="store_true", default=None,
+                       help="neither read nor write the result cache: train every candidate")
     p.add_argument("--address", help="join this Ray cluster (auto or host:port) instead of starting a local one "
                    "(default: a local Ray instance on this machine)")
     p.add_argument("--gpus-per-trial", type=non_negative_float,

@@ -29,6 +29,7 @@ def _export(args: argparse.Namespace) -> int:
 
     from nas.export.model import exportable_model
     from nas.export.onnx import TOLERANCE, check_onnx, export_onnx, export_torchscript, onnx_summary
+    from nas.files import writable_directory
     from nas.network.counting import check_traceable
     from search_spaces.spec import load_spec
 
@@ -47,6 +48,10 @@ def _export(args: argparse.Namespace) -> int:
                              f".{'onnx' if flag == 'onnx' else 'pt'}")
         if target and not Path(target).resolve().parent.is_dir():
             raise UsageError(f"--{flag} {target}: no such directory {Path(target).parent}")
+        if target:  # before minutes of exporting, not when the file is written
+            writable_directory(f"--{flag}", Path(target).resolve().parent)
+    if args.onnx and args.torchscript and Path(args.onnx).resolve() == Path(args.torchscript).resolve():
+        raise UsageError(f"--onnx and --torchscript both name {args.onnx}; give two files")
     spec = load_spec(spec_path)
     model, spec, weights = exportable_model(spec, checkpoint)
     if weights == "random":

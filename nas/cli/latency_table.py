@@ -8,6 +8,9 @@ from typing import Sequence
 
 from nas.cli.common import ArgumentParser, UsageError, positive_float, positive_int, run_command, writable_directory
 
+MAX_MIN_RUN_TIME = 5.0
+
+
 def _latency_table_parser() -> ArgumentParser:
     parser = ArgumentParser(prog="nas-latency-table",
                             description="Measure, once, the latency of every layer the search space can produce on "
@@ -21,7 +24,8 @@ def _latency_table_parser() -> ArgumentParser:
                         help="the input size the networks will run at (default: 224)")
     parser.add_argument("--num-classes", type=positive_int, default=1000, help="classifier width (default: 1000)")
     parser.add_argument("--min-run-time", type=positive_float, default=0.05,
-                        help="seconds of timed runs per layer, after warm-up (default: 0.05)")
+                        help=f"seconds of timed runs per layer, after warm-up, at most {MAX_MIN_RUN_TIME:g} (the "
+                             f"table has about a thousand layers; default: 0.05)")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     return parser
 
@@ -33,6 +37,9 @@ def _latency_table(args: argparse.Namespace) -> int:
     from search_spaces.spec import MIN_RESOLUTION
     from search_spaces.mnasnet import default_space
 
+    if args.min_run_time > MAX_MIN_RUN_TIME:  # a thousand layers: hours of measuring per second asked
+        raise UsageError(f"--min-run-time {args.min_run_time:g}: at most {MAX_MIN_RUN_TIME:g} seconds per layer (the "
+                         f"table measures about a thousand layers)")
     if args.resolution < MIN_RESOLUTION:
         raise UsageError(f"--resolution: {args.resolution} is too small (at least {MIN_RESOLUTION})")
     latency.check_measurement(args.device, args.threads, args.batch_size, args.resolution)

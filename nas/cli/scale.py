@@ -39,8 +39,8 @@ def _scale_parser() -> ArgumentParser:
     grid.add_argument("--grid-search", action="store_true",
                       help="find α, β, γ on the proxy first (step 1 of the paper), then write the family")
     grid.add_argument("--no-family", action="store_true", help="with --grid-search: only find the coefficients")
-    grid.add_argument("--grid-step", type=positive_float, default=0.1, help="grid spacing of α, β, γ (default: 0.1)")
-    grid.add_argument("--tolerance", type=non_negative_float, default=0.1,
+    grid.add_argument("--grid-step", type=positive_float, help="grid spacing of α, β, γ (default: 0.1)")
+    grid.add_argument("--tolerance", type=non_negative_float,
                       help="allowed |α·β²·γ² - 2| (default: 0.1)")
     add_training_arguments(grid, "grid point")
     add_seed_argument(grid, "the proxy data split and training")
@@ -63,19 +63,44 @@ def _is_file_name(name: str) -> bool:
     return bool(name) and name not in (".", "..") and "/" not in name and "\\" not in name and "\0" not in name
 
 
+GRID_DEFAULTS = {"grid_step": 0.1, "tolerance": 0.1}
+
+
 def _check_mode(args: argparse.Namespace) -> None:
-    """One way of scaling, with what it needs: usage errors otherwise."""
+    """One way of scaling, with what it needs and nothing it would ignore: usage errors otherwise."""
     manual = [args.width, args.depth, args.resolution]
-    modes = [args.preset is not None, args.phi is not None, any(v is not None for v in manual)]
-    if args.grid_search and (modes[0] or modes[2]):
-        raise UsageError("--grid-search finds α, β, γ itself; do not combine it with --preset or --width")
-    if sum(modes) > 1:
+    coefficients = [f"--{name}" for name in ("alpha", "beta", "gamma") if getattr(args, name) is not None]
+    modes = {"--preset": args.preset is not None, "--phi": args.phi is not None,
+             "--width": any(v is not None for v in manual)}
+    chosen = [flag for flag, given in modes.items() if given]
+    if args.grid_search and (chosen or coefficients):
+        raise UsageError(f"--grid-search finds α, β, γ itself and writes φ = 1..7; do not combine it with "
+                         f"{(chosen + coefficients)[0]}")
+    if len(chosen) > 1:
         raise UsageError("choose one of --preset, --phi, or --width/--depth/--resolution")
-    if modes[2] and any(v is None for v in manual):
+    if modes["--width"] and any(v is None for v in manual):
         raise UsageError("--width, --depth and --resolution go together")
-    if not (any(modes) or args.family or args.grid_search):
+    if args.family and chosen:
+        raise UsageError(f"--family writes every member (B1..B7, or φ = 1..7 with --alpha/--beta/--gamma); "
+                         f"leave out {chosen[0]}, or drop --family for one network")
+    if coefficients and (modes["--preset"] or modes["--width"]):
+        raise UsageError(f"{coefficients[0]} is used with --phi or --family, not with "
+                         f"{'--preset' if modes['--preset'] else '--width/--depth/--resolution'}")
+    if not args.grid_search:
+        ignored = ["--no-family"] if args.no_family else []
+        ignored += [f"--{name.replace('_', '-')}" for name in (*GRID_DEFAULTS, *_proxy_fields(args))
+                    if getattr(args, name, None) is not None]
+        if ignored:
+            raise UsageError(f"{ignored[0]} is used only with --grid-search")
+    if not (chosen or args.family or args.grid_search):
         raise UsageError("say how to scale: --preset bN, --phi P, --width/--depth/--resolution, --family "
                          "or --grid-search")
+
+
+def _proxy_fields(args: argparse.Namespace) -> list[str]:
+    """The proxy and run flags of the grid search given on this command line (--resolution is the manual
+    mode's)."""
+    return [name for name in given_fields(args) if name not in ("resolution", "out")]
 
 
 def _grid_searched(args: argparse.Namespace, spec: object, run_dir: Path) -> tuple[float, float, float] | None:
@@ -83,10 +108,12 @@ def _grid_searched(args: argparse.Namespace, spec: object, run_dir: Path) -> tup
     from nas.coefficients.grid_search import grid_search
     from nas.network.scaling import coefficient_grid
 
-    coefficient_grid(args.grid_step, args.tolerance)  # a grid too fine or empty fails before data loads
+    step, tolerance = (getattr(args, name) if getattr(args, name) is not None else default
+                       for name, default in GRID_DEFAULTS.items())
+    coefficient_grid(step, tolerance)  # a grid too fine or empty fails before data loads
     proxy = _grid_proxy(args, spec, run_dir)
     data = load_proxy_data(proxy.data, proxy.proxy_resolution, proxy.val_fraction, proxy.seed, proxy.batch_size)
-    found = grid_search(spec, run_dir, data, proxy, args.grid_step, args.tolerance)
+    found = grid_search(spec, run_dir, data, proxy, step, tolerance)
     print(f"best: α={found['alpha']:g} β={found['beta']:g} γ={found['gamma']:g} (α·β²·γ² = {found['product']:.3f}), "
           f"proxy accuracy {found['accuracy']:.3f}; {run_dir}/scaling.csv, coefficients.json")
     return None if args.no_family else (found["alpha"], found["beta"], found["gamma"])
@@ -103,7 +130,7 @@ def _scaled(args: argparse.Namespace, spec: object) -> tuple[list, Path | None]:
         run_dir = Path(args.out or f"{beside}-scaling")
         found = _grid_searched(args, spec, run_dir)
         return ([scale_compound(spec, *found, phi) for phi in range(1, 8)] if found else []), run_dir
-    if args.family and args.phi is None and not any(v is not None for v in coefficients):
+    if args.family and not any(v is not None for v in coefficients):
         return [preset(spec, name) for name in PRESETS if name != "b0"], Path(args.out or f"{beside}-family")
     if args.family:
         return [scale_compound(spec, alpha, beta, gamma, phi) for phi in range(1, 8)], Path(args.out or

@@ -60,6 +60,7 @@ def _search_config(args: argparse.Namespace) -> tuple[SearchConfig, SearchConfig
     merged with what was given)."""
     from nas.latency.search_table import search_table
     from nas.search.driver import saved_config
+    from nas.search.run_files import set_aside_orphaned_run
 
     given = given_fields(args)
     if args.resume:
@@ -80,9 +81,13 @@ def _search_config(args: argparse.Namespace) -> tuple[SearchConfig, SearchConfig
     if table:
         given["latency_table"] = table
     out = args.out or str(Path("runs") / time.strftime("%Y%m%d-%H%M%S"))
-    if (Path(out) / "trials.csv").exists():
-        raise UsageError(f"{out} already holds a search; use --resume to continue it or another --out")
     writable_directory("--out", out)
+    if (Path(out) / "trials.csv").exists():
+        if (Path(out) / "search.json").exists():
+            raise UsageError(f"{out} already holds a search; use --resume to continue it or another --out")
+        kept = set_aside_orphaned_run(Path(out))  # no settings: it cannot be resumed; nothing of it is lost
+        print(f"warning: {out} held trials.csv without its search.json; its files were moved to {kept}, and a new "
+              f"search starts there (the result cache serves the candidates already trained)", file=sys.stderr)
     given["out"] = out
     return SearchConfig(**{"target_flops": None, **given}), None
 

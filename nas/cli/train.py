@@ -35,7 +35,8 @@ def _train_parser() -> ArgumentParser:
                         "BatchNorm or biases (default: " + ", ".join(f"{v:g} for {k}" for k, v in
                                                                      WEIGHT_DECAY.items()) + ")")
     recipe.add_argument("--warmup-epochs", type=non_negative_float,
-                        help=f"linear warm-up before the cosine decay (default: {d.warmup_epochs:g})")
+                        help=f"linear warm-up before the cosine decay (default: {d.warmup_epochs:g}, cut short in a "
+                             f"shorter training)")
     recipe.add_argument("--label-smoothing", type=non_negative_float, help=f"(default: {d.label_smoothing:g})")
     recipe.add_argument("--ema-decay", type=non_negative_float, help=f"EMA of the weights, with TF's warm-up "
                         f"min(decay, (1+n)/(10+n)); evaluated beside the raw weights (default: {d.ema_decay:g})")
@@ -86,6 +87,9 @@ def _settings(args: argparse.Namespace):
         recipe = TrainRecipe(**given)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    if "warmup_epochs" in given and recipe.warmup_epochs >= recipe.epochs:  # a default warm-up is cut short
+        raise UsageError(f"--warmup-epochs {recipe.warmup_epochs:g}: must be fewer than --epochs {recipe.epochs} "
+                         f"(the warm-up would take the whole training)")
     return TrainSettings(spec=args.spec, data=args.data or "synthetic", recipe=recipe, resolution=args.resolution,
                          out=args.out, workers=args.workers or 1, gpus_per_worker=args.gpus_per_worker,
                          cpus_per_worker=args.cpus_per_worker, address=args.address, debug=bool(args.debug))

@@ -25,6 +25,7 @@ import hashlib
 import json
 import os
 import pickle
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -227,7 +228,8 @@ def _decode(path: Path, resolution: int) -> np.ndarray:
     """One image: RGB, the shorter side resized to ``resolution``, then a centre crop."""
     from PIL import Image
 
-    with Image.open(path) as image:
+    with Image.open(path) as image, warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # PIL's advice on palette transparency: nothing to act on
         image = image.convert("RGB")
         scale = resolution / min(image.size)
         w, h = max(resolution, round(image.width * scale)), max(resolution, round(image.height * scale))
@@ -292,7 +294,8 @@ def _check_size(images: int, resolution: int, where: str) -> None:
     size = images * resolution * resolution * 3
     if size > MAX_DATA_BYTES:
         raise DataError(f"{where}: {images} images at {resolution}px take {size / 2 ** 30:.0f} GiB in memory (at "
-                        f"most {MAX_DATA_BYTES // 2 ** 30} GiB); use fewer images or a smaller --proxy-resolution")
+                        f"most {MAX_DATA_BYTES // 2 ** 30} GiB); use fewer images or a lower resolution "
+                        f"(--proxy-resolution; nas-train: --resolution)")
 
 
 def split(x: np.ndarray, y: np.ndarray, val_fraction: float, seed: int) -> tuple[np.ndarray, ...]:

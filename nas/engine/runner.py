@@ -8,11 +8,12 @@ an unfinished run means for its own records.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Protocol, Sequence
+from typing import Any, Callable, Iterator, Protocol, Sequence
 
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
@@ -291,11 +292,29 @@ class Runner:
                                       verbose=1 if self.debug else 0, callbacks=list(callbacks),
                                       failure_config=tune.FailureConfig(max_failures=2)))
         try:
-            grid = tuner.fit()
+            with driver_on_one_thread():
+                grid = tuner.fit()
         except KeyboardInterrupt:
             return False
         # Tune stops gracefully on Ctrl-C: trials that did not end mean the run was interrupted
         return grid.num_terminated + grid.num_errors == len(grid)
+
+
+@contextlib.contextmanager
+def driver_on_one_thread() -> Iterator[None]:
+    """Keep this process's own compute (a controller's update, the predictor's fit) on one torch and one BLAS
+    thread while trials run: beside trials that keep the cores busy, a 2-thread update spins and waits
+    (benchmarks/trial_load.py's collapse); measured here, a PPO update went from 8 s to 0.2 s."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with threadpool_limits(limits=1):
+            yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def next_experiment_name(storage: Path, prefix: str = "tune") -> str:

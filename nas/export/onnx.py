@@ -37,6 +37,9 @@ def export_onnx(model: torch.nn.Module, resolution: int, path: str | Path) -> No
             program.save(str(tmp))
     except ExportError:
         raise
+    except ModuleNotFoundError as exc:  # the installation, not the network
+        raise RuntimeError(f"the ONNX exporter needs the {exc.name} package, which is not installed: pip install "
+                           f"{exc.name}") from None
     except Exception as exc:  # noqa: BLE001 - whatever the exporter raises, the user gets one line
         raise ExportError(f"the ONNX exporter cannot take this network ({_first_line(exc)})") from None
 

@@ -99,9 +99,6 @@ def _load_data(settings: TrainSettings, resolution: int) -> tuple[Any, tuple[np.
     if settings.recipe.batch_size > len(data.y_train):
         raise UserInputError(f"--batch-size {settings.recipe.batch_size} is more than the {len(data.y_train)} "
                              f"training images")
-    if settings.recipe.batch_size % settings.workers:
-        raise UserInputError(f"--batch-size {settings.recipe.batch_size} does not split evenly over "
-                             f"{settings.workers} workers")
     return data, test
 
 
@@ -126,6 +123,9 @@ def run_training(settings: TrainSettings, resume: bool = False, log: Callable[[s
     from nas.search.run_files import write_json
     from nas.versions import versions
 
+    if settings.recipe.batch_size % settings.workers:  # before anything is read or written
+        raise UserInputError(f"--batch-size {settings.recipe.batch_size} does not split evenly over "
+                             f"{settings.workers} workers")
     spec = resolve_spec(settings.spec)
     out = _prepare_out(settings, spec, resume)
     with RunLock(out, "nas-train"):

@@ -55,8 +55,8 @@ def saved_config(run_dir: Path) -> SearchConfig:
     path = Path(run_dir) / "search.json"
     if not path.is_file() and (Path(run_dir) / "trials.csv").is_file():
         raise UserInputError(f"--resume: {path} is missing (the run's settings) though trials.csv is there: restore "
-                             f"it, or start the search again with its options and another --out (the result cache "
-                             f"serves the candidates already trained)")
+                             f"it, or start the search again there with its options (its files are set aside in "
+                             f"orphaned-N/, and the result cache serves the candidates already trained)")
     if not path.is_file():
         raise UserInputError(f"--resume: {path} not found; is {run_dir} a nas-search run directory?")
     try:

@@ -14,6 +14,9 @@ from nas.errors import UserInputError
 from nas.files import append_csv_rows, atomic_path, atomic_write
 from nas.search.trial_record import COLUMNS, TrialRecord, csv_row, from_csv_row
 
+ORPHANED_FILES = ("trials.csv", "trials.csv.torn", "controller.pt", "best_b0.json", "pareto.png", "report.html")
+
+
 def append_trial(path: Path, row: dict[str, Any]) -> None:
     """Append one finished trial to trials.csv (with a header on first write), flushed to disk at once."""
     append_trials(path, [row])
@@ -138,3 +141,17 @@ class StateError(ValueError):
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
     atomic_write(path, json.dumps(data, indent=2, default=str) + "\n")
+
+
+def set_aside_orphaned_run(run_dir: Path) -> Path:
+    """Move the files of a run that lost its ``search.json`` (which cannot be resumed) into a new
+    ``orphaned-N/`` inside ``run_dir``, so that a new search can start there; that folder."""
+    index = 1
+    while (run_dir / f"orphaned-{index}").exists():
+        index += 1
+    kept = run_dir / f"orphaned-{index}"
+    kept.mkdir()
+    for name in ORPHANED_FILES:
+        if (run_dir / name).exists():
+            (run_dir / name).rename(kept / name)
+    return kept

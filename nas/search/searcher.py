@@ -6,6 +6,7 @@ itself is Tune's own checkpoint of it (:meth:`ControllerSearcher.save`).
 """
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol, Sequence
 
@@ -19,6 +20,7 @@ from search_spaces.spec import ArchSpec
 
 MAX_DUPLICATES = 200  # consecutive already-evaluated proposals after which the controller has converged
 MAX_SCREENED = 2000  # consecutive proposals outside the window after which the search gives up
+SUGGEST_SLICE_SECONDS = 0.5  # a suggest() that screened or skipped this long returns to Tune (see suggest)
 
 
 class Running(NamedTuple):
@@ -96,6 +98,7 @@ class ControllerSearcher(Searcher):
         self.waiting: dict[tuple[int, ...], int] = {}
         self.duplicates = duplicates  # proposals answered from the records instead of training
         self.converged = False
+        self.duplicates_in_a_row = 0
         self.screened_in_a_row = 0
         self.gave_up_screening = False  # MAX_SCREENED proposals in a row were outside the window
         # after a kill: the numbers handed out stay taken, and the trials that were running are trained again
@@ -173,9 +176,15 @@ class ControllerSearcher(Searcher):
 
     # -- suggestions
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
-        duplicates_in_a_row = 0
+        """The next candidate to train; None to be asked again (after ``SUGGEST_SLICE_SECONDS`` of screened
+        or already-known proposals, so that Tune's loop sees a Ctrl-C or SIGTERM between them), or
+        ``Searcher.FINISHED``."""
+        started, proposals = time.monotonic(), 0
         while (self.finished + len(self.live) < self.config.trials and not self.converged
                and not self.gave_up_screening):
+            if proposals and time.monotonic() - started > SUGGEST_SLICE_SECONDS:
+                return None
+            proposals += 1
             reserved, choices = self.replay.pop(0) if self.replay else (None, self.controller.ask())
             key = tuple(choices)
             spec = self._spec(choices)  # decoded once per proposal
@@ -183,14 +192,15 @@ class ControllerSearcher(Searcher):
             if self._screen(choices, spec, latency_ms):
                 continue
             if key in self.evaluated or key in self.in_flight:
-                duplicates_in_a_row += 1
+                self.duplicates_in_a_row += 1
                 self.duplicates += 1
                 if key in self.evaluated:  # known: tell the recorded reward, train nothing
                     self.controller.tell(choices, float(self.evaluated[key]["reward"]))
                 else:  # being trained now: told when that trial finishes
                     self.waiting[key] = self.waiting.get(key, 0) + 1
-                self.converged = duplicates_in_a_row >= MAX_DUPLICATES
+                self.converged = self.duplicates_in_a_row >= MAX_DUPLICATES
                 continue
+            self.duplicates_in_a_row = 0
             trial = reserved if reserved is not None else self.next_trial
             if reserved is None:
                 self.next_trial += 1
@@ -201,7 +211,6 @@ class ControllerSearcher(Searcher):
                 cached.seconds = 0.0  # serving it took no trial
                 self._complete(trial_record(trial, "cache", choices, spec, cached, "cache", self.config.score,
                                             latency_ms))
-                duplicates_in_a_row = 0
                 continue
             self.live[trial_id] = Running(trial, choices, spec, latency_ms, job)
             self.in_flight[key] = trial
