@@ -55,3 +55,18 @@ def test_a_trial_never_asks_more_than_one_node_has():
     with pytest.raises(UserInputError, match="the largest with GPUs has 4"):
         plan_resources({"CPU": 68.0, "GPU": 1.0}, gpus_per_trial=1, cpus_per_trial=8,
                        nodes=[{"CPU": 4.0, "GPU": 1.0}, {"CPU": 64.0}])
+
+
+def test_the_driver_computes_on_one_thread_while_trials_run_and_gets_its_threads_back():
+    """A 2-thread controller update beside busy trials spins and waits (a PPO update took 8 s instead of 0.2)."""
+    import torch
+    from threadpoolctl import threadpool_info
+
+    from nas.engine.runner import driver_on_one_thread
+
+    torch.set_num_threads(2)
+    before = [pool["num_threads"] for pool in threadpool_info()]
+    with driver_on_one_thread():
+        assert torch.get_num_threads() == 1
+        assert all(pool["num_threads"] == 1 for pool in threadpool_info())
+    assert torch.get_num_threads() == 2 and [pool["num_threads"] for pool in threadpool_info()] == before

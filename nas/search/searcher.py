@@ -14,6 +14,7 @@ from ray.tune.search import Searcher
 
 from nas.engine.job import Job, Measurement, failed
 from nas.search.config import SearchConfig
+from nas.signals import InterruptWatch
 from nas.search.trial_record import EVALUATED, TrialRecord, trial_record
 from search_spaces.mnasnet import MnasNetSpace
 from search_spaces.spec import ArchSpec
@@ -98,6 +99,7 @@ class ControllerSearcher(Searcher):
         self.waiting: dict[tuple[int, ...], int] = {}
         self.duplicates = duplicates  # proposals answered from the records instead of training
         self.converged = False
+        self.interrupt = InterruptWatch()
         self.duplicates_in_a_row = 0
         self.screened_in_a_row = 0
         self.gave_up_screening = False  # MAX_SCREENED proposals in a row were outside the window
@@ -177,11 +179,14 @@ class ControllerSearcher(Searcher):
     # -- suggestions
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
         """The next candidate to train; None to be asked again (after ``SUGGEST_SLICE_SECONDS`` of screened
-        or already-known proposals, so that Tune's loop sees a Ctrl-C or SIGTERM between them), or
-        ``Searcher.FINISHED``."""
+        or already-known proposals, so that Tune's loop gets its turn), or ``Searcher.FINISHED`` (done, or
+        stopped by Ctrl-C or SIGTERM: the driver tells the two apart by the counts)."""
         started, proposals = time.monotonic(), 0
+        self.interrupt.arm()
         while (self.finished + len(self.live) < self.config.trials and not self.converged
                and not self.gave_up_screening):
+            if self.interrupt.fired():  # with nothing running, Tune would keep asking, not look at its stop
+                return Searcher.FINISHED
             if proposals and time.monotonic() - started > SUGGEST_SLICE_SECONDS:
                 return None
             proposals += 1
