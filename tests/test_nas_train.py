@@ -82,6 +82,24 @@ def test_a_finished_run_is_not_overwritten_and_resume_keeps_its_recipe(trained_r
     assert "resuming after epoch 3 of 3" in capsys.readouterr().out
 
 
+def test_a_run_that_lost_its_best_checkpoint_resumes_with_the_last_one_standing_in(trained_run, tmp_path, capsys):
+    """Before: --resume failed at the very end (best.pt: no such checkpoint) and a new run there was refused."""
+    import shutil
+
+    _, _, out = trained_run
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    (copy / "best.pt").unlink()
+    capsys.readouterr()
+    assert train_main(["--resume", "--out", str(copy)]) == 0
+    err = capsys.readouterr().err
+    assert "best.pt: no such checkpoint: the weights of the best epoch" in err and "epoch 3's weights stand in" in err
+    result = json.loads((copy / "result.json").read_text())
+    assert result["best_epoch"] == 3 and (copy / "best.pt").is_file()
+    assert result["test_accuracy"] == pytest.approx(result[f"last_{'ema_' if result['best_weights'] == 'ema' else ''}"
+                                                           f"test_accuracy"])
+
+
 def test_more_workers_than_the_cluster_holds_is_one_line(trained_run, capsys):
     spec_path, data, out = trained_run
     code = train_main([str(spec_path), "--data", data, "--workers", "4", "--cpus-per-worker", "1", "--batch-size",

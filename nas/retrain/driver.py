@@ -22,7 +22,7 @@ from nas.console import say
 from nas.errors import UserInputError
 from nas.report import refresh_report
 from nas.retrain.config import SETTINGS_FILE, TrainSettings
-from nas.training.checkpoints import check_architecture, latest_checkpoint
+from nas.training.checkpoints import check_architecture, latest_checkpoint, restore_best
 from nas.training.full import METRICS
 from search_spaces.spec import ArchSpec, architecture_hash, load_spec
 
@@ -112,6 +112,9 @@ def _checkpoint_to_resume(out: Path, spec: ArchSpec) -> int:
         return 0
     check_architecture(state, architecture_hash(spec, int(state["num_classes"])), spec.name,
                        f"--resume: {out}'s checkpoint")
+    note = restore_best(out, state)  # a run that lost best.pt resumes (before: failed at the very end)
+    if note:
+        print(note, file=sys.stderr)
     return int(state["epoch"])
 
 

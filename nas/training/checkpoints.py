@@ -76,6 +76,28 @@ def latest_checkpoint(out_dir: Path) -> tuple[dict[str, Any] | None, list[str]]:
     return None, notes
 
 
+def restore_best(out_dir: Path, state: dict[str, Any]) -> str | None:
+    """When ``best.pt`` is missing or unreadable but ``state`` (the checkpoint a resume continues from) is
+    there: write ``state`` as ``best.pt``, recorded as the best of its own epoch (the best epoch's weights are
+    lost), and return the warning to print; None when ``best.pt`` is usable."""
+    out_dir = Path(out_dir)
+    path = out_dir / BEST
+    try:
+        load_checkpoint(path)
+        return None
+    except CheckpointError as exc:
+        if path.exists():
+            os.replace(path, out_dir / f"{BEST}.corrupt")
+        problem = f"{exc}" + (f" (set aside as {BEST}.corrupt)" if (out_dir / f"{BEST}.corrupt").exists() else "")
+    stand_in = {**state, "best": {**state.get("best", {}), "epoch": int(state["epoch"]),
+                                  "weights": state.get("selected", "raw")}}
+    stand_in.pop("format", None)
+    atomic_write(path, _to_bytes({"format": FORMAT, **stand_in}))
+    lost = state.get("best", {}).get("epoch")
+    return (f"warning: {problem}: the weights of the best epoch ({lost}) are lost; epoch {state['epoch']}'s "
+            f"weights stand in as {BEST} and are what the test split judges")
+
+
 def check_architecture(state: dict[str, Any], spec_hash: str, spec_name: str, where: str) -> None:
     """Refuse a checkpoint of another architecture, naming both."""
     if state.get("spec_hash") != spec_hash:
