@@ -14,8 +14,8 @@ from ray.tune.search import Searcher
 
 from nas.engine.job import Job, Measurement, failed
 from nas.search.config import SearchConfig
-from nas.signals import InterruptWatch
 from nas.search.trial_record import EVALUATED, TrialRecord, trial_record
+from nas.signals import InterruptWatch
 from search_spaces.mnasnet import MnasNetSpace
 from search_spaces.spec import ArchSpec
 

@@ -1,0 +1,81 @@
+"""How a whole default search holds up beside one CPU-bound job (issue: a search collapsed 5-10x beside
+another command).
+
+    python benchmarks/search_load.py [--trials 10] [--data synthetic] [--conditions alone,busy]
+
+Runs ``nas-search`` as a user would (default controller, concurrency, threads and proxy; ``--no-cache`` and
+``--scheduler none`` so that every candidate trains its full budget) once alone and once beside a busy Python
+loop, each in a fresh process and run directory, one after another. Reports the wall time of the whole
+command (Ray's start included, as a user waits for it), the candidates trained, the proxy images trained per
+second of that wall time (steps x batch summed over the candidates) and per second of summed trial time, and
+the ratio of each condition's images per wall second to the search alone. Writes ``benchmarks/results/search_load.csv``. Needs the
+machine to itself.
+"""
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parent.parent
+BUSY_LOOP = "while True:\n    pass\n"
+
+
+def run_search(out: Path, args: argparse.Namespace) -> dict[str, float]:
+    """One default nas-search into ``out``; its figures."""
+    argv = [sys.executable, "-c", "import sys; from nas.cli.search import main; sys.exit(main())",
+            "--target-flops", args.target, "--trials", str(args.trials), "--data", args.data, "--no-cache",
+            "--scheduler", "none", "--seed", "0", "--out", str(out)]
+    started = time.perf_counter()
+    done = subprocess.run(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    wall = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"nas-search exited {done.returncode}: {done.stderr.strip().splitlines()[-1:]}")
+    trials = pd.read_csv(out / "trials.csv")
+    trained = trials[trials["status"].isin(["ok", "stopped"])]
+    batch = 64  # the default proxy batch
+    images = float((trained["steps"].astype(float) * batch).sum())
+    trial_seconds = float(trained["seconds"].sum())
+    return {"wall_seconds": round(wall, 1), "trained": len(trained), "screened": int((trials["status"] == "screened").sum()),
+            "images_per_wall_second": round(images / wall, 1),
+            "images_per_trial_second": round(images / trial_seconds, 1),
+            "candidates_per_hour": round(len(trained) / wall * 3600, 1)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=10)
+    parser.add_argument("--target", default="400M")
+    parser.add_argument("--data", default="synthetic")
+    parser.add_argument("--conditions", default="alone,busy")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "search_load.csv")
+    args = parser.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for condition in args.conditions.split(","):
+            neighbour = subprocess.Popen([sys.executable, "-c", BUSY_LOOP]) if condition == "busy" else None
+            try:
+                figures = run_search(Path(tmp) / condition, args)
+            finally:
+                if neighbour is not None:
+                    neighbour.kill()
+                    neighbour.wait()
+            rows.append({"condition": condition, **figures})
+            print(rows[-1], flush=True)
+    table = pd.DataFrame(rows)
+    alone = table.loc[table["condition"] == "alone", "images_per_wall_second"]
+    if len(alone):
+        table["ratio_to_alone"] = (table["images_per_wall_second"] / float(alone.iloc[0])).round(2)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(args.out, index=False)
+    print(table.to_string(index=False))
+    print(f"written to {args.out}")
+
+
+if __name__ == "__main__":
+    main()
