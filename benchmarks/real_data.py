@@ -3,12 +3,15 @@ reference networks under one recipe and several seeds, judged on the data's test
 
     python benchmarks/real_data.py --data cifar10:../shared/data/cifar10 --targets 400M --seeds 0,1,2 --epochs 15
     python benchmarks/real_data.py --data folder:../shared/data/clothing10 --resolution 64 --targets 400M \
-        --epochs 15 --reference-seeds 0,1
+        --epochs 15 --reference-seeds 0,1 [--finalists 4]
 
 (a) ``nas-search --target-flops T --data D`` with every other option at its default, for each target;
 (b) ``nas-train`` of each winner and of EfficientNet-B0, MnasNet-A1 and MobileNetV2 at ``--resolution`` for
 ``--epochs``, one run per seed; (c) a table of test accuracy (mean and spread over seeds) against FLOPs at
-224 px, each winner's margin over each reference, the wall times, and a plot. Everything lands in
+224 px, each winner's margin over each reference, the wall times, and a plot. With ``--finalists K`` the
+K best candidates of each search (by proxy reward, the winner first) are each trained once (the first seed)
+and the one with the best *held-out* accuracy (never the test split) is trained on the other seeds too: the
+row ``search-T-finalists``, what a user gets who trains a few finalists before choosing. Everything lands in
 ``--out`` (default ``runs/real-data/<data name>/``) and is reused when the script runs again: a finished search
 or training is read back, not repeated.
 """
@@ -69,6 +72,24 @@ def run_training(spec: Path, data: str, resolution: int, epochs: int, seed: int,
     return result
 
 
+def finalist_specs(run: Path, k: int) -> list[tuple[int, Path]]:
+    """The ``k`` best trained candidates of a search run by reward (trial number, spec file written into
+    ``run/finalists/``), the winner first."""
+    from nas.files import save_spec
+    from search_spaces.mnasnet import MnasNetSpace
+    from search_spaces.spec import load_spec
+
+    best = load_spec(run / "best_b0.json")
+    trials = pd.read_csv(run / "trials.csv")
+    ranked = trials[trials["status"] == "ok"].sort_values("reward", ascending=False).head(k)
+    space, found = MnasNetSpace(), []
+    for _, row in ranked.iterrows():
+        spec = space.decode(json.loads(row["choices"]), resolution=best.resolution, num_classes=best.num_classes,
+                            name=f"trial-{int(row['trial']):04d}")
+        found.append((int(row["trial"]), save_spec(spec, run / "finalists" / f"trial-{int(row['trial']):04d}.json")))
+    return found
+
+
 def flops_at_224(spec: Path, num_classes: int) -> int:
     from nas.network.counting import profile
     from search_spaces.spec import load_spec
@@ -105,6 +126,46 @@ def plot(table: pd.DataFrame, path: Path, title: str) -> None:
     save_plot(fig, ax, path)
 
 
+def finalists_rows(args: argparse.Namespace, out: Path, target: str, seeds: list[int],
+                   rows: list[dict]) -> list[dict]:
+    """Train each finalist of ``target``'s search on the first seed (the winner's run is the one already
+    made), choose by held-out accuracy, train the choice on the other seeds: rows ``finalist-T-tN`` (one seed
+    each) and ``search-T-finalists`` (every seed)."""
+    run = out / f"search-{target}"
+    winner = load_spec_trial(run)
+    new_rows, chosen = [], None
+    for trial, spec in finalist_specs(run, args.finalists):
+        name = f"search-{target}" if trial == winner else f"finalist-{target}-t{trial}"
+        result = run_training(spec, args.data, args.resolution, args.epochs, seeds[0],
+                              out / f"train-{name}-e{args.epochs}-r{args.resolution}-s{seeds[0]}")
+        row = _row(f"finalist-{target}-t{trial}", seeds[0], result, spec)
+        new_rows.append(row)
+        say(f"finalist trial {trial}: val {row['val_accuracy']:.4f} (test {row['test_accuracy']})")
+        if chosen is None or row["val_accuracy"] > chosen[2]["val_accuracy"]:
+            chosen = (trial, spec, row)
+    trial, spec, first = chosen
+    say(f"search-{target}-finalists: trial {trial} (best held-out accuracy of {args.finalists})")
+    new_rows.append({**first, "network": f"search-{target}-finalists"})
+    name = f"search-{target}" if trial == winner else f"finalist-{target}-t{trial}"
+    for seed in seeds[1:]:
+        result = run_training(spec, args.data, args.resolution, args.epochs, seed,
+                              out / f"train-{name}-e{args.epochs}-r{args.resolution}-s{seed}")
+        new_rows.append(_row(f"search-{target}-finalists", seed, result, spec))
+    return new_rows
+
+
+def load_spec_trial(run: Path) -> int:
+    """The trial number of a search run's winner."""
+    return int(json.loads((run / "best_b0.json").read_text())["provenance"]["trial"])
+
+
+def _row(network: str, seed: int, result: dict, spec: Path) -> dict:
+    return {"network": network, "seed": seed, "test_accuracy": result.get("test_accuracy"),
+            "val_accuracy": result["val_accuracy"], "params": result["params"],
+            "flops_224": flops_at_224(spec, result["num_classes"]),
+            "wall_seconds": result.get("wall_seconds", float("nan"))}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default="cifar10:../shared/data/cifar10")
@@ -113,6 +174,9 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1,2", help="seeds of the searched networks and EfficientNet-B0")
     parser.add_argument("--reference-seeds", help="seeds of MnasNet-A1 and MobileNetV2 (default: --seeds)")
     parser.add_argument("--epochs", type=int, default=15)
+    parser.add_argument("--finalists", type=int, default=0,
+                        help="train the K best candidates of each search once, keep the best by held-out accuracy "
+                             "(default: 0, the winner only)")
     parser.add_argument("--out", help="default: runs/real-data/<data name>")
     args = parser.parse_args()
     from nas.engine.runner import start_ray
@@ -135,25 +199,27 @@ def main() -> None:
         for seed in (int(s) for s in seeds.split(",")):
             result = run_training(spec, args.data, args.resolution, args.epochs, seed,
                                   out / f"train-{name}-e{args.epochs}-r{args.resolution}-s{seed}")
-            rows.append({"network": name, "seed": seed, "test_accuracy": result.get("test_accuracy"),
-                         "val_accuracy": result["val_accuracy"], "params": result["params"],
-                         "flops_224": flops_at_224(spec, result["num_classes"]),
-                         "wall_seconds": result.get("wall_seconds", float("nan"))})
+            rows.append(_row(name, seed, result, spec))
             say(f"{name} seed {seed}: test {result.get('test_accuracy')}, val {result['val_accuracy']:.4f}")
+    seeds = [int(s) for s in args.seeds.split(",")]
+    for target in (search_seconds if args.finalists > 1 else ()):
+        rows += finalists_rows(args, out, target, seeds, rows)
     frame = pd.DataFrame(rows)
     frame.to_csv(out / "runs.csv", index=False)
     table = summarise(frame)
     table.to_csv(out / "table.csv", index=False)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
-    for target in search_seconds:
-        found = table[table["network"] == f"search-{target}"].iloc[0]
+    searched = [name for name in table["network"] if name.startswith("search-")]
+    for name in searched:
+        target = name.split("-")[1]
+        found = table[table["network"] == name].iloc[0]
         for reference in REFERENCE_NETWORKS:
             ref = table[table["network"] == reference].iloc[0]
             margin = found["test_mean"] - ref["test_mean"]
             noise = max(found["test_spread"], ref["test_spread"])
-            print(f"search-{target} vs {reference}: {margin:+.4f} test accuracy ({'beyond' if abs(margin) > noise else 'within'}"
+            print(f"{name} vs {reference}: {margin:+.4f} test accuracy ({'beyond' if abs(margin) > noise else 'within'}"
                   f" the seed spread {noise:.4f}) at {found['flops_224'] / ref['flops_224']:.2f}x its FLOPs")
-        print(f"search-{target}: {search_seconds[target] / 60:.1f} min of search")
+        print(f"{name}: {search_seconds[target] / 60:.1f} min of search")
     plot(table, out / "real_data.png", f"{out.name}: test accuracy after nas-train\n({args.epochs} epochs at "
          f"{args.resolution} px, seeds {args.seeds})")
 
