@@ -1,6 +1,6 @@
 """Does a search's winner beat EfficientNet-B0 when measured again? The honest second measurement.
 
-    python benchmarks/winner_recheck.py RUN [--seeds 3] [--first-seed 100] [--network efficientnet_b0 ...]
+    python benchmarks/winner_recheck.py RUN [--seeds 3] [--first-seed 100] [--network efficientnet_b0 ... | --winner-only]
 
 A search's best reward is the best of many noisy measurements, so it is flattered by selection. This trains
 the run's ``best_b0.json`` again with the run's own proxy (data, budget, optimizer, resolution) under fresh
@@ -33,11 +33,12 @@ def main() -> None:
                         help="the first training seed; a search's trials use seed + trial number (default: 100)")
     parser.add_argument("--network", action="append", dest="networks",
                         help="a shipped reference network to compare with (default: all three)")
+    parser.add_argument("--winner-only", action="store_true", help="train the winner alone, no reference")
     args = parser.parse_args()
 
     config = saved_config(args.run)
     data = load_data(config.data, config.proxy_resolution, config.val_fraction, config.seed)
-    names = args.networks or sorted(p.stem for p in REFERENCES.glob("*.json"))
+    names = [] if args.winner_only else (args.networks or sorted(p.stem for p in REFERENCES.glob("*.json")))
     networks = {"winner": load_spec(args.run / "best_b0.json")}
     networks.update({name: load_spec(REFERENCES / f"{name}.json") for name in names})
     seeds = range(args.first_seed, args.first_seed + args.seeds)
