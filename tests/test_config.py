@@ -15,7 +15,7 @@ def test_defaults_are_the_dataclass_defaults_and_drive_the_help():
     assert defaults["scheduler"] == "asha" and defaults["optimizer"] == "adamw"
     assert "target_flops" not in defaults and "out" not in defaults  # required, no default
     help_text = _search_parser().format_help()
-    assert "(default: 32)" in help_text and "(default: 300)" in help_text and "(default: ppo)" in help_text
+    assert "(default: 32)" in help_text and "(default: 300)" in help_text and "(default: predictor)" in help_text
 
 
 def test_search_json_round_trip_ignores_keys_of_older_versions():

@@ -30,7 +30,7 @@ class SearchConfig:
 
     target_flops: int | None  # None: latency is the only objective (then target_latency_ms is set)
     out: str
-    controller: str = "ppo"
+    controller: str = "predictor"
     trials: int = 40  # with ASHA stopping weak ones at 1/4 and 1/2 of their steps: 48 candidates in ~12 min
     # on a 2-core CPU (README "Search efficiency")
     epochs: float | None = None
