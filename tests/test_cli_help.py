@@ -62,6 +62,7 @@ def _shown(value: object) -> str:
 def test_the_stated_default_is_the_default_used(make):
     """What the help says a flag defaults to is what the command takes when the flag is not given: argparse's
     own default, or (flags that default to None) SearchConfig's field of that name, or the paper's coefficients."""
+    from nas.cli.scale import GRID_DEFAULTS
     from nas.network.scaling import PAPER_COEFFICIENTS
     from nas.search.config import SearchConfig
 
@@ -83,6 +84,8 @@ def test_the_stated_default_is_the_default_used(make):
             expected = action.default
         elif make is _scale_parser and action.dest in paper:
             expected = paper[action.dest]
+        elif make is _scale_parser and action.dest in GRID_DEFAULTS:
+            expected = GRID_DEFAULTS[action.dest]
         elif make is not _scale_parser or action.dest not in ("resolution",):
             expected = config.get(action.dest)
         else:

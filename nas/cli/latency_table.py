@@ -24,8 +24,8 @@ def _latency_table_parser() -> ArgumentParser:
                         help="the input size the networks will run at (default: 224)")
     parser.add_argument("--num-classes", type=positive_int, default=1000, help="classifier width (default: 1000)")
     parser.add_argument("--min-run-time", type=positive_float, default=0.05,
-                        help=f"seconds of timed runs per layer, after warm-up, at most {MAX_MIN_RUN_TIME:g} (the "
-                             f"table has about a thousand layers; default: 0.05)")
+                        help=f"seconds of timed runs per layer, after warm-up (default: 0.05; at most "
+                             f"{MAX_MIN_RUN_TIME:g}: the table has about a thousand layers)")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     return parser
 
