@@ -86,9 +86,10 @@ def restore_best(out_dir: Path, state: dict[str, Any]) -> str | None:
         load_checkpoint(path)
         return None
     except CheckpointError as exc:
-        if path.exists():
+        problem = str(exc)
+        if path.exists():  # unreadable: kept for a look, not overwritten
             os.replace(path, out_dir / f"{BEST}.corrupt")
-        problem = f"{exc}" + (f" (set aside as {BEST}.corrupt)" if (out_dir / f"{BEST}.corrupt").exists() else "")
+            problem += f" (set aside as {BEST}.corrupt)"
     stand_in = {**state, "best": {**state.get("best", {}), "epoch": int(state["epoch"]),
                                   "weights": state.get("selected", "raw")}}
     stand_in.pop("format", None)
