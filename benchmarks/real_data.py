@@ -132,31 +132,25 @@ def finalists_rows(args: argparse.Namespace, out: Path, target: str, seeds: list
     made), choose by held-out accuracy, train the choice on the other seeds: rows ``finalist-T-tN`` (one seed
     each) and ``search-T-finalists`` (every seed)."""
     run = out / f"search-{target}"
-    winner = load_spec_trial(run)
+    winner = int(json.loads((run / "best_b0.json").read_text())["provenance"]["trial"])
     new_rows, chosen = [], None
     for trial, spec in finalist_specs(run, args.finalists):
-        name = f"search-{target}" if trial == winner else f"finalist-{target}-t{trial}"
+        name = f"search-{target}" if trial == winner else f"finalist-{target}-t{trial}"  # the winner's runs reused
         result = run_training(spec, args.data, args.resolution, args.epochs, seeds[0],
                               out / f"train-{name}-e{args.epochs}-r{args.resolution}-s{seeds[0]}")
         row = _row(f"finalist-{target}-t{trial}", seeds[0], result, spec)
         new_rows.append(row)
         say(f"finalist trial {trial}: val {row['val_accuracy']:.4f} (test {row['test_accuracy']})")
-        if chosen is None or row["val_accuracy"] > chosen[2]["val_accuracy"]:
-            chosen = (trial, spec, row)
-    trial, spec, first = chosen
+        if chosen is None or row["val_accuracy"] > chosen[3]["val_accuracy"]:
+            chosen = (trial, name, spec, row)
+    trial, name, spec, first = chosen
     say(f"search-{target}-finalists: trial {trial} (best held-out accuracy of {args.finalists})")
     new_rows.append({**first, "network": f"search-{target}-finalists"})
-    name = f"search-{target}" if trial == winner else f"finalist-{target}-t{trial}"
     for seed in seeds[1:]:
         result = run_training(spec, args.data, args.resolution, args.epochs, seed,
                               out / f"train-{name}-e{args.epochs}-r{args.resolution}-s{seed}")
         new_rows.append(_row(f"search-{target}-finalists", seed, result, spec))
     return new_rows
-
-
-def load_spec_trial(run: Path) -> int:
-    """The trial number of a search run's winner."""
-    return int(json.loads((run / "best_b0.json").read_text())["provenance"]["trial"])
 
 
 def _row(network: str, seed: int, result: dict, spec: Path) -> dict:

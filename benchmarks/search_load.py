@@ -38,7 +38,9 @@ def run_search(out: Path, args: argparse.Namespace) -> dict[str, float]:
         raise SystemExit(f"nas-search exited {done.returncode}: {done.stderr.strip().splitlines()[-1:]}")
     trials = pd.read_csv(out / "trials.csv")
     trained = trials[trials["status"].isin(["ok", "stopped"])]
-    batch = 64  # the default proxy batch
+    from nas.search.config import SearchConfig
+
+    batch = SearchConfig.defaults()["batch_size"]  # the search runs with the default proxy batch
     images = float((trained["steps"].astype(float) * batch).sum())
     trial_seconds = float(trained["seconds"].sum())
     return {"wall_seconds": round(wall, 1), "trained": len(trained), "screened": int((trials["status"] == "screened").sum()),

@@ -71,9 +71,15 @@ def latest_checkpoint(out_dir: Path) -> tuple[dict[str, Any] | None, list[str]]:
         try:
             return load_checkpoint(path), notes
         except CheckpointError as exc:
-            notes.append(f"warning: {exc}; it is set aside as {name}.corrupt")
-            os.replace(path, out_dir / f"{name}.corrupt")
+            notes.append(f"warning: {exc}; it is set aside as {_set_aside(path).name}")
     return None, notes
+
+
+def _set_aside(path: Path) -> Path:
+    """Move an unreadable checkpoint to ``<name>.corrupt`` (kept for a look, never loaded); its new path."""
+    corrupt = path.with_name(f"{path.name}.corrupt")
+    os.replace(path, corrupt)
+    return corrupt
 
 
 def restore_best(out_dir: Path, state: dict[str, Any]) -> str | None:
@@ -87,12 +93,10 @@ def restore_best(out_dir: Path, state: dict[str, Any]) -> str | None:
         return None
     except CheckpointError as exc:
         problem = str(exc)
-        if path.exists():  # unreadable: kept for a look, not overwritten
-            os.replace(path, out_dir / f"{BEST}.corrupt")
-            problem += f" (set aside as {BEST}.corrupt)"
+        if path.exists():  # unreadable, not missing
+            problem += f" (set aside as {_set_aside(path).name})"
     stand_in = {**state, "best": {**state.get("best", {}), "epoch": int(state["epoch"]),
                                   "weights": state.get("selected", "raw")}}
-    stand_in.pop("format", None)
     atomic_write(path, _to_bytes({"format": FORMAT, **stand_in}))
     lost = state.get("best", {}).get("epoch")
     return (f"warning: {problem}: the weights of the best epoch ({lost}) are lost; epoch {state['epoch']}'s "
