@@ -12,6 +12,8 @@ with the trainer (no Ray), on ``--data``, and prints per recipe:
 - ``reliability``: between-model variance / (between + within), the intraclass correlation (1: seeds agree
   perfectly, 0: the proxy measures only noise);
 - ``tau seeds``: Kendall tau-b of the models' accuracy under seed 0 against seed 1;
+- with two or more recipes, Kendall tau-b of each recipe's seed 0 against the first recipe's seed 0, beside
+  the first recipe's seed-to-seed tau (does the change reorder the models, or only move them?);
 - with ``--reference-epochs``, ``tau ref``: Kendall tau-b of the seed-averaged proxy accuracy, and of the
   first seed alone, against one real training of each model by nas-train's recipe (``TrainRecipe``:
   AdamW, warm-up and cosine, augmentation, EMA) for that many epochs at ``--reference-resolution``, its
@@ -176,6 +178,33 @@ def report(rows: pd.DataFrame, recipes: list[str], models: list[str]) -> None:
     if len(reference):
         print(f"reference: {len(reference)} models, accuracy {reference.min():.3f}..{reference.max():.3f}, "
               f"{rows[rows.recipe == 'reference'].seconds.mean():.0f} s each")
+    cross_recipe(rows, recipes)
+
+
+def cross_recipe(rows: pd.DataFrame, recipes: list[str]) -> None:
+    """Does another recipe rank the models as the first one does? Kendall tau-b of each recipe's seed-0
+    accuracies against the first recipe's seed 0, beside the first recipe's own seed 0 against seed 1: a
+    recipe whose tau is as high as the seed-to-seed tau orders the models as the first does (its change
+    does not matter to the ranking); a much lower one orders them differently."""
+    if len(recipes) < 2:
+        return
+    first = rows[rows.recipe == recipes[0]].pivot_table(index="model", columns="seed", values="accuracy")
+    if 0 not in first.columns:
+        return
+    print(f"\nagainst {recipes[0]} seed 0 (Kendall tau-b, 90% interval, models):")
+    if 1 in first.columns:
+        both = first[[0, 1]].dropna()
+        low, high = bootstrap_interval(kendall_tau_b, both[0].to_numpy(), both[1].to_numpy())
+        print(f"  {recipes[0] + ' seed 1':32s} {kendall_tau_b(both[0], both[1]):5.2f} [{low:.2f}, {high:.2f}] "
+              f"{len(both)}")
+    for recipe in recipes[1:]:
+        other = rows[(rows.recipe == recipe) & (rows.seed == 0)].set_index("model").accuracy
+        common = first.index[first[0].notna()].intersection(other.index)
+        if len(common) < 3:
+            continue
+        x, y = first.loc[common, 0].to_numpy(), other.loc[common].to_numpy()
+        low, high = bootstrap_interval(kendall_tau_b, x, y)
+        print(f"  {recipe + ' seed 0':32s} {kendall_tau_b(x, y):5.2f} [{low:.2f}, {high:.2f}] {len(common)}")
 
 
 if __name__ == "__main__":
