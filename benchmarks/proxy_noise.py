@@ -192,19 +192,16 @@ def cross_recipe(rows: pd.DataFrame, recipes: list[str]) -> None:
     if 0 not in first.columns:
         return
     print(f"\nagainst {recipes[0]} seed 0 (Kendall tau-b, 90% interval, models):")
-    if 1 in first.columns:
-        both = first[[0, 1]].dropna()
-        low, high = bootstrap_interval(kendall_tau_b, both[0].to_numpy(), both[1].to_numpy())
-        print(f"  {recipes[0] + ' seed 1':32s} {kendall_tau_b(both[0], both[1]):5.2f} [{low:.2f}, {high:.2f}] "
-              f"{len(both)}")
-    for recipe in recipes[1:]:
-        other = rows[(rows.recipe == recipe) & (rows.seed == 0)].set_index("model").accuracy
-        common = first.index[first[0].notna()].intersection(other.index)
-        if len(common) < 3:
+    versus = [(f"{recipes[0]} seed 1", first[1])] if 1 in first.columns else []
+    versus += [(f"{recipe} seed 0", rows[(rows.recipe == recipe) & (rows.seed == 0)].set_index("model").accuracy)
+               for recipe in recipes[1:]]
+    for label, other in versus:
+        both = pd.concat([first[0], other], axis=1, join="inner").dropna()
+        if len(both) < 3:
             continue
-        x, y = first.loc[common, 0].to_numpy(), other.loc[common].to_numpy()
+        x, y = both.iloc[:, 0].to_numpy(), both.iloc[:, 1].to_numpy()
         low, high = bootstrap_interval(kendall_tau_b, x, y)
-        print(f"  {recipe + ' seed 0':32s} {kendall_tau_b(x, y):5.2f} [{low:.2f}, {high:.2f}] {len(common)}")
+        print(f"  {label:32s} {kendall_tau_b(x, y):5.2f} [{low:.2f}, {high:.2f}] {len(both)}")
 
 
 if __name__ == "__main__":
