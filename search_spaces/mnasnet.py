@@ -165,6 +165,34 @@ class MnasNetSpace(CategoricalSpace):
                         c.layer_deltas.index(deltas[0])]
         return choices
 
+    def nearest(self, spec: ArchSpec) -> list[int]:
+        """The choices of the architecture in the space closest to ``spec``, block by block: the same op family
+        with the nearest expand ratio, the nearest kernel, SE ratio, filter count and layer count; the skip as
+        given where it is a choice. ``encode(spec)`` when the spec lies inside the space; SpaceError when its
+        block count or strides differ from the skeleton's (no block of the space corresponds then)."""
+        sk, c = self.config.skeleton, self.config
+        if len(spec.blocks) != self.num_blocks:
+            raise SpaceError(f"{spec.name}: {len(spec.blocks)} blocks, the space has {self.num_blocks}")
+        strides = [block.stride for block in spec.blocks]
+        if strides != sk.strides:
+            raise SpaceError(f"{spec.name}: strides {strides}, the space's skeleton has {sk.strides}")
+
+        def closest(values: Sequence[Any], distance: Any) -> int:
+            return min(range(len(values)), key=lambda i: (distance(values[i]), i))
+
+        choices: list[int] = []
+        for b, block in enumerate(spec.blocks):
+            same_family = [n for n in c.ops if OPS[n][0] == block.op] or list(c.ops)
+            op = min(same_family, key=lambda n: abs(OPS[n][1] - block.expand))
+            choices += [c.ops.index(op),
+                        closest(c.kernels, lambda k: abs(k - block.kernel)),
+                        closest(c.se_ratios, lambda r: abs(r - block.se)),
+                        c.skips.index(block.skip) if block.skip in c.skips else 0,
+                        closest(c.filter_multipliers,
+                                lambda m: abs(nearest_multiple(sk.channels[b] * m) - block.out_channels)),
+                        closest(c.layer_deltas, lambda d: abs(max(1, sk.layers[b] + d) - block.repeats))]
+        return choices
+
     def contains(self, spec: ArchSpec) -> bool:
         """Whether the spec's architecture lies inside the space."""
         try:

@@ -225,3 +225,62 @@ def test_after_a_kill_the_running_trials_are_trained_again_under_their_own_numbe
     again = resumed.suggest("r0")
     assert (again["trial"], again["choices"]) == (1, second["choices"])  # trained again, same number
     assert resumed.suggest("r1")["trial"] == 2 and first["trial"] == 0
+
+
+def _start_points(*names):
+    from nas.search.start_points import resolve_start_points
+
+    return resolve_start_points(names, default_space())
+
+
+def test_start_points_are_trained_first_and_told_to_the_controller():
+    space = default_space()
+    controller = make_controller("predictor", space, seed=0)
+    first_own = copy.deepcopy(controller).ask()
+    starts = _start_points("efficientnet_b0", "mobilenet_v2")
+    config = SearchConfig(target_flops=300_000_000, out="unused", trials=6, resolution=64, window=(0, float("inf")))
+    listener = Listener()
+    searcher = ControllerSearcher(controller, space, config, 10, None, listener, start_points=starts,
+                                  rungs=(10, 20))
+    suggested = [searcher.suggest(f"t{i}") for i in range(3)]
+    assert [s["choices"] for s in suggested] == [starts[0][1], starts[1][1], first_own]
+    # the start points report only at their end (no scheduler stops them); the controller's candidates at rungs
+    assert [Job.from_dict(s["job"]).rungs for s in suggested] == [(), (), (10, 20)]
+    assert [s["trial"] for s in suggested] == [0, 1, 2]
+    _finish(searcher, "t0", 0.6)
+    assert controller.observed == [(starts[0][1], pytest.approx(listener.records[0]["reward"]))]
+
+
+def test_a_resumed_search_skips_the_start_points_it_recorded():
+    space = default_space()
+    starts = _start_points("references")
+    recorded = starts[1][1]
+    history = [{"trial": 0, "trial_id": "old", "choices": recorded, "reward": 0.5, "status": "ok",
+                "accuracy": 0.5, "flops": 1, "params": 1}]
+    controller = make_controller("random", space, seed=0)
+    config = SearchConfig(target_flops=300_000_000, out="unused", trials=6, resolution=64, window=(0, float("inf")))
+    searcher = ControllerSearcher(controller, space, config, 10, history, Listener(), start_points=starts)
+    proposed = [searcher.suggest(f"t{i}")["choices"] for i in range(2)]
+    assert proposed == [starts[0][1], starts[2][1]]
+    assert controller.num_asked == 0  # the controller is asked only after the start points
+
+
+def test_start_from_names_expand_and_bad_ones_are_one_line_errors(tmp_path):
+    from nas.errors import UserInputError
+    from nas.search.start_points import expand_start_from
+
+    assert expand_start_from(["references", "mobilenet_v2"]) == ("efficientnet_b0", "mnasnet_a1", "mobilenet_v2")
+    assert expand_start_from(["none"]) == () and SearchConfig(300, "o", start_from="none").start_from == ()
+    assert SearchConfig(300, "o", start_from=["references"]).start_from[0] == "efficientnet_b0"
+    with pytest.raises(UserInputError, match="--start-from resnet50: neither a reference network"):
+        _start_points("resnet50")
+    from search_spaces.random_specs import reference
+
+    inside = tmp_path / "inside.json"
+    spec = default_space().decode([1] * 42)
+    inside.write_text(spec.to_json())
+    assert _start_points(str(inside)) == [(str(inside), default_space().encode(spec))]
+    six_blocks = tmp_path / "six.json"
+    six_blocks.write_text(reference("efficientnet_b0").replace(blocks=reference("efficientnet_b0").blocks[:6]).to_json())
+    with pytest.raises(UserInputError, match=r"^--start-from .*six.json: efficientnet-b0: 6 blocks, the space has 7$"):
+        _start_points(str(six_blocks))

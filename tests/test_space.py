@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import numpy as np
@@ -78,6 +79,39 @@ def test_references_inside_or_outside():
         with pytest.raises(SpaceError, match="112 output filters"):
             space.encode(reference(name))
         assert not space.contains(reference(name))
+
+
+def test_nearest_is_encode_inside_the_space_and_the_closest_point_outside():
+    space = default_space()
+    rng = np.random.default_rng(4)
+    for _ in range(20):  # inside the space: its own architecture, chosen as encode chooses
+        spec = space.decode(space.sample(rng))
+        assert space.nearest(spec) == space.encode(spec)
+        assert space.decode(space.nearest(spec)).blocks == spec.blocks
+    b0 = reference("efficientnet_b0")
+    near = space.decode(space.nearest(b0))
+    # B0 differs from the space only in blocks 4 and 5 (112 and 192 filters; the space has 120 and 200)
+    assert [b.out_channels for b in near.blocks] == [16, 24, 40, 80, 120, 200, 320]
+    same = [(b.op, b.expand, b.kernel, b.se, b.skip, b.repeats, b.stride) for b in near.blocks]
+    assert same == [(b.op, b.expand, b.kernel, b.se, b.skip, b.repeats, b.stride) for b in b0.blocks]
+    a1 = space.decode(space.nearest(reference("mnasnet_a1")))
+    assert [b.out_channels for b in a1.blocks] == [16, 24, 40, 80, 120, 160, 320]  # 112 -> 120
+    assert not a1.blocks[0].skip and a1.blocks[2].expand == 3  # its no-skip separable block, its MBConv3
+
+
+def test_nearest_rounds_each_decision_and_refuses_another_skeleton():
+    space = default_space()
+    b0 = reference("efficientnet_b0")
+    blocks = list(b0.blocks)
+    blocks[3] = dataclasses.replace(blocks[3], kernel=7, expand=4, se=0.1, repeats=9)  # none of these is a choice
+    values = space.values(space.nearest(b0.replace(blocks=tuple(blocks))))
+    assert (values["b3.kernel"], values["b3.op"], values["b3.se"], values["b3.layers"]) == (5, "mbconv3", 0.0, 1)
+    with pytest.raises(SpaceError, match="6 blocks, the space has 7"):
+        space.nearest(b0.replace(blocks=b0.blocks[:6]))
+    strided = list(b0.blocks)
+    strided[4] = dataclasses.replace(strided[4], stride=2)
+    with pytest.raises(SpaceError, match="strides"):
+        space.nearest(b0.replace(blocks=tuple(strided)))
 
 
 def test_config_from_json(tmp_path):

@@ -13,6 +13,11 @@ from nas.cli.common import (ArgumentParser, UsageError, add_proxy_arguments, add
                             writable_directory)
 from nas.search.config import SearchConfig
 
+
+def name_list(text: str) -> tuple[str, ...]:
+    """argparse type: comma-separated names (empty items dropped)."""
+    return tuple(item.strip() for item in text.split(",") if item.strip())
+
 def _search_parser() -> ArgumentParser:
     from controllers import CONTROLLERS
     from search_spaces.spec import NOTATION
@@ -50,6 +55,11 @@ def _search_parser() -> ArgumentParser:
     p.add_argument("--scheduler", choices=("none", "asha"),
                    help=f"asha: stop weak candidates early at 1/4 and 1/2 of their step budget, with Ray Tune's "
                         f"ASHA (default: {d['scheduler']})")
+    p.add_argument("--start-from", type=name_list, metavar="NETS",
+                   help="train these networks first, each as its nearest architecture in the space, and tell the "
+                        "controller their rewards: comma-separated reference names (efficientnet_b0, mnasnet_a1, "
+                        "mobilenet_v2), 'references' for all three, B0 spec files, or none (default: "
+                        f"{','.join(d['start_from']) or 'none'})")
     add_proxy_arguments(p)
     p.add_argument("--out", help="run directory (default: runs/<YYYYmmdd-HHMMSS>)")
     p.add_argument("--resume", action="store_true", help="continue the search in --out (default: a new search)")
@@ -96,9 +106,11 @@ def _search_config(args: argparse.Namespace) -> tuple[SearchConfig, SearchConfig
 
 def _search(args: argparse.Namespace) -> int:
     from nas.search.driver import open_latency_table, run_search
+    from nas.search.start_points import resolve_start_points
     from search_spaces.mnasnet import MnasNetSpace
 
     config, previous = _search_config(args)
+    resolve_start_points(config.start_from, MnasNetSpace())  # an unknown name: a usage error before the data loads
     for warning in config.warnings():
         print(warning, file=sys.stderr)
     table = open_latency_table(config, MnasNetSpace())  # a wrong table file: a usage error before the data loads

@@ -11,6 +11,7 @@ from typing import Any
 
 from nas.errors import UserInputError
 from nas.search.reward import mnas_reward
+from nas.search.start_points import expand_start_from
 from nas.training.budget import DEFAULT_LR, OPTIMIZERS, TrainBudget
 from search_spaces.spec import MAX_CLASSES, MAX_RESOLUTION, MIN_RESOLUTION
 
@@ -61,6 +62,8 @@ class SearchConfig:
     # MnasNet's latency objective: a target in ms and the nas-latency-table file that predicts every candidate's
     target_latency_ms: float | None = None
     latency_table: str | None = None
+    # networks trained before the controller proposes (nas.search.start_points): reference names or spec files
+    start_from: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.target_flops is None and self.target_latency_ms is None:
@@ -98,6 +101,8 @@ class SearchConfig:
         if not 0 <= lo < hi:
             raise UserInputError(f"--flops-window {lo:g},{hi:g}: expected 0 <= LO < HI, e.g. 0.5,1.5 (0,inf: off)")
         self.window = (lo, hi)
+        self.start_from = expand_start_from([self.start_from] if isinstance(self.start_from, str)
+                                            else list(self.start_from))
 
     def warnings(self) -> list[str]:
         """Values that are allowed but probably not meant, as ``warning:`` lines: a learning rate far above the

@@ -26,6 +26,7 @@ from nas.search.progress import Progress, human_duration
 from nas.search.recorder import Recorder
 from nas.search.run_files import STATE_FILE, StateError, load_state, read_records, repair_trials, write_json
 from nas.search.scheduler import make_scheduler
+from nas.search.start_points import resolve_start_points
 from nas.search.searcher import MAX_DUPLICATES, MAX_SCREENED, ControllerSearcher, screened_reward
 from nas.search.trial_record import COLUMNS, EVALUATED, TrialRecord
 from nas.training.budget import rung_steps
@@ -224,9 +225,13 @@ def open_session(config: SearchConfig, data: Any, previous: SearchConfig | None,
     controller = make_controller(config.controller, space, seed=config.seed, **config.controller_options)
     restore_controller(controller, state, history)
     total = config.budget().total_steps(len(data.y_train))
+    starts = resolve_start_points(config.start_from, space)
+    if starts and previous is None:
+        log(f"starting from {', '.join(name for name, _ in starts)} (each as its nearest architecture in the "
+            f"space), then the {config.controller} controller")
     searcher = ControllerSearcher(controller, space, config, num_classes, history, recorder,
                                   duplicates=int((state or {}).get("duplicates", 0)), latency_table=table,
-                                  saved=state,
+                                  saved=state, start_points=starts,
                                   rungs=rung_steps(total) if config.scheduler != "none" else ())
     return Session(run_dir, config, space, recorder, searcher, progress, log, total)
 

@@ -76,6 +76,10 @@ class ControllerSearcher(Searcher):
     controller (reward 0 for a failed or errored trial; a trial a scheduler stopped is told its last rung's
     reward). It declares no Tune metric: it judges every trial by that reward, computed here on the driver.
 
+    ``start_points`` ((name, choices) pairs) are proposed before the controller is asked, each once, and trained on
+    the whole budget (no rungs, so the scheduler cannot stop them); those this run has already recorded are
+    skipped, so a resumed run does not train them again.
+
     Before any of that, the pre-screen: a proposal whose analytic FLOPs (or predicted latency) fall outside
     the window is recorded with status ``screened``, told :func:`screened_reward`, not trained; screened
     candidates do not count toward ``config.trials``.
@@ -84,7 +88,8 @@ class ControllerSearcher(Searcher):
     def __init__(self, controller: Any, space: MnasNetSpace, config: SearchConfig, num_classes: int,
                  history: list[TrialRecord] | None = None, listener: Listener | None = None,
                  cache: Any = None, duplicates: int = 0, rungs: Sequence[int] = (),
-                 latency_table: Any = None, saved: dict[str, Any] | None = None) -> None:
+                 latency_table: Any = None, saved: dict[str, Any] | None = None,
+                 start_points: Sequence[tuple[str, list[int]]] = ()) -> None:
         super().__init__()
         self.controller, self.space, self.config = controller, space, config
         self.num_classes, self.listener, self.cache = num_classes, listener, cache
@@ -109,6 +114,8 @@ class ControllerSearcher(Searcher):
         self.next_trial = max(self.next_trial, int(saved.get("next_trial", 0)))
         self.replay = [(int(trial), list(choices)) for trial, choices in saved.get("in_flight", [])
                        if tuple(choices) not in self.evaluated]
+        self.start_points = [(name, list(choices)) for name, choices in start_points]
+        self.start_keys = {tuple(choices) for _, choices in start_points}
 
     def predicted_latency(self, spec: ArchSpec) -> float | None:
         """The latency (ms) the search's table predicts for ``spec``, or None without a table."""
@@ -139,11 +146,11 @@ class ControllerSearcher(Searcher):
         """Candidates evaluated so far (trained, stopped, failed or served from the cache; not screened)."""
         return sum(1 for r in self.records if r["status"] != "screened")
 
-    def job(self, spec: ArchSpec, trial: int) -> Job:
-        """The job of trial ``trial``: the search's budget and rungs, seeded by the trial, cached by the search's
-        seed (a cached result serves every later search with that seed)."""
-        return Job(spec=spec.to_dict(), budget=self.budget, seed=self.config.seed + trial, rungs=self.rungs,
-                   cache_seed=self.config.seed)
+    def job(self, spec: ArchSpec, trial: int, rungs: Sequence[int] | None = None) -> Job:
+        """The job of trial ``trial``: the search's budget and rungs (or ``rungs``), seeded by the trial, cached by
+        the search's seed (a cached result serves every later search with that seed)."""
+        return Job(spec=spec.to_dict(), budget=self.budget, seed=self.config.seed + trial,
+                   rungs=self.rungs if rungs is None else tuple(rungs), cache_seed=self.config.seed)
 
     def _screen(self, choices: list[int], spec: ArchSpec, latency_ms: float | None) -> bool:
         """The pre-screen: True (recorded and told) when ``choices`` is not to be trained."""
@@ -190,7 +197,7 @@ class ControllerSearcher(Searcher):
             if proposals and time.monotonic() - started > SUGGEST_SLICE_SECONDS:
                 return None
             proposals += 1
-            reserved, choices = self.replay.pop(0) if self.replay else (None, self.controller.ask())
+            reserved, choices = self.replay.pop(0) if self.replay else (None, self._propose())
             key = tuple(choices)
             spec = self._spec(choices)  # decoded once per proposal
             latency_ms = self.predicted_latency(spec)
@@ -210,7 +217,9 @@ class ControllerSearcher(Searcher):
             if reserved is None:
                 self.next_trial += 1
             spec = spec.replace(name=f"trial-{trial:04d}")
-            job = self.job(spec, trial)
+            # a start point reports only at its end: the scheduler never stops it early, so it is judged on the
+            # whole budget, the yardstick the controller's candidates are measured against
+            job = self.job(spec, trial, rungs=() if key in self.start_keys else None)
             cached = self.cache.get(job) if self.cache is not None else None
             if cached is not None:
                 cached.seconds = 0.0  # serving it took no trial
@@ -223,6 +232,15 @@ class ControllerSearcher(Searcher):
                 self.listener.save_state(self.state())
             return {"trial": trial, "choices": choices, "job": job.to_dict()}
         return Searcher.FINISHED
+
+    def _propose(self) -> list[int]:
+        """The next start point this run has not recorded, screened or begun; then the controller's proposal."""
+        while self.start_points:
+            _, choices = self.start_points.pop(0)
+            key = tuple(choices)
+            if key not in self.evaluated and key not in self.screened and key not in self.in_flight:
+                return choices
+        return self.controller.ask()
 
     # -- results
     def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
