@@ -5,7 +5,8 @@ reference networks under one recipe and several seeds, judged on the data's test
     python benchmarks/real_data.py --data folder:../shared/data/clothing10 --resolution 64 --targets 400M \
         --epochs 15 --reference-seeds 0,1 [--finalists 4]
 
-(a) ``nas-search --target-flops T --data D`` with every other option at its default, for each target;
+(a) ``nas-search --target-flops T --data D`` with every other option at its default (``--start-from`` passed on
+when given), for each target;
 (b) ``nas-train`` of each winner and of EfficientNet-B0, MnasNet-A1 and MobileNetV2 at ``--resolution`` for
 ``--epochs``, one run per seed; (c) a table of test accuracy (mean and spread over seeds) against FLOPs at
 224 px, each winner's margin over each reference, the wall times, and a plot. With ``--finalists K`` the
@@ -35,8 +36,9 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9.]+", "-", text).strip("-")
 
 
-def run_search(data: str, target: str, out: Path) -> tuple[Path, float]:
-    """The default search for ``target`` on ``data`` (reused when its best_b0.json and timing exist)."""
+def run_search(data: str, target: str, out: Path, options: list[str]) -> tuple[Path, float]:
+    """The default search for ``target`` on ``data``, with ``options`` added (reused when its best_b0.json and
+    timing exist)."""
     from nas.cli.search import main as search_main
 
     timing = out / "wall_seconds.txt"
@@ -44,7 +46,8 @@ def run_search(data: str, target: str, out: Path) -> tuple[Path, float]:
         return out / "best_b0.json", float(timing.read_text())
     start = time.perf_counter()
     resume = ["--resume"] if (out / "search.json").is_file() else []
-    code = search_main(["--target-flops", target, "--data", data, "--out", str(out), *resume])
+    code = search_main(["--target-flops", target, "--data", data, "--out", str(out), *resume,
+                        *([] if resume else options)])
     if code != 0:
         raise SystemExit(f"nas-search failed ({code}) in {out}")
     seconds = time.perf_counter() - start
@@ -171,6 +174,7 @@ def main() -> None:
     parser.add_argument("--finalists", type=int, default=0,
                         help="train the K best candidates of each search once, keep the best by held-out accuracy "
                              "(default: 0, the winner only)")
+    parser.add_argument("--start-from", help="nas-search's --start-from (default: nas-search's default)")
     parser.add_argument("--out", help="default: runs/real-data/<data name>")
     args = parser.parse_args()
     from nas.engine.runner import start_ray
@@ -182,7 +186,8 @@ def main() -> None:
     search_seconds = {}
     specs_found = []
     for target in args.targets.split(","):
-        spec, seconds = run_search(args.data, target, out / f"search-{target}")
+        options = ["--start-from", args.start_from] if args.start_from else []
+        spec, seconds = run_search(args.data, target, out / f"search-{target}", options)
         specs[f"search-{target}"] = spec
         specs_found.append(f"search-{target}")
         search_seconds[target] = seconds

@@ -1,4 +1,5 @@
 """The typed search configuration: defaults, search.json round trip, the resume merge, scoring."""
+import json
 import pickle
 
 import pytest
@@ -22,6 +23,10 @@ def test_search_json_round_trip_ignores_keys_of_older_versions():
     config = SearchConfig(target_flops=400_000_000, out="runs/x", trials=5, concurrency=2)
     values = config.to_dict() | {"fail_trial": 3}  # a field that older versions wrote
     assert SearchConfig.from_dict(values) == config
+    started = SearchConfig(target_flops=400_000_000, out="runs/x", start_from=("references",))
+    assert SearchConfig.from_dict(json.loads(json.dumps(started.to_dict()))) == started
+    older = {k: v for k, v in started.to_dict().items() if k != "start_from"}
+    assert SearchConfig.from_dict(older).start_from == ()  # a run from before start points started from none
     assert pickle.loads(pickle.dumps(config)) == config  # what Ray ships to the trials
 
 

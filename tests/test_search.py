@@ -80,6 +80,26 @@ def test_end_to_end_search_writes_every_output(tmp_path, capsys):
     assert (out / "ray").is_dir()
 
 
+def test_a_search_starts_from_the_given_networks(tmp_path, capsys):
+    from nas.search.start_points import resolve_start_points
+    from search_spaces.mnasnet import default_space
+
+    code, out = _search(tmp_path, "start", "--trials", "3", "--controller", "random",
+                        "--start-from", "mobilenet_v2,mnasnet_a1")
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "starting from mobilenet_v2, mnasnet_a1 (each as its nearest architecture in the space)" in printed
+    starts = resolve_start_points(["mobilenet_v2", "mnasnet_a1"], default_space())
+    trials = pd.read_csv(out / "trials.csv").set_index("trial")
+    assert [json.loads(trials.loc[t, "choices"]) for t in (0, 1)] == [choices for _, choices in starts]
+    assert json.loads(trials.loc[2, "choices"]) not in [choices for _, choices in starts]  # then the controller
+    assert "(start point: mobilenet_v2)" in printed and "(start point: mnasnet_a1)" in printed  # in the top list
+    best = load_spec(out / "best_b0.json")
+    names = {tuple(choices): name for name, choices in starts}
+    assert best.provenance["start_point"] == names.get(tuple(best.provenance["choices"]))
+    assert json.loads((out / "search.json").read_text())["config"]["start_from"] == ["mobilenet_v2", "mnasnet_a1"]
+
+
 def _tiny_config(out, **changes):
     from nas.search.config import SearchConfig
 
@@ -166,6 +186,7 @@ def test_resume_continues_without_rerunning(tmp_path):
     (["--trials", "3"], "a target is required: --target-flops 400M"),
     (["--resume"], "--resume needs --out"),
     (["--target-flops", "400M", "--controller", "bayes"], "--controller"),
+    (["--target-flops", "400M", "--start-from", "resnet50"], "--start-from resnet50: neither a reference network"),
     (["--target-flops", "400M", "--flops-window", "1.5,0.5"], "expected 0 <= LO < HI"),
     (["--target-flops", "400M", "--flops-window", "x"], "expected LO,HI"),
 ])

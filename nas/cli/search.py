@@ -125,9 +125,11 @@ def _search(args: argparse.Namespace) -> int:
              if counts.get(k, 0) or k == "ok"]
     print(f"\ntop {min(5, len(ok))} of {len(frame)} candidates ({', '.join(kinds)}):")
     print(f"{'trial':>5}  {'reward':>7}  {'acc':>6}  {'MFLOPs':>7}  {'Mparams':>7}  architecture")
+    starts = dict((tuple(c), name) for name, c in resolve_start_points(config.start_from, MnasNetSpace()))
     for _, row in ok.head(5).iterrows():
+        start = starts.get(tuple(row["choices"]))
         print(f"{int(row['trial']):>5}  {row['reward']:7.4f}  {row['accuracy']:6.3f}  {row['flops'] / 1e6:7.1f}  "
-              f"{row['params'] / 1e6:7.2f}  {row['summary']}")
+              f"{row['params'] / 1e6:7.2f}  {row['summary']}" + (f"  (start point: {start})" if start else ""))
     print(f"outputs in {config.out}: best_b0.json, trials.csv, pareto.png, report.html, search.json")
     if not outcome.finished:
         print(f"nas-search: interrupted; finished work is kept; continue with: nas-search --resume --out "

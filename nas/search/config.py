@@ -165,6 +165,7 @@ class SearchConfig:
             values = {"window": values["flops_window"], **values}
         values = {k: v for k, v in values.items() if k in known}
         values.setdefault("optimizer", "sgd")  # runs from before the choice trained with SGD
+        values.setdefault("start_from", ())  # runs from before start points started from none
         return cls(**values)
 
     @classmethod

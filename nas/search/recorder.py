@@ -18,6 +18,7 @@ from nas.versions import versions
 from nas.search.config import SearchConfig
 from nas.search.pareto import plot_pareto
 from nas.search.run_files import STATE_FILE, append_trial, append_trials, read_trials, rewrite_trials, save_state
+from nas.search.start_points import start_point_name
 from nas.search.trial_record import TrialRecord
 from search_spaces.mnasnet import MnasNetSpace
 
@@ -51,7 +52,9 @@ def write_best(run_dir: Path, space: MnasNetSpace, config: SearchConfig, num_cla
                     "target_latency_ms": config.target_latency_ms, "reward_mode": config.reward,
                     "w": config.w, "controller": config.controller, "trial": record["trial"],
                     "trial_id": record["trial_id"], "source": record.get("source", "trained"),
-                    "choices": list(record["choices"]), "proxy_data": config.data,
+                    "choices": list(record["choices"]),
+                    "start_point": start_point_name(config.start_from, space, record["choices"]),
+                    "proxy_data": config.data,
                     "proxy_resolution": config.proxy_resolution, "budget": config.budget().to_dict(),
                     "seed": config.seed, "versions": versions(), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
     save_spec(spec, run_dir / "best_b0.json")

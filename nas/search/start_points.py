@@ -54,3 +54,12 @@ def resolve_start_points(start_from: Sequence[str], space: MnasNetSpace) -> list
         if all(choices != seen for _, seen in points):
             points.append((item, choices))
     return points
+
+
+def start_point_name(start_from: Sequence[str], space: MnasNetSpace, choices: Sequence[int]) -> str | None:
+    """The start point whose architecture ``choices`` is, or None (also when a start point's file is gone)."""
+    try:
+        points = resolve_start_points(start_from, space)
+    except UserInputError:
+        return None
+    return next((name for name, point in points if point == list(choices)), None)
