@@ -110,6 +110,11 @@ def flops_amount(text: str) -> int:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def name_list(text: str) -> tuple[str, ...]:
+    """argparse type: comma-separated names (empty items dropped)."""
+    return tuple(item.strip() for item in text.split(",") if item.strip())
+
+
 def window_range(text: str) -> tuple[float, float]:
     """argparse type: ``LO,HI``; the range itself is checked by SearchConfig."""
     try:

@@ -9,14 +9,10 @@ from pathlib import Path
 from typing import Sequence
 
 from nas.cli.common import (ArgumentParser, UsageError, add_proxy_arguments, add_run_arguments, flops_amount,
-                            given_fields, latency_time, load_proxy_data, positive_int, run_command, window_range,
-                            writable_directory)
+                            given_fields, latency_time, load_proxy_data, name_list, positive_int, run_command,
+                            window_range, writable_directory)
 from nas.search.config import SearchConfig
 
-
-def name_list(text: str) -> tuple[str, ...]:
-    """argparse type: comma-separated names (empty items dropped)."""
-    return tuple(item.strip() for item in text.split(",") if item.strip())
 
 def _search_parser() -> ArgumentParser:
     from controllers import CONTROLLERS
@@ -75,6 +71,9 @@ def _search_config(args: argparse.Namespace) -> tuple[SearchConfig, SearchConfig
     from nas.search.run_files import set_aside_orphaned_run
 
     given = given_fields(args)
+    if "start_from" in given:  # spec files by absolute path: a resume from another directory finds them
+        given["start_from"] = tuple(str(Path(item).resolve()) if Path(item).is_file() else item
+                                    for item in given["start_from"])
     if args.resume:
         if not args.out:
             raise UsageError("--resume needs --out, the run directory to continue")

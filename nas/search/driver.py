@@ -26,8 +26,8 @@ from nas.search.progress import Progress, human_duration
 from nas.search.recorder import Recorder
 from nas.search.run_files import STATE_FILE, StateError, load_state, read_records, repair_trials, write_json
 from nas.search.scheduler import make_scheduler
-from nas.search.start_points import resolve_start_points
 from nas.search.searcher import MAX_DUPLICATES, MAX_SCREENED, ControllerSearcher, screened_reward
+from nas.search.start_points import resolve_start_points
 from nas.search.trial_record import COLUMNS, EVALUATED, TrialRecord
 from nas.training.budget import rung_steps
 from nas.versions import versions
