@@ -109,7 +109,8 @@ def _search(args: argparse.Namespace) -> int:
     from search_spaces.mnasnet import MnasNetSpace
 
     config, previous = _search_config(args)
-    resolve_start_points(config.start_from, MnasNetSpace())  # an unknown name: a usage error before the data loads
+    # an unknown name: a usage error before the data loads; the names mark the start points in the top list below
+    starts = {tuple(choices): name for name, choices in resolve_start_points(config.start_from, MnasNetSpace())}
     for warning in config.warnings():
         print(warning, file=sys.stderr)
     table = open_latency_table(config, MnasNetSpace())  # a wrong table file: a usage error before the data loads
@@ -124,7 +125,6 @@ def _search(args: argparse.Namespace) -> int:
              if counts.get(k, 0) or k == "ok"]
     print(f"\ntop {min(5, len(ok))} of {len(frame)} candidates ({', '.join(kinds)}):")
     print(f"{'trial':>5}  {'reward':>7}  {'acc':>6}  {'MFLOPs':>7}  {'Mparams':>7}  architecture")
-    starts = dict((tuple(c), name) for name, c in resolve_start_points(config.start_from, MnasNetSpace()))
     for _, row in ok.head(5).iterrows():
         start = starts.get(tuple(row["choices"]))
         print(f"{int(row['trial']):>5}  {row['reward']:7.4f}  {row['accuracy']:6.3f}  {row['flops'] / 1e6:7.1f}  "
