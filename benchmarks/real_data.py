@@ -10,8 +10,8 @@ when given), for each target;
 (b) ``nas-train`` of each winner and of EfficientNet-B0, MnasNet-A1 and MobileNetV2 at ``--resolution`` for
 ``--epochs``, one run per seed; (c) a table of test accuracy (mean and spread over seeds) against FLOPs at
 224 px, each winner's margin over each reference, the wall times, and a plot. With ``--finalists K`` the
-K best candidates of each search (by proxy reward, the winner first) are each trained once (the first seed)
-and the one with the best *held-out* accuracy (never the test split) is trained on the other seeds too: the
+K best candidates of each search (by proxy reward, the winner first), and each of its start points, are each
+trained once (the first seed) and the one with the best *held-out* accuracy (never the test split) is trained on the other seeds too: the
 row ``search-T-finalists``, what a user gets who trains a few finalists before choosing. Everything lands in
 ``--out`` (default ``runs/real-data/<data name>/``) and is reused when the script runs again: a finished search
 or training is read back, not repeated.
@@ -75,21 +75,30 @@ def run_training(spec: Path, data: str, resolution: int, epochs: int, seed: int,
     return result
 
 
-def finalist_specs(run: Path, k: int) -> list[tuple[int, Path]]:
-    """The ``k`` best trained candidates of a search run by reward (trial number, spec file written into
-    ``run/finalists/``), the winner first."""
+def finalist_specs(run: Path, k: int) -> list[tuple[int, Path, str | None]]:
+    """The ``k`` best trained candidates of a search run by reward, then each of the search's start points not
+    among them (``--start-from``): (trial number, spec file written into ``run/finalists/``, the start point's
+    name or None), the winner first."""
     from nas.files import save_spec
+    from nas.search.config import SearchConfig
+    from nas.search.start_points import start_point_name
     from search_spaces.mnasnet import MnasNetSpace
     from search_spaces.spec import load_spec
 
     best = load_spec(run / "best_b0.json")
+    starts = SearchConfig.from_dict(json.loads((run / "search.json").read_text())["config"]).start_from
     trials = pd.read_csv(run / "trials.csv")
-    ranked = trials[trials["status"] == "ok"].sort_values("reward", ascending=False).head(k)
+    trials = trials[trials["status"] == "ok"].sort_values("reward", ascending=False)
     space, found = MnasNetSpace(), []
-    for _, row in ranked.iterrows():
-        spec = space.decode(json.loads(row["choices"]), resolution=best.resolution, num_classes=best.num_classes,
+    for _, row in trials.iterrows():
+        choices = json.loads(row["choices"])
+        start = start_point_name(starts, space, choices)
+        if len(found) >= k and start is None:
+            continue
+        spec = space.decode(choices, resolution=best.resolution, num_classes=best.num_classes,
                             name=f"trial-{int(row['trial']):04d}")
-        found.append((int(row["trial"]), save_spec(spec, run / "finalists" / f"trial-{int(row['trial']):04d}.json")))
+        path = save_spec(spec, run / "finalists" / f"trial-{int(row['trial']):04d}.json")
+        found.append((int(row["trial"]), path, start))
     return found
 
 
@@ -137,22 +146,24 @@ def finalists_rows(args: argparse.Namespace, out: Path, target: str, seeds: list
     run = out / f"search-{target}"
     winner = int(json.loads((run / "best_b0.json").read_text())["provenance"]["trial"])
     new_rows, chosen = [], None
-    for trial, spec in finalist_specs(run, args.finalists):
+    finalists = finalist_specs(run, args.finalists)
+    for trial, spec, start in finalists:
         name = f"search-{target}" if trial == winner else f"finalist-{target}-t{trial}"  # the winner's runs reused
         result = run_training(spec, args.data, args.resolution, args.epochs, seeds[0],
                               out / f"train-{name}-e{args.epochs}-r{args.resolution}-s{seeds[0]}")
-        row = _row(f"finalist-{target}-t{trial}", seeds[0], result, spec)
+        row = {**_row(f"finalist-{target}-t{trial}", seeds[0], result, spec), "start_point": start}
         new_rows.append(row)
-        say(f"finalist trial {trial}: val {row['val_accuracy']:.4f} (test {row['test_accuracy']})")
+        say(f"finalist trial {trial}{f' (start point {start})' if start else ''}: val {row['val_accuracy']:.4f} "
+            f"(test {row['test_accuracy']})")
         if chosen is None or row["val_accuracy"] > chosen[3]["val_accuracy"]:
             chosen = (trial, name, spec, row)
     trial, name, spec, first = chosen
-    say(f"search-{target}-finalists: trial {trial} (best held-out accuracy of {args.finalists})")
+    say(f"search-{target}-finalists: trial {trial} (best held-out accuracy of {len(finalists)})")
     new_rows.append({**first, "network": f"search-{target}-finalists"})
     for seed in seeds[1:]:
         result = run_training(spec, args.data, args.resolution, args.epochs, seed,
                               out / f"train-{name}-e{args.epochs}-r{args.resolution}-s{seed}")
-        new_rows.append(_row(f"search-{target}-finalists", seed, result, spec))
+        new_rows.append({**_row(f"search-{target}-finalists", seed, result, spec), "start_point": first["start_point"]})
     return new_rows
 
 
@@ -172,8 +183,8 @@ def main() -> None:
     parser.add_argument("--reference-seeds", help="seeds of MnasNet-A1 and MobileNetV2 (default: --seeds)")
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--finalists", type=int, default=0,
-                        help="train the K best candidates of each search once, keep the best by held-out accuracy "
-                             "(default: 0, the winner only)")
+                        help="train the K best candidates of each search and its start points once, keep the best "
+                             "by held-out accuracy (default: 0, the winner only)")
     parser.add_argument("--start-from", help="nas-search's --start-from (default: nas-search's default)")
     parser.add_argument("--out", help="default: runs/real-data/<data name>")
     args = parser.parse_args()
@@ -201,7 +212,7 @@ def main() -> None:
             rows.append(_row(name, seed, result, spec))
             say(f"{name} seed {seed}: test {result.get('test_accuracy')}, val {result['val_accuracy']:.4f}")
     seeds = [int(s) for s in args.seeds.split(",")]
-    for target in (search_seconds if args.finalists > 1 else ()):
+    for target in (search_seconds if args.finalists > 0 else ()):
         rows += finalists_rows(args, out, target, seeds, rows)
     frame = pd.DataFrame(rows)
     frame.to_csv(out / "runs.csv", index=False)

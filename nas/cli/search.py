@@ -104,6 +104,7 @@ def _search_config(args: argparse.Namespace) -> tuple[SearchConfig, SearchConfig
 
 
 def _search(args: argparse.Namespace) -> int:
+    from nas.search.close_calls import close_call_line
     from nas.search.driver import open_latency_table, run_search
     from nas.search.start_points import resolve_start_points
     from search_spaces.mnasnet import MnasNetSpace
@@ -129,6 +130,9 @@ def _search(args: argparse.Namespace) -> int:
         start = starts.get(tuple(row["choices"]))
         print(f"{int(row['trial']):>5}  {row['reward']:7.4f}  {row['accuracy']:6.3f}  {row['flops'] / 1e6:7.1f}  "
               f"{row['params'] / 1e6:7.2f}  {row['summary']}" + (f"  (start point: {start})" if start else ""))
+    close_call = close_call_line(frame, len(data.y_val), starts)
+    if close_call:
+        print(close_call)
     print(f"outputs in {config.out}: best_b0.json, trials.csv, pareto.png, report.html, search.json")
     if not outcome.finished:
         print(f"nas-search: interrupted; finished work is kept; continue with: nas-search --resume --out "
