@@ -42,6 +42,8 @@ def test_the_line_names_the_trials_and_start_points_or_is_absent():
     assert "+-2.7 points" in line and "341 held-out images" in line
     assert line.endswith("trials 0, 1 (efficientnet_b0)")
     assert close_call_line(trials, 100_000) is None
+    with_command = close_call_line(trials, 341, train_command="nas-train runs/x --trial N")
+    assert with_command.splitlines()[1] == "  judge them by real training before choosing: nas-train runs/x --trial N"
     assert close_call_line(_trials([(0, 0.5, 1.0, "failed")]), 341) is None
 
 

@@ -100,7 +100,8 @@ def test_a_search_starts_from_the_given_networks(tmp_path, capsys):
     from nas.search.close_calls import close_call_line
 
     frame = pd.read_csv(out / "trials.csv").assign(choices=lambda f: f["choices"].map(json.loads))
-    close_call = close_call_line(frame, 200, names)  # the proxy's 200 held-out images (TINY's 1000 x 0.2)
+    close_call = close_call_line(frame, 200, names,  # the proxy's 200 held-out images (TINY's 1000 x 0.2)
+                                 train_command=f"nas-train {out} --trial N --data synthetic:classes=3,images=1000")
     assert (close_call in printed) if close_call else "close call" not in printed
     assert json.loads((out / "search.json").read_text())["config"]["start_from"] == ["mobilenet_v2", "mnasnet_a1"]
 

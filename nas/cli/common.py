@@ -57,15 +57,20 @@ def _status(code: int) -> int:
     return 143 if code == 130 and TERMINATED.is_set() else code
 
 
-def positive_int(text: str) -> int:
-    """argparse type: an integer of at least 1."""
+def positive_int(text: str, least: int = 1) -> int:
+    """argparse type: an integer of at least 1 (``least``)."""
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    if value < least:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least {least}")
     return value
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer of at least 0."""
+    return positive_int(text, least=0)
 
 
 def number(text: str) -> float:

@@ -130,7 +130,8 @@ def _search(args: argparse.Namespace) -> int:
         start = starts.get(tuple(row["choices"]))
         print(f"{int(row['trial']):>5}  {row['reward']:7.4f}  {row['accuracy']:6.3f}  {row['flops'] / 1e6:7.1f}  "
               f"{row['params'] / 1e6:7.2f}  {row['summary']}" + (f"  (start point: {start})" if start else ""))
-    close_call = close_call_line(frame, len(data.y_val), starts)
+    close_call = close_call_line(frame, len(data.y_val), starts,
+                                 train_command=f"nas-train {config.out} --trial N --data {config.data}")
     if close_call:
         print(close_call)
     print(f"outputs in {config.out}: best_b0.json, trials.csv, pareto.png, report.html, search.json")

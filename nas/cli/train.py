@@ -5,8 +5,8 @@ import argparse
 from dataclasses import fields
 from typing import Sequence
 
-from nas.cli.common import (ArgumentParser, UsageError, non_negative_float, positive_float, positive_int,
-                            run_command, seed_number)
+from nas.cli.common import (ArgumentParser, UsageError, non_negative_float, non_negative_int, positive_float,
+                            positive_int, run_command, seed_number)
 from nas.training.recipe import LR_PER_256, OPTIMIZERS, WEIGHT_DECAY, TrainRecipe
 
 RECIPE_FLAGS = [f.name for f in fields(TrainRecipe)]
@@ -18,6 +18,8 @@ def _train_parser() -> ArgumentParser:
                        "Train, EMA weights, held-out accuracy every epoch, test accuracy at the end.",
                        usage="nas-train SPEC --data DATA [options]\n       nas-train --resume --out RUN [options]")
     p.add_argument("spec", nargs="?", help="a B0 spec JSON file, or a nas-search run directory (its best_b0.json)")
+    p.add_argument("--trial", type=non_negative_int, help="with a nas-search run directory: train this trial of "
+                   "its trials.csv (default: its best; nas-search's close-call line names the trials to try)")
     p.add_argument("--data", help="training data (default: synthetic): synthetic, npz:PATH, cifar10:DIR, "
                    "cifar100:DIR, folder:DIR; a held-out split is taken as nas-search does (or val/ as given), and "
                    "a test split (test_batch, test/, x_test/y_test) is measured once at the end")
@@ -73,6 +75,8 @@ def _settings(args: argparse.Namespace):
         for name in ("data", "resolution"):
             if getattr(args, name) is not None and getattr(args, name) != getattr(saved, name):
                 raise UsageError(f"--resume continues with the run's own --{name} ({getattr(saved, name)})")
+        if args.trial is not None and args.trial != saved.trial:
+            raise UsageError(f"--resume continues with the run's own --trial ({saved.trial})")
         if args.spec:
             saved.spec = args.spec  # checked against the checkpoint's architecture
         saved.out = args.out
@@ -90,7 +94,7 @@ def _settings(args: argparse.Namespace):
     if "warmup_epochs" in given and recipe.warmup_epochs >= recipe.epochs:  # a default warm-up is cut short
         raise UsageError(f"--warmup-epochs {recipe.warmup_epochs:g}: must be fewer than --epochs {recipe.epochs} "
                          f"(the warm-up would take the whole training)")
-    return TrainSettings(spec=args.spec, data=args.data or "synthetic", recipe=recipe, resolution=args.resolution,
+    return TrainSettings(spec=args.spec, trial=args.trial, data=args.data or "synthetic", recipe=recipe, resolution=args.resolution,
                          out=args.out, workers=args.workers or 1, gpus_per_worker=args.gpus_per_worker,
                          cpus_per_worker=args.cpus_per_worker, address=args.address, debug=bool(args.debug))
 

@@ -19,6 +19,7 @@ class TrainSettings:
 
     spec: str
     data: str = "synthetic"
+    trial: int | None = None  # with a nas-search run directory as ``spec``: that trial instead of its best
     recipe: TrainRecipe = field(default_factory=TrainRecipe)
     resolution: int | None = None
     val_fraction: float = 0.2

@@ -29,9 +29,17 @@ from search_spaces.spec import ArchSpec, architecture_hash, load_spec
 RESULT_FILE, SPEC_FILE, CURVES_FILE = "result.json", "spec.json", "curves.png"
 
 
-def resolve_spec(source: str) -> ArchSpec:
-    """The spec a SPEC argument names: a spec file, or a run directory's ``best_b0.json``."""
+def resolve_spec(source: str, trial: int | None = None) -> ArchSpec:
+    """The spec a SPEC argument names: a spec file, or a run directory's ``best_b0.json`` (with ``trial``: that
+    trial of the run's trials.csv)."""
     path = Path(source)
+    if trial is not None:
+        if not (path / "search.json").is_file():
+            raise UserInputError(f"--trial {trial}: {source} is not a nas-search run directory (--trial picks a "
+                                 f"trial of one; give the directory as SPEC)")
+        from nas.search.run_files import trial_spec
+
+        return trial_spec(path, trial)
     if path.is_dir():
         if not (path / "best_b0.json").is_file():
             raise UserInputError(f"{source}: a directory without best_b0.json (give a spec file or a nas-search "
@@ -129,7 +137,7 @@ def run_training(settings: TrainSettings, resume: bool = False, log: Callable[[s
     if settings.recipe.batch_size % settings.workers:  # before anything is read or written
         raise UserInputError(f"--batch-size {settings.recipe.batch_size} does not split evenly over "
                              f"{settings.workers} workers")
-    spec = resolve_spec(settings.spec)
+    spec = resolve_spec(settings.spec, settings.trial)
     out = _prepare_out(settings, spec, resume)
     with RunLock(out, "nas-train"):
         resolution = settings.resolution or spec.resolution

@@ -33,9 +33,11 @@ def close_to_best(trials: pd.DataFrame, held_out_images: int) -> tuple[pd.DataFr
 
 
 def close_call_line(trials: pd.DataFrame, held_out_images: int,
-                    start_points: Mapping[tuple[int, ...], str] | None = None, listed: int = 5) -> str | None:
-    """One line for the end of a search when other candidates lie within one standard error of the winner
-    (None when none does): how many, the error, and the trials to train before choosing (start points named)."""
+                    start_points: Mapping[tuple[int, ...], str] | None = None, listed: int = 5,
+                    train_command: str | None = None) -> str | None:
+    """The lines for the end of a search when other candidates lie within one standard error of the winner
+    (None when none does): how many, the error, the trials (start points named), and with ``train_command``
+    (``nas-train RUN --trial N ...``) how to train them for real."""
     close, error = close_to_best(trials, held_out_images)
     if len(close) < 2:
         return None
@@ -45,7 +47,9 @@ def close_call_line(trials: pd.DataFrame, held_out_images: int,
         names.append(f"{int(row['trial'])}" + (f" ({start})" if start else ""))
     more = f" and {len(close) - len(names)} more" if len(close) > len(names) else ""
     trained = int((trials["status"] == "ok").sum())
-    return (f"close call: {len(close) - 1} of the other {trained - 1} trained candidates lie within one standard "
+    line = (f"close call: {len(close) - 1} of the other {trained - 1} trained candidates lie within one standard "
             f"error of the winner (+-{100 * error:.1f} points of accuracy on {held_out_images} held-out images), "
-            f"where the proxy cannot tell them apart; train them with nas-train and choose by held-out accuracy: "
-            f"trials {', '.join(names)}{more}")
+            f"where the proxy cannot tell them apart: trials {', '.join(names)}{more}")
+    if train_command:
+        line += f"\n  judge them by real training before choosing: {train_command}"
+    return line

@@ -1,0 +1,72 @@
+"""nas-train RUN --trial N: any trial of a search run as the spec to train (what a close call names)."""
+import json
+import random
+
+import pytest
+
+from nas.cli.train import main as train_main
+from nas.engine.job import Measurement
+from nas.errors import UserInputError
+from nas.retrain.config import TrainSettings
+from nas.retrain.driver import resolve_spec
+from nas.search.config import SearchConfig
+from nas.search.run_files import append_trials, trial_spec, write_json
+from nas.search.trial_record import trial_record
+from search_spaces.mnasnet import MnasNetSpace
+from search_spaces.spec import architecture_hash
+
+
+@pytest.fixture
+def search_run(tmp_path):
+    """A search run directory as nas-search writes it: search.json and two trials (the files' own writers)."""
+    run = tmp_path / "search"
+    run.mkdir()
+    config = SearchConfig(target_flops=400_000_000, out=str(run), resolution=96)
+    write_json(run / "search.json", {"config": config.to_dict()})
+    space = MnasNetSpace()
+    rng = random.Random(0)
+    records = []
+    for trial, accuracy in ((0, 0.61), (1, 0.64)):
+        choices = [rng.randrange(size) for size in space.sizes]
+        spec = space.decode(choices, resolution=96, num_classes=10)
+        measured = Measurement(accuracy=accuracy, flops=123_000_000 + trial, params=2_000_000, steps=300)
+        records.append(trial_record(trial, f"t{trial}", choices, spec, measured, "trained", config.score))
+    append_trials(run / "trials.csv", records)
+    return run, records
+
+
+def test_a_trial_decodes_to_its_architecture_at_the_search_resolution(search_run):
+    run, records = search_run
+    spec = trial_spec(run, 1)
+    decoded = MnasNetSpace().decode(records[1]["choices"], resolution=96, num_classes=1000)
+    assert architecture_hash(spec) == architecture_hash(decoded)
+    assert spec.resolution == 96 and spec.name == "search-trial-1"
+    assert spec.metrics["proxy_accuracy"] == pytest.approx(0.64) and spec.metrics["flops"] == 123_000_001
+    assert spec.provenance["trial"] == 1 and spec.provenance["choices"] == records[1]["choices"]
+    assert architecture_hash(resolve_spec(str(run), 0)) == architecture_hash(trial_spec(run, 0))
+
+
+def test_a_missing_trial_or_a_spec_file_with_trial_is_a_user_error(search_run, tmp_path):
+    run, _ = search_run
+    with pytest.raises(UserInputError, match=r"--trial 7: .* has no trial 7 \(trials 0\.\.1\)"):
+        trial_spec(run, 7)
+    spec_file = tmp_path / "b0.json"
+    spec_file.write_text(json.dumps(MnasNetSpace().decode([0] * 42).to_dict()))
+    with pytest.raises(UserInputError, match="is not a nas-search run directory"):
+        resolve_spec(str(spec_file), 0)
+
+
+def test_the_command_line_refuses_them_in_one_line(search_run, capsys):
+    run, _ = search_run
+    assert train_main([str(run), "--trial", "9"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "has no trial 9" in err and "Traceback" not in err
+    assert train_main([str(run), "--trial", "-1"]) == 2
+    assert "must be at least 0" in capsys.readouterr().err
+
+
+def test_the_trial_is_kept_in_the_settings_and_older_ones_read_as_none():
+    settings = TrainSettings(spec="runs/x", trial=3)
+    assert TrainSettings.from_dict(settings.to_dict()).trial == 3
+    older = {k: v for k, v in settings.to_dict().items() if k != "trial"}
+    assert TrainSettings.from_dict(older).trial is None
