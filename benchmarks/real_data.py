@@ -23,6 +23,7 @@ import json
 import re
 import time
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -55,8 +56,10 @@ def run_search(data: str, target: str, out: Path, options: list[str]) -> tuple[P
     return out / "best_b0.json", seconds
 
 
-def run_training(spec: Path, data: str, resolution: int, epochs: int, seed: int, out: Path) -> dict:
-    """nas-train of ``spec`` (reused when its result.json exists; resumed when it was interrupted)."""
+def run_training(spec: Path, data: str, resolution: int, epochs: int, seed: int, out: Path,
+                 trial: int | None = None) -> dict:
+    """nas-train of ``spec`` (with ``trial``: that trial of the search run ``spec``), reused when its result.json
+    exists, resumed when it was interrupted."""
     from nas.cli.train import main as train_main
 
     if (out / "result.json").is_file():
@@ -65,7 +68,7 @@ def run_training(spec: Path, data: str, resolution: int, epochs: int, seed: int,
         args = ["--resume", "--out", str(out)]
     else:
         args = [str(spec), "--data", data, "--resolution", str(resolution), "--epochs", str(epochs), "--seed",
-                str(seed), "--out", str(out)]
+                str(seed), "--out", str(out), *(["--trial", str(trial)] if trial is not None else [])]
     start = time.perf_counter()
     if train_main(args) != 0:
         raise SystemExit(f"nas-train failed in {out}")
@@ -75,38 +78,31 @@ def run_training(spec: Path, data: str, resolution: int, epochs: int, seed: int,
     return result
 
 
-def finalist_specs(run: Path, k: int) -> list[tuple[int, Path, str | None]]:
+def finalists(run: Path, k: int) -> list[tuple[int, str | None]]:
     """The ``k`` best trained candidates of a search run by reward, then each of the search's start points not
-    among them (``--start-from``): (trial number, spec file written into ``run/finalists/``, the start point's
-    name or None), the winner first."""
-    from nas.files import save_spec
+    among them (``--start-from``): (trial number, the start point's name or None), the winner first."""
     from nas.search.config import SearchConfig
     from nas.search.start_points import start_point_name
     from search_spaces.mnasnet import MnasNetSpace
-    from search_spaces.spec import load_spec
 
-    best = load_spec(run / "best_b0.json")
     starts = SearchConfig.from_dict(json.loads((run / "search.json").read_text())["config"]).start_from
     trials = pd.read_csv(run / "trials.csv")
     trials = trials[trials["status"] == "ok"].sort_values("reward", ascending=False)
     space, found = MnasNetSpace(), []
     for _, row in trials.iterrows():
-        choices = json.loads(row["choices"])
-        start = start_point_name(starts, space, choices)
-        if len(found) >= k and start is None:
-            continue
-        spec = space.decode(choices, resolution=best.resolution, num_classes=best.num_classes,
-                            name=f"trial-{int(row['trial']):04d}")
-        path = save_spec(spec, run / "finalists" / f"trial-{int(row['trial']):04d}.json")
-        found.append((int(row["trial"]), path, start))
+        start = start_point_name(starts, space, json.loads(row["choices"]))
+        if len(found) < k or start is not None:
+            found.append((int(row["trial"]), start))
     return found
 
 
-def flops_at_224(spec: Path, num_classes: int) -> int:
+def flops_at_224(spec: Path | Any, num_classes: int) -> int:
+    """FLOPs at 224 px of a spec (a file, or an ArchSpec) with ``num_classes`` classes."""
     from nas.network.counting import profile
     from search_spaces.spec import load_spec
 
-    return profile(load_spec(spec).replace(num_classes=num_classes), 224, method="analytic")["flops"]
+    spec = load_spec(spec) if isinstance(spec, Path) else spec
+    return profile(spec.replace(num_classes=num_classes), 224, method="analytic")["flops"]
 
 
 def summarise(rows: pd.DataFrame) -> pd.DataFrame:
@@ -143,31 +139,33 @@ def finalists_rows(args: argparse.Namespace, out: Path, target: str, seeds: list
     """Train each finalist of ``target``'s search on the first seed (the winner's run is the one already
     made), choose by held-out accuracy, train the choice on the other seeds: rows ``finalist-T-tN`` (one seed
     each) and ``search-T-finalists`` (every seed)."""
+    from nas.search.run_files import trial_spec
+
     run = out / f"search-{target}"
     winner = int(json.loads((run / "best_b0.json").read_text())["provenance"]["trial"])
-    new_rows, chosen = [], None
-    finalists = finalist_specs(run, args.finalists)
-    for trial, spec, start in finalists:
+    new_rows, chosen, named = [], None, finalists(run, args.finalists)
+    for trial, start in named:
         name = f"search-{target}" if trial == winner else f"finalist-{target}-t{trial}"  # the winner's runs reused
-        result = run_training(spec, args.data, args.resolution, args.epochs, seeds[0],
-                              out / f"train-{name}-e{args.epochs}-r{args.resolution}-s{seeds[0]}")
-        row = {**_row(f"finalist-{target}-t{trial}", seeds[0], result, spec), "start_point": start}
+        result = run_training(run, args.data, args.resolution, args.epochs, seeds[0],
+                              out / f"train-{name}-e{args.epochs}-r{args.resolution}-s{seeds[0]}", trial=trial)
+        row = {**_row(f"finalist-{target}-t{trial}", seeds[0], result, trial_spec(run, trial)), "start_point": start}
         new_rows.append(row)
         say(f"finalist trial {trial}{f' (start point {start})' if start else ''}: val {row['val_accuracy']:.4f} "
             f"(test {row['test_accuracy']})")
-        if chosen is None or row["val_accuracy"] > chosen[3]["val_accuracy"]:
-            chosen = (trial, name, spec, row)
-    trial, name, spec, first = chosen
-    say(f"search-{target}-finalists: trial {trial} (best held-out accuracy of {len(finalists)})")
+        if chosen is None or row["val_accuracy"] > chosen[2]["val_accuracy"]:
+            chosen = (trial, name, row)
+    trial, name, first = chosen
+    say(f"search-{target}-finalists: trial {trial} (best held-out accuracy of {len(named)})")
     new_rows.append({**first, "network": f"search-{target}-finalists"})
     for seed in seeds[1:]:
-        result = run_training(spec, args.data, args.resolution, args.epochs, seed,
-                              out / f"train-{name}-e{args.epochs}-r{args.resolution}-s{seed}")
-        new_rows.append({**_row(f"search-{target}-finalists", seed, result, spec), "start_point": first["start_point"]})
+        result = run_training(run, args.data, args.resolution, args.epochs, seed,
+                              out / f"train-{name}-e{args.epochs}-r{args.resolution}-s{seed}", trial=trial)
+        new_rows.append({**_row(f"search-{target}-finalists", seed, result, trial_spec(run, trial)),
+                         "start_point": first["start_point"]})
     return new_rows
 
 
-def _row(network: str, seed: int, result: dict, spec: Path) -> dict:
+def _row(network: str, seed: int, result: dict, spec: Path | Any) -> dict:
     return {"network": network, "seed": seed, "test_accuracy": result.get("test_accuracy"),
             "val_accuracy": result["val_accuracy"], "params": result["params"],
             "flops_224": flops_at_224(spec, result["num_classes"]),
