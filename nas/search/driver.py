@@ -209,7 +209,8 @@ def open_session(config: SearchConfig, data: Any, previous: SearchConfig | None,
 
     progress = Progress(config.trials, done, live=live)
     log = progress.log if log is say else log
-    recorder = Recorder(run_dir, config, space, num_classes, history, log, latency_table=table,
+    starts = resolve_start_points(config.start_from, space)
+    recorder = Recorder(run_dir, config, space, num_classes, history, log, latency_table=table, start_points=starts,
                         on_record=lambda record: progress.trial_ended(int(record["trial"])))
     if rescored:
         recorder.rescored(history)
@@ -225,7 +226,6 @@ def open_session(config: SearchConfig, data: Any, previous: SearchConfig | None,
     controller = make_controller(config.controller, space, seed=config.seed, **config.controller_options)
     restore_controller(controller, state, history)
     total = config.budget().total_steps(len(data.y_train))
-    starts = resolve_start_points(config.start_from, space)
     if starts and previous is None:
         log(f"starting from {', '.join(name for name, _ in starts)} (each as its nearest architecture in the "
             f"space), then the {config.controller} controller")

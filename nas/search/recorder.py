@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import pandas as pd
 
@@ -18,7 +18,7 @@ from nas.versions import versions
 from nas.search.config import SearchConfig
 from nas.search.pareto import plot_pareto
 from nas.search.run_files import STATE_FILE, append_trial, append_trials, read_trials, rewrite_trials, save_state
-from nas.search.start_points import start_point_name
+from nas.search.start_points import resolve_start_points
 from nas.search.trial_record import TrialRecord
 from search_spaces.mnasnet import MnasNetSpace
 
@@ -36,10 +36,12 @@ def best_record(records: list[dict[str, Any]]) -> dict[str, Any] | None:
 
 
 def write_best(run_dir: Path, space: MnasNetSpace, config: SearchConfig, num_classes: int,
-               record: TrialRecord, latency_table: Any = None, measure: bool = False) -> None:
-    """Write ``best_b0.json``: the best architecture as a B0 spec with metrics and provenance; with a latency
-    objective its predicted latency, and with ``measure`` (at the end, with no trial running) its latency
-    measured here when this machine is the table's device."""
+               record: TrialRecord, latency_table: Any = None, measure: bool = False,
+               start_point: str | None = None) -> None:
+    """Write ``best_b0.json``: the best architecture as a B0 spec with metrics and provenance (``start_point``:
+    the name of the start point it is, if any); with a latency objective its predicted latency, and with
+    ``measure`` (at the end, with no trial running) its latency measured here when this machine is the table's
+    device."""
     spec = space.decode(record["choices"], resolution=config.resolution, num_classes=num_classes,
                         name=f"{Path(config.out).name}-b0")
     metrics = {"flops": record["flops"], "params": record["params"], "proxy_accuracy": record["accuracy"],
@@ -53,7 +55,7 @@ def write_best(run_dir: Path, space: MnasNetSpace, config: SearchConfig, num_cla
                     "w": config.w, "controller": config.controller, "trial": record["trial"],
                     "trial_id": record["trial_id"], "source": record.get("source", "trained"),
                     "choices": list(record["choices"]),
-                    "start_point": start_point_name(config.start_from, space, record["choices"]),
+                    "start_point": start_point,
                     "proxy_data": config.data,
                     "proxy_resolution": config.proxy_resolution, "budget": config.budget().to_dict(),
                     "seed": config.seed, "versions": versions(), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
@@ -79,8 +81,12 @@ class Recorder:
 
     def __init__(self, run_dir: Path, config: SearchConfig, space: MnasNetSpace, num_classes: int,
                  history: list[TrialRecord] | None = None, log: Callable[[str], None] = say,
-                 on_record: Callable[[TrialRecord], None] | None = None, latency_table: Any = None) -> None:
+                 on_record: Callable[[TrialRecord], None] | None = None, latency_table: Any = None,
+                 start_points: Sequence[tuple[str, Sequence[int]]] | None = None) -> None:
         self.run_dir, self.config, self.space, self.num_classes, self.log = run_dir, config, space, num_classes, log
+        if start_points is None:  # (name, choices) of the search's start points, resolved once
+            start_points = resolve_start_points(config.start_from, space)
+        self.start_names = {tuple(choices): name for name, choices in start_points}
         self.latency_table = latency_table  # the search's table (loaded once by the driver), or None
         self.on_record = on_record  # told of every record kept (the progress display)
         self.count, self.screened = 0, 0  # candidates evaluated (trained, stopped, failed, cached); screened
@@ -89,6 +95,10 @@ class Recorder:
         self._count(history or [])
         self.best = best_record(list(history or []))
         self._report_failed = False
+
+    def _write_best(self, record: TrialRecord, measure: bool = False) -> None:
+        write_best(self.run_dir, self.space, self.config, self.num_classes, record, self.latency_table, measure,
+                   start_point=self.start_names.get(tuple(record["choices"])))
 
     def write_report(self, state: str) -> None:
         """Rewrite report.html (``state``: running, finished, interrupted); a failure warns once."""
@@ -113,7 +123,7 @@ class Recorder:
         self._count(records)
         self.best = best_record(records)
         if self.best is not None:
-            write_best(self.run_dir, self.space, self.config, self.num_classes, self.best, self.latency_table)
+            self._write_best(self.best)
 
     def save_state(self, state: dict[str, Any]) -> None:
         save_state(self.run_dir / STATE_FILE, state)
@@ -140,7 +150,7 @@ class Recorder:
             self.on_record(record)
         if record["status"] == "ok" and (self.best is None or _rank(record) > _rank(self.best)):
             self.best = record
-            write_best(self.run_dir, self.space, self.config, self.num_classes, record, self.latency_table)
+            self._write_best(record)
         self.log(self.progress_line(record))
         self.write_report("running")
 
@@ -179,8 +189,7 @@ class Recorder:
         config = self.config
         by_latency = bool(config.target_latency_ms)
         if by_latency and self.best is not None:  # the best's latency, measured now that no trial runs
-            write_best(self.run_dir, self.space, config, self.num_classes, self.best, self.latency_table,
-                       measure=True)
+            self._write_best(self.best, measure=True)
         plot_pareto(frame, config.target_latency_ms if by_latency else config.target_flops,
                     self.run_dir / "pareto.png", window=config.window,
                     title=f"{Path(config.out).name}: {config.controller}, target {config.describe_target()}",
