@@ -10,9 +10,10 @@ when given), for each target;
 (b) ``nas-train`` of each winner and of EfficientNet-B0, MnasNet-A1 and MobileNetV2 at ``--resolution`` for
 ``--epochs``, one run per seed; (c) a table of test accuracy (mean and spread over seeds) against FLOPs at
 224 px, each winner's margin over each reference, the wall times, and a plot. With ``--finalists K`` the
-K best candidates of each search (by proxy reward, the winner first), and each of its start points, are each
-trained once (the first seed) and the one with the best *held-out* accuracy (never the test split) is trained on the other seeds too: the
-row ``search-T-finalists``, what a user gets who trains a few finalists before choosing. Everything lands in
+K best candidates of each search (by proxy reward, the winner first) and each of its start points are each
+trained once (the first seed, ``nas-train RUN --trial N``), and the one with the best *held-out* accuracy (never
+the test split) is trained on the other seeds too: the row ``search-T-finalists``, what a user gets who trains a
+few finalists before choosing. Everything lands in
 ``--out`` (default ``runs/real-data/<data name>/``) and is reused when the script runs again: a finished search
 or training is read back, not repeated.
 """

@@ -94,9 +94,10 @@ def _settings(args: argparse.Namespace):
     if "warmup_epochs" in given and recipe.warmup_epochs >= recipe.epochs:  # a default warm-up is cut short
         raise UsageError(f"--warmup-epochs {recipe.warmup_epochs:g}: must be fewer than --epochs {recipe.epochs} "
                          f"(the warm-up would take the whole training)")
-    return TrainSettings(spec=args.spec, trial=args.trial, data=args.data or "synthetic", recipe=recipe, resolution=args.resolution,
-                         out=args.out, workers=args.workers or 1, gpus_per_worker=args.gpus_per_worker,
-                         cpus_per_worker=args.cpus_per_worker, address=args.address, debug=bool(args.debug))
+    return TrainSettings(spec=args.spec, trial=args.trial, data=args.data or "synthetic", recipe=recipe,
+                         resolution=args.resolution, out=args.out, workers=args.workers or 1,
+                         gpus_per_worker=args.gpus_per_worker, cpus_per_worker=args.cpus_per_worker,
+                         address=args.address, debug=bool(args.debug))
 
 
 def _train(args: argparse.Namespace) -> int:
