@@ -83,15 +83,15 @@ def finalists(run: Path, k: int) -> list[tuple[int, str | None]]:
     """The ``k`` best trained candidates of a search run by reward, then each of the search's start points not
     among them (``--start-from``): (trial number, the start point's name or None), the winner first."""
     from nas.search.config import SearchConfig
-    from nas.search.start_points import start_point_name
+    from nas.search.start_points import start_point_names
     from search_spaces.mnasnet import MnasNetSpace
 
     starts = SearchConfig.from_dict(json.loads((run / "search.json").read_text())["config"]).start_from
     trials = pd.read_csv(run / "trials.csv")
     trials = trials[trials["status"] == "ok"].sort_values("reward", ascending=False)
-    space, found = MnasNetSpace(), []
+    names, found = start_point_names(starts, MnasNetSpace()), []
     for _, row in trials.iterrows():
-        start = start_point_name(starts, space, json.loads(row["choices"]))
+        start = names.get(tuple(json.loads(row["choices"])))
         if len(found) < k or start is not None:
             found.append((int(row["trial"]), start))
     return found
@@ -156,13 +156,13 @@ def finalists_rows(args: argparse.Namespace, out: Path, target: str, seeds: list
         if chosen is None or row["val_accuracy"] > chosen[2]["val_accuracy"]:
             chosen = (trial, name, row)
     trial, name, first = chosen
+    spec = trial_spec(run, trial)
     say(f"search-{target}-finalists: trial {trial} (best held-out accuracy of {len(named)})")
     new_rows.append({**first, "network": f"search-{target}-finalists"})
     for seed in seeds[1:]:
         result = run_training(run, args.data, args.resolution, args.epochs, seed,
                               out / f"train-{name}-e{args.epochs}-r{args.resolution}-s{seed}", trial=trial)
-        new_rows.append({**_row(f"search-{target}-finalists", seed, result, trial_spec(run, trial)),
-                         "start_point": first["start_point"]})
+        new_rows.append({**_row(f"search-{target}-finalists", seed, result, spec), "start_point": first["start_point"]})
     return new_rows
 
 

@@ -56,10 +56,10 @@ def resolve_start_points(start_from: Sequence[str], space: MnasNetSpace) -> list
     return points
 
 
-def start_point_name(start_from: Sequence[str], space: MnasNetSpace, choices: Sequence[int]) -> str | None:
-    """The start point whose architecture ``choices`` is, or None (also when a start point's file is gone)."""
+def start_point_names(start_from: Sequence[str], space: MnasNetSpace) -> dict[tuple[int, ...], str]:
+    """Each start point's architecture (choices) -> its name, resolved once; empty when a start point's file is
+    gone (nothing is then marked as one)."""
     try:
-        points = resolve_start_points(start_from, space)
+        return {tuple(choices): name for name, choices in resolve_start_points(start_from, space)}
     except UserInputError:
-        return None
-    return next((name for name, point in points if point == list(choices)), None)
+        return {}
