@@ -31,8 +31,9 @@ from nas.network.builder import build_model
 from nas.network.counting import profile
 from search_spaces.spec import load_spec
 from nas.data.synthetic import generate
-from nas.training.budget import TrainBudget
-from nas.training.proxy import init_for_short_training, train_model
+from nas.training.recipe import proxy_recipe
+from nas.training.core import init_for_short_training
+from nas.training.proxy import train_model
 from search_spaces.mnasnet import default_space
 
 
@@ -94,11 +95,11 @@ def throughput(make_model, data: ProxyData, steps: int, batch_size: int, device:
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
     short_steps = max(2, steps // 6)
-    train_model(make_model(), data, TrainBudget(steps=2, batch_size=batch_size), device,
+    train_model(make_model(), data, proxy_recipe(steps=2, batch_size=batch_size), device,
                 compile_mode=compile_mode)  # warm-up: allocator, cuDNN autotuning, compile caches
-    short = train_model(make_model(), data, TrainBudget(steps=short_steps, batch_size=batch_size), device,
+    short = train_model(make_model(), data, proxy_recipe(steps=short_steps, batch_size=batch_size), device,
                         compile_mode=compile_mode)
-    full = train_model(make_model(), data, TrainBudget(steps=steps, batch_size=batch_size), device,
+    full = train_model(make_model(), data, proxy_recipe(steps=steps, batch_size=batch_size), device,
                        compile_mode=compile_mode)
     rate = (steps - short_steps) * batch_size / max(full["train_seconds"] - short["train_seconds"], 1e-9)
     peak = torch.cuda.max_memory_allocated() / 2**30 if device == "cuda" else float("nan")
@@ -141,7 +142,7 @@ def part_b(args, device: str) -> None:
         started = time.perf_counter()
         from nas.training.proxy import train_candidate
 
-        result = train_candidate(spec, data, TrainBudget(steps=steps, batch_size=64), device=device)
+        result = train_candidate(spec, data, proxy_recipe(steps=steps, batch_size=64), device=device)
         seconds = time.perf_counter() - started
     print(f"\n(b) one default proxy candidate ({steps} steps, batch 64, 32 px): {seconds:.1f}s "
           f"({result['images_per_second']:.0f} img/s in training), acc {result['accuracy']:.3f}; "
@@ -158,7 +159,7 @@ def _worker(args_tuple) -> dict:
 
     space, rng = default_space(), np.random.default_rng(seed)
     for _ in range(count):
-        train_candidate(space.decode(space.sample(rng)), data, TrainBudget(steps=steps, batch_size=64),
+        train_candidate(space.decode(space.sample(rng)), data, proxy_recipe(steps=steps, batch_size=64),
                         device=device, seed=seed)
     peak = torch.cuda.max_memory_allocated() / 2**30 if device == "cuda" else float("nan")
     return {"seconds": time.perf_counter() - started, "peak_gib": peak}
@@ -187,7 +188,7 @@ def part_d(args, device: str) -> None:
     print(f"\n(d) the proxy candidate, eager against torch.compile(mode='reduce-overhead'), {steps} steps")
     for mode in (None, "reduce-overhead"):
         started = time.perf_counter()
-        result = train_model(ours(spec, data.num_classes)(), data, TrainBudget(steps=steps, batch_size=64), device,
+        result = train_model(ours(spec, data.num_classes)(), data, proxy_recipe(steps=steps, batch_size=64), device,
                              compile_mode=mode)
         seconds = time.perf_counter() - started
         label = "eager" if mode is None else f"compiled ({result.get('compiled')})"

@@ -3,7 +3,7 @@ against the spread between architectures, and rank agreement with a real trainin
 
 A proxy ranks architectures only if one run of it tells a network from itself: the same architecture trained
 with two seeds must land closer together than different architectures do. For each recipe (a set of
-``TrainBudget`` overrides, plus ``proxy_resolution``) this trains the same models (architectures sampled
+``TrainRecipe`` overrides, plus ``proxy_resolution``) this trains the same models (architectures sampled
 across the FLOPs window of the target, plus the shipped reference networks) with ``--seeds`` seeds, directly
 with the trainer (no Ray), on ``--data``, and prints per recipe:
 
@@ -44,7 +44,7 @@ from nas.data.datasets import load_data
 from nas.proxy_check.candidates import reference_candidates, sample_stratified
 from nas.proxy_check.config import ProxyCheckConfig
 from nas.proxy_check.rank_stats import bootstrap_interval, kendall_tau_b
-from nas.training.budget import TrainBudget
+from nas.training.recipe import TrainRecipe, proxy_recipe
 from nas.training.proxy import train_candidate
 
 REFERENCE_SEED = 99
@@ -55,12 +55,12 @@ def parse_recipe(text: str) -> dict[str, object]:
     """``base`` or ``key=value,key=value`` over TrainBudget's fields."""
     if text == "base":
         return {}
-    fields = {f.name: f.type for f in dataclasses.fields(TrainBudget)} | {"proxy_resolution": int}
+    fields = {f.name: f.type for f in dataclasses.fields(TrainRecipe)} | {"proxy_resolution": int}
     out: dict[str, object] = {}
     for part in text.split(","):
         key, _, value = part.partition("=")
         if key not in fields:
-            raise SystemExit(f"--recipe {text!r}: {key!r} is not a TrainBudget field ({', '.join(fields)})")
+            raise SystemExit(f"--recipe {text!r}: {key!r} is not a TrainRecipe field ({', '.join(fields)})")
         out[key] = value if key == "optimizer" else (int(value) if key in INTEGER_KEYS else float(value))
     return out
 
@@ -88,7 +88,7 @@ def reference_accuracy(spec, data, epochs: int, work: Path) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--recipe", action="append", default=None, help="base, or TrainBudget overrides")
+    parser.add_argument("--recipe", action="append", default=None, help="base, or TrainRecipe overrides")
     parser.add_argument("--data", default="synthetic", help="as nas-search --data (default: synthetic)")
     parser.add_argument("--models", type=int, default=7, help="sampled architectures (plus 3 references)")
     parser.add_argument("--seeds", type=int, default=2)
@@ -115,8 +115,8 @@ def main(argv: list[str] | None = None) -> int:
         return loaded[resolution]
 
     data = data_at(search.proxy_resolution)
-    candidates = sample_stratified(ProxyCheckConfig(search, models=args.models), data.num_classes, args.models,
-                                   seed=0)
+    candidates = sample_stratified(ProxyCheckConfig(search, models=args.models), search.search_space(),
+                                   data.num_classes, args.models, seed=0)
     candidates += reference_candidates(search, data.num_classes)
 
     out = Path(args.out)
@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             overrides = parse_recipe(recipe)
             resolution = int(overrides.pop("proxy_resolution", args.proxy_resolution))
-            budget = TrainBudget(**{"steps": args.steps, **overrides})
+            budget = TrainRecipe.from_dict({**proxy_recipe(steps=args.steps).to_dict(), **overrides})
             result = train_candidate(candidate.spec, data_at(resolution), budget, device="cpu", seed=seed)
             accuracy, status, steps = result["accuracy"], result["status"], budget.steps
         row = dict(recipe=recipe, model=candidate.name, seed=seed, steps=steps, accuracy=accuracy, status=status,

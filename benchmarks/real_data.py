@@ -82,16 +82,15 @@ def run_training(spec: Path, data: str, resolution: int, epochs: int, seed: int,
 def finalists(run: Path, k: int) -> list[tuple[int, str | None]]:
     """The ``k`` best trained candidates of a search run by reward, then each of the search's start points not
     among them (``--start-from``): (trial number, the start point's name or None), the winner first."""
-    from nas.search.config import SearchConfig
+    from nas.search.run import open_run
     from nas.search.start_points import start_point_names
-    from search_spaces.mnasnet import MnasNetSpace
 
-    starts = SearchConfig.from_dict(json.loads((run / "search.json").read_text())["config"]).start_from
-    trials = pd.read_csv(run / "trials.csv")
+    opened = open_run(run, "finalists")
+    trials = opened.trials()
     trials = trials[trials["status"] == "ok"].sort_values("reward", ascending=False)
-    names, found = start_point_names(starts, MnasNetSpace()), []
+    names, found = start_point_names(opened.config.start_from, opened.space), []
     for _, row in trials.iterrows():
-        start = names.get(tuple(json.loads(row["choices"])))
+        start = names.get(tuple(row["choices"]))
         if len(found) < k or start is not None:
             found.append((int(row["trial"]), start))
     return found
@@ -140,23 +139,24 @@ def finalists_rows(args: argparse.Namespace, out: Path, target: str, seeds: list
     """Train each finalist of ``target``'s search on the first seed (the winner's run is the one already
     made), choose by held-out accuracy, train the choice on the other seeds: rows ``finalist-T-tN`` (one seed
     each) and ``search-T-finalists`` (every seed)."""
-    from nas.search.run_files import trial_spec
+    from nas.search.run import open_run
 
     run = out / f"search-{target}"
+    trial_spec = open_run(run, "finalists").trial_spec
     winner = int(json.loads((run / "best_b0.json").read_text())["provenance"]["trial"])
     new_rows, chosen, named = [], None, finalists(run, args.finalists)
     for trial, start in named:
         name = f"search-{target}" if trial == winner else f"finalist-{target}-t{trial}"  # the winner's runs reused
         result = run_training(run, args.data, args.resolution, args.epochs, seeds[0],
                               out / f"train-{name}-e{args.epochs}-r{args.resolution}-s{seeds[0]}", trial=trial)
-        row = {**_row(f"finalist-{target}-t{trial}", seeds[0], result, trial_spec(run, trial)), "start_point": start}
+        row = {**_row(f"finalist-{target}-t{trial}", seeds[0], result, trial_spec(trial)), "start_point": start}
         new_rows.append(row)
         say(f"finalist trial {trial}{f' (start point {start})' if start else ''}: val {row['val_accuracy']:.4f} "
             f"(test {row['test_accuracy']})")
         if chosen is None or row["val_accuracy"] > chosen[2]["val_accuracy"]:
             chosen = (trial, name, row)
     trial, name, first = chosen
-    spec = trial_spec(run, trial)
+    spec = trial_spec(trial)
     say(f"search-{target}-finalists: trial {trial} (best held-out accuracy of {len(named)})")
     new_rows.append({**first, "network": f"search-{target}-finalists"})
     for seed in seeds[1:]:

@@ -21,7 +21,7 @@ from nas.data.datasets import ProxyData, split
 from nas.network.builder import build_model
 from search_spaces.spec import load_spec
 from nas.data.synthetic import generate
-from nas.training.budget import TrainBudget
+from nas.training.recipe import proxy_recipe
 from nas.training.proxy import train_model
 
 B0 = Path(__file__).resolve().parents[1] / "search_spaces" / "references" / "efficientnet_b0.json"
@@ -31,7 +31,7 @@ def images_per_second(make_model, data: ProxyData, steps: int, batch_size: int, 
     """Steady-state training images/s: time ``steps`` and ``2 * steps`` and divide the difference."""
     times = []
     for n in (steps, 2 * steps):
-        result = train_model(make_model(), data, TrainBudget(steps=n, batch_size=batch_size), device=device)
+        result = train_model(make_model(), data, proxy_recipe(steps=n, batch_size=batch_size), device=device)
         times.append(result["train_seconds"])
     return steps * batch_size / max(times[1] - times[0], 1e-9)
 

@@ -42,7 +42,7 @@ def trial(threads: int, steps: int, warmup: int) -> None:
     import torch
 
     from nas.data.datasets import load_data
-    from nas.training.budget import TrainBudget
+    from nas.training.recipe import proxy_recipe
     from nas.training.proxy import train_candidate
     from search_spaces import REFERENCES
     from search_spaces.spec import load_spec
@@ -51,9 +51,9 @@ def trial(threads: int, steps: int, warmup: int) -> None:
     data = load_data("synthetic:images=3000", resolution=32)
     spec = load_spec(Path(REFERENCES) / "efficientnet_b0.json")
     if warmup:
-        train_candidate(spec, data, TrainBudget(steps=warmup))
+        train_candidate(spec, data, proxy_recipe(steps=warmup))
     start = time.perf_counter()
-    result = train_candidate(spec, data, TrainBudget(steps=steps))
+    result = train_candidate(spec, data, proxy_recipe(steps=steps))
     seconds = time.perf_counter() - start
     print(json.dumps({"images_per_second": result["images_per_second"], "seconds": seconds,
                       "status": result["status"]}), flush=True)

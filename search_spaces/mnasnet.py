@@ -6,8 +6,9 @@ block repeat the same choice. Strides, stem and head stay those of the reference
 """
 from __future__ import annotations
 
+import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -22,6 +23,7 @@ OPS: dict[str, tuple[str, int]] = {
     "mbconv6": ("mbconv", 6),
 }
 DECISIONS = ("op", "kernel", "se", "skip", "filters", "layers")
+SPACE_FORMAT = "nas-space/1"  # a space file: this format, its fingerprint, and MnasNetConfig's fields
 
 
 def nearest_multiple(channels: float, divisor: int = 8) -> int:
@@ -74,21 +76,60 @@ class MnasNetConfig:
                 raise SpaceError(f"{name}: needs at least one choice")
 
     @classmethod
+    def from_dict(cls, data: dict[str, Any], where: str = "space") -> "MnasNetConfig":
+        """A config from a space file's object: any subset of the fields (the rest MnasNet's), ``skeleton`` as an
+        object; ``format`` and ``fingerprint``, when present, are checked. SpaceError names what is wrong."""
+        if not isinstance(data, dict):
+            raise SpaceError(f"{where}: expected a JSON object of space fields, got {type(data).__name__}")
+        data = dict(data)
+        fmt, fingerprint = data.pop("format", SPACE_FORMAT), data.pop("fingerprint", None)
+        if fmt != SPACE_FORMAT:
+            raise SpaceError(f"{where}: format {fmt!r} is not {SPACE_FORMAT!r}")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise SpaceError(f"{where}: unknown field {unknown[0]!r} (known: {', '.join(sorted(known))})")
+        try:
+            config = cls(**data)
+        except TypeError as exc:
+            raise SpaceError(f"{where}: {exc}") from None
+        if fingerprint is not None and fingerprint != config.fingerprint():
+            raise SpaceError(f"{where}: fingerprint {fingerprint} does not match its fields ({config.fingerprint()}); "
+                             f"remove the fingerprint after editing a space file")
+        return config
+
+    @classmethod
     def from_json(cls, path: str | Path) -> "MnasNetConfig":
-        """Read a config from JSON: any subset of the fields, ``skeleton`` as an object."""
+        """Read a space file (JSON): see :meth:`from_dict`."""
         try:
             data = json.loads(Path(path).read_text())
         except FileNotFoundError:
             raise SpaceError(f"{path}: no such space file") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SpaceError(f"{path}: cannot read it ({exc})") from None
         except json.JSONDecodeError as exc:
             raise SpaceError(f"{path}: not valid JSON ({exc})") from None
-        try:
-            return cls(**data)
-        except TypeError as exc:
-            raise SpaceError(f"{path}: {exc}") from None
+        config = cls.from_dict(data, where=str(path))
+        MnasNetSpace(config)  # every decoded network is a valid spec: checked at its extreme choices
+        return config
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def fingerprint(self) -> str:
+        """A short hash of the whole configuration: what a run, a latency table or a cache entry was made with."""
+        text = json.dumps(self.to_dict(), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+    def to_file(self) -> dict[str, Any]:
+        """The space file's object: format, fingerprint, then every field."""
+        return {"format": SPACE_FORMAT, "fingerprint": self.fingerprint(), **self.to_dict()}
+
+
+def mnasnet_paper_config() -> MnasNetConfig:
+    """MnasNet's space as the paper has it (MobileNetV2 skeleton, fixed strides): the space of every run made
+    before runs recorded their space, so it must not change when the default space does."""
+    return MnasNetConfig()
 
 
 class MnasNetSpace(CategoricalSpace):
@@ -103,6 +144,19 @@ class MnasNetSpace(CategoricalSpace):
                           (f"b{b}.skip", c.skips), (f"b{b}.filters", c.filter_multipliers),
                           (f"b{b}.layers", c.layer_deltas)]
         super().__init__(decisions)
+        self._check_extremes()
+
+    def _check_extremes(self) -> None:
+        """SpaceError unless the smallest and the largest choices decode to valid specs (kernels, channels)."""
+        for choices in ([0] * len(self), [n - 1 for n in self.sizes]):
+            try:
+                self.decode(choices)
+            except ValueError as exc:
+                raise SpaceError(f"space: {exc}") from None
+
+    @property
+    def fingerprint(self) -> str:
+        return self.config.fingerprint()
 
     @property
     def num_blocks(self) -> int:
@@ -207,5 +261,11 @@ class MnasNetSpace(CategoricalSpace):
 
 
 def default_space() -> MnasNetSpace:
-    """MnasNet's default space over the MobileNetV2 skeleton (7 blocks x 6 decisions)."""
+    """The default space of a new search: MnasNet's over the MobileNetV2 skeleton (7 blocks x 6 decisions)."""
     return MnasNetSpace()
+
+
+def space_from_dict(data: dict[str, Any] | None, where: str = "space") -> MnasNetSpace:
+    """The space a saved configuration describes (a run's ``search.json``); None: MnasNet's paper space, which
+    every run made before runs recorded their space used."""
+    return MnasNetSpace(mnasnet_paper_config() if data is None else MnasNetConfig.from_dict(data, where))

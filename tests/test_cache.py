@@ -6,8 +6,8 @@ import pytest
 
 from nas.data.datasets import ProxyData
 from nas.engine.cache import ResultCache, arch_key, describe_data, proxy_fingerprint
-from nas.engine.job import Job, Measurement
-from nas.training.budget import TrainBudget
+from nas.engine.job import TRAINER_VERSION, Job, Measurement
+from nas.training.recipe import proxy_recipe
 from search_spaces.mnasnet import default_space
 
 
@@ -17,7 +17,7 @@ def _spec(index=0, resolution=224):
 
 
 def _job(spec, steps=300, seed=0, data="A", **fields):
-    return Job(spec=spec.to_dict(), budget=TrainBudget(steps=steps), seed=seed, data=data, **fields)
+    return Job(spec=spec.to_dict(), budget=proxy_recipe(steps=steps), seed=seed, data=data, **fields)
 
 
 def _cache(path, warn=pytest.fail):
@@ -68,7 +68,7 @@ def test_the_fingerprint_changes_with_data_budget_seed_resolution_and_trainer(mo
     assert proxy_fingerprint(data, _job(spec, rungs=(75, 150))) == base  # where a trial reports is not a result
     variants = {base, proxy_fingerprint(other, _job(spec)), proxy_fingerprint(data, _job(spec, steps=100)),
                 proxy_fingerprint(data, _job(spec, seed=1)), proxy_fingerprint(data, _job(spec, train_resolution=12))}
-    monkeypatch.setattr("nas.engine.cache.TRAINER_VERSION", 2)
+    monkeypatch.setattr("nas.engine.cache.TRAINER_VERSION", TRAINER_VERSION + 1)
     variants.add(proxy_fingerprint(data, _job(spec)))
     assert len(variants) == 6
 

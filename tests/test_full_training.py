@@ -59,7 +59,8 @@ def test_no_weight_decay_on_batchnorm_or_biases():
 def test_warm_up_then_cosine_to_zero():
     weight = torch.nn.Parameter(torch.zeros(1))
     optimizer = torch.optim.SGD([weight], lr=1.0)
-    schedule = make_schedule(optimizer, TrainRecipe(epochs=10, warmup_epochs=2, lr=1.0), steps_per_epoch=10)
+    recipe = TrainRecipe(epochs=10, warmup_epochs=2, lr=1.0, batch_size=10)  # 10 steps per epoch of 100 images
+    schedule = make_schedule(optimizer, recipe.total_steps(100), recipe.warmup_steps(100))
     lrs = []
     for _ in range(100):
         lrs.append(optimizer.param_groups[0]["lr"])

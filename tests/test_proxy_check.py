@@ -77,7 +77,7 @@ def test_verdict_words_follow_tau_and_its_interval():
 
 def test_sampled_models_spread_across_the_flops_window():
     config = ProxyCheckConfig(search=SearchConfig(target_flops=400_000_000, out="x"), models=8)
-    chosen = sample_stratified(config, num_classes=10, count=8, seed=0)
+    chosen = sample_stratified(config, config.search.search_space(), num_classes=10, count=8, seed=0)
     flops = [profile(c.spec, method="analytic")["flops"] for c in chosen]
     assert len(chosen) == 8 and len({" ".join(c.spec.block_strings) for c in chosen}) == 8
     assert all(200e6 <= f <= 600e6 for f in flops)
@@ -89,10 +89,14 @@ def test_sampled_models_spread_across_the_flops_window():
 
 
 def test_from_a_run_takes_its_best_models_first(tmp_path):
-    from nas.search.run_files import append_trial
-    from search_spaces.mnasnet import default_space
+    from nas.search.run_files import append_trial, write_json
+    from search_spaces.mnasnet import MnasNetConfig, MnasNetSpace, Skeleton
 
-    space, rng = default_space(), np.random.default_rng(3)
+    # a run made with a space of its own (5 blocks): its choices decode with it, not with the default space
+    space = MnasNetSpace(MnasNetConfig(skeleton=Skeleton([16, 24, 40, 80, 160], [1, 2, 2, 3, 1], [1, 2, 2, 2, 1])))
+    run_config = SearchConfig(target_flops=400_000_000, out=str(tmp_path), space=space.config.to_dict())
+    write_json(tmp_path / "search.json", {"config": run_config.to_dict()})
+    rng = np.random.default_rng(3)
     for trial, reward in enumerate([0.2, 0.9, 0.5, 0.7]):
         choices = space.sample(rng)
         append_trial(tmp_path / "trials.csv", {"trial": trial, "trial_id": "t", "choices": choices, "summary": "",
@@ -104,6 +108,7 @@ def test_from_a_run_takes_its_best_models_first(tmp_path):
     chosen = select_candidates(config, num_classes=10)
     assert [c.name for c in chosen[:2]] == ["trial-0001", "trial-0003"] and len(chosen) == 4
     assert [c.kind for c in chosen] == ["from-run", "from-run", "sampled", "sampled"]
+    assert all(len(c.spec.blocks) == 5 for c in chosen)  # the sampled ones too come from the run's space
 
 
 @pytest.mark.parametrize("argv, words", [

@@ -195,6 +195,8 @@ def test_resume_continues_without_rerunning(tmp_path):
     (["--target-flops", "400M", "--start-from", "resnet50"], "--start-from resnet50: neither a reference network"),
     (["--target-flops", "400M", "--flops-window", "1.5,0.5"], "expected 0 <= LO < HI"),
     (["--target-flops", "400M", "--flops-window", "x"], "expected LO,HI"),
+    (["--target-flops", "400M", "--space", "/no/such/space.json"], "--space /no/such/space.json: no such space file"),
+    (["--target-flops", "400M", "--space", "setup.cfg"], "not valid JSON"),
 ])
 def test_bad_arguments_exit_2_with_one_line(argv, words, capsys, tmp_path):
     assert search_main(argv + ["--out", str(tmp_path / "x")] if "--resume" not in argv else argv) == 2
@@ -344,12 +346,36 @@ def test_resume_with_a_new_target_rescores_the_recorded_trials(tmp_path):
     assert state["controller"]["num_told"] == 3 + state["duplicates"]  # a fresh controller, told the rescored history
 
 
-def test_resume_rejects_a_different_definition(tmp_path, capsys):
-    code, out = _search(tmp_path, "definition", "--trials", "1", "--controller", "random")
+def test_a_run_keeps_its_space_and_resume_rejects_a_different_definition(tmp_path, capsys):
+    from nas.search.run import open_run
+    from search_spaces.mnasnet import MnasNetConfig
+
+    space_file = tmp_path / "three-blocks.json"  # a user's space: any subset of the fields
+    space_file.write_text(json.dumps({"skeleton": {"channels": [16, 32, 64], "layers": [1, 2, 1],
+                                                   "strides": [1, 2, 2], "stem": 16, "head": 256},
+                                      "ops": ["dsconv", "mbconv6"]}))
+    code, out = _search(tmp_path, "definition", "--trials", "2", "--controller", "random", "--space", str(space_file))
     assert code == 0
+    saved = json.loads((out / "search.json").read_text())
+    kept = MnasNetConfig.from_json(out / "space.json")  # the run's space beside its records, a space file itself
+    assert saved["space_fingerprint"] == kept.fingerprint() == MnasNetConfig.from_json(space_file).fingerprint()
+    run = open_run(out)
+    assert run.space.config == kept and len(run.space) == 18
+    for record in run.records():  # every trial decodes, in the run's own space, to what the search trained
+        spec = run.trial_spec(record["trial"])
+        assert len(spec.blocks) == 3 and list(spec.block_strings) == list(record["block_strings"])
+    assert len(load_spec(out / "best_b0.json").blocks) == 3
+    capsys.readouterr()
     assert search_main(["--resume", "--out", str(out), "--steps", "7"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--steps 7 differs from the run's (2)" in err
+    default_space = tmp_path / "default.json"
+    default_space.write_text("{}")
+    assert search_main(["--resume", "--out", str(out), "--space", str(default_space)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"--space describes another space ({MnasNetConfig().fingerprint()})" in err
+    # the run's own space file and a flag at the value the run already uses are not changes
+    assert search_main(["--resume", "--out", str(out), "--space", str(out / "space.json"), "--lr", "0.003"]) == 0
 
 
 def test_a_second_search_on_the_same_proxy_is_served_from_the_cache(tmp_path, capsys, private_cache_dir):

@@ -130,3 +130,23 @@ def test_config_from_json(tmp_path):
         MnasNetConfig.from_json(tmp_path / "none.json")
     with pytest.raises(SpaceError):
         Skeleton(channels=[16], layers=[1, 2], strides=[1])
+
+
+def test_a_space_file_round_trips_with_its_fingerprint_and_names_what_is_wrong(tmp_path):
+    from search_spaces.mnasnet import SPACE_FORMAT, mnasnet_paper_config, space_from_dict
+
+    config = MnasNetConfig(kernels=[3, 5, 7])
+    saved = config.to_file()
+    assert saved["format"] == SPACE_FORMAT and saved["fingerprint"] == config.fingerprint() != MnasNetConfig().fingerprint()
+    assert MnasNetConfig.from_dict(saved) == config
+    assert space_from_dict(None).config == mnasnet_paper_config()  # a run from before the space was saved
+    with pytest.raises(SpaceError, match="unknown field 'kernel'"):
+        MnasNetConfig.from_dict({"kernel": [3]})
+    with pytest.raises(SpaceError, match="does not match its fields"):
+        MnasNetConfig.from_dict({**saved, "kernels": [3]})
+    with pytest.raises(SpaceError, match="format 'nas-space/9'"):
+        MnasNetConfig.from_dict({**saved, "format": "nas-space/9"})
+    path = tmp_path / "space.json"
+    path.write_text(json.dumps({"kernels": [4]}))
+    with pytest.raises(SpaceError, match="kernel: 4 is not one of"):
+        MnasNetConfig.from_json(path)

@@ -10,7 +10,8 @@ from nas.errors import UserInputError
 from nas.retrain.config import TrainSettings
 from nas.retrain.driver import resolve_spec
 from nas.search.config import SearchConfig
-from nas.search.run_files import append_trials, trial_spec, write_json
+from nas.search.run import open_run
+from nas.search.run_files import append_trials, write_json
 from nas.search.trial_record import trial_record
 from search_spaces.mnasnet import MnasNetSpace
 from search_spaces.spec import architecture_hash
@@ -33,6 +34,10 @@ def search_run(tmp_path):
         records.append(trial_record(trial, f"t{trial}", choices, spec, measured, "trained", config.score))
     append_trials(run / "trials.csv", records)
     return run, records
+
+
+def trial_spec(run, trial):
+    return open_run(run, "--trial").trial_spec(trial)
 
 
 def test_a_trial_decodes_to_its_architecture_at_the_search_resolution(search_run):

@@ -143,7 +143,7 @@ def add_training_arguments(p: ArgumentParser, what: str = "candidate") -> None:
     """The flags of the proxy training: budget, batch, optimizer, learning rate, data, resolution (defaults:
     SearchConfig's, shared by nas-search, nas-proxy-check and nas-scale --grid-search)."""
     from nas.search.config import SearchConfig
-    from nas.training.budget import DEFAULT_LR, OPTIMIZERS
+    from nas.training.recipe import OPTIMIZERS, PROXY_LR
 
     d = SearchConfig.defaults()
     budget = p.add_mutually_exclusive_group()
@@ -155,7 +155,7 @@ def add_training_arguments(p: ArgumentParser, what: str = "candidate") -> None:
     p.add_argument("--optimizer", choices=OPTIMIZERS, help=f"proxy training optimizer (default: {d['optimizer']})")
     p.add_argument("--lr", type=positive_float,
                    help="peak learning rate of the proxy training (default: "
-                        f"{', '.join(f'{lr:g} for {name}' for name, lr in DEFAULT_LR.items())})")
+                        f"{', '.join(f'{lr:g} for {name}' for name, lr in PROXY_LR.items())})")
     p.add_argument("--data", help=f"proxy data (default: {d['data']}): synthetic, npz:PATH, cifar10:DIR, "
                    "cifar100:DIR, folder:DIR (see README)")
     p.add_argument("--proxy-resolution", type=positive_int,
@@ -236,3 +236,14 @@ def load_proxy_data(text: str, resolution: int, val_fraction: float, seed: int, 
     for warning in data_warnings(data, batch_size):
         print(warning, file=sys.stderr)
     return data
+
+
+def space_file_config(path: str) -> dict[str, object]:
+    """The fields of a ``--space`` file, checked (a usage error names what is wrong)."""
+    from search_spaces.mnasnet import MnasNetConfig
+    from search_spaces.space import SpaceError
+
+    try:
+        return MnasNetConfig.from_json(path).to_dict()
+    except SpaceError as exc:
+        raise UsageError(f"--space {exc}") from None

@@ -6,7 +6,8 @@ import os
 import time
 from typing import Sequence
 
-from nas.cli.common import ArgumentParser, UsageError, positive_float, positive_int, run_command, writable_directory
+from nas.cli.common import (ArgumentParser, UsageError, positive_float, positive_int, run_command, space_file_config,
+                            writable_directory)
 
 MAX_MIN_RUN_TIME = 5.0
 
@@ -22,6 +23,9 @@ def _latency_table_parser() -> ArgumentParser:
     parser.add_argument("--batch-size", type=positive_int, default=1, help="images per call (default: 1)")
     parser.add_argument("--resolution", type=positive_int, default=224,
                         help="the input size the networks will run at (default: 224)")
+    parser.add_argument("--space", metavar="FILE", dest="space_file",
+                        help="the search space the table covers: a space file, e.g. a run's space.json (default: "
+                             "the default space of nas-search)")
     parser.add_argument("--num-classes", type=positive_int, default=1000, help="classifier width (default: 1000)")
     parser.add_argument("--min-run-time", type=positive_float, default=0.05,
                         help=f"seconds of timed runs per layer, after warm-up (default: 0.05; at most "
@@ -35,7 +39,7 @@ def _latency_table(args: argparse.Namespace) -> int:
     from nas.console import say
     from nas.search.progress import human_duration
     from search_spaces.spec import MIN_RESOLUTION
-    from search_spaces.mnasnet import default_space
+    from search_spaces.mnasnet import MnasNetConfig, MnasNetSpace, default_space
 
     if args.min_run_time > MAX_MIN_RUN_TIME:  # a thousand layers: hours of measuring per second asked
         raise UsageError(f"--min-run-time {args.min_run_time:g}: at most {MAX_MIN_RUN_TIME:g} seconds per layer (the "
@@ -46,6 +50,8 @@ def _latency_table(args: argparse.Namespace) -> int:
     if os.path.isdir(args.out):  # checked before minutes of measuring, not when the table is written
         raise UsageError(f"--out {args.out}: is a directory; give the table's file name, e.g. {args.out}/table.json")
     writable_directory("--out", os.path.dirname(os.path.abspath(args.out)))
+    space = MnasNetSpace(MnasNetConfig.from_dict(space_file_config(args.space_file))) if args.space_file \
+        else default_space()
     device = latency.describe_device(args.device, args.threads, args.batch_size)
     say(f"measuring every layer configuration of the space at {args.resolution}px on {device['kind']} "
         f"({device['name']}), {args.threads} thread(s), batch {args.batch_size}, then calibrating on whole networks")
@@ -55,7 +61,7 @@ def _latency_table(args: argparse.Namespace) -> int:
         if done % 100 == 0 or done == total:
             say(f"  {done}/{total} measured ({human_duration(time.perf_counter() - started)})")
 
-    table = latency.build_table(default_space(), args.resolution, args.num_classes, args.device, args.threads,
+    table = latency.build_table(space, args.resolution, args.num_classes, args.device, args.threads,
                                 args.batch_size, args.min_run_time, progress)
     table.save(args.out)
     say(f"wrote {args.out}: {len(table.entries)} entries, calibration scale {table.scale:.3f}, in "

@@ -10,7 +10,7 @@ from typing import Sequence
 
 from nas.cli.common import (ArgumentParser, UsageError, add_proxy_arguments, add_run_arguments, flops_amount,
                             given_fields, latency_time, load_proxy_data, name_list, positive_int, run_command,
-                            window_range, writable_directory)
+                            space_file_config, window_range, writable_directory)
 from nas.search.config import SearchConfig
 
 
@@ -56,6 +56,9 @@ def _search_parser() -> ArgumentParser:
                         "controller their rewards: comma-separated reference names (efficientnet_b0, mnasnet_a1, "
                         "mobilenet_v2), 'references' for all three, B0 spec files, or none (default: "
                         f"{','.join(d['start_from']) or 'none'})")
+    p.add_argument("--space", metavar="FILE", dest="space_file",
+                   help="the search space: a space file (JSON, any of its fields; a run's space.json is one) "
+                        "(default: MnasNet's space over the MobileNetV2 skeleton)")
     add_proxy_arguments(p)
     p.add_argument("--out", help="run directory (default: runs/<YYYYmmdd-HHMMSS>)")
     p.add_argument("--resume", action="store_true", help="continue the search in --out (default: a new search)")
@@ -69,8 +72,11 @@ def _search_config(args: argparse.Namespace) -> tuple[SearchConfig, SearchConfig
     from nas.latency.search_table import search_table
     from nas.search.driver import saved_config
     from nas.search.run_files import set_aside_orphaned_run
+    from search_spaces.mnasnet import MnasNetConfig, MnasNetSpace, default_space
 
     given = given_fields(args)
+    if args.space_file:
+        given["space"] = space_file_config(args.space_file)
     if "start_from" in given:  # spec files by absolute path: a resume from another directory finds them
         given["start_from"] = tuple(str(Path(item).resolve()) if Path(item).is_file() else item
                                     for item in given["start_from"])
@@ -78,7 +84,7 @@ def _search_config(args: argparse.Namespace) -> tuple[SearchConfig, SearchConfig
         if not args.out:
             raise UsageError("--resume needs --out, the run directory to continue")
         saved = saved_config(Path(args.out))
-        table = search_table(args.latency_table, args.latency_device, saved.resolution)
+        table = search_table(args.latency_table, args.latency_device, saved.resolution, saved.search_space())
         if table:
             given["latency_table"] = table
         given["out"] = args.out  # the run continues where it is now: a copied or moved run resumes in place
@@ -87,8 +93,9 @@ def _search_config(args: argparse.Namespace) -> tuple[SearchConfig, SearchConfig
         return config, saved
     if args.target_flops is None and args.target_latency_ms is None:
         raise UsageError("a target is required: --target-flops 400M, --target-latency 20ms, or both")
+    space = MnasNetSpace(MnasNetConfig.from_dict(given["space"])) if "space" in given else default_space()
     table = search_table(args.latency_table, args.latency_device,
-                         args.resolution or SearchConfig.defaults()["resolution"])
+                         args.resolution or SearchConfig.defaults()["resolution"], space)
     if table:
         given["latency_table"] = table
     out = args.out or str(Path("runs") / time.strftime("%Y%m%d-%H%M%S"))
@@ -107,14 +114,14 @@ def _search(args: argparse.Namespace) -> int:
     from nas.search.close_calls import close_call_line
     from nas.search.driver import open_latency_table, run_search
     from nas.search.start_points import resolve_start_points
-    from search_spaces.mnasnet import MnasNetSpace
 
     config, previous = _search_config(args)
     # an unknown name: a usage error before the data loads; the names mark the start points in the top list below
-    starts = {tuple(choices): name for name, choices in resolve_start_points(config.start_from, MnasNetSpace())}
+    space = config.search_space()
+    starts = {tuple(choices): name for name, choices in resolve_start_points(config.start_from, space)}
     for warning in config.warnings():
         print(warning, file=sys.stderr)
-    table = open_latency_table(config, MnasNetSpace())  # a wrong table file: a usage error before the data loads
+    table = open_latency_table(config, space)  # a wrong table file: a usage error before the data loads
     # the data before Ray starts: a missing directory is a usage error
     data = load_proxy_data(config.data, config.proxy_resolution, config.val_fraction, config.seed, config.batch_size)
     outcome = run_search(config, data, previous=previous, latency_table=table)

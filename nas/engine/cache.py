@@ -66,10 +66,7 @@ def describe_data(data: Any) -> dict[str, Any]:
 def proxy_fingerprint(data: dict[str, Any], job: Job) -> str:
     """A hash of everything that decides what a job measures apart from its architecture: the data (as
     :func:`describe_data` gives it), the training resolution, the budget, the cache seed, the trainer."""
-    budget = job.budget.to_dict()
-    if budget.get("optimizer") == "sgd":  # results from before the optimizer was a choice (all SGD) stay valid
-        budget = {k: v for k, v in budget.items() if k != "optimizer"}
-    described = dict(data, budget=budget, seed=job.key_seed, trainer=TRAINER_VERSION)
+    described = dict(data, budget=job.budget.to_dict(), seed=job.key_seed, trainer=TRAINER_VERSION)
     if job.train_resolution:
         described["proxy_resolution"] = job.train_resolution
     return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()[:32]

@@ -10,11 +10,11 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from nas.training.budget import TrainBudget
+from nas.training.recipe import TrainRecipe
 
 # Bump when a change to training or evaluation changes what a trained network's accuracy means: results
 # cached under another version are then not served (nas/engine/cache.py keys them by it).
-TRAINER_VERSION = 1
+TRAINER_VERSION = 2  # 2: the proxy runs nas-train's training loop (one schedule, per-epoch data order)
 
 
 @dataclass(frozen=True)
@@ -22,7 +22,7 @@ class Job:
     """One training to measure: a network, its budget, the data it trains on and its seed."""
 
     spec: dict[str, Any]  # a B0 spec (``ArchSpec.to_dict()``); FLOPs are counted at its resolution
-    budget: TrainBudget
+    budget: TrainRecipe  # the recipe at the proxy's fidelity (its seed is the job's)
     seed: int
     data: str = "proxy"  # the key of the data set among those the command gives the engine
     train_resolution: int | None = None  # the images resized to this in the trial; None: the data's own
@@ -39,7 +39,7 @@ class Job:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "Job":
-        return cls(**{**values, "budget": TrainBudget(**values["budget"]), "rungs": tuple(values["rungs"])})
+        return cls(**{**values, "budget": TrainRecipe.from_dict(values["budget"]), "rungs": tuple(values["rungs"])})
 
     @property
     def key_seed(self) -> int | str:

@@ -5,19 +5,18 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from typing import Any
 
 from nas.console import say
 from nas.errors import UserInputError
 from nas.latency import tables
 
 
-def machine_table(device_kind: str, resolution: int) -> str:
-    """This machine's table (1 thread, batch 1) at ``resolution`` from the cache directory, built there (a few
-    minutes) the first time; its path."""
+def machine_table(device_kind: str, resolution: int, space: Any) -> str:
+    """This machine's table (1 thread, batch 1) of ``space`` at ``resolution`` from the cache directory, built
+    there (a few minutes) the first time; its path."""
     from nas.data.datasets import cache_root
-    from search_spaces.mnasnet import default_space
 
-    space = default_space()
     device = tables.describe_device(device_kind, 1, 1)
     key = tables.space_fingerprint(space) + json.dumps(device, sort_keys=True) + str(resolution)
     digest = hashlib.sha256(key.encode()).hexdigest()[:10]
@@ -30,12 +29,12 @@ def machine_table(device_kind: str, resolution: int) -> str:
     return str(path)
 
 
-def search_table(table_file: str | None, device_kind: str | None, resolution: int) -> str | None:
+def search_table(table_file: str | None, device_kind: str | None, resolution: int, space: Any) -> str | None:
     """The table file of a search: ``--latency-table`` as an absolute path, or with ``--latency-device`` this
     machine's table at ``resolution``; None when neither is given. The search's driver reads it (once) and
     checks it against the space and the resolution."""
     if table_file and device_kind:
         raise UserInputError("--latency-table and --latency-device: give one of them")
     if device_kind:
-        return machine_table(device_kind, resolution)
+        return machine_table(device_kind, resolution, space)
     return os.path.abspath(table_file) if table_file else None

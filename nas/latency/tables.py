@@ -14,7 +14,6 @@ machine they deploy to with ``nas-latency-table`` and copies it back.
 """
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 import math
@@ -204,8 +203,7 @@ def space_parts(space: Any, resolution: int, num_classes: int) -> list[Part]:
 # --------------------------------------------------------------------------------------------- tables
 def space_fingerprint(space: Any) -> str:
     """A short hash of a space's configuration: a table serves only the space it was built for."""
-    text = json.dumps(space.config.to_dict(), sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
+    return space.config.fingerprint()
 
 
 @dataclass

@@ -9,20 +9,20 @@ import numpy as np
 from nas.proxy_check.config import Candidate, ProxyCheckConfig
 from nas.search.config import SearchConfig
 from search_spaces import REFERENCES
+from search_spaces.mnasnet import MnasNetSpace
 from search_spaces.spec import load_spec
 
 
-def sample_stratified(config: ProxyCheckConfig, num_classes: int, count: int, seed: int,
+def sample_stratified(config: ProxyCheckConfig, space: MnasNetSpace, num_classes: int, count: int, seed: int,
                       exclude: set[str] | None = None) -> list[Candidate]:
-    """``count`` architectures of the space with analytic FLOPs spread evenly (log scale) over the window.
+    """``count`` architectures of ``space`` with analytic FLOPs spread evenly (log scale) over the window.
 
     One per FLOPs stratum, drawn by rejection from the space; a stratum the space cannot reach within the
     attempt bound takes the closest architecture drawn.
     """
     from nas.network.counting import profile
-    from search_spaces.mnasnet import MnasNetSpace
 
-    space, search = MnasNetSpace(), config.search
+    search = config.search
     low, high = (math.log(f * search.target_flops) for f in config.window)
     edges = np.linspace(low, high, count + 1)
     rng = np.random.default_rng(seed)
@@ -58,19 +58,19 @@ def reference_candidates(search: SearchConfig, num_classes: int) -> list[Candida
 
 def from_run_candidates(config: ProxyCheckConfig, num_classes: int) -> list[Candidate]:
     """A run's best half of ``--models`` by reward (trained ones), the rest sampled from the space."""
-    from nas.search.run_files import read_records
-    from search_spaces.mnasnet import MnasNetSpace
+    from nas.search.run import open_run
 
-    space = MnasNetSpace()
-    records = sorted((r for r in read_records(Path(config.from_run) / "trials.csv") if r["status"] == "ok"),
-                     key=lambda r: -r["reward"])
+    run = open_run(config.from_run, "--from")
+    space = run.space  # the run's own: its choices index into it
+    records = sorted((r for r in run.records() if r["status"] == "ok"), key=lambda r: -r["reward"])
     best = []
     for record in records[: max(1, config.models // 2)]:
         spec = space.decode(record["choices"], resolution=config.search.resolution, num_classes=num_classes,
                             name=f"trial-{int(record['trial']):04d}")
         best.append(Candidate(spec.name, "from-run", spec))
     seen = {" ".join(c.spec.block_strings) for c in best}
-    return best + sample_stratified(config, num_classes, config.models - len(best), config.search.seed, seen)
+    rest = config.models - len(best)
+    return best + sample_stratified(config, space, num_classes, rest, config.search.seed, seen)
 
 
 def select_candidates(config: ProxyCheckConfig, num_classes: int) -> list[Candidate]:
@@ -78,7 +78,8 @@ def select_candidates(config: ProxyCheckConfig, num_classes: int) -> list[Candid
     if config.from_run:
         chosen = from_run_candidates(config, num_classes)
     else:
-        chosen = sample_stratified(config, num_classes, config.models, config.search.seed)
+        chosen = sample_stratified(config, config.search.search_space(), num_classes, config.models,
+                                   config.search.seed)
     if config.references:
         chosen += reference_candidates(config.search, num_classes)
     return chosen

@@ -21,7 +21,7 @@ from nas.report.svg import Chart, Series
 from nas.console import human_duration
 from nas.plotting import pareto_front
 from search_spaces import REFERENCES
-from search_spaces.mnasnet import default_space
+from search_spaces.mnasnet import MnasNetSpace, space_from_dict
 from search_spaces.spec import load_spec
 
 TABLE_COLUMNS = ["trial", "status", "source", "summary", "flops", "params", "latency_ms", "accuracy", "reward",
@@ -72,6 +72,7 @@ def header(run_dir: Path, config: dict[str, Any], started: str, frame: pd.DataFr
     word = _status_word(run_dir, frame, trials, state)
     items = [("target", f"{target} at {config['resolution']} px, {config['reward']} reward (w={config['w']:g})"),
              ("data", f"{config['data']} (proxy at {config['proxy_resolution']} px)"),
+             ("space", _describe_space(space_from_dict(config.get("space")))),
              ("controller", f"{config['controller']}, seed {config['seed']}, scheduler {config.get('scheduler')}"),
              ("proxy budget", f"{steps}, batch {config['batch_size']}, {config['optimizer']}"),
              ("progress", f"{evaluated} of {trials} candidates evaluated, {screened} screened out; "
@@ -79,7 +80,7 @@ def header(run_dir: Path, config: dict[str, Any], started: str, frame: pd.DataFr
                           f"ETA {_eta(frame, trials, config.get('concurrency') or 1)}"),
              ("status", word), ("started", started or "–"),
              ("elapsed", _elapsed(started) if word == "running" else "–"),
-             ("files", f"{run_dir.resolve()}: trials.csv, best_b0.json, pareto.png, search.json"),
+             ("files", f"{run_dir.resolve()}: trials.csv, best_b0.json, pareto.png, search.json, space.json"),
              ("page written", time.strftime("%Y-%m-%d %H:%M:%S"))]
     css = word if word in ("running", "finished") else "interrupted"
     return (f'<h1>nas-search: {escape(run_dir.name)} <span class="status-{css}">({escape(word)})</span></h1>'
@@ -197,11 +198,15 @@ def candidates_table(frame: pd.DataFrame) -> str:
                    note="click a header to sort; the best candidate's row is red")
 
 
-def controller_learned(frame: pd.DataFrame) -> str:
+def _describe_space(space: MnasNetSpace) -> str:
+    return (f"{space.fingerprint}: {len(space)} decisions over {space.num_blocks} blocks, {space.size:.3g} "
+            f"architectures")
+
+
+def controller_learned(frame: pd.DataFrame, space: MnasNetSpace) -> str:
     """For each decision, how often each option was proposed in the first and the second half of the run."""
     if len(frame) < 2:
         return section("What the controller learned", '<p class="note">too few candidates yet.</p>')
-    space = default_space()
     choices = [list(c) for c in frame.sort_values("trial")["choices"]]
     half = len(choices) // 2
     early, late = choices[:half], choices[half:]
@@ -232,5 +237,5 @@ def write_search_report(run_dir: str | Path, state: str | None = None) -> Path:
     sections = [header(run_dir, config, saved.get("started", ""), frame, state), networks(run_dir, config)]
     if len(frame):
         sections += [progress_charts(frame), pareto_chart(frame, config), candidates_table(frame),
-                     controller_learned(frame)]
+                     controller_learned(frame, space_from_dict(config.get("space")))]
     return write_page(run_dir, f"nas-search {run_dir.name}", sections)

@@ -37,9 +37,9 @@ def resolve_spec(source: str, trial: int | None = None) -> ArchSpec:
         if not (path / "search.json").is_file():
             raise UserInputError(f"--trial {trial}: {source} is not a nas-search run directory (--trial picks a "
                                  f"trial of one; give the directory as SPEC)")
-        from nas.search.run_files import trial_spec
+        from nas.search.run import open_run
 
-        return trial_spec(path, trial)
+        return open_run(path, "--trial").trial_spec(trial)
     if path.is_dir():
         if not (path / "best_b0.json").is_file():
             raise UserInputError(f"{source}: a directory without best_b0.json (give a spec file or a nas-search "

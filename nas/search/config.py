@@ -12,7 +12,9 @@ from typing import Any
 from nas.errors import UserInputError
 from nas.search.reward import mnas_reward
 from nas.search.start_points import expand_start_from
-from nas.training.budget import DEFAULT_LR, OPTIMIZERS, TrainBudget
+from nas.training.recipe import OPTIMIZERS, PROXY_LR, TrainRecipe, proxy_recipe
+from search_spaces.mnasnet import MnasNetConfig, MnasNetSpace, default_space, mnasnet_paper_config
+from search_spaces.space import SpaceError
 from search_spaces.spec import MAX_CLASSES, MAX_RESOLUTION, MIN_RESOLUTION
 
 # what a resumed search may change: the budget of trials, the resources, the cache and the output, and the
@@ -38,7 +40,7 @@ class SearchConfig:
     steps: int | None = 300
     batch_size: int = 64
     optimizer: str = "adamw"  # the proxy training's optimizer: adamw or sgd (Nesterov momentum)
-    lr: float | None = None  # peak learning rate; None: the optimizer's default (DEFAULT_LR)
+    lr: float | None = None  # peak learning rate; None: the optimizer's default for the proxy (PROXY_LR)
     data: str = "synthetic"
     val_fraction: float = 0.2
     proxy_resolution: int = 32
@@ -64,6 +66,9 @@ class SearchConfig:
     latency_table: str | None = None
     # networks trained before the controller proposes (nas.search.start_points): reference names or spec files
     start_from: tuple[str, ...] = ()
+    # the search space's configuration (MnasNetConfig's fields, --space FILE): the space that trials.csv's
+    # choices index into, saved with the run so that a change of the default space never re-decodes it
+    space: dict[str, Any] = field(default_factory=lambda: default_space().config.to_dict())
 
     def __post_init__(self) -> None:
         if self.target_flops is None and self.target_latency_ms is None:
@@ -103,13 +108,17 @@ class SearchConfig:
         self.window = (lo, hi)
         self.start_from = expand_start_from([self.start_from] if isinstance(self.start_from, str)
                                             else list(self.start_from))
+        try:  # stored whole (every field), so that the run reads the same whatever the defaults become
+            self.space = MnasNetConfig.from_dict(self.space).to_dict()
+        except SpaceError as exc:
+            raise UserInputError(str(exc)) from None
 
     def warnings(self) -> list[str]:
         """Values that are allowed but probably not meant, as ``warning:`` lines: a learning rate far above the
         optimizer's default (the proxy training diverges and every candidate fails), ``--w`` with the hard
         reward (which does not use it)."""
         out = []
-        default_lr = DEFAULT_LR[self.optimizer]
+        default_lr = PROXY_LR[self.optimizer]
         if self.lr is not None and self.lr > 10 * default_lr:
             out.append(f"warning: --lr {self.lr:g} is {self.lr / default_lr:.0f}x the default of {self.optimizer} "
                        f"({default_lr:g}): the proxy training is likely to diverge and candidates to fail")
@@ -119,12 +128,14 @@ class SearchConfig:
         return out
 
     # -- the parts of the configuration that other modules use
-    def budget(self) -> TrainBudget:
-        """The proxy training budget of every candidate."""
-        if self.steps:
-            return TrainBudget(steps=self.steps, batch_size=self.batch_size, optimizer=self.optimizer, lr=self.lr)
-        return TrainBudget(epochs=self.epochs or 3.0, batch_size=self.batch_size, optimizer=self.optimizer,
-                           lr=self.lr)
+    def search_space(self) -> MnasNetSpace:
+        """The space this search proposes from and its records decode with."""
+        return MnasNetSpace(MnasNetConfig.from_dict(self.space))
+
+    def budget(self) -> TrainRecipe:
+        """How every candidate is trained: the one recipe at the proxy's fidelity (steps or epochs, batch)."""
+        return proxy_recipe(steps=self.steps, epochs=self.epochs, batch_size=self.batch_size,
+                            optimizer=self.optimizer, lr=self.lr)
 
     def score(self, accuracy: float, flops: float, latency_ms: float = 0.0) -> float:
         """MnasNet's reward of a measured accuracy under this search's targets, on the driver: one factor
@@ -166,6 +177,7 @@ class SearchConfig:
         values = {k: v for k, v in values.items() if k in known}
         values.setdefault("optimizer", "sgd")  # runs from before the choice trained with SGD
         values.setdefault("start_from", ())  # runs from before start points started from none
+        values.setdefault("space", mnasnet_paper_config().to_dict())  # runs from before the space was saved
         return cls(**values)
 
     @classmethod
@@ -187,11 +199,24 @@ class SearchConfig:
         for key, value in given.items():
             if key in RESUMABLE or key in RESCORING:
                 changes[key] = value
-            elif getattr(self, key) != value:
+            elif key == "space":
+                mine, theirs = MnasNetConfig.from_dict(self.space), MnasNetConfig.from_dict(value)
+                if mine != theirs:
+                    raise UserInputError(f"--resume: --space describes another space ({theirs.fingerprint()}) than "
+                                         f"the run's ({mine.fingerprint()}, kept as space.json in the run); start a "
+                                         f"new run with another --out instead")
+            elif self.effective(key, getattr(self, key)) != self.effective(key, value):
                 flag = "--" + key.replace("_", "-")
                 raise UserInputError(f"--resume: {flag} {value} differs from the run's ({getattr(self, key)}); "
                                      f"start a new run with another --out instead")
         return dataclasses.replace(self, **changes)
+
+    def effective(self, key: str, value: Any) -> Any:
+        """The value a setting takes effect with: None (the default) as what it stands for, so that a flag given
+        at its default on ``--resume`` is not taken for a change."""
+        if key == "lr" and value is None:
+            return PROXY_LR[self.optimizer]
+        return value
 
     def rescores(self, other: "SearchConfig") -> bool:
         """Whether ``other`` scores trials differently from this configuration."""

@@ -24,6 +24,7 @@ from nas.files import RunLock
 from nas.search.config import SearchConfig
 from nas.search.progress import Progress, human_duration
 from nas.search.recorder import Recorder
+from nas.search.run import SETTINGS_FILE, open_run, write_space_file
 from nas.search.run_files import STATE_FILE, StateError, load_state, read_records, repair_trials, write_json
 from nas.search.scheduler import make_scheduler
 from nas.search.searcher import MAX_DUPLICATES, MAX_SCREENED, ControllerSearcher, screened_reward
@@ -50,21 +51,8 @@ def load_history(run_dir: Path) -> list[TrialRecord]:
 
 
 def saved_config(run_dir: Path) -> SearchConfig:
-    """The configuration a run directory's ``search.json`` holds."""
-    import json
-
-    path = Path(run_dir) / "search.json"
-    if not path.is_file() and (Path(run_dir) / "trials.csv").is_file():
-        raise UserInputError(f"--resume: {path} is missing (the run's settings) though trials.csv is there: restore "
-                             f"it, or start the search again there with its options (its files are set aside in "
-                             f"orphaned-N/, and the result cache serves the candidates already trained)")
-    if not path.is_file():
-        raise UserInputError(f"--resume: {path} not found; is {run_dir} a nas-search run directory?")
-    try:
-        fields = json.loads(path.read_text())["config"]
-        return SearchConfig.from_dict(fields)
-    except (ValueError, KeyError, TypeError) as exc:
-        raise UserInputError(f"--resume: cannot read {path} ({exc})") from None
+    """The configuration a run directory's ``search.json`` holds (its space included)."""
+    return open_run(run_dir, "--resume").config
 
 
 def restore_controller(controller: Any, state: dict[str, Any] | None, history: list[TrialRecord]) -> None:
@@ -193,15 +181,16 @@ def _load_previous(run_dir: Path, config: SearchConfig,
 def open_session(config: SearchConfig, data: Any, previous: SearchConfig | None, log: Callable[[str], None],
                  live: bool | None, table: Any = None) -> Session:
     """Write search.json, read what a resume continues from, and wire the recorder, controller and searcher."""
-    space = MnasNetSpace()
+    space = config.search_space()
     if table is None:  # read here unless the command line has (before anything is written: a wrong one is a
         table = open_latency_table(config, space)  # user error)
     run_dir = Path(config.out).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
     history, state, rescored = _load_previous(run_dir, config, previous)
-    write_json(run_dir / "search.json", {"config": config.to_dict(), "versions": versions(),
-                                         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    write_json(run_dir / SETTINGS_FILE, {"config": config.to_dict(), "space_fingerprint": space.fingerprint,
+                                         "versions": versions(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                                          "resumed": previous is not None})
+    write_space_file(run_dir, space)
     num_classes = config.num_classes or data.num_classes
 
     def done() -> tuple[int, float | None]:  # asked by the status line once the recorder below exists

@@ -155,33 +155,3 @@ def set_aside_orphaned_run(run_dir: Path) -> Path:
         if (run_dir / name).exists():
             (run_dir / name).rename(kept / name)
     return kept
-
-
-def trial_spec(run_dir: Path, trial: int) -> Any:
-    """Trial ``trial`` of a search run as a B0 spec (an ``ArchSpec``) at the search's resolution, with its
-    proxy figures in ``metrics`` and where it came from in ``provenance``; what ``nas-train RUN --trial N``
-    trains. UserInputError (one line) when the run has no such trial."""
-    from search_spaces.mnasnet import MnasNetSpace
-    from search_spaces.spec import load_spec
-    from nas.search.config import SearchConfig
-
-    run_dir = Path(run_dir)
-    try:
-        config = SearchConfig.from_dict(json.loads((run_dir / "search.json").read_text())["config"])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise UserInputError(f"--trial: cannot read {run_dir / 'search.json'} ({exc}); is {run_dir} a nas-search "
-                             f"run directory?") from None
-    records = {record["trial"]: record for record in read_records(run_dir / "trials.csv")}
-    if trial not in records:
-        known = f"trials {min(records)}..{max(records)}" if records else "no trials yet"
-        raise UserInputError(f"--trial {trial}: {run_dir} has no trial {trial} ({known})")
-    record = records[trial]
-    best = run_dir / "best_b0.json"
-    num_classes = load_spec(best).num_classes if best.is_file() else (config.num_classes or 1000)
-    spec = MnasNetSpace().decode(list(record["choices"]), resolution=config.resolution, num_classes=num_classes,
-                                 name=f"{run_dir.name}-trial-{trial}")
-    return spec.replace(
-        metrics={"flops": record["flops"], "params": record["params"], "proxy_accuracy": record["accuracy"],
-                 "reward": record["reward"]},
-        provenance={"tool": "nas-search", "run": str(run_dir.resolve()), "trial": trial,
-                    "status": record["status"], "choices": list(record["choices"]), "proxy_data": config.data})
