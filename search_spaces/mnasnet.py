@@ -2,7 +2,9 @@
 
 The network is split into blocks; each block chooses its own conv op, kernel, squeeze-and-excitation,
 skip, output filters (a multiple of the reference) and layer count (reference + delta); the layers inside a
-block repeat the same choice. Strides, stem and head stay those of the reference.
+block repeat the same choice. Stem and head stay those of the reference; so do the strides, unless
+``reduction_strides`` offers more than 2: then the stem and every block that downsamples in the skeleton
+choose their stride too (1 keeps the resolution), so a network for small images can keep larger maps.
 """
 from __future__ import annotations
 
@@ -61,6 +63,9 @@ class MnasNetConfig:
     skips: list[bool] = field(default_factory=lambda: [True, False])
     filter_multipliers: list[float] = field(default_factory=lambda: [0.75, 1.0, 1.25])
     layer_deltas: list[int] = field(default_factory=lambda: [-1, 0, 1])
+    # the stride choices of the stem and of each block whose skeleton stride is 2: [2] is MnasNet's fixed
+    # downsampling (32x); [2, 1] searches it (decisions stem.stride and b<i>.stride, after the blocks' own)
+    reduction_strides: list[int] = field(default_factory=lambda: [2])
     activation: str = "swish"
     dropout: float = 0.2
     drop_connect: float = 0.2
@@ -71,9 +76,13 @@ class MnasNetConfig:
         unknown = [op for op in self.ops if op not in OPS]
         if unknown:
             raise SpaceError(f"ops: {unknown[0]!r} is not one of {', '.join(OPS)}")
-        for name in ("ops", "kernels", "se_ratios", "skips", "filter_multipliers", "layer_deltas"):
+        for name in ("ops", "kernels", "se_ratios", "skips", "filter_multipliers", "layer_deltas",
+                     "reduction_strides"):
             if not getattr(self, name):
                 raise SpaceError(f"{name}: needs at least one choice")
+        if any(s not in (1, 2) for s in self.reduction_strides) or len(set(self.reduction_strides)) != len(
+                self.reduction_strides):
+            raise SpaceError(f"reduction_strides: {self.reduction_strides} must be distinct values of 1 and 2")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], where: str = "space") -> "MnasNetConfig":
@@ -118,7 +127,10 @@ class MnasNetConfig:
 
     def fingerprint(self) -> str:
         """A short hash of the whole configuration: what a run, a latency table or a cache entry was made with."""
-        text = json.dumps(self.to_dict(), sort_keys=True)
+        values = self.to_dict()
+        if values["reduction_strides"] == [2]:  # as before the field existed: older tables and runs still match
+            del values["reduction_strides"]
+        text = json.dumps(values, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
     def to_file(self) -> dict[str, Any]:
@@ -143,6 +155,9 @@ class MnasNetSpace(CategoricalSpace):
             decisions += [(f"b{b}.op", c.ops), (f"b{b}.kernel", c.kernels), (f"b{b}.se", c.se_ratios),
                           (f"b{b}.skip", c.skips), (f"b{b}.filters", c.filter_multipliers),
                           (f"b{b}.layers", c.layer_deltas)]
+        if self.searches_strides:
+            decisions += [("stem.stride", c.reduction_strides)]
+            decisions += [(f"b{b}.stride", c.reduction_strides) for b in self.reduction_blocks]
         super().__init__(decisions)
         self._check_extremes()
 
@@ -162,6 +177,27 @@ class MnasNetSpace(CategoricalSpace):
     def num_blocks(self) -> int:
         return len(self.config.skeleton.channels)
 
+    @property
+    def searches_strides(self) -> bool:
+        """Whether the stem's and the reducing blocks' strides are decisions (``reduction_strides``)."""
+        return len(self.config.reduction_strides) > 1
+
+    @property
+    def reduction_blocks(self) -> list[int]:
+        """The blocks whose skeleton stride is 2: those that may keep the resolution when strides are searched."""
+        return [b for b, stride in enumerate(self.config.skeleton.strides) if stride == 2]
+
+    def strides(self, choices: Sequence[int]) -> tuple[int, list[int]]:
+        """The stem's stride and each block's: the skeleton's (stem 2), or the chosen ones."""
+        sk, c = self.config.skeleton, self.config
+        if not self.searches_strides:
+            return c.reduction_strides[0], [s if s == 1 else c.reduction_strides[0] for s in sk.strides]
+        picked = [c.reduction_strides[i] for i in self.validate(choices)[6 * self.num_blocks:]]
+        strides = list(sk.strides)
+        for b, stride in zip(self.reduction_blocks, picked[1:]):
+            strides[b] = stride
+        return picked[0], strides
+
     def _block_values(self, choices: Sequence[int]) -> list[dict[str, Any]]:
         values = list(self.values(choices).values())
         return [dict(zip(DECISIONS, values[6 * b: 6 * b + 6])) for b in range(self.num_blocks)]
@@ -170,17 +206,18 @@ class MnasNetSpace(CategoricalSpace):
                name: str = "mnasnet-space") -> ArchSpec:
         """The ArchSpec the choices describe."""
         sk = self.config.skeleton
+        stem_stride, strides = self.strides(choices)
         blocks, cin = [], sk.stem
         for b, v in enumerate(self._block_values(choices)):
             op, expand = OPS[v["op"]]
             cout = nearest_multiple(sk.channels[b] * v["filters"])
             blocks.append(BlockSpec(op=op, repeats=max(1, sk.layers[b] + v["layers"]), kernel=v["kernel"],
-                                    stride=sk.strides[b], expand=expand, in_channels=cin, out_channels=cout,
+                                    stride=strides[b], expand=expand, in_channels=cin, out_channels=cout,
                                     se=float(v["se"]), skip=bool(v["skip"])))
             cin = cout
         return ArchSpec(name=name, resolution=resolution, num_classes=num_classes, stem_channels=sk.stem,
                         head_channels=sk.head, activation=self.config.activation, dropout=self.config.dropout,
-                        drop_connect=self.config.drop_connect, blocks=tuple(blocks))
+                        drop_connect=self.config.drop_connect, blocks=tuple(blocks), stem_stride=stem_stride)
 
     def encode(self, spec: ArchSpec) -> list[int]:
         """The choices that decode to ``spec``'s architecture, or SpaceError saying why it is outside.
@@ -200,8 +237,6 @@ class MnasNetSpace(CategoricalSpace):
             op_name = next((n for n in c.ops if OPS[n] == (block.op, block.expand)), None)
             if op_name is None:
                 raise SpaceError(f"{where}: op {block.op} with expand {block.expand} is not a choice")
-            if block.stride != sk.strides[b]:
-                raise SpaceError(f"{where}: stride {block.stride}, the skeleton has {sk.strides[b]}")
             filters = [m for m in c.filter_multipliers if nearest_multiple(sk.channels[b] * m) == block.out_channels]
             if not filters:
                 allowed = sorted({nearest_multiple(sk.channels[b] * m) for m in c.filter_multipliers})
@@ -217,19 +252,32 @@ class MnasNetSpace(CategoricalSpace):
             choices += [c.ops.index(op_name), c.kernels.index(block.kernel), c.se_ratios.index(block.se),
                         c.skips.index(block.skip), c.filter_multipliers.index(filters[0]),
                         c.layer_deltas.index(deltas[0])]
-        return choices
+        return choices + self._stride_choices(spec)
+
+    def _stride_choices(self, spec: ArchSpec) -> list[int]:
+        """The stride decisions' choices of ``spec`` (none when strides are not searched); SpaceError when its
+        stem's or a block's stride is not one the space can give there."""
+        sk, allowed = self.config.skeleton, self.config.reduction_strides
+        positions = [("stem", spec.stem_stride, True)] + [
+            (f"block {b}", block.stride, sk.strides[b] == 2) for b, block in enumerate(spec.blocks)]
+        for where, stride, reduces in positions:
+            options = allowed if reduces else [1]
+            if stride not in options:
+                raise SpaceError(f"{spec.name}: {where} has stride {stride}, the space allows {options} there "
+                                 f"(skeleton strides {sk.strides}, stem 2, reduction_strides {allowed})")
+        if not self.searches_strides:
+            return []
+        return [allowed.index(stride) for _, stride, reduces in positions if reduces]
 
     def nearest(self, spec: ArchSpec) -> list[int]:
         """The choices of the architecture in the space closest to ``spec``, block by block: the same op family
         with the nearest expand ratio, the nearest kernel, SE ratio, filter count and layer count; the skip as
         given where it is a choice. ``encode(spec)`` when the spec lies inside the space; SpaceError when its
-        block count or strides differ from the skeleton's (no block of the space corresponds then)."""
+        block count or strides are not the space's (no block of the space corresponds then)."""
         sk, c = self.config.skeleton, self.config
         if len(spec.blocks) != self.num_blocks:
             raise SpaceError(f"{spec.name}: {len(spec.blocks)} blocks, the space has {self.num_blocks}")
-        strides = [block.stride for block in spec.blocks]
-        if strides != sk.strides:
-            raise SpaceError(f"{spec.name}: strides {strides}, the space's skeleton has {sk.strides}")
+        stride_choices = self._stride_choices(spec)
 
         def closest(values: Sequence[Any], distance: Any) -> int:
             return min(range(len(values)), key=lambda i: (distance(values[i]), i))
@@ -245,7 +293,7 @@ class MnasNetSpace(CategoricalSpace):
                         closest(c.filter_multipliers,
                                 lambda m: abs(nearest_multiple(sk.channels[b] * m) - block.out_channels)),
                         closest(c.layer_deltas, lambda d: abs(max(1, sk.layers[b] + d) - block.repeats))]
-        return choices
+        return choices + stride_choices
 
     def contains(self, spec: ArchSpec) -> bool:
         """Whether the spec's architecture lies inside the space."""

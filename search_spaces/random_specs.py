@@ -27,4 +27,5 @@ def random_spec(rng: random.Random, resolution: int | None = None) -> ArchSpec:
     return ArchSpec(name="random", resolution=resolution or rng.choice([32, 33, 64, 97, 128, 224]),
                     num_classes=rng.choice([10, 100, 1000]), stem_channels=stem,
                     head_channels=rng.choice([64, 128, 1280]), activation=rng.choice(["swish", "relu", "relu6"]),
-                    dropout=0.2, drop_connect=rng.choice([0.0, 0.2]), blocks=tuple(blocks))
+                    dropout=0.2, drop_connect=rng.choice([0.0, 0.2]), blocks=tuple(blocks),
+                    stem_stride=rng.choice([2, 2, 1]))

@@ -16,6 +16,10 @@ from typing import Any, Mapping
 from search_spaces.errors import UserInputError
 
 SPEC_FORMAT = "nas-b0-spec/1"
+# a spec whose stem does not downsample (stem_stride 1) is written as /2 with the field, so that a reader that
+# knows only /1 (which builds a stride-2 stem) refuses it instead of building another network; /1 is still
+# written for every stride-2 stem
+SPEC_FORMAT_STEM = "nas-b0-spec/2"
 OPS = ("mbconv", "conv")
 MIN_RESOLUTION = 8  # the smallest input size a spec, a proxy or a FLOPs count accepts
 # bounds that keep every count and build of a spec to seconds (EfficientNet-L2: 800 px, ~5,500 channels,
@@ -160,6 +164,7 @@ class ArchSpec:
     blocks: tuple[BlockSpec, ...]
     metrics: dict[str, Any] = field(default_factory=dict, compare=False)
     provenance: dict[str, Any] = field(default_factory=dict, compare=False)
+    stem_stride: int = 2  # the stem conv's stride: 2 as in EfficientNet, 1 keeps the input's resolution
 
     def __post_init__(self) -> None:
         validate_spec(self)
@@ -185,11 +190,13 @@ class ArchSpec:
         return replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
+        stem = {} if self.stem_stride == 2 else {"stem_stride": self.stem_stride}
         return {
-            "format": SPEC_FORMAT,
+            "format": SPEC_FORMAT if self.stem_stride == 2 else SPEC_FORMAT_STEM,
             "name": self.name,
             "resolution": self.resolution,
             "num_classes": self.num_classes,
+            **stem,
             "stem_channels": self.stem_channels,
             "head_channels": self.head_channels,
             "activation": self.activation,
@@ -251,6 +258,8 @@ def validate_spec(spec: ArchSpec) -> None:
     for key in ("stem_channels", "head_channels"):
         if getattr(spec, key) > MAX_CHANNELS:
             raise SpecError(f"{key}: {getattr(spec, key):,} is too many (at most {MAX_CHANNELS:,})")
+    if spec.stem_stride not in STRIDES or isinstance(spec.stem_stride, bool):
+        raise SpecError(f"stem_stride: {spec.stem_stride!r} is not 1 or 2")
     if spec.activation not in ACTIVATIONS:
         raise SpecError(f"activation: {spec.activation!r} is not one of {', '.join(ACTIVATIONS)}")
     for key in ("dropout", "drop_connect"):
@@ -306,8 +315,10 @@ def spec_from_dict(data: Mapping[str, Any]) -> ArchSpec:
     """Validate a parsed JSON object and return the ArchSpec it describes."""
     if not isinstance(data, Mapping):
         raise SpecError(f"spec: expected a JSON object, got {type(data).__name__}")
-    if data.get("format") != SPEC_FORMAT:
-        raise SpecError(f"format: {data.get('format')!r} is not {SPEC_FORMAT!r}")
+    if data.get("format") not in (SPEC_FORMAT, SPEC_FORMAT_STEM):
+        raise SpecError(f"format: {data.get('format')!r} is not {SPEC_FORMAT!r} or {SPEC_FORMAT_STEM!r}")
+    if data["format"] == SPEC_FORMAT and "stem_stride" in data:
+        raise SpecError(f"stem_stride: only in {SPEC_FORMAT_STEM!r} specs ({SPEC_FORMAT!r} stems have stride 2)")
     for key in _TOP_FIELDS:
         if key not in data:
             raise SpecError(f"{key}: missing")
@@ -318,7 +329,7 @@ def spec_from_dict(data: Mapping[str, Any]) -> ArchSpec:
                     stem_channels=data["stem_channels"], head_channels=data["head_channels"],
                     activation=data["activation"], dropout=data["dropout"], drop_connect=data["drop_connect"],
                     blocks=blocks, metrics=dict(data.get("metrics") or {}),
-                    provenance=dict(data.get("provenance") or {}))
+                    provenance=dict(data.get("provenance") or {}), stem_stride=data.get("stem_stride", 2))
     if "block_strings" in data and data["block_strings"] != spec.block_strings:
         raise SpecError(f"block_strings: {data['block_strings']!r} do not match blocks "
                         f"({spec.block_strings!r})")
@@ -363,4 +374,6 @@ def architecture_hash(spec: ArchSpec, num_classes: int | None = None) -> str:
 
     key = {"stem": spec.stem_channels, "blocks": spec.block_strings, "head": spec.head_channels,
            "activation": spec.activation, "num_classes": num_classes or spec.num_classes}
+    if spec.stem_stride != 2:  # a stride-2 stem hashes as before the field existed
+        key["stem_stride"] = spec.stem_stride
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()

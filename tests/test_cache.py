@@ -104,3 +104,12 @@ def test_pickled_cache_reopens_its_connection(tmp_path):
     cache.put(_job(_spec()), Measurement(accuracy=0.5, flops=1, params=1), run="r")
     copy = pickle.loads(pickle.dumps(cache))  # Ray Tune pickles its searcher, and with it the cache
     assert copy.enabled and copy.get(_job(_spec())).accuracy == 0.5
+
+
+def test_a_stem_that_keeps_the_resolution_is_another_architecture():
+    from search_spaces.spec import architecture_hash
+
+    spec = default_space().decode([0] * 42)
+    kept = spec.replace(stem_stride=1)
+    assert arch_key(kept) != arch_key(spec) and architecture_hash(kept) != architecture_hash(spec)
+    assert arch_key(spec).startswith("stem32 ")  # a stride-2 stem keys as before: cached results still serve

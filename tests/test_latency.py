@@ -225,3 +225,16 @@ def test_an_unreachable_latency_target_is_warned_about_with_the_range(space_tabl
                           resolution=64, out="x")
     warning = latency_target_warning(config, space, 1000, table)
     assert "below the fastest network" in warning and "did you mean" in warning
+
+
+def test_the_table_of_a_downsampling_space_covers_every_stride_and_size():
+    """Searched strides change the sizes every later block sees: the table's parts still cover any network."""
+    import numpy as np
+
+    space = MnasNetSpace(MnasNetConfig(reduction_strides=[2, 1]))
+    keys = {part.key for part in latency.space_parts(space, 32, 10)}
+    rng = np.random.default_rng(5)
+    for _ in range(100):
+        spec = space.decode(space.sample(rng), resolution=32, num_classes=10)
+        assert all(part.key in keys for part in latency.network_parts(spec))
+    assert any("_s1_" in key for key in keys) and any(key.startswith("stem_o32_swish@32") for key in keys)

@@ -378,6 +378,25 @@ def test_a_run_keeps_its_space_and_resume_rejects_a_different_definition(tmp_pat
     assert search_main(["--resume", "--out", str(out), "--space", str(out / "space.json"), "--lr", "0.003"]) == 0
 
 
+def test_a_search_over_the_downsampling_space_trains_at_the_resolution_its_networks_run_at(tmp_path, capsys):
+    from nas.network.counting import profile
+    from nas.search.run import open_run
+
+    at = TINY.index("--proxy-resolution")
+    argv = TINY[:at] + TINY[at + 2:]
+    argv[argv.index("--resolution") + 1] = "16"  # the images' size: 16 px, no --proxy-resolution
+    out = tmp_path / "down"
+    assert search_main(argv + ["--trials", "3", "--controller", "random", "--space", "downsampling",
+                               "--out", str(out)]) == 0
+    assert "warning" not in capsys.readouterr().err
+    run = open_run(out)
+    assert run.config.proxy_resolution == run.config.resolution == 16 and len(run.space) == 47
+    for record in run.records():  # FLOPs as trained: fvcore's count of the decoded network, strides and all
+        spec = run.trial_spec(record["trial"])
+        assert len(record["choices"]) == 47 and spec.stem_stride == run.space.strides(record["choices"])[0]
+        assert profile(spec, method="fvcore")["flops"] == record["flops"]
+
+
 def test_a_second_search_on_the_same_proxy_is_served_from_the_cache(tmp_path, capsys, private_cache_dir):
     """Evolution's first proposals are random and do not depend on rewards: the same seed proposes them again."""
     code, first = _search(tmp_path, "first", "--trials", "3", "--controller", "evolution")

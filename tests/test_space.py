@@ -150,3 +150,35 @@ def test_a_space_file_round_trips_with_its_fingerprint_and_names_what_is_wrong(t
     path.write_text(json.dumps({"kernels": [4]}))
     with pytest.raises(SpaceError, match="kernel: 4 is not one of"):
         MnasNetConfig.from_json(path)
+
+
+def test_the_downsampling_space_searches_the_stem_and_each_reducing_stride():
+    from search_spaces.spec import SPEC_FORMAT_STEM, SpecError, spec_from_dict
+
+    space = MnasNetSpace(MnasNetConfig(reduction_strides=[2, 1]))
+    assert len(space) == 42 + 5 and space.names[42:] == ["stem.stride", "b1.stride", "b2.stride", "b3.stride",
+                                                         "b5.stride"]
+    # the paper's space is unchanged: 42 decisions, the fingerprint its latency tables and runs were made with
+    assert len(default_space()) == 42 and default_space().fingerprint == "a1d0d1126e59"
+    rng = np.random.default_rng(0)
+    seen = set()
+    for _ in range(100):
+        choices = space.sample(rng)
+        spec = space.decode(choices, resolution=32)
+        stem, strides = space.strides(choices)
+        assert spec.stem_stride == stem and [b.stride for b in spec.blocks] == strides
+        assert all(strides[b] == 1 for b in (0, 4, 6))  # blocks that never downsample keep stride 1
+        assert space.decode(space.encode(spec), resolution=32) == spec
+        seen.add((stem, *strides))
+        again = spec_from_dict(json.loads(spec.to_json()))
+        assert again == spec and again.stem_stride == stem
+        assert spec.to_dict()["format"] == (SPEC_FORMAT_STEM if stem == 1 else "nas-b0-spec/1")
+    assert len(seen) > 20  # the strides vary independently
+    kept = space.decode([0] * 42 + [1] * 5)
+    assert kept.stem_stride == 1 and all(b.stride == 1 for b in kept.blocks)
+    with pytest.raises(SpaceError, match="stem has stride 1, the space allows \\[2\\]"):
+        default_space().encode(kept)
+    with pytest.raises(SpecError, match="stem_stride: only in"):
+        spec_from_dict({**kept.to_dict(), "format": "nas-b0-spec/1"})
+    with pytest.raises(SpaceError, match="reduction_strides"):
+        MnasNetConfig(reduction_strides=[2, 3])

@@ -40,7 +40,8 @@ def test_block_string_round_trip_random():
         assert tuple(parse_block_string(s) for s in spec.block_strings) == spec.blocks
         assert spec_from_block_strings(spec.block_strings, name="random", resolution=spec.resolution,
                                        num_classes=spec.num_classes, head_channels=spec.head_channels,
-                                       activation=spec.activation, drop_connect=spec.drop_connect) == spec
+                                       activation=spec.activation, drop_connect=spec.drop_connect,
+                                       stem_stride=spec.stem_stride) == spec
 
 
 @pytest.mark.parametrize("text", ["r1_k3_s12_e1_i32_o16", "x1_k3", "r1_k3_s11_e1_i32_o16_foo", "r1_k4_s11_e1_i3_o4",

@@ -3,6 +3,7 @@ proxy data loaded before Ray starts. Bad input: one line on stderr, exit 2; a fa
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Callable, NoReturn, Sequence
 
@@ -239,10 +240,14 @@ def load_proxy_data(text: str, resolution: int, val_fraction: float, seed: int, 
 
 
 def space_file_config(path: str) -> dict[str, object]:
-    """The fields of a ``--space`` file, checked (a usage error names what is wrong)."""
+    """The fields of a ``--space`` file or shipped space (``mnasnet``, ``downsampling``), checked (a usage error
+    names what is wrong)."""
+    from search_spaces import SPACES
     from search_spaces.mnasnet import MnasNetConfig
     from search_spaces.space import SpaceError
 
+    if not os.path.exists(path) and (SPACES / f"{path}.json").is_file():
+        path = str(SPACES / f"{path}.json")
     try:
         return MnasNetConfig.from_json(path).to_dict()
     except SpaceError as exc:

@@ -57,8 +57,10 @@ def _search_parser() -> ArgumentParser:
                         "mobilenet_v2), 'references' for all three, B0 spec files, or none (default: "
                         f"{','.join(d['start_from']) or 'none'})")
     p.add_argument("--space", metavar="FILE", dest="space_file",
-                   help="the search space: a space file (JSON, any of its fields; a run's space.json is one) "
-                        "(default: MnasNet's space over the MobileNetV2 skeleton)")
+                   help="the search space: mnasnet (MnasNet's, strides fixed: 32x downsampling), downsampling "
+                        "(the stem and each reducing block also choose stride 2 or 1: for small images; give "
+                        "--resolution as your images' size, the proxy then trains at it), or a space file (JSON, "
+                        "any of its fields; a run's space.json is one) (default: mnasnet)")
     add_proxy_arguments(p)
     p.add_argument("--out", help="run directory (default: runs/<YYYYmmdd-HHMMSS>)")
     p.add_argument("--resume", action="store_true", help="continue the search in --out (default: a new search)")
@@ -94,6 +96,8 @@ def _search_config(args: argparse.Namespace) -> tuple[SearchConfig, SearchConfig
     if args.target_flops is None and args.target_latency_ms is None:
         raise UsageError("a target is required: --target-flops 400M, --target-latency 20ms, or both")
     space = MnasNetSpace(MnasNetConfig.from_dict(given["space"])) if "space" in given else default_space()
+    if space.searches_strides and "resolution" in given and "proxy_resolution" not in given:
+        given["proxy_resolution"] = given["resolution"]  # the downsampling is chosen at the size it runs at
     table = search_table(args.latency_table, args.latency_device,
                          args.resolution or SearchConfig.defaults()["resolution"], space)
     if table:

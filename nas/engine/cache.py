@@ -49,7 +49,8 @@ def default_cache_path() -> Path:
 
 def arch_key(spec: ArchSpec) -> str:
     """The architecture as text: its block strings, plus the stem, head and activation they sit between."""
-    return " ".join([f"stem{spec.stem_channels}", *spec.block_strings, f"head{spec.head_channels}",
+    stem = f"stem{spec.stem_channels}" + ("" if spec.stem_stride == 2 else f"s{spec.stem_stride}")
+    return " ".join([stem, *spec.block_strings, f"head{spec.head_channels}",
                      spec.activation, f"dropout{spec.dropout:g}", f"drop_connect{spec.drop_connect:g}"])
 
 

@@ -159,9 +159,10 @@ def network_parts(spec: ArchSpec) -> Iterator[Part]:
     from nas.network.blocks import LAYER_TYPES, ConvBnAct, conv_output_size
 
     act, size = spec.activation, spec.resolution
-    yield Part(f"stem_o{spec.stem_channels}_{act}@{size}", (3, size, size),
-               lambda: ConvBnAct(3, spec.stem_channels, 3, 2, activation=act))
-    size = conv_output_size(size, 3, 2)
+    stride = spec.stem_stride
+    yield Part(f"stem_o{spec.stem_channels}{'_s1' if stride == 1 else ''}_{act}@{size}", (3, size, size),
+               lambda: ConvBnAct(3, spec.stem_channels, 3, stride, activation=act))
+    size = conv_output_size(size, 3, stride)
     for block in spec.blocks:
         for layer in block.layers():
             yield Part(_layer_key(layer, size, act), (layer.in_channels, size, size),
@@ -176,28 +177,52 @@ def network_parts(spec: ArchSpec) -> Iterator[Part]:
 def space_parts(space: Any, resolution: int, num_classes: int) -> list[Part]:
     """Every distinct part that networks of ``space`` (an MnasNetSpace) can contain at ``resolution``.
 
-    Block b's layers depend on its own choices and on block b-1's output filters only, so it suffices to vary
-    those two, with every other decision at its first choice; the layer-count choice that gives the most
-    layers brings in the repeated (stride 1, in = out) layer as well as the first.
+    Block b's layers depend on its own choices, on block b-1's output filters and on its input's size only, so
+    it suffices to vary those, with every other decision at its first choice; the layer-count choice that gives
+    the most layers brings in the repeated (stride 1, in = out) layer as well as the first. Where strides are
+    searched, the input's size depends only on how many earlier reductions kept the resolution (a stride-2
+    conv halves a size rounding up, in any order), so one variant per count covers every size.
     """
     from search_spaces.mnasnet import DECISIONS
 
     sizes = space.sizes
     per_block, filters = len(DECISIONS), DECISIONS.index("filters")
-    base = [0] * len(sizes)
     parts: dict[str, Part] = {}
     for b in range(space.num_blocks):
         axes = list(range(b * per_block, (b + 1) * per_block))
         if b > 0:
             axes.append((b - 1) * per_block + filters)
-        for combination in itertools.product(*(range(sizes[i]) for i in axes)):
-            choices = list(base)
-            for axis, value in zip(axes, combination):
-                choices[axis] = value
-            spec = space.decode(choices, resolution=resolution, num_classes=num_classes)
-            for part in network_parts(spec):
-                parts.setdefault(part.key, part)
+        own, earlier = _stride_axes(space, b)
+        for base in _reduction_variants(space, earlier):
+            for combination in itertools.product(*(range(sizes[i]) for i in axes + own)):
+                choices = list(base)
+                for axis, value in zip(axes + own, combination):
+                    choices[axis] = value
+                spec = space.decode(choices, resolution=resolution, num_classes=num_classes)
+                for part in network_parts(spec):
+                    parts.setdefault(part.key, part)
     return list(parts.values())
+
+
+def _stride_axes(space: Any, block: int) -> tuple[list[int], list[int]]:
+    """The stride decisions (indices) of ``block`` itself and of the stem and reducing blocks before it."""
+    if not space.searches_strides:
+        return [], []
+    first = space.num_blocks * 6  # the stride decisions follow the blocks' own: stem, then each reducing block
+    axes = dict(zip([-1] + space.reduction_blocks, range(first, len(space.sizes))))
+    return ([axes[block]] if block in axes else []), [axes[b] for b in axes if b < block]
+
+
+def _reduction_variants(space: Any, earlier: list[int]) -> list[list[int]]:
+    """Choice vectors (first choices but for ``earlier``) in which 0, 1, ... of the ``earlier`` stride
+    decisions keep the resolution: one per input size a block can see."""
+    base = [0] * len(space.sizes)
+    if not earlier:
+        return [base]
+    strides = space.config.reduction_strides
+    keep, halve = strides.index(1), strides.index(2)
+    return [[keep if axis in earlier[:count] else (halve if axis in earlier else value)
+             for axis, value in enumerate(base)] for count in range(len(earlier) + 1)]
 
 
 # --------------------------------------------------------------------------------------------- tables

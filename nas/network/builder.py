@@ -12,14 +12,14 @@ from search_spaces.spec import ArchSpec, load_spec
 
 
 class ArchNet(nn.Module):
-    """stem conv 3x3/2 -> blocks -> 1x1 head conv -> global average pool -> dropout -> linear."""
+    """stem conv 3x3 (stride ``spec.stem_stride``) -> blocks -> 1x1 head conv -> global average pool -> dropout -> linear."""
 
     def __init__(self, spec: ArchSpec, num_classes: int | None = None) -> None:
         super().__init__()
         self.spec = spec
         self.num_classes = num_classes or spec.num_classes
         act = spec.activation
-        self.stem = ConvBnAct(3, spec.stem_channels, 3, 2, activation=act)
+        self.stem = ConvBnAct(3, spec.stem_channels, 3, spec.stem_stride, activation=act)
         total, index = spec.num_layers, 0
         stages = []
         for block in spec.blocks:

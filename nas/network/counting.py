@@ -44,7 +44,7 @@ def _block_counts(block: BlockSpec, size: int) -> tuple[int, int, int]:
 def analytic_rows(spec: ArchSpec, resolution: int, num_classes: int | None = None) -> list[Row]:
     """Per-part counts computed from the spec alone (no model is built)."""
     classes = num_classes or spec.num_classes
-    size = conv_output_size(resolution, 3, 2)
+    size = conv_output_size(resolution, 3, spec.stem_stride)
     rows = [Row("stem", spec.stem_channels, size, *conv_bn_counts(3, spec.stem_channels, 3, 1, size))]
     for block in spec.blocks:
         params, flops, size = _block_counts(block, size)
@@ -184,11 +184,12 @@ def extreme_specs(space: Any, resolution: int, num_classes: int, samples: int = 
 
     rng = np.random.default_rng(seed)
     candidates = [space.sample(rng) for _ in range(samples)]
-    per_block = len(space.sizes) // space.num_blocks
+    per_block = 6  # the blocks' own decisions; searched strides follow them
+    tail = space.sizes[per_block * space.num_blocks:]
     for op in range(space.sizes[0]):
         for extreme in ("small", "large"):
             block = [op] + [0 if extreme == "small" else n - 1 for n in space.sizes[1:per_block]]
-            candidates.append(block * space.num_blocks)
+            candidates.append(block * space.num_blocks + [0 if extreme == "small" else n - 1 for n in tail])
     return [space.decode(c, resolution=resolution, num_classes=num_classes) for c in candidates]
 
 

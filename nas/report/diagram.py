@@ -56,7 +56,7 @@ def network_svg(spec: ArchSpec, resolution: int | None = None, caption: str = ""
         if index:
             out.append(f'<line x1="{x - GAP}" x2="{x}" y1="{y + BOX_H / 2}" y2="{y + BOX_H / 2}" stroke="#555"/>')
         if index == 0:
-            out.append(_box(x, y, "stem", ["conv 3x3", f"{spec.stem_channels} ch", "stride 2", f"in {resolution}px"],
+            out.append(_box(x, y, "stem", ["conv 3x3", f"{spec.stem_channels} ch", f"stride {spec.stem_stride}", f"in {resolution}px"],
                             row.size, row.flops, row.params, "#eeeeee", "part"))
         elif index == len(rows) - 1:
             out.append(_box(x, y, "head", ["conv 1x1", f"{spec.head_channels} ch", "pool + dropout",

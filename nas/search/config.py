@@ -122,6 +122,12 @@ class SearchConfig:
         if self.lr is not None and self.lr > 10 * default_lr:
             out.append(f"warning: --lr {self.lr:g} is {self.lr / default_lr:.0f}x the default of {self.optimizer} "
                        f"({default_lr:g}): the proxy training is likely to diverge and candidates to fail")
+        space = self.search_space()
+        if space.searches_strides and self.proxy_resolution != self.resolution:
+            out.append(f"warning: the space searches the downsampling, but the proxy trains at "
+                       f"{self.proxy_resolution} px and the networks run at {self.resolution} px (--resolution): "
+                       f"the strides are chosen for {self.proxy_resolution} px; give --resolution as your images' "
+                       f"size")
         if self.reward == "hard" and self.w != SearchConfig.w:
             out.append(f"warning: --w {self.w:g} is not used by the hard reward (exponent 0 under the target, -1 "
                        f"over it)")
