@@ -75,3 +75,17 @@ def test_the_trial_is_kept_in_the_settings_and_older_ones_read_as_none():
     assert TrainSettings.from_dict(settings.to_dict()).trial == 3
     older = {k: v for k, v in settings.to_dict().items() if k != "trial"}
     assert TrainSettings.from_dict(older).trial is None
+
+
+def test_a_run_from_before_the_space_was_saved_decodes_with_mnasnets_space(search_run):
+    """search.json without its space (older versions): the paper's space, whatever the default becomes."""
+    from search_spaces.mnasnet import mnasnet_paper_config
+
+    run, records = search_run
+    saved = json.loads((run / "search.json").read_text())
+    del saved["config"]["space"]
+    write_json(run / "search.json", saved)
+    opened = open_run(run)
+    assert opened.space.config == mnasnet_paper_config() and len(opened.space) == 42
+    assert architecture_hash(opened.trial_spec(1)) == architecture_hash(
+        MnasNetSpace().decode(records[1]["choices"], resolution=96, num_classes=1000))

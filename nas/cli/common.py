@@ -251,4 +251,6 @@ def space_file_config(path: str) -> dict[str, object]:
     try:
         return MnasNetConfig.from_json(path).to_dict()
     except SpaceError as exc:
-        raise UsageError(f"--space {exc}") from None
+        shipped = ", ".join(sorted(p.stem for p in SPACES.glob("*.json")))
+        hint = f" (or a shipped space: {shipped})" if "no such space file" in str(exc) else ""
+        raise UsageError(f"--space {exc}{hint}") from None
