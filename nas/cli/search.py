@@ -145,7 +145,7 @@ def _search(args: argparse.Namespace) -> int:
                                  train_command=f"nas-train {config.out} --trial N --data {config.data}")
     if close_call:
         print(close_call)
-    print(f"outputs in {config.out}: best_b0.json, trials.csv, pareto.png, report.html, search.json")
+    print(f"outputs in {config.out}: best_b0.json, trials.csv, pareto.png, report.html, search.json, space.json")
     if not outcome.finished:
         print(f"nas-search: interrupted; finished work is kept; continue with: nas-search --resume --out "
               f"{config.out}", file=sys.stderr)
