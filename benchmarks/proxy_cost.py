@@ -5,7 +5,7 @@ Run it from the root of each checkout to compare two versions side by side, alte
     (cd OLD && python /path/to/benchmarks/proxy_cost.py); (cd NEW && python benchmarks/proxy_cost.py)
 Results: benchmarks/results/proxy_cost.csv.
 """
-import sys, time, json
+import sys, json
 sys.path.insert(0, ".")
 import torch
 torch.set_num_threads(2)

@@ -187,16 +187,23 @@ class MnasNetSpace(CategoricalSpace):
         """The blocks whose skeleton stride is 2: those that may keep the resolution when strides are searched."""
         return [b for b, stride in enumerate(self.config.skeleton.strides) if stride == 2]
 
+    @property
+    def stride_decisions(self) -> dict[int, int]:
+        """Position (-1: the stem, else a reducing block) -> the index of its stride decision; empty when strides
+        are not searched. They follow the blocks' own decisions, the stem's first."""
+        if not self.searches_strides:
+            return {}
+        first = len(DECISIONS) * self.num_blocks
+        return {position: first + i for i, position in enumerate([-1] + self.reduction_blocks)}
+
     def strides(self, choices: Sequence[int]) -> tuple[int, list[int]]:
         """The stem's stride and each block's: the skeleton's (stem 2), or the chosen ones."""
         sk, c = self.config.skeleton, self.config
         if not self.searches_strides:
             return c.reduction_strides[0], [s if s == 1 else c.reduction_strides[0] for s in sk.strides]
-        picked = [c.reduction_strides[i] for i in self.validate(choices)[6 * self.num_blocks:]]
-        strides = list(sk.strides)
-        for b, stride in zip(self.reduction_blocks, picked[1:]):
-            strides[b] = stride
-        return picked[0], strides
+        choices = self.validate(choices)
+        picked = {position: c.reduction_strides[choices[index]] for position, index in self.stride_decisions.items()}
+        return picked.pop(-1), [picked.get(b, stride) for b, stride in enumerate(sk.strides)]
 
     def _block_values(self, choices: Sequence[int]) -> list[dict[str, Any]]:
         values = list(self.values(choices).values())

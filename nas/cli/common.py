@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Callable, NoReturn, Sequence
+from typing import Any, Callable, NoReturn, Sequence
 
 from nas.errors import UserInputError
 from nas.files import writable_directory  # noqa: F401 - the commands' check of an --out
@@ -239,17 +239,20 @@ def load_proxy_data(text: str, resolution: int, val_fraction: float, seed: int, 
     return data
 
 
-def space_file_config(path: str) -> dict[str, object]:
-    """The fields of a ``--space`` file or shipped space (``mnasnet``, ``downsampling``), checked (a usage error
-    names what is wrong)."""
+def space_option(path: str | None) -> Any:
+    """The space a ``--space`` option names (an MnasNetSpace): a space file or a shipped space (``mnasnet``,
+    ``downsampling``), checked (a usage error names what is wrong); None: the default space."""
     from search_spaces import SPACES
-    from search_spaces.mnasnet import MnasNetConfig
+    from search_spaces.mnasnet import MnasNetConfig, MnasNetSpace, default_space
     from search_spaces.space import SpaceError
+
+    if path is None:
+        return default_space()
 
     if not os.path.exists(path) and (SPACES / f"{path}.json").is_file():
         path = str(SPACES / f"{path}.json")
     try:
-        return MnasNetConfig.from_json(path).to_dict()
+        return MnasNetSpace(MnasNetConfig.from_json(path))
     except SpaceError as exc:
         shipped = ", ".join(sorted(p.stem for p in SPACES.glob("*.json")))
         hint = f" (or a shipped space: {shipped})" if "no such space file" in str(exc) else ""

@@ -6,7 +6,7 @@ import os
 import time
 from typing import Sequence
 
-from nas.cli.common import (ArgumentParser, UsageError, positive_float, positive_int, run_command, space_file_config,
+from nas.cli.common import (ArgumentParser, UsageError, positive_float, positive_int, run_command, space_option,
                             writable_directory)
 
 MAX_MIN_RUN_TIME = 5.0
@@ -39,7 +39,6 @@ def _latency_table(args: argparse.Namespace) -> int:
     from nas.console import say
     from nas.search.progress import human_duration
     from search_spaces.spec import MIN_RESOLUTION
-    from search_spaces.mnasnet import MnasNetConfig, MnasNetSpace, default_space
 
     if args.min_run_time > MAX_MIN_RUN_TIME:  # a thousand layers: hours of measuring per second asked
         raise UsageError(f"--min-run-time {args.min_run_time:g}: at most {MAX_MIN_RUN_TIME:g} seconds per layer (the "
@@ -50,8 +49,7 @@ def _latency_table(args: argparse.Namespace) -> int:
     if os.path.isdir(args.out):  # checked before minutes of measuring, not when the table is written
         raise UsageError(f"--out {args.out}: is a directory; give the table's file name, e.g. {args.out}/table.json")
     writable_directory("--out", os.path.dirname(os.path.abspath(args.out)))
-    space = MnasNetSpace(MnasNetConfig.from_dict(space_file_config(args.space_file))) if args.space_file \
-        else default_space()
+    space = space_option(args.space_file)
     device = latency.describe_device(args.device, args.threads, args.batch_size)
     say(f"measuring every layer configuration of the space at {args.resolution}px on {device['kind']} "
         f"({device['name']}), {args.threads} thread(s), batch {args.batch_size}, then calibrating on whole networks")

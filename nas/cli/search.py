@@ -10,7 +10,7 @@ from typing import Sequence
 
 from nas.cli.common import (ArgumentParser, UsageError, add_proxy_arguments, add_run_arguments, flops_amount,
                             given_fields, latency_time, load_proxy_data, name_list, positive_int, run_command,
-                            space_file_config, window_range, writable_directory)
+                            space_option, window_range, writable_directory)
 from nas.search.config import SearchConfig
 
 
@@ -74,11 +74,11 @@ def _search_config(args: argparse.Namespace) -> tuple[SearchConfig, SearchConfig
     from nas.latency.search_table import search_table
     from nas.search.driver import saved_config
     from nas.search.run_files import set_aside_orphaned_run
-    from search_spaces.mnasnet import MnasNetConfig, MnasNetSpace, default_space
 
     given = given_fields(args)
+    space = space_option(args.space_file)
     if args.space_file:
-        given["space"] = space_file_config(args.space_file)
+        given["space"] = space.config.to_dict()
     if "start_from" in given:  # spec files by absolute path: a resume from another directory finds them
         given["start_from"] = tuple(str(Path(item).resolve()) if Path(item).is_file() else item
                                     for item in given["start_from"])
@@ -95,7 +95,6 @@ def _search_config(args: argparse.Namespace) -> tuple[SearchConfig, SearchConfig
         return config, saved
     if args.target_flops is None and args.target_latency_ms is None:
         raise UsageError("a target is required: --target-flops 400M, --target-latency 20ms, or both")
-    space = MnasNetSpace(MnasNetConfig.from_dict(given["space"])) if "space" in given else default_space()
     if space.searches_strides and "resolution" in given and "proxy_resolution" not in given:
         given["proxy_resolution"] = given["resolution"]  # the downsampling is chosen at the size it runs at
     table = search_table(args.latency_table, args.latency_device,

@@ -206,10 +206,7 @@ def space_parts(space: Any, resolution: int, num_classes: int) -> list[Part]:
 
 def _stride_axes(space: Any, block: int) -> tuple[list[int], list[int]]:
     """The stride decisions (indices) of ``block`` itself and of the stem and reducing blocks before it."""
-    if not space.searches_strides:
-        return [], []
-    first = space.num_blocks * 6  # the stride decisions follow the blocks' own: stem, then each reducing block
-    axes = dict(zip([-1] + space.reduction_blocks, range(first, len(space.sizes))))
+    axes = space.stride_decisions
     return ([axes[block]] if block in axes else []), [axes[b] for b in axes if b < block]
 
 

@@ -184,12 +184,13 @@ def extreme_specs(space: Any, resolution: int, num_classes: int, samples: int = 
 
     rng = np.random.default_rng(seed)
     candidates = [space.sample(rng) for _ in range(samples)]
-    per_block = 6  # the blocks' own decisions; searched strides follow them
-    tail = space.sizes[per_block * space.num_blocks:]
+    strides = sorted(space.stride_decisions.values())  # they follow the blocks' own decisions
+    per_block = (len(space.sizes) - len(strides)) // space.num_blocks
     for op in range(space.sizes[0]):
         for extreme in ("small", "large"):
             block = [op] + [0 if extreme == "small" else n - 1 for n in space.sizes[1:per_block]]
-            candidates.append(block * space.num_blocks + [0 if extreme == "small" else n - 1 for n in tail])
+            tail = [0 if extreme == "small" else space.sizes[i] - 1 for i in strides]
+            candidates.append(block * space.num_blocks + tail)
     return [space.decode(c, resolution=resolution, num_classes=num_classes) for c in candidates]
 
 

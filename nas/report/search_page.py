@@ -60,7 +60,8 @@ def _elapsed(started: str) -> str:
         return "–"
 
 
-def header(run_dir: Path, config: dict[str, Any], started: str, frame: pd.DataFrame, state: str | None) -> str:
+def header(run_dir: Path, config: dict[str, Any], space: MnasNetSpace, started: str, frame: pd.DataFrame,
+           state: str | None) -> str:
     """Title and the run's facts: target, data, controller, budget, progress, files."""
     trials = int(config["trials"])
     evaluated = int((frame["status"] != "screened").sum()) if len(frame) else 0
@@ -72,7 +73,7 @@ def header(run_dir: Path, config: dict[str, Any], started: str, frame: pd.DataFr
     word = _status_word(run_dir, frame, trials, state)
     items = [("target", f"{target} at {config['resolution']} px, {config['reward']} reward (w={config['w']:g})"),
              ("data", f"{config['data']} (proxy at {config['proxy_resolution']} px)"),
-             ("space", _describe_space(space_from_dict(config.get("space")))),
+             ("space", _describe_space(space)),
              ("controller", f"{config['controller']}, seed {config['seed']}, scheduler {config.get('scheduler')}"),
              ("proxy budget", f"{steps}, batch {config['batch_size']}, {config['optimizer']}"),
              ("progress", f"{evaluated} of {trials} candidates evaluated, {screened} screened out; "
@@ -233,9 +234,10 @@ def write_search_report(run_dir: str | Path, state: str | None = None) -> Path:
     run_dir = Path(run_dir)
     saved = json.loads((run_dir / "search.json").read_text())
     config = saved["config"]
+    space = space_from_dict(config.get("space"))  # the run's own (a run from before: MnasNet's)
     frame = read_trials(run_dir / "trials.csv")
-    sections = [header(run_dir, config, saved.get("started", ""), frame, state), networks(run_dir, config)]
+    sections = [header(run_dir, config, space, saved.get("started", ""), frame, state), networks(run_dir, config)]
     if len(frame):
         sections += [progress_charts(frame), pareto_chart(frame, config), candidates_table(frame),
-                     controller_learned(frame, space_from_dict(config.get("space")))]
+                     controller_learned(frame, space)]
     return write_page(run_dir, f"nas-search {run_dir.name}", sections)

@@ -1,8 +1,9 @@
 """A search's run directory opened once: its configuration, the space its records decode with, its records.
 
-Every reader of a finished or running search goes through :func:`open_run` (resume, ``nas-train RUN --trial N``,
-nas-report, ``nas-proxy-check --from``), so a run always decodes with the space it was made with: the one
-saved in its ``search.json`` (runs from before that was saved: MnasNet's paper space).
+Every reader of a finished or running search above the report layer goes through :func:`open_run` (resume,
+``nas-train RUN --trial N``, ``nas-proxy-check --from``), so a run always decodes with the space it was made
+with: the one saved in its ``search.json`` (runs from before that was saved: MnasNet's paper space). The report,
+a layer below, reads the same saved space with ``search_spaces.mnasnet.space_from_dict``.
 """
 from __future__ import annotations
 

@@ -151,6 +151,11 @@ class Training:
                     raise TrainingDiverged(f"loss became {self.last_loss} at step {self.step - 1}")
         return float(losses) / max(1, self.step - first)
 
+    def synchronize(self) -> None:
+        """Wait for the device's queued work (CUDA), so that a wall-clock time measures it."""
+        if self.autocast:
+            torch.cuda.synchronize(self.train.device)
+
     @property
     def lr(self) -> float:
         return float(self.schedule.get_last_lr()[0])

@@ -106,15 +106,13 @@ def train_network(spec: ArchSpec, data: ProxyData, recipe: TrainRecipe, out_dir:
         keep_epochs(out_dir, start_epoch)
     val = DeviceData(data.x_val, data.y_val, device, mean, std) if rank == 0 else None
     for epoch in range(start_epoch, int(recipe.epochs)):
-        if training.autocast:
-            torch.cuda.synchronize(device)
+        training.synchronize()
         started = time.perf_counter()
         try:
             loss = training.run((epoch + 1) * training.steps_per_epoch, check_every=25)
         except TrainingDiverged as exc:
             raise TrainingDiverged(f"the training {exc} (epoch {epoch + 1}); lower --lr") from None
-        if training.autocast:
-            torch.cuda.synchronize(device)
+        training.synchronize()
         seconds = time.perf_counter() - started
         row: dict[str, Any] = {}
         if rank == 0:

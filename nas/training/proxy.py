@@ -70,8 +70,7 @@ def train_model(model: torch.nn.Module, data: ProxyData, recipe: TrainRecipe | N
     training = Training(model, train, recipe, compile_mode=compile_mode)
     result: dict[str, Any] = {"status": "ok", "reason": "", "steps": 0, "device": str(device)}
     stops = sorted({r for r in rungs if 0 < r < training.total_steps} if report is not None else set())
-    if training.autocast:
-        torch.cuda.synchronize(device)
+    training.synchronize()
     start = time.perf_counter()
     try:
         for stop in stops + [training.total_steps]:
@@ -80,8 +79,7 @@ def train_model(model: torch.nn.Module, data: ProxyData, recipe: TrainRecipe | N
                 report(stop, _accuracy_at_rung(training, val))
     except TrainingDiverged as exc:
         result.update(status="failed", reason=str(exc))
-    if training.autocast:
-        torch.cuda.synchronize(device)
+    training.synchronize()
     seconds = time.perf_counter() - start
     result.update(steps=training.step, final_loss=training.last_loss, train_seconds=seconds,
                   images_per_second=training.step * training.batch_size / max(seconds, 1e-9),
