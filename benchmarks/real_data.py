@@ -58,18 +58,18 @@ def run_search(data: str, target: str, out: Path, options: list[str]) -> tuple[P
 
 
 def run_training(spec: Path, data: str, resolution: int, epochs: int, seed: int, out: Path,
-                 trial: int | None = None) -> dict:
-    """nas-train of ``spec`` (with ``trial``: that trial of the search run ``spec``), reused when its result.json
-    exists, resumed when it was interrupted."""
+                 trial: int | None = None, options: tuple[str, ...] = ()) -> dict:
+    """nas-train of ``spec`` (with ``trial``: that trial of the search run ``spec``; ``options``: more of its flags),
+    reused when its result.json exists, resumed when it was interrupted."""
     from nas.cli.train import main as train_main
 
     if (out / "result.json").is_file():
         return json.loads((out / "result.json").read_text())
     if (out / "train.json").is_file():
-        args = ["--resume", "--out", str(out)]
+        args = ["--resume", "--out", str(out), *options]
     else:
         args = [str(spec), "--data", data, "--resolution", str(resolution), "--epochs", str(epochs), "--seed",
-                str(seed), "--out", str(out), *(["--trial", str(trial)] if trial is not None else [])]
+                str(seed), "--out", str(out), *(["--trial", str(trial)] if trial is not None else []), *options]
     start = time.perf_counter()
     if train_main(args) != 0:
         raise SystemExit(f"nas-train failed in {out}")
