@@ -169,3 +169,56 @@ def test_no_proxy_run_shares_the_reference_seed():
     assert {(p.budget, p.job.data, p.job.budget.steps) for p in jobs} == {("proxy", "proxy", 300),
                                                                           ("reference", "reference", 3000)}
     assert all(p.job.cache_seed == f"proxy-check:{p.job.seed}" for p in jobs)  # never a search's cache entry
+
+
+def _reference_table(path, classes=3):
+    """A reference table as benchmarks/ground_truth.py writes one: four networks of the space, the first
+    trained on two seeds (its accuracies are their means)."""
+    from search_spaces.mnasnet import MnasNetSpace
+
+    space, rng = MnasNetSpace(), np.random.default_rng(3)
+    rows = []
+    for i, (val, test) in enumerate([(0.50, 0.40), (0.45, 0.55), (0.70, 0.65), (0.60, 0.75)]):
+        spec = space.decode(space.sample(rng), 64, classes, name=f"net{i}")
+        for seed, shift in ([(0, -0.02), (1, 0.02)] if i == 0 else [(0, 0.0)]):
+            rows.append({"name": f"net{i}", "kind": "sampled", "seed": seed, "val_accuracy": val + shift,
+                         "test_accuracy": test + shift, "spec": json.dumps(spec.to_dict())})
+    pd.DataFrame(rows).to_csv(path, index=False)
+
+
+def test_a_reference_table_is_scored_without_training_its_networks_again(tmp_path, capsys):
+    from nas.proxy_check.rank_stats import kendall_tau_b
+
+    _reference_table(tmp_path / "table.csv")
+    out = tmp_path / "check"
+    assert proxy_check_main(TINY + ["--reference-table", str(tmp_path / "table.csv"), "--repeats", "1",
+                                    "--out", str(out)]) == 0
+    rows = pd.read_csv(out / "proxy_check.csv")
+    proxy, reference = (rows[rows["budget"] == b].set_index("model") for b in ("proxy", "reference"))
+    assert len(proxy) == 4 and (proxy["source"] == "trained").all() and (proxy["steps"] == 2).all()
+    assert (reference["source"] == "table").all() and list(reference["name"]) == ["net0", "net1", "net2", "net3"]
+    assert np.allclose(reference["accuracy"], [0.40, 0.55, 0.65, 0.75])  # test accuracy, net0's the mean of two
+    figures = json.loads((out / "proxy_check.json").read_text())
+    expected = kendall_tau_b(proxy["accuracy"], reference["accuracy"])
+    assert figures["accuracy"]["kendall_tau_b"]["value"] == pytest.approx(expected, abs=1e-4)
+    held_out = kendall_tau_b(proxy["accuracy"], [0.50, 0.45, 0.70, 0.60])
+    assert figures["held_out_accuracy"]["kendall_tau_b"]["value"] == pytest.approx(held_out, abs=1e-4)
+    assert "reference_mean" not in figures["seconds"] and figures["config"]["reference_table"].endswith("table.csv")
+    printed = capsys.readouterr().out
+    assert "the table's held-out accuracy" in printed and "the real trainings of table.csv" in printed
+
+
+@pytest.mark.parametrize("problem, words", [
+    ("missing", "no such file"), ("columns", "not a reference table (no column"),
+    ("classes", "trained on 10 classes, --data has 3"), ("with-from", "give one"),
+])
+def test_a_bad_reference_table_is_one_line_and_exit_2(problem, words, tmp_path, capsys):
+    table = tmp_path / "table.csv"
+    if problem == "columns":
+        table.write_text("name,accuracy\nnet0,0.5\n")
+    elif problem in ("classes", "with-from"):
+        _reference_table(table, classes=10 if problem == "classes" else 3)
+    extra = ["--from", str(tmp_path)] if problem == "with-from" else []
+    assert proxy_check_main(TINY + ["--reference-table", str(table), "--out", str(tmp_path / "x"), *extra]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and words in err and "Traceback" not in err

@@ -26,6 +26,10 @@ def _proxy_check_parser() -> ArgumentParser:
     p.add_argument("--from", dest="from_run", metavar="RUN",
                    help="a nas-search run: check its best models plus random ones (default: sampled models)")
     p.add_argument("--no-references", action="store_true", help="leave out the shipped reference networks")
+    p.add_argument("--reference-table", metavar="FILE",
+                   help="networks already trained for real (benchmarks/ground_truth.py writes such a CSV): the "
+                        "proxy trains each of them and is scored against their test accuracy, with no reference "
+                        "training (--models, --from and the reference flags do not apply)")
     p.add_argument("--out", help="output directory (default: runs/proxy-check-<YYYYmmdd-HHMMSS>)")
     add_run_arguments(p)
     return p
@@ -43,7 +47,8 @@ def _proxy_check(args: argparse.Namespace) -> int:
     writable_directory("--out", given["out"])
     check = ProxyCheckConfig(search=SearchConfig(**given), models=args.models, reference_steps=args.reference_steps,
                              reference_resolution=args.reference_resolution, repeats=args.repeats,
-                             from_run=args.from_run, references=not args.no_references)
+                             from_run=args.from_run, references=not args.no_references,
+                             reference_table=args.reference_table)
     for warning in check.search.warnings():
         print(warning, file=sys.stderr)
     data = load_proxy_data(check.search.data, check.search.proxy_resolution, check.search.val_fraction,
@@ -66,10 +71,15 @@ def _proxy_check(args: argparse.Namespace) -> int:
               f"{_fmt(averaged['kendall_tau_b'])}, Spearman rho {_fmt(averaged['spearman_rho'])}")
     if "seed_to_seed" in figures:
         print(f"seed to seed (proxy vs proxy, accuracy): Kendall tau-b {_fmt(figures['seed_to_seed']['kendall_tau_b'])}")
+    if "held_out_accuracy" in figures:
+        print(f"accuracy  proxy vs the table's held-out accuracy: Kendall tau-b "
+              f"{_fmt(figures['held_out_accuracy']['kendall_tau_b'])}")
     if "seconds" in figures:
         s = figures["seconds"]
-        print(f"cost: proxy {s['proxy_mean']:.1f}s, reference {s['reference_mean']:.1f}s per model "
-              f"(ratio {s['cost_ratio']:.1f}); {figures['left_out']} of {figures['models']} models left out (failed)")
+        reference = (f", reference {s['reference_mean']:.1f}s (ratio {s['cost_ratio']:.1f})"
+                     if "reference_mean" in s else "")
+        print(f"cost: proxy {s['proxy_mean']:.1f}s per model{reference}; {figures['left_out']} of "
+              f"{figures['models']} models left out (failed)")
     print(figures["verdict"])
     print(f"outputs in {check.search.out}: proxy_check.csv, proxy_check.json, proxy_check.png")
     return 0

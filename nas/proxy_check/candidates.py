@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 
+from nas.errors import UserInputError
 from nas.proxy_check.config import Candidate, ProxyCheckConfig
 from nas.search.config import SearchConfig
 from search_spaces import REFERENCES
@@ -72,8 +73,24 @@ def from_run_candidates(config: ProxyCheckConfig, num_classes: int) -> list[Cand
     return best + sample_stratified(config, space, num_classes, rest, config.search.seed, seen)
 
 
+def table_candidates(config: ProxyCheckConfig, num_classes: int) -> list[Candidate]:
+    """The networks of ``--reference-table``, at the search's resolution; refused when the table was trained
+    on another number of classes than the check's data has."""
+    from nas.proxy_check.table import read_reference_table
+
+    known = read_reference_table(config.reference_table)
+    classes = {model.spec.num_classes for model in known}
+    if classes != {num_classes}:
+        raise UserInputError(f"--reference-table {config.reference_table}: its networks were trained on "
+                             f"{'/'.join(map(str, sorted(classes)))} classes, --data has {num_classes}")
+    return [Candidate(model.name, model.kind, model.spec.replace(resolution=config.search.resolution), model)
+            for model in known]
+
+
 def select_candidates(config: ProxyCheckConfig, num_classes: int) -> list[Candidate]:
     """The models of the check, in a fixed order for a given configuration."""
+    if config.reference_table:
+        return table_candidates(config, num_classes)
     if config.from_run:
         chosen = from_run_candidates(config, num_classes)
     else:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from nas.errors import UserInputError
 from nas.search.config import SearchConfig
+from nas.proxy_check.table import KnownModel
 from search_spaces.spec import ArchSpec
 
 MIN_MODELS = 4
@@ -24,6 +25,7 @@ class ProxyCheckConfig:
     from_run: str | None = None
     window: tuple[float, float] = (0.5, 1.5)  # sampled models' FLOPs, as fractions of the target
     references: bool = True  # add the shipped reference networks
+    reference_table: str | None = None  # networks trained for real: their accuracies are the reference
 
     def proxy_steps(self, num_train: int) -> int:
         return self.search.budget().total_steps(num_train)
@@ -40,6 +42,10 @@ class ProxyCheckConfig:
             raise UserInputError(f"--models {self.models}: at least {MIN_MODELS} are needed to rank anything")
         if self.repeats < 1:
             raise UserInputError(f"--repeats {self.repeats}: at least 1")
+        if self.reference_table is not None:
+            if self.from_run is not None:
+                raise UserInputError("--reference-table and --from: give one (the table holds its own models)")
+            return
         proxy_steps = self.proxy_steps(num_train)
         reference = self.reference(num_train)
         if reference.steps <= proxy_steps and reference.proxy_resolution <= self.search.proxy_resolution:
@@ -54,5 +60,6 @@ class Candidate:
     """One architecture of the check."""
 
     name: str
-    kind: str  # sampled | reference | from-run
+    kind: str  # sampled | reference | from-run, or a reference table's kind
     spec: ArchSpec
+    known: KnownModel | None = None  # from a reference table: what real training gave it

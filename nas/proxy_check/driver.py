@@ -23,7 +23,7 @@ from nas.engine.job import Job, Measurement
 from nas.files import RunLock, atomic_path, atomic_write
 from nas.proxy_check.candidates import select_candidates
 from nas.proxy_check.config import Candidate, ProxyCheckConfig
-from nas.proxy_check.report import plot, summarize
+from nas.proxy_check.report import held_out_accuracy, plot, summarize
 from nas.report import refresh_report
 from nas.search.config import SearchConfig
 
@@ -70,7 +70,9 @@ def plan_jobs(candidates: list[Candidate], repeats: int, seed: int,
     planned = []
     for index, candidate in enumerate(candidates):
         seeds = [("proxy", repeat, seed + index + 1000 * (repeat + 1)) for repeat in range(1, repeats + 1)]
-        for budget, repeat, job_seed in seeds + [("reference", 1, seed + index + 1000)]:
+        if candidate.known is None:  # a reference table's model was trained for real already
+            seeds.append(("reference", 1, seed + index + 1000))
+        for budget, repeat, job_seed in seeds:
             job = Job(spec=candidate.spec.to_dict(), budget=budgets[budget].budget(), seed=job_seed, data=budget,
                       cache_seed=f"proxy-check:{job_seed}")  # a check's own seeds, never a search's
             planned.append(CheckJob(index, budget, repeat, job))
@@ -88,6 +90,21 @@ def check_row(planned: CheckJob, candidate: Candidate, config: SearchConfig, mea
             "accuracy": accuracy, "reward": config.score(accuracy, flops) if measured.ok else 0.0,
             "status": measured.status, "reason": measured.reason or "",
             "seconds": round(float(measured.seconds or 0.0), 2), "source": source,
+            "block_strings": " ".join(candidate.spec.block_strings)}
+
+
+def known_row(model: int, candidate: Candidate, config: SearchConfig) -> CheckRow:
+    """The reference row of a reference table's model: its test accuracy after real training (the held-out one
+    where the table has no test accuracy), scored with the search's reward at the search's resolution."""
+    from nas.network.counting import profile
+
+    known = candidate.known
+    accuracy = known.test_accuracy if known.test_accuracy is not None else known.val_accuracy
+    counts = profile(candidate.spec, method="analytic")
+    return {"model": model, "name": candidate.name, "kind": candidate.kind, "budget": "reference", "repeat": 1,
+            "seed": -1, "steps": 0, "train_resolution": known.spec.resolution, "flops": counts["flops"],
+            "params": counts["params"], "accuracy": accuracy, "reward": config.score(accuracy, counts["flops"]),
+            "status": "ok", "reason": "", "seconds": 0.0, "source": "table",
             "block_strings": " ".join(candidate.spec.block_strings)}
 
 
@@ -126,7 +143,7 @@ def open_check(config: ProxyCheckConfig, data: Any) -> Check:
     reference = config.reference(len(data.x_train))
     proxy = dataclasses.replace(search, steps=config.proxy_steps(len(data.x_train)), epochs=None)
     reference_data = data
-    if reference.proxy_resolution != data.resolution:  # loaded as nas-search would load it at that resolution
+    if reference.proxy_resolution != data.resolution and not config.reference_table:  # as nas-search loads it
         reference_data = load_data(search.data, reference.proxy_resolution, search.val_fraction, search.seed)
     budgets = {"proxy": proxy, "reference": reference}
     candidates = select_candidates(config, search.num_classes or data.num_classes)
@@ -184,8 +201,9 @@ def _run_check(config: ProxyCheckConfig, data: Any, log: Callable[[str], None],
     proxy, reference = check.budgets["proxy"], check.budgets["reference"]
     log(f"proxy check: {len(check.candidates)} models ({sum(c.kind == 'reference' for c in check.candidates)} "
         f"reference networks), proxy {proxy.steps} steps at {proxy.proxy_resolution}px x {config.repeats} seeds, "
-        f"reference {reference.steps} steps at {reference.proxy_resolution}px; {len(check.planned)} trainings")
+        f"reference {_reference_text(config, reference)}; {len(check.planned)} trainings")
     cache = open_cache(config.search, check.datasets, warn)
+    check.rows += [known_row(i, c, proxy) for i, c in enumerate(check.candidates) if c.known is not None]
     pending = []
     for planned in check.planned:
         hit = cache.get(planned.job) if cache is not None else None
@@ -193,8 +211,9 @@ def _run_check(config: ProxyCheckConfig, data: Any, log: Callable[[str], None],
             pending.append(planned)
         else:
             check.keep(planned, hit, "cache")
-    if check.rows:
-        log(f"{len(check.rows)} of {len(check.planned)} trainings served from the result cache")
+    served = sum(row["source"] == "cache" for row in check.rows)
+    if served:
+        log(f"{served} of {len(check.planned)} trainings served from the result cache")
     save_rows(check, log)
     started = time.perf_counter()
     if pending:
@@ -210,13 +229,22 @@ def write_report(check: Check, seconds: float) -> dict[str, Any]:
     frame = pd.DataFrame(check.rows, columns=COLUMNS).sort_values(["model", "budget", "repeat"]).reset_index(drop=True)
     write_rows(frame.to_dict("records"), check.out / "proxy_check.csv")
     figures = summarize(frame, config.repeats)
+    if config.reference_table:
+        figures.update(held_out_accuracy(frame, check.candidates))
     figures.update(config={"proxy": proxy.to_dict(), "reference_steps": reference.steps,
                            "reference_resolution": reference.proxy_resolution, "repeats": config.repeats,
-                           "models": config.models, "window": list(config.window), "from": config.from_run},
+                           "models": config.models, "window": list(config.window), "from": config.from_run,
+                           "reference_table": config.reference_table},
                    wall_seconds=round(seconds, 1))
     atomic_write(check.out / "proxy_check.json", json.dumps(figures, indent=2) + "\n")
     plot(frame, figures, check.out / "proxy_check.png",
-         f"proxy {proxy.steps} steps @{proxy.proxy_resolution}px vs reference {reference.steps} "
-         f"steps @{reference.proxy_resolution}px, {figures['ranked']} models")
+         f"proxy {proxy.steps} steps @{proxy.proxy_resolution}px vs {_reference_text(config, reference)}, "
+         f"{figures['ranked']} models")
     refresh_report(check.out)  # a page that cannot be written was warned about while the trainings ran
     return figures
+
+
+def _reference_text(config: ProxyCheckConfig, reference: SearchConfig) -> str:
+    if config.reference_table:
+        return f"the real trainings of {Path(config.reference_table).name}"
+    return f"{reference.steps} steps at {reference.proxy_resolution}px"

@@ -50,7 +50,8 @@ def write_proxy_check_report(run_dir: str | Path) -> Path:
     items = [("status", state), ("models ranked", figures.get("ranked", len(both))),
              ("proxy", f"{budget.get('steps')} steps at {budget.get('proxy_resolution')} px, batch "
                        f"{budget.get('batch_size')}, {budget.get('optimizer')}" if budget else "–"),
-             ("reference", f"{config.get('reference_steps')} steps at {config.get('reference_resolution')} px"
+             ("reference", (f"the real trainings of {config['reference_table']}" if config.get("reference_table")
+                            else f"{config.get('reference_steps')} steps at {config.get('reference_resolution')} px")
               if config else "–"),
              ("data", budget.get("data", "–")),
              ("Kendall tau (accuracy)", _tau(figures.get("accuracy", {}).get("kendall_tau_b"))),
@@ -60,8 +61,9 @@ def write_proxy_check_report(run_dir: str | Path) -> Path:
                                               is not None) or "–"),
              ("averaged proxy tau", _tau(figures.get("averaged_proxy", {}).get("kendall_tau_b"))),
              ("seed-to-seed tau", _tau(figures.get("seed_to_seed", {}).get("kendall_tau_b"))),
-             ("cost", f"{figures['seconds']['proxy_mean']:.1f} s per proxy training, "
-                      f"{figures['seconds']['reference_mean']:.1f} s per reference" if "seconds" in figures else "–"),
+             ("Kendall tau (table's held-out accuracy)",
+              _tau(figures.get("held_out_accuracy", {}).get("kendall_tau_b"))),
+             ("cost", _cost(figures.get("seconds"))),
              ("verdict", figures.get("verdict", "not yet: the check has not finished")),
              ("page written", time.strftime("%Y-%m-%d %H:%M:%S"))]
     columns = [c for c in ("model", "name", "kind", "budget", "repeat", "steps", "train_resolution", "flops",
@@ -113,3 +115,10 @@ def write_train_report(run_dir: str | Path) -> Path:
         resolution = int(result.get("resolution") or spec.resolution)
         sections.append(section("The network", f'<div class="scroll">{network_svg(spec, resolution)}</div>'))
     return write_page(run_dir, f"nas-train {run_dir.name}", sections)
+
+
+def _cost(seconds: dict[str, float] | None) -> str:
+    if not seconds:
+        return "–"
+    text = f"{seconds['proxy_mean']:.1f} s per proxy training"
+    return text + (f", {seconds['reference_mean']:.1f} s per reference" if "reference_mean" in seconds else "")
