@@ -15,7 +15,7 @@ class Reinforce(PolicyController):
     [-1, 1]: with the moving-average baseline instead (``rank_window=0``: A = (R - b) / spread), REINFORCE
     collapsed onto a few architectures on the rugged synthetic landscape and ended below random search
     (0.936 of the optimum after 100 samples, random 0.979; with ranks 0.990; benchmarks/controller_landscapes.py,
-    10 seeds; README "Controllers").
+    10 seeds; docs/search.md).
     """
 
     name = "reinforce"

@@ -158,7 +158,7 @@ def add_training_arguments(p: ArgumentParser, what: str = "candidate") -> None:
                    help="peak learning rate of the proxy training (default: "
                         f"{', '.join(f'{lr:g} for {name}' for name, lr in PROXY_LR.items())})")
     p.add_argument("--data", help=f"proxy data (default: {d['data']}): synthetic, npz:PATH, cifar10:DIR, "
-                   "cifar100:DIR, folder:DIR (see README)")
+                   "cifar100:DIR, folder:DIR (see docs/data.md)")
     p.add_argument("--proxy-resolution", type=positive_int,
                    help=f"training resolution (default: {d['proxy_resolution']})")
 

@@ -41,7 +41,7 @@ def _search_parser() -> ArgumentParser:
                                "CPU, 1 thread, batch 1, instead of --latency-table (default: not used)")
     p.add_argument("--controller", choices=sorted(CONTROLLERS),
                    help=f"who proposes (default: {d['controller']}); reinforce ends level with random search on the "
-                        f"realistic benchmark (README, Controllers): keep it for comparisons")
+                        f"realistic benchmark (docs/search.md): keep it for comparisons")
     p.add_argument("--trials", type=positive_int, help=f"candidates to train, counting those a scheduler stops "
                    f"early and those served from the cache, not those screened out (default: {d['trials']})")
     lo, hi = d["window"]

@@ -25,7 +25,7 @@ def _train_parser() -> ArgumentParser:
                    "a test split (test_batch, test/, x_test/y_test) is measured once at the end")
     p.add_argument("--resolution", type=positive_int, help="training resolution; the data is resized once "
                    "(default: the spec's)")
-    recipe = p.add_argument_group("the recipe (defaults chosen on CIFAR-10 at 32 px, see README)")
+    recipe = p.add_argument_group("the recipe (defaults chosen on CIFAR-10 at 32 px, see docs/training.md)")
     recipe.add_argument("--epochs", type=positive_int, help=f"training epochs (default: {d.epochs})")
     recipe.add_argument("--batch-size", type=positive_int,
                         help=f"global batch, split over the workers (default: {d.batch_size})")

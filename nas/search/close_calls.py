@@ -2,7 +2,7 @@
 winner's, where the proxy's held-out split cannot tell them from it.
 
 On small held-out splits this is most of the top of a search (clothing10: 341 photos, a standard error of 2.7
-points; README "Does it work on real data?"), and then the pick among them is better made by training them
+points; docs/results-real-data.md), and then the pick among them is better made by training them
 for real (nas-train) than by the proxy.
 """
 from __future__ import annotations

@@ -22,7 +22,7 @@ from search_spaces.spec import MAX_CLASSES, MAX_RESOLUTION, MIN_RESOLUTION
 RESUMABLE = ("out", "trials", "address", "gpus_per_trial", "cpus_per_trial", "concurrency", "cache", "no_cache",
              "debug", "window", "scheduler")
 SCHEDULERS = ("none", "asha")
-DEFAULT_WINDOW = (0.5, 1.5)  # chosen on benchmarks/controller_landscapes.py; see README "Search efficiency"
+DEFAULT_WINDOW = (0.5, 1.5)  # chosen on benchmarks/controller_landscapes.py; see docs/search-efficiency.md
 RESCORING = ("target_flops", "target_latency_ms", "w", "reward")
 SEED_LIMIT = 2 ** 32  # seeds are 0..SEED_LIMIT-1: what numpy's and torch's generators all accept
 
@@ -35,7 +35,7 @@ class SearchConfig:
     out: str
     controller: str = "predictor"
     trials: int = 40  # with ASHA stopping weak ones at 1/4 and 1/2 of their steps: 48 candidates in ~12 min
-    # on a 2-core CPU (README "Search efficiency")
+    # on a 2-core CPU (docs/search-efficiency.md)
     epochs: float | None = None
     steps: int | None = 300
     batch_size: int = 64

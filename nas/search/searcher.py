@@ -46,7 +46,7 @@ def screened_reward(records: list[TrialRecord]) -> float:
     """What a screened candidate is told: the lowest reward measured so far (0 before any).
 
     Below every trained candidate, yet on the scale of the rewards the controller sees, so it neither
-    drags the RL controllers' baseline down as a 0 would, nor leaves them without a signal (README,
+    drags the RL controllers' baseline down as a 0 would, nor leaves them without a signal (docs/search.md,
     "Search efficiency": measured on benchmarks/controller_landscapes.py against telling 0 and telling nothing).
     """
     measured = [float(r["reward"]) for r in records if r["status"] in EVALUATED]

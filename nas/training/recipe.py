@@ -18,15 +18,15 @@ if TYPE_CHECKING:  # torch is imported where it is used: the command lines' --he
 
 # peak learning rate per 256 images and weight decay of each optimizer. AdamW is the default: on CIFAR-10 at
 # 32 px (benchmarks/train_recipe.py: EfficientNet-B0, 8 epochs, batch 128) it reached 0.500 held-out accuracy
-# against SGD's 0.459 at its best learning rate and RMSprop's 0.230 at the EfficientNet paper's (README "Train
-# the network you found")
+# against SGD's 0.459 at its best learning rate and RMSprop's 0.230 at the EfficientNet paper's
+# (docs/training.md)
 LR_PER_256 = {"sgd": 0.1, "adamw": 0.008, "rmsprop": 0.016}
 WEIGHT_DECAY = {"sgd": 5e-4, "adamw": 0.05, "rmsprop": 1e-5}
 OPTIMIZERS = tuple(LR_PER_256)
 AUGMENTATIONS = ("resized-crop", "pad-crop")  # random-resized-crop + flip; reflect-pad by 1/8, crop + flip
 
 # the search's proxy: the same recipe with the values measured for 300-step runs (benchmarks/proxy_noise.py;
-# README "Is my proxy good enough?"): a peak learning rate per batch of 64, light decay, a warm-up of a tenth
+# docs/proxy-check.md): a peak learning rate per batch of 64, light decay, a warm-up of a tenth
 # of the run, pad-and-crop, no weight average. AdamW at the default budget tells a network from itself twice as
 # reliably as SGD did.
 PROXY_LR = {"adamw": 0.003, "sgd": 0.1, "rmsprop": 0.006}
