@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Sequence
 
 from nas.cli.common import (ArgumentParser, UsageError, add_proxy_arguments, add_run_arguments, flops_amount,
-                            given_fields, latency_time, load_proxy_data, name_list, positive_int, run_command,
-                            space_option, window_range, writable_directory)
+                            given_fields, latency_time, load_proxy_data, name_list, non_negative_int,
+                            positive_float, positive_int, run_command, space_option, window_range,
+                            writable_directory)
 from nas.search.config import SearchConfig
 
 
@@ -62,6 +63,13 @@ def _search_parser() -> ArgumentParser:
                         "--resolution as your images' size, the proxy then trains at it), or a space file (JSON, "
                         "any of its fields; a run's space.json is one) (default: mnasnet)")
     add_proxy_arguments(p)
+    p.add_argument("--finalists", type=non_negative_int, metavar="K",
+                   help="after the search, train the K best candidates by proxy reward and the space's nearest "
+                        "EfficientNet-B0 with nas-train's recipe, judge them on the held-out split (paired, with "
+                        "a 95%% interval) and make the best best_b0.json; minutes to hours on a CPU "
+                        f"(default: {d['finalists']}, the proxy's winner)")
+    p.add_argument("--finalist-epochs", type=positive_float, metavar="E",
+                   help=f"nas-train epochs of each finalist (default: {d['finalist_epochs']:g})")
     p.add_argument("--out", help="run directory (default: runs/<YYYYmmdd-HHMMSS>)")
     p.add_argument("--resume", action="store_true", help="continue the search in --out (default: a new search)")
     add_run_arguments(p)
@@ -149,7 +157,22 @@ def _search(args: argparse.Namespace) -> int:
         print(f"nas-search: interrupted; finished work is kept; continue with: nas-search --resume --out "
               f"{config.out}", file=sys.stderr)
         return 130
+    if config.finalists and len(ok):
+        _train_finalists(config)
     return 0
+
+
+def _train_finalists(config: SearchConfig) -> None:
+    """The finalists trained for real; best_b0.json becomes their winner (nas.retrain.finalists)."""
+    from nas.files import RunLock
+    from nas.report import refresh_report
+    from nas.retrain.finalists import run_finalists
+    from nas.search.run import open_run
+
+    print()
+    with RunLock(config.out):
+        run_finalists(open_run(config.out, "--finalists"), config.finalists, config.finalist_epochs)
+    refresh_report(Path(config.out))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -103,7 +103,7 @@ def networks(run_dir: Path, config: dict[str, Any]) -> str:
                                     f"{metrics.get('flops', 0) / 1e6:.1f}M FLOPs, "
                                     f"{metrics.get('params', 0) / 1e6:.2f}M params{latency}, "
                                     f"proxy accuracy {metrics.get('proxy_accuracy', 0):.3f}, "
-                                    f"reward {metrics.get('reward', 0):.4f}"))
+                                    f"reward {metrics.get('reward', 0):.4f}{_finalists_text(best.provenance)}"))
         reference = reference.replace(num_classes=best.num_classes)
     else:
         drawings.append('<p class="note">no candidate has finished yet.</p>')
@@ -241,3 +241,15 @@ def write_search_report(run_dir: str | Path, state: str | None = None) -> Path:
         sections += [progress_charts(frame), pareto_chart(frame, config), candidates_table(frame),
                      controller_learned(frame, space)]
     return write_page(run_dir, f"nas-search {run_dir.name}", sections)
+
+
+def _finalists_text(provenance: dict[str, Any]) -> str:
+    """The finalists' verdict (nas-search --finalists) for the best network's caption; empty without one."""
+    judged = provenance.get("finalists")
+    if not judged:
+        return ""
+    low, high = judged["interval95"]
+    noise = "beyond the noise" if judged["beyond_noise"] else "within the noise"
+    return (f"; the winner of {len(judged['compared'])} finalists trained for {judged['epochs']:g} epochs: held-out "
+            f"{judged['held_out_accuracy']:.3f}, {judged['margin_over_b0'] * 100:+.1f} points over the space's "
+            f"nearest EfficientNet-B0 (95% interval {low * 100:+.1f} to {high * 100:+.1f}, {noise})")

@@ -29,6 +29,7 @@ class TrainSettings:
     cpus_per_worker: float | None = None
     address: str | None = None
     debug: bool = False
+    measure_test: bool = True  # False: the test split is not read (a search's finalists are chosen without it)
 
     def to_dict(self) -> dict[str, Any]:
         return {"format": FORMAT, **asdict(self), "recipe": self.recipe.to_dict()}

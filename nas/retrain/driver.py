@@ -95,7 +95,7 @@ def _load_data(settings: TrainSettings, resolution: int) -> tuple[Any, tuple[np.
 
     try:
         data = load_data(settings.data, resolution, settings.val_fraction, settings.recipe.seed)
-        test = load_test_data(settings.data, resolution, data)
+        test = load_test_data(settings.data, resolution, data) if settings.measure_test else None
     except DataError as exc:
         raise UserInputError(str(exc)) from None
     notes = data_warnings(data)  # a batch larger than the training split is refused below, not warned of

@@ -20,7 +20,7 @@ from search_spaces.spec import MAX_CLASSES, MAX_RESOLUTION, MIN_RESOLUTION
 # what a resumed search may change: the budget of trials, the resources, the cache and the output, and the
 # reward (the recorded trials are rescored with it, and the controller is told the rescored history)
 RESUMABLE = ("out", "trials", "address", "gpus_per_trial", "cpus_per_trial", "concurrency", "cache", "no_cache",
-             "debug", "window", "scheduler")
+             "debug", "window", "scheduler", "finalists", "finalist_epochs")
 SCHEDULERS = ("none", "asha")
 DEFAULT_WINDOW = (0.5, 1.5)  # chosen on benchmarks/controller_landscapes.py; see docs/search-efficiency.md
 RESCORING = ("target_flops", "target_latency_ms", "w", "reward")
@@ -69,6 +69,10 @@ class SearchConfig:
     # the search space's configuration (MnasNetConfig's fields, --space FILE): the space that trials.csv's
     # choices index into, saved with the run so that a change of the default space never re-decodes it
     space: dict[str, Any] = field(default_factory=lambda: default_space().config.to_dict())
+    # after the search, the best candidates by proxy reward and the space's nearest B0 trained with nas-train's
+    # recipe and judged on the held-out split (nas.retrain.finalists); 0: the proxy's winner is the result
+    finalists: int = 0
+    finalist_epochs: float = 30
 
     def __post_init__(self) -> None:
         if self.target_flops is None and self.target_latency_ms is None:
@@ -100,6 +104,9 @@ class SearchConfig:
             raise UserInputError(f"--seed {self.seed}: must be between 0 and {SEED_LIMIT - 1}")
         if not 0 < self.val_fraction < 1:
             raise UserInputError(f"val_fraction {self.val_fraction:g}: must be between 0 and 1")
+        if self.finalists < 0 or not 0 < self.finalist_epochs < float("inf"):
+            raise UserInputError(f"--finalists {self.finalists} / --finalist-epochs {self.finalist_epochs:g}: "
+                                 f"expected K >= 0 and positive epochs")
         if self.scheduler not in SCHEDULERS:
             raise UserInputError(f"--scheduler {self.scheduler!r}: expected one of {', '.join(SCHEDULERS)}")
         lo, hi = (float(v) for v in self.window)

@@ -1,0 +1,193 @@
+"""The search's finalists trained for real (``nas-search --finalists K``).
+
+The proxy ranks candidates after a few hundred steps; what a user gets is the network after real training.
+So the K best candidates by proxy reward (distinct architectures) and the space's nearest EfficientNet-B0 are
+each trained with nas-train's recipe on the search's training split (the same split: the search's seed),
+and judged on its held-out split, image by image. The winner is the finalist with the best held-out
+accuracy; each finalist's margin over the B0 finalist is a paired difference over the same held-out images
+with its 95% interval. The test split is never read: choosing is the search's job, judging the choice on
+the test split is the user's (``nas-train``).
+
+Outputs, in the run directory: ``finalists/<name>/`` (a nas-train run each, resumed when interrupted),
+``finalists.csv`` (one row per finalist) and ``best_b0.json`` rewritten with the winner, its held-out
+accuracy and the margin in ``provenance.finalists``.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from nas.console import say
+from nas.search.run import SearchRun
+from search_spaces import REFERENCES
+from search_spaces.spec import ArchSpec, architecture_hash, load_spec
+
+FOLDER, TABLE = "finalists", "finalists.csv"
+B0_NAME = "efficientnet_b0-nearest"
+Z95 = 1.959964
+PROXY_WINNER_ONLY = ("trial_id", "source", "choices", "start_point", "status")  # facts of the proxy's winner
+
+
+@dataclass
+class Finalist:
+    """One network to train: a trial of the search, or the space's nearest B0 (``trial`` None)."""
+
+    name: str
+    trial: int | None
+    spec: ArchSpec
+    proxy_reward: float | None
+    is_b0: bool = False
+
+
+def choose_finalists(run: SearchRun, k: int) -> list[Finalist]:
+    """The ``k`` best trained candidates by proxy reward (one per architecture) and the space's nearest B0,
+    which is one of them when the search found it."""
+    trials = run.trials()
+    ok = trials[trials["status"] == "ok"].sort_values(["reward", "trial"], ascending=[False, True])
+    chosen: dict[str, Finalist] = {}
+    for _, row in ok.iterrows():
+        if len(chosen) == k:
+            break
+        spec = run.trial_spec(int(row["trial"]))
+        chosen.setdefault(architecture_hash(spec), Finalist(f"trial-{int(row['trial']):04d}", int(row["trial"]),
+                                                            spec, float(row["reward"])))
+    b0 = load_spec(Path(REFERENCES) / "efficientnet_b0.json")
+    b0 = run.decode(run.space.nearest(b0), B0_NAME, run.num_classes())
+    key = architecture_hash(b0)
+    if key in chosen:
+        chosen[key].is_b0 = True
+    else:
+        chosen[key] = Finalist(B0_NAME, None, b0, None, is_b0=True)
+    return list(chosen.values())
+
+
+def train_finalist(run: SearchRun, finalist: Finalist, epochs: float, log: Callable[[str], None]) -> dict[str, Any]:
+    """nas-train of one finalist in ``finalists/<name>/``: read back when done, resumed when interrupted."""
+    import json
+
+    from nas.files import save_spec
+    from nas.retrain.config import TrainSettings, saved_settings
+    from nas.retrain.driver import RESULT_FILE, run_training
+    from nas.training.recipe import TrainRecipe
+
+    out = run.path / FOLDER / finalist.name
+    if (out / RESULT_FILE).is_file():
+        return json.loads((out / RESULT_FILE).read_text())
+    if (out / "train.json").is_file():
+        return run_training(saved_settings(out), resume=True, log=log)
+    spec_file = run.path / FOLDER / f"{finalist.name}.json"
+    spec_file.parent.mkdir(parents=True, exist_ok=True)
+    save_spec(finalist.spec, spec_file)
+    config = run.config
+    settings = TrainSettings(spec=str(spec_file), data=config.data, recipe=TrainRecipe(epochs=epochs, seed=config.seed),
+                             val_fraction=config.val_fraction, out=str(out), address=config.address,
+                             measure_test=False)
+    return run_training(settings, log=log)
+
+
+def held_out_correct(spec: ArchSpec, checkpoint: Path, data: Any) -> np.ndarray:
+    """Whether the checkpoint's network gets each held-out image right (its chosen weights, eval mode)."""
+    import torch
+
+    from nas.export.model import exportable_model
+
+    model, _, _ = exportable_model(spec, checkpoint)
+    predictions = []
+    with torch.no_grad():
+        for start in range(0, len(data.x_val), 256):
+            images = torch.from_numpy(np.ascontiguousarray(data.x_val[start:start + 256]))
+            predictions.append(model(images.permute(0, 3, 1, 2).float() / 255).argmax(1).numpy())
+    return np.concatenate(predictions) == data.y_val
+
+
+def paired_difference(mine: np.ndarray, theirs: np.ndarray) -> tuple[float, float, float]:
+    """Accuracy difference over the same images, with its 95% interval (normal approximation of the mean of
+    per-image differences, which is what pairing buys: the images both get right or wrong cancel)."""
+    differences = mine.astype(float) - theirs.astype(float)
+    mean = float(differences.mean())
+    if len(differences) < 2:
+        return mean, -math.inf, math.inf
+    half = Z95 * float(differences.std(ddof=1)) / math.sqrt(len(differences))
+    return mean, mean - half, mean + half
+
+
+def judge(run: SearchRun, finalists: list[Finalist], results: list[dict[str, Any]]) -> pd.DataFrame:
+    """One row per finalist: held-out accuracy recomputed image by image, and the paired margin over B0's."""
+    from nas.data.datasets import load_data
+    from nas.retrain.driver import SPEC_FILE
+
+    config = run.config
+    data = load_data(config.data, int(results[0]["resolution"]), config.val_fraction, config.seed)
+    correct = {f.name: held_out_correct(load_spec(run.path / FOLDER / f.name / SPEC_FILE),
+                                        run.path / FOLDER / f.name / "best.pt", data) for f in finalists}
+    b0 = next(f for f in finalists if f.is_b0)
+    rows = []
+    for finalist, result in zip(finalists, results):
+        margin, low, high = paired_difference(correct[finalist.name], correct[b0.name])
+        rows.append({"name": finalist.name, "trial": finalist.trial, "is_b0": finalist.is_b0,
+                     "proxy_reward": finalist.proxy_reward, "flops": result["flops"], "params": result["params"],
+                     "held_out_accuracy": float(correct[finalist.name].mean()), "held_out_images": len(data.y_val),
+                     "margin_over_b0": margin, "low95": low, "high95": high,
+                     "beyond_noise": bool(low > 0 or high < 0), "epochs": result["recipe"]["epochs"]})
+    return pd.DataFrame(rows).astype({"trial": "Int64"})
+
+
+def rewrite_best(run: SearchRun, table: pd.DataFrame, finalists: list[Finalist]) -> dict[str, Any]:
+    """best_b0.json becomes the finalists' winner (best held-out accuracy; the proxy's order breaks ties)."""
+    from nas.files import save_spec
+
+    winner = table.sort_values("held_out_accuracy", ascending=False, kind="stable").iloc[0]
+    finalist = next(f for f in finalists if f.name == winner["name"])
+    previous = load_spec(run.path / "best_b0.json")
+    summary = {"winner": finalist.name, "held_out_accuracy": round(float(winner["held_out_accuracy"]), 4),
+               "margin_over_b0": round(float(winner["margin_over_b0"]), 4),
+               "interval95": [round(float(winner["low95"]), 4), round(float(winner["high95"]), 4)],
+               "beyond_noise": bool(winner["beyond_noise"]), "epochs": float(winner["epochs"]),
+               "held_out_images": int(winner["held_out_images"]), "compared": list(table["name"])}
+    spec = finalist.spec.replace(
+        name=previous.name,
+        metrics={**finalist.spec.metrics, "held_out_accuracy": summary["held_out_accuracy"],
+                 "flops": int(winner["flops"]), "params": int(winner["params"])},
+        provenance={**{k: v for k, v in previous.provenance.items() if k not in PROXY_WINNER_ONLY},
+                    **finalist.spec.provenance, "trial": finalist.trial,
+                    "choices": run.space.encode(finalist.spec), "finalists": summary,
+                    "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+    save_spec(spec, run.path / "best_b0.json")
+    return summary
+
+
+def verdict(summary: dict[str, Any]) -> str:
+    """One line for the console: the winner and whether its margin over B0 is beyond the noise."""
+    low, high = summary["interval95"]
+    if summary["winner"] == B0_NAME:
+        return (f"finalists: the space's nearest EfficientNet-B0 trained best (held-out "
+                f"{summary['held_out_accuracy']:.4f}); best_b0.json is it")
+    words = "beyond the noise" if summary["beyond_noise"] else "within the noise"
+    return (f"finalists: {summary['winner']} wins (held-out {summary['held_out_accuracy']:.4f}), "
+            f"{summary['margin_over_b0'] * 100:+.1f} points over the space's nearest EfficientNet-B0 "
+            f"(95% interval {low * 100:+.1f} to {high * 100:+.1f} on {summary['held_out_images']} held-out images: "
+            f"{words})")
+
+
+def run_finalists(run: SearchRun, k: int, epochs: float, log: Callable[[str], None] = say) -> dict[str, Any]:
+    """Train the finalists, judge them, write finalists.csv and best_b0.json; the winner's summary."""
+    from nas.files import atomic_write
+
+    finalists = choose_finalists(run, k)
+    log(f"finalists: {len(finalists)} networks ({', '.join(f.name for f in finalists)}) trained with nas-train's "
+        f"recipe for {epochs:g} epochs, judged on the search's held-out split")
+    from nas.engine.runner import Runner
+
+    with Runner(run.config.address, bool(run.config.debug)):  # one Ray instance for every finalist's training
+        results = [train_finalist(run, finalist, epochs, log) for finalist in finalists]
+    table = judge(run, finalists, results)
+    atomic_write(run.path / TABLE, table.to_csv(index=False))
+    summary = rewrite_best(run, table, finalists)
+    log(verdict(summary))
+    return summary

@@ -1,0 +1,59 @@
+"""nas-search --finalists: the best candidates and the space's nearest B0 trained for real, judged image by image
+on the held-out split, the winner written as best_b0.json; the paired interval; the test split left unread."""
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from nas.cli.search import main as search_main
+from nas.retrain.finalists import paired_difference
+
+
+def test_the_paired_interval_is_the_mean_per_image_difference_and_its_normal_interval():
+    mine, theirs = np.array([1, 1, 0, 1, 1, 0]), np.array([1, 0, 0, 0, 1, 1])
+    margin, low, high = paired_difference(mine, theirs)
+    differences = np.array([0, 1, 0, 1, 0, -1])
+    half = 1.959964 * differences.std(ddof=1) / math.sqrt(6)
+    assert margin == pytest.approx(1 / 6) and (low, high) == pytest.approx((1 / 6 - half, 1 / 6 + half))
+    # images both get right or both get wrong cancel: identical networks differ by exactly nothing
+    assert paired_difference(mine, mine) == (0.0, 0.0, 0.0)
+
+
+def _npz(path, rng):
+    """Colour-coded classes, with a test split that a search must never read."""
+    y = np.arange(300) % 3
+    x = rng.integers(0, 80, (300, 24, 24, 3), dtype=np.uint8)
+    x[np.arange(300), :, :, y] += 150
+    np.savez(path, x=x, y=y, x_test=x[:30], y_test=y[:30])
+
+
+def test_finalists_are_trained_judged_on_held_out_images_and_the_winner_becomes_best_b0(tmp_path, capsys):
+    _npz(tmp_path / "colours.npz", np.random.default_rng(0))
+    out = tmp_path / "run"
+    assert search_main(["--target-flops", "20M", "--resolution", "32", "--flops-window", "0,inf",
+                        "--data", f"npz:{tmp_path / 'colours.npz'}", "--proxy-resolution", "16", "--trials", "2",
+                        "--steps", "2", "--batch-size", "16", "--concurrency", "1", "--cpus-per-trial", "1",
+                        "--no-cache", "--finalists", "1", "--finalist-epochs", "2", "--out", str(out)]) == 0
+    table = pd.read_csv(out / "finalists.csv")
+    trials = pd.read_csv(out / "trials.csv")
+    best_trial = int(trials[trials["status"] == "ok"].sort_values("reward", ascending=False)["trial"].iloc[0])
+    assert list(table["name"]) == [f"trial-{best_trial:04d}", "efficientnet_b0-nearest"]
+    assert list(table["is_b0"]) == [False, True] and list(table["held_out_images"]) == [60, 60]
+    for _, row in table.iterrows():  # recomputed image by image: the same as nas-train's own held-out figure
+        result = json.loads((out / "finalists" / row["name"] / "result.json").read_text())
+        assert row["held_out_accuracy"] == pytest.approx(result["val_accuracy"], abs=1e-9)
+        assert "test_accuracy" not in result  # the finalists are chosen without the test split
+        assert result["recipe"]["epochs"] == 2 and result["recipe"]["seed"] == 0
+    b0 = table[table["is_b0"]].iloc[0]
+    assert b0["margin_over_b0"] == 0 and b0["low95"] == 0 and b0["high95"] == 0
+    winner = table.sort_values("held_out_accuracy", ascending=False, kind="stable").iloc[0]
+    best = json.loads((out / "best_b0.json").read_text())
+    judged = best["provenance"]["finalists"]
+    assert judged["winner"] == winner["name"] and judged["held_out_accuracy"] == round(winner["held_out_accuracy"], 4)
+    assert judged["beyond_noise"] == bool(winner["low95"] > 0 or winner["high95"] < 0)
+    assert best["metrics"]["held_out_accuracy"] == judged["held_out_accuracy"] and best["name"] == "run-b0"
+    printed = capsys.readouterr().out
+    assert "finalists: 2 networks" in printed and ("wins (held-out" in printed or "trained best" in printed)
+    assert "finalists trained for 2 epochs" in (out / "report.html").read_text()
