@@ -30,7 +30,7 @@ def _export(args: argparse.Namespace) -> int:
     from nas.export.model import exportable_model
     from nas.export.onnx import TOLERANCE, check_onnx, export_onnx, export_torchscript, onnx_summary
     from nas.files import writable_directory
-    from nas.network.counting import check_traceable
+    from nas.network.counting import check_size
     from search_spaces.spec import load_spec
 
     if not args.onnx and not args.torchscript:
@@ -58,7 +58,7 @@ def _export(args: argparse.Namespace) -> int:
         print("warning: no --checkpoint: exporting random weights (useful to measure latency, not to predict)",
               file=sys.stderr)
     resolution = args.resolution or spec.resolution
-    check_traceable(spec, resolution)
+    check_size(spec, resolution)
     print(f"{spec.name}: {weights}, {spec.num_classes} classes, checked at {resolution}px")
     failed = False
     if args.onnx:

@@ -35,8 +35,9 @@ def _latency_table_parser() -> ArgumentParser:
 
 
 def _latency_table(args: argparse.Namespace) -> int:
-    from nas.latency import tables as latency
     from nas.console import say
+    from nas.latency import tables as latency
+    from nas.network.counting import check_space_size
     from nas.search.progress import human_duration
     from search_spaces.spec import MIN_RESOLUTION
 
@@ -50,6 +51,7 @@ def _latency_table(args: argparse.Namespace) -> int:
         raise UsageError(f"--out {args.out}: is a directory; give the table's file name, e.g. {args.out}/table.json")
     writable_directory("--out", os.path.dirname(os.path.abspath(args.out)))
     space = space_option(args.space_file)
+    check_space_size(space, args.resolution, args.num_classes)
     device = latency.describe_device(args.device, args.threads, args.batch_size)
     say(f"measuring every layer configuration of the space at {args.resolution}px on {device['kind']} "
         f"({device['name']}), {args.threads} thread(s), batch {args.batch_size}, then calibrating on whole networks")

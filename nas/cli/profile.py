@@ -68,7 +68,7 @@ def _profile_onnx(args: argparse.Namespace) -> int:
 
 
 def _profile(args: argparse.Namespace) -> int:
-    from nas.network.counting import profile_rows
+    from nas.network.counting import check_size, profile_rows
     from search_spaces.spec import MIN_RESOLUTION, load_spec
 
     if args.spec.endswith(".onnx"):
@@ -77,6 +77,8 @@ def _profile(args: argparse.Namespace) -> int:
     resolution = args.resolution or spec.resolution
     if resolution < MIN_RESOLUTION:
         raise UsageError(f"--resolution: {resolution} is too small (at least {MIN_RESOLUTION})")
+    if args.latency:  # builds the network and runs it (fvcore's count has its own bound, with its way out)
+        check_size(spec, resolution, args.num_classes)
     rows = profile_rows(spec, resolution, args.method, args.num_classes)
     params, flops = sum(r.params for r in rows), sum(r.flops for r in rows)
     timing = _profile_latency(args, spec.replace(resolution=resolution, num_classes=args.num_classes or

@@ -106,12 +106,20 @@ def _proxy_fields(args: argparse.Namespace) -> list[str]:
 def _grid_searched(args: argparse.Namespace, spec: object, run_dir: Path) -> tuple[float, float, float] | None:
     """Run the grid search; the coefficients found, or None with --no-family (nothing more to write)."""
     from nas.coefficients.grid_search import grid_search
-    from nas.network.scaling import coefficient_grid
+    from nas.network.counting import check_size
+    from nas.network.scaling import ScalingError, coefficient_grid, scale_compound
+    from search_spaces.spec import SpecError
 
     step, tolerance = (getattr(args, name) if getattr(args, name) is not None else default
                        for name, default in GRID_DEFAULTS.items())
-    coefficient_grid(step, tolerance)  # a grid too fine or empty fails before data loads
+    grid = coefficient_grid(step, tolerance)  # a grid too fine or empty fails before data loads
     proxy = _grid_proxy(args, spec, run_dir)
+    for alpha, beta, gamma in grid:  # every grid point within the size bound, before anything trains
+        try:
+            scaled = scale_compound(spec, alpha, beta, gamma, 1.0)
+        except (ScalingError, SpecError):
+            continue  # the grid search records such a point as one that cannot be scaled
+        check_size(scaled, max(proxy.resolution, int(round(proxy.proxy_resolution * gamma))))
     data = load_proxy_data(proxy.data, proxy.proxy_resolution, proxy.val_fraction, proxy.seed, proxy.batch_size)
     found = grid_search(spec, run_dir, data, proxy, step, tolerance)
     print(f"best: α={found['alpha']:g} β={found['beta']:g} γ={found['gamma']:g} (α·β²·γ² = {found['product']:.3f}), "

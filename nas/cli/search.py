@@ -122,6 +122,7 @@ def _search_config(args: argparse.Namespace) -> tuple[SearchConfig, SearchConfig
 
 
 def _search(args: argparse.Namespace) -> int:
+    from nas.network.counting import check_space_size
     from nas.search.close_calls import close_call_line
     from nas.search.driver import open_latency_table, run_search
     from nas.search.start_points import resolve_start_points
@@ -132,6 +133,7 @@ def _search(args: argparse.Namespace) -> int:
     starts = {tuple(choices): name for name, choices in resolve_start_points(config.start_from, space)}
     for warning in config.warnings():
         print(warning, file=sys.stderr)
+    check_space_size(space, max(config.resolution, config.proxy_resolution), config.num_classes or 1000)
     table = open_latency_table(config, space)  # a wrong table file: a usage error before the data loads
     # the data before Ray starts: a missing directory is a usage error
     data = load_proxy_data(config.data, config.proxy_resolution, config.val_fraction, config.seed, config.batch_size)

@@ -115,6 +115,7 @@ def _flops_past_trace_bound(spec: ArchSpec, resolution: int, num_classes: int | 
 
 def _check_fvcore_size(spec: ArchSpec, resolution: int, num_classes: int | None) -> None:
     """Refuse, with the way out, a network too large to count with fvcore in seconds."""
+    check_parameters(spec, num_classes)
     flops = _flops_past_trace_bound(spec, resolution, num_classes)
     if flops is not None:
         raise SpecError(f"{spec.name} has {flops / 1e9:,.0f}G FLOPs at {resolution} px: too large to count with "
@@ -122,13 +123,26 @@ def _check_fvcore_size(spec: ArchSpec, resolution: int, num_classes: int | None)
                         f"exactly fvcore's totals")
 
 
-def check_traceable(spec: ArchSpec, resolution: int, num_classes: int | None = None) -> None:
-    """Refuse, with one line, a network too large to run a traced forward pass of here (an export's check, a
-    count): the bound fvcore's counting has, since the memory of the pass grows with it."""
+MAX_PARAMS = 1_000_000_000  # 4 GB of float32 weights, 15x EfficientNet-B7's: past it, building one eats the machine
+
+
+def check_parameters(spec: ArchSpec, num_classes: int | None = None) -> None:
+    """Refuse, with one line, a network with more than MAX_PARAMS parameters (before any is allocated)."""
+    params = sum(r.params for r in analytic_rows(spec, max(spec.resolution, MIN_RESOLUTION), num_classes))
+    if params > MAX_PARAMS:
+        raise SpecError(f"{spec.name} has {params / 1e9:,.1f}G parameters: too large to build here (at most "
+                        f"{MAX_PARAMS / 1e9:g}G, {MAX_PARAMS * 4 / 2 ** 30:.1f} GiB of weights)")
+
+
+def check_size(spec: ArchSpec, resolution: int, num_classes: int | None = None) -> None:
+    """Refuse, with one line, a network too large to build or to run a forward pass of here (a count, a
+    latency measurement, a training, an export's check): over MAX_PARAMS parameters, or over FVCORE_MAX_FLOPS
+    FLOPs at ``resolution`` (the memory of a pass grows with them). Every command calls it before it builds."""
     _check_resolution(resolution)
+    check_parameters(spec, num_classes)
     flops = _flops_past_trace_bound(spec, resolution, num_classes)
     if flops is not None:
-        raise SpecError(f"{spec.name} has {flops / 1e9:,.0f}G FLOPs at {resolution} px: too large to trace here "
+        raise SpecError(f"{spec.name} has {flops / 1e9:,.0f}G FLOPs at {resolution} px: too large to run here "
                         f"(at most {FVCORE_MAX_FLOPS / 1e9:.0f}G); use a smaller --resolution")
 
 
@@ -192,6 +206,13 @@ def extreme_specs(space: Any, resolution: int, num_classes: int, samples: int = 
             tail = [0 if extreme == "small" else space.sizes[i] - 1 for i in strides]
             candidates.append(block * space.num_blocks + tail)
     return [space.decode(c, resolution=resolution, num_classes=num_classes) for c in candidates]
+
+
+def check_space_size(space: Any, resolution: int, num_classes: int) -> None:
+    """Refuse, with one line, a space (a space file's) whose largest networks are too large to build or run
+    at ``resolution`` (check_size), before any trial builds one."""
+    for spec in extreme_specs(space, resolution, num_classes, samples=0):
+        check_size(spec.replace(name="the space's largest network"), resolution, num_classes)
 
 
 def space_flops_range(space: Any, resolution: int, num_classes: int, samples: int = 500,

@@ -88,7 +88,19 @@ def table_candidates(config: ProxyCheckConfig, num_classes: int) -> list[Candida
 
 
 def select_candidates(config: ProxyCheckConfig, num_classes: int) -> list[Candidate]:
-    """The models of the check, in a fixed order for a given configuration."""
+    """The models of the check, in a fixed order for a given configuration; each within the size bound
+    (check_size) at the resolutions it is counted and trained at."""
+    from nas.network.counting import check_size
+
+    chosen = _candidates(config, num_classes)
+    search = config.search
+    for candidate in chosen:
+        check_size(candidate.spec, max(search.resolution, search.proxy_resolution,
+                                       config.reference_resolution or 0), num_classes)
+    return chosen
+
+
+def _candidates(config: ProxyCheckConfig, num_classes: int) -> list[Candidate]:
     if config.reference_table:
         return table_candidates(config, num_classes)
     if config.from_run:

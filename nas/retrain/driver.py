@@ -130,7 +130,7 @@ def run_training(settings: TrainSettings, resume: bool = False, log: Callable[[s
                  live: bool | None = None) -> dict[str, Any]:
     """Train ``settings.spec`` with Ray Train and write the run directory; returns result.json's content."""
     from nas.files import RunLock, save_spec
-    from nas.network.counting import profile
+    from nas.network.counting import check_size, profile
     from nas.search.run_files import write_json
     from nas.versions import versions
 
@@ -138,6 +138,7 @@ def run_training(settings: TrainSettings, resume: bool = False, log: Callable[[s
         raise UserInputError(f"--batch-size {settings.recipe.batch_size} does not split evenly over "
                              f"{settings.workers} workers")
     spec = resolve_spec(settings.spec, settings.trial)
+    check_size(spec, settings.resolution or spec.resolution)  # one line before anything, not a worker OOM-killed
     out = _prepare_out(settings, spec, resume)
     with RunLock(out, "nas-train"):
         resolution = settings.resolution or spec.resolution
