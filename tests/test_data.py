@@ -260,6 +260,30 @@ def test_the_test_split_is_read_by_load_test_data_alone(tmp_path):
     assert len(y) == 6 and any("labels 5, past the 3 classes" in n and "left out" in n for n in notes)
 
 
+def test_a_test_split_unlike_the_training_images_is_warned_about_saying_what_was_done(tmp_path):
+    from nas.data.datasets import load_test_data
+
+    rng = np.random.default_rng(0)
+    path = tmp_path / "d.npz"
+    np.savez(path, x=rng.integers(0, 255, (30, 16, 16, 3), dtype=np.uint8), y=np.arange(30) % 3,
+             x_test=rng.integers(0, 255, (7, 8, 8), dtype=np.uint8), y_test=np.arange(7) % 3)
+    data = load_data(f"npz:{path}", resolution=16)
+    x, y, notes = load_test_data(f"npz:{path}", 16, data)
+    assert x.shape == (7, 16, 16, 3) and len(notes) == 1
+    assert ("the test images are 8x8 single-channel where the training images are 16x16 colour: resized to 16 px "
+            "and made RGB by repeating the channel") in notes[0]
+    # the same size and channels but pixels scaled to 0..1: used as they are, with a line saying so
+    np.savez(path, x=rng.integers(0, 255, (30, 16, 16, 3), dtype=np.uint8), y=np.arange(30) % 3,
+             x_test=rng.integers(0, 2, (7, 16, 16, 3), dtype=np.uint8), y_test=np.arange(7) % 3)
+    data = load_data(f"npz:{path}", resolution=16)
+    _, _, notes = load_test_data(f"npz:{path}", 16, data)
+    assert len(notes) == 1 and "the test pixels span 0..1 where the training pixels span 0..25" in notes[0]
+    # a test split like the training images: not a word
+    np.savez(path, x=rng.integers(0, 255, (30, 16, 16, 3), dtype=np.uint8), y=np.arange(30) % 3,
+             x_test=rng.integers(0, 255, (7, 16, 16, 3), dtype=np.uint8), y_test=np.arange(7) % 3)
+    assert load_test_data(f"npz:{path}", 16, load_data(f"npz:{path}", resolution=16))[2] == []
+
+
 def test_a_test_folder_is_labelled_by_the_training_classes(tmp_path):
     from nas.data.datasets import load_test_data
 

@@ -425,6 +425,7 @@ def load_test_data(text: str, resolution: int, train: ProxyData) -> tuple[np.nda
         x, y, _ = _load_cifar(kind, rest, test=True)
     elif kind == "npz" and rest:
         x, y, _ = _load_npz(rest, test=True)
+        notes += npz_test_notes(rest, resolution, train, x) if len(x) else []
     elif kind == "folder" and rest and "test" in (split_folders(rest) or {}):
         x, y, notes = _load_test_folder(rest, resolution, train)
     else:
@@ -444,6 +445,42 @@ def load_test_data(text: str, resolution: int, train: ProxyData) -> tuple[np.nda
         return None
     _check_size(len(x), resolution, f"{text} (test)")
     return resize_images(np.ascontiguousarray(x), resolution), y, notes
+
+
+def _npz_shape(path: str, name: str) -> tuple[int, ...]:
+    """The shape of array ``name`` of an .npz, read from its header (the array is not loaded)."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive, archive.open(f"{name}.npy") as handle:
+        version = np.lib.format.read_magic(handle)
+        read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        return tuple(read(handle)[0])
+
+
+def npz_test_notes(path: str, resolution: int, train: ProxyData, x_test: np.ndarray) -> list[str]:
+    """One warning per way an .npz's test images differ from its training images (size, channels, value
+    range), saying what was done about it; the test accuracy of a split unlike the training data may not mean
+    what it seems."""
+    train_shape, test_shape = _npz_shape(path, "x"), _npz_shape(path, "x_test")
+
+    def described(shape: tuple[int, ...]) -> str:
+        colour = "single-channel" if len(shape) == 3 or shape[-1] == 1 else "colour"
+        return f"{shape[1]}x{shape[2]} {colour}"
+
+    notes = []
+    if described(train_shape) != described(test_shape):
+        done = [f"resized to {resolution} px"] if train_shape[1:3] != test_shape[1:3] else []
+        if described(test_shape).endswith("single-channel") != described(train_shape).endswith("single-channel"):
+            done.append("made RGB by repeating the channel" if described(test_shape).endswith("single-channel")
+                        else "kept in colour (the training images were made RGB by repeating their channel)")
+        notes.append(f"warning: npz:{path}: the test images are {described(test_shape)} where the training "
+                     f"images are {described(train_shape)}: {' and '.join(done)}; a test accuracy on images "
+                     f"unlike the training ones may not mean what it seems")
+    train_top, test_top = int(train.x_train.max(initial=0)), int(x_test.max(initial=0))
+    if test_top <= 1 < train_top or train_top <= 1 < test_top:
+        notes.append(f"warning: npz:{path}: the test pixels span 0..{test_top} where the training pixels span "
+                     f"0..{train_top}: the two splits look scaled differently (used as they are)")
+    return notes
 
 
 def _load_test_folder(directory: str, resolution: int,
