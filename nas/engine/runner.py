@@ -152,6 +152,7 @@ def start_ray(address: str | None, debug: bool = False) -> bool:
     import ray
 
     if ray.is_initialized():
+        _check_same_cluster(address)
         return False
     if address:
         check_reachable(address)
@@ -172,6 +173,19 @@ def start_ray(address: str | None, debug: bool = False) -> bool:
     # "local" always starts a new instance, even where another Ray cluster runs on this machine
     ray.init(address="local", num_cpus=os.cpu_count() or 1, num_gpus=torch.cuda.device_count(), **common)
     return True
+
+
+def _check_same_cluster(address: str | None) -> None:
+    """With Ray already up in this process, an ``address`` naming another cluster is refused in one line
+    (Ray cannot join a second cluster; going on would run the work where the user did not ask)."""
+    import ray
+
+    if not address or address == "auto":
+        return
+    current = ray.get_runtime_context().gcs_address
+    if address.removeprefix("ray://") != current:
+        raise UserInputError(f"--address {address}: Ray already runs in this process, connected to {current}; "
+                             f"call ray.shutdown() first, or give --address {current}")
 
 
 class RunSettings(Protocol):
