@@ -147,31 +147,64 @@ def test_unbounded_sizes_are_refused_at_once_with_the_bound(tmp_path, capsys):
     assert time.perf_counter() - started < 60
 
 
-def test_a_worker_that_dies_is_recorded_failed_and_its_traceback_goes_to_ray_log(tmp_path, capsys):
-    """Ray printed a ~30-line ActorDiedError traceback per retry on the console: now it goes to ray.log."""
-    from nas.search.config import SearchConfig
+def test_a_worker_that_dies_or_is_killed_is_recorded_failed_and_the_search_finishes(tmp_path, capsys):
+    """Trial 1's worker crashes (exits, as a segfault would end it); trial 2's is killed with SIGKILL from another
+    process, as the kernel's OOM killer kills. Each is retried twice, then recorded failed with the reason; the
+    search goes on. Ray printed a ~30-line ActorDiedError traceback per retry on the console: it goes to ray.log."""
+    import os
+    import signal
+    import threading
+    import time
+
     from nas.data.datasets import load_data
-    from nas.search.driver import run_search
     from nas.engine.trainable import run_job
+    from nas.search.config import SearchConfig
+    from nas.search.driver import run_search
 
-    def dying_second_trial(trial_config, datasets=None, resources=None):  # pickled by value with the trainable
+    pid_file = tmp_path / "trial-2.pid"
+
+    def dying_1_killed_2(trial_config, datasets=None, resources=None):  # the real trainable, but for these two
         if trial_config["trial"] == 1:
-            import os
+            import os as worker_os
 
-            os._exit(3)  # the worker process dies, as a segfault or the OOM killer would end it
+            worker_os._exit(3)
+        if trial_config["trial"] == 2:
+            import os as worker_os
+            import time as worker_time
+
+            with open(pid_file, "a") as handle:
+                handle.write(f"{worker_os.getpid()}\n")
+            worker_time.sleep(120)  # killed long before this ends
         run_job(trial_config, datasets, resources)
 
-    out = tmp_path / "dies"
+    killed: list[int] = []
+
+    def killer() -> None:  # every attempt of trial 2 is killed, as the OOM killer would kill each again
+        while len(killed) < 3:
+            for pid in (int(p) for p in (pid_file.read_text().split() if pid_file.is_file() else [])):
+                if pid not in killed:
+                    os.kill(pid, signal.SIGKILL)
+                    killed.append(pid)
+            time.sleep(0.1)
+
+    out = tmp_path / "killed"
     config = SearchConfig(target_flops=5_000_000, out=str(out), data="synthetic:classes=3,images=1000",
                           proxy_resolution=16, steps=2, batch_size=16, resolution=64, cpus_per_trial=1,
-                          window=(0, float("inf")), trials=3, controller="random", scheduler="none")
+                          concurrency=1, window=(0, float("inf")), trials=4, controller="random", scheduler="none")
     data = load_data(config.data, config.proxy_resolution, config.val_fraction, config.seed)
-    assert run_search(config, data, trainable=dying_second_trial).finished
-    captured = capsys.readouterr()
-    assert captured.err == ""  # nothing of Ray's on the console
+    thread = threading.Thread(target=killer, daemon=True)
+    thread.start()
+    started = time.perf_counter()
+    assert run_search(config, data, trainable=dying_1_killed_2).finished
+    assert time.perf_counter() - started < 100 and len(killed) == 3  # killed, not asleep: 1 + 2 retries
     trials = pd.read_csv(out / "trials.csv", keep_default_na=False).set_index("trial")
-    assert list(trials["status"]) == ["ok", "failed", "ok"]
-    assert str(out / "ray.log") in trials.loc[1, "reason"] and "FAILED" in captured.out
+    assert list(trials["status"]) == ["ok", "failed", "failed", "ok"] and list(trials["reward"])[1:3] == [0, 0]
+    for trial in (1, 2):
+        assert "died (killed, out of memory, or crashed) on each of its 3 attempts" in trials.loc[trial, "reason"]
+        assert str(out / "ray.log") in trials.loc[trial, "reason"]
+    captured = capsys.readouterr()
+    assert "trial   1 FAILED" in captured.out and "trial   2 FAILED" in captured.out
+    assert captured.err == ""  # no traceback on the console (Ray's raylet prints one line per kill on stdout)
     assert "ActorDiedError" in (out / "ray.log").read_text()
 
 

@@ -188,6 +188,9 @@ def _check_same_cluster(address: str | None) -> None:
                              f"call ray.shutdown() first, or give --address {current}")
 
 
+TRIAL_RETRIES = 2  # a trial whose worker dies (a kill, the OOM killer, a crash) is started again this many times
+
+
 class RunSettings(Protocol):
     """Where and how a command's trials run (a SearchConfig has these fields)."""
 
@@ -304,7 +307,7 @@ class Runner:
             tune_config=tune_config,
             run_config=tune.RunConfig(name=name, storage_path=str(Path(storage).resolve()),
                                       verbose=1 if self.debug else 0, callbacks=list(callbacks),
-                                      failure_config=tune.FailureConfig(max_failures=2)))
+                                      failure_config=tune.FailureConfig(max_failures=TRIAL_RETRIES)))
         try:
             with driver_on_one_thread():
                 grid = tuner.fit()

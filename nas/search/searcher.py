@@ -13,6 +13,7 @@ from typing import Any, NamedTuple, Protocol, Sequence
 from ray.tune.search import Searcher
 
 from nas.engine.job import Job, Measurement, failed
+from nas.engine.runner import TRIAL_RETRIES
 from nas.search.config import SearchConfig
 from nas.search.trial_record import EVALUATED, TrialRecord, trial_record
 from nas.signals import InterruptWatch
@@ -250,8 +251,9 @@ class ControllerSearcher(Searcher):
         self.in_flight.pop(tuple(choices), None)
         measured = Measurement.from_result(result)
         if error or result is None or "accuracy" not in result:
-            measured = failed(measured.reason or f"the trial's worker errored (details in "
-                                                 f"{Path(self.config.out) / 'ray.log'})",
+            measured = failed(measured.reason or f"the trial's worker errored or died (killed, out of memory, "
+                                                 f"or crashed) on each of its {1 + TRIAL_RETRIES} attempts "
+                                                 f"(details in {Path(self.config.out) / 'ray.log'})",
                               flops=measured.flops, params=measured.params)
         record = trial_record(trial, trial_id, choices, spec, measured, "trained", self.config.score, latency_ms)
         if record["status"] == "ok" and self.cache is not None:
