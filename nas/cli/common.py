@@ -48,9 +48,25 @@ def run_command(prog: str, main: Callable[[argparse.Namespace], int], parser: Ar
     except Exception as exc:  # noqa: BLE001 - the one place that turns failures into an exit status
         if debug:
             raise
+        if _disk_full(exc):
+            print(f"{prog}: failed: no space left on device ({exc}); finished work is kept: free some space, then "
+                  f"continue with --resume", file=sys.stderr)
+            return 1
         print(f"{prog}: failed: {type(exc).__name__}: {exc} (rerun with --debug for a traceback)",
               file=sys.stderr)
         return 1
+
+
+def _disk_full(exc: BaseException | None) -> bool:
+    """Whether a failure comes from a full disk (ENOSPC), raised directly or wrapped (a Ray worker's error)."""
+    import errno
+
+    seen = 0
+    while exc is not None and seen < 10:
+        if getattr(exc, "errno", None) == errno.ENOSPC or "No space left on device" in str(exc):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
 
 
 def _status(code: int) -> int:

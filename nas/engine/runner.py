@@ -191,6 +191,14 @@ def _check_same_cluster(address: str | None) -> None:
 TRIAL_RETRIES = 2  # a trial whose worker dies (a kill, the OOM killer, a crash) is started again this many times
 
 
+class QuietFileHandler(logging.FileHandler):
+    """ray.log's handler: a message that cannot be written (the disk is full) is dropped, not reported with a
+    traceback on the console for each message; the command says what failed in its own one line."""
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
+        pass
+
+
 class RunSettings(Protocol):
     """Where and how a command's trials run (a SearchConfig has these fields)."""
 
@@ -259,7 +267,7 @@ class Runner:
                 self._quieted.append((handler, handler.level))
                 handler.setLevel(logging.CRITICAL + 1)
         Path(self.log_file).parent.mkdir(parents=True, exist_ok=True)
-        self._file_handler = logging.FileHandler(self.log_file)
+        self._file_handler = QuietFileHandler(self.log_file)
         self._file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         ray_logger.addHandler(self._file_handler)
         ray_logger.setLevel(logging.INFO)
