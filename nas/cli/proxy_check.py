@@ -29,7 +29,8 @@ def _proxy_check_parser() -> ArgumentParser:
     p.add_argument("--reference-table", metavar="FILE",
                    help="networks already trained for real (benchmarks/ground_truth.py writes such a CSV): the "
                         "proxy trains each of them and is scored against their test accuracy, with no reference "
-                        "training (--models, --from and the reference flags do not apply)")
+                        "training (--models, --from and the reference flags do not apply) (default: none, a "
+                        "reference training per model)")
     p.add_argument("--out", help="output directory (default: runs/proxy-check-<YYYYmmdd-HHMMSS>)")
     add_run_arguments(p)
     return p

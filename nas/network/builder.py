@@ -7,6 +7,7 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
+from nas.network.analytic import check_parameters
 from nas.network.blocks import LAYER_TYPES, ConvBnAct
 from search_spaces.spec import ArchSpec, load_spec
 
@@ -65,8 +66,6 @@ def init_weights(model: nn.Module) -> None:
 def build_model(spec: ArchSpec | Mapping[str, Any] | str, num_classes: int | None = None) -> ArchNet:
     """Build the network a spec describes; ``num_classes`` overrides the spec's classifier width. A network
     over MAX_PARAMS parameters is refused (SpecError) before any weight is allocated."""
-    from nas.network.counting import check_parameters
-
     spec = load_spec(spec)
     check_parameters(spec, num_classes)
     return ArchNet(spec, num_classes)

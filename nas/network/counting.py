@@ -11,50 +11,12 @@ from __future__ import annotations
 
 import logging
 import warnings
-from dataclasses import dataclass
 from typing import Any, Mapping
 
-from nas.network.blocks import LAYER_TYPES, conv_bn_counts, conv_output_size
-from search_spaces.spec import MIN_RESOLUTION, ArchSpec, BlockSpec, SpecError, load_spec
+from nas.network.analytic import Row, analytic_rows, check_parameters
+from search_spaces.spec import MIN_RESOLUTION, ArchSpec, SpecError, load_spec
 
 METHODS = ("fvcore", "analytic")
-
-
-@dataclass
-class Row:
-    """One line of a profile: a part of the network, its output shape, params and FLOPs."""
-
-    name: str
-    channels: int
-    size: int
-    params: int = 0
-    flops: int = 0
-
-
-def _block_counts(block: BlockSpec, size: int) -> tuple[int, int, int]:
-    """(params, flops, output size) of one block whose input has spatial size ``size``."""
-    params = flops = 0
-    for layer in block.layers():
-        layer_params, layer_flops = LAYER_TYPES[layer.op].count(layer, size)
-        params, flops = params + layer_params, flops + layer_flops
-        size = conv_output_size(size, layer.kernel, layer.stride)
-    return params, flops, size
-
-
-def analytic_rows(spec: ArchSpec, resolution: int, num_classes: int | None = None) -> list[Row]:
-    """Per-part counts computed from the spec alone (no model is built)."""
-    classes = num_classes or spec.num_classes
-    size = conv_output_size(resolution, 3, spec.stem_stride)
-    rows = [Row("stem", spec.stem_channels, size, *conv_bn_counts(3, spec.stem_channels, 3, 1, size))]
-    for block in spec.blocks:
-        params, flops, size = _block_counts(block, size)
-        rows.append(Row(block.to_string(), block.out_channels, size, params, flops))
-    params, flops = conv_bn_counts(spec.blocks[-1].out_channels, spec.head_channels, 1, 1, size)
-    flops += spec.head_channels * size * size  # adaptive average pool
-    params += spec.head_channels * classes + classes  # classifier
-    flops += spec.head_channels * classes
-    rows.append(Row("head+classifier", classes, 1, params, flops))
-    return rows
 
 
 def _fvcore_analysis(model: Any, resolution: int) -> Any:
@@ -121,17 +83,6 @@ def _check_fvcore_size(spec: ArchSpec, resolution: int, num_classes: int | None)
         raise SpecError(f"{spec.name} has {flops / 1e9:,.0f}G FLOPs at {resolution} px: too large to count with "
                         f"fvcore (at most {FVCORE_MAX_FLOPS / 1e9:.0f}G); use --method analytic, which gives "
                         f"exactly fvcore's totals")
-
-
-MAX_PARAMS = 1_000_000_000  # 4 GB of float32 weights, 15x EfficientNet-B7's: past it, building one eats the machine
-
-
-def check_parameters(spec: ArchSpec, num_classes: int | None = None) -> None:
-    """Refuse, with one line, a network with more than MAX_PARAMS parameters (before any is allocated)."""
-    params = sum(r.params for r in analytic_rows(spec, max(spec.resolution, MIN_RESOLUTION), num_classes))
-    if params > MAX_PARAMS:
-        raise SpecError(f"{spec.name} has {params / 1e9:,.1f}G parameters: too large to build here (at most "
-                        f"{MAX_PARAMS / 1e9:g}G, {MAX_PARAMS * 4 / 2 ** 30:.1f} GiB of weights)")
 
 
 def check_size(spec: ArchSpec, resolution: int, num_classes: int | None = None) -> None:
