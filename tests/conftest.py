@@ -12,6 +12,20 @@ def b0() -> ArchSpec:
     return reference("efficientnet_b0")
 
 
+@pytest.fixture(scope="session")
+def shared_ray():
+    """One local Ray instance, started as the commands start theirs, for every command a test runs in this
+    process: each command joins it instead of starting and stopping its own (about 7 s each)."""
+    import ray
+
+    from nas.engine.runner import start_ray
+
+    started = start_ray(None)
+    yield
+    if started:
+        ray.shutdown()
+
+
 @pytest.fixture(autouse=True)
 def private_cache_dir(tmp_path, monkeypatch):
     """Each test gets its own $NAS_CACHE_DIR: no result cache is shared between tests or with the user's."""

@@ -10,6 +10,8 @@ import pytest
 from nas.cli.search import main as search_main
 from nas.retrain.finalists import paired_difference
 
+pytestmark = pytest.mark.usefixtures("shared_ray")  # one Ray instance for the commands run in-process
+
 
 def test_the_paired_interval_is_the_mean_per_image_difference_and_its_normal_interval():
     mine, theirs = np.array([1, 1, 0, 1, 1, 0]), np.array([1, 0, 0, 0, 1, 1])

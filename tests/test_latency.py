@@ -12,6 +12,8 @@ from nas.cli.profile import main as profile_main
 from search_spaces.spec import load_spec
 from search_spaces.mnasnet import MnasNetConfig, MnasNetSpace, Skeleton
 
+pytestmark = pytest.mark.usefixtures("shared_ray")  # one Ray instance for the commands run in-process
+
 B0 = "search_spaces/references/efficientnet_b0.json"
 
 

@@ -14,12 +14,9 @@ from tests.test_full_training import TINY
 
 
 @pytest.fixture(scope="module")
-def ray_instance():
-    import ray
-
-    ray.init(address="local", num_cpus=2, num_gpus=0, include_dashboard=False, log_to_driver=False)
+def ray_instance(shared_ray):
+    """The test run's one Ray instance (conftest.shared_ray)."""
     yield
-    ray.shutdown()
 
 
 def _npz_with_test(path, n=320, n_test=60, seed=0):
@@ -237,4 +234,4 @@ def test_export_refuses_a_directory_and_a_resolution_too_large_to_trace(tmp_path
     b0 = "search_spaces/references/efficientnet_b0.json"
     assert export_main([b0, "--onnx", str(tmp_path / "b0.onnx"), "--resolution", "20000"]) == 2
     err = capsys.readouterr().err
-    assert "too large to trace here" in err and not (tmp_path / "b0.onnx").exists()
+    assert "3,168G FLOPs at 20000 px: too large to run here (at most 200G)" in err and not (tmp_path / "b0.onnx").exists()

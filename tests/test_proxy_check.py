@@ -13,6 +13,8 @@ from nas.proxy_check.driver import COLUMNS
 from nas.proxy_check.report import summarize, verdict
 from nas.network.counting import profile
 
+pytestmark = pytest.mark.usefixtures("shared_ray")  # one Ray instance for the commands run in-process
+
 TINY = ["--data", "synthetic:classes=3,images=1000", "--proxy-resolution", "16", "--steps", "2", "--batch-size", "16",
         "--resolution", "64", "--target-flops", "5M", "--cpus-per-trial", "1"]
 

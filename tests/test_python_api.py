@@ -9,6 +9,8 @@ import pytest
 from nas.api.data import data_argument, dataset_arrays
 from nas.errors import UserInputError
 
+pytestmark = pytest.mark.usefixtures("shared_ray")  # one Ray instance for the commands run in-process
+
 PAGE = Path(__file__).resolve().parents[1] / "docs" / "python.md"
 
 

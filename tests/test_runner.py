@@ -72,19 +72,21 @@ def test_the_driver_computes_on_one_thread_while_trials_run_and_gets_its_threads
     assert torch.get_num_threads() == 2 and [pool["num_threads"] for pool in threadpool_info()] == before
 
 
-def test_an_address_of_another_cluster_is_refused_when_ray_already_runs_in_the_process():
+def test_an_address_of_another_cluster_is_refused_when_ray_already_runs_in_the_process(shared_ray):
     import ray
 
     from nas.engine.runner import start_ray
     from nas.errors import UserInputError
 
-    ray.init(address="local", num_cpus=1, include_dashboard=False)
-    try:
-        current = ray.get_runtime_context().gcs_address
-        with pytest.raises(UserInputError, match=f"--address 10.0.0.1:6379: Ray already runs in this process, "
+    import socket
+
+    current = ray.get_runtime_context().gcs_address
+    with socket.socket() as other:  # something answers there, but not this process's cluster
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        address = f"127.0.0.1:{other.getsockname()[1]}"
+        with pytest.raises(UserInputError, match=f"--address {address}: Ray already runs in this process, "
                                                  f"connected to {current}"):
-            start_ray("10.0.0.1:6379")
-        assert start_ray(current) is False and start_ray("auto") is False and start_ray(None) is False
-        assert ray.get_runtime_context().gcs_address == current  # still the same instance
-    finally:
-        ray.shutdown()
+            start_ray(address)
+    assert start_ray(current) is False and start_ray("auto") is False and start_ray(None) is False
+    assert ray.get_runtime_context().gcs_address == current  # still the same instance

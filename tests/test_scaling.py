@@ -11,6 +11,8 @@ from nas.network.scaling import (PRESETS, ScalingError, coefficient_grid, compou
                          scale_compound, scale_spec)
 from search_spaces.spec import load_spec, spec_from_block_strings
 
+pytestmark = pytest.mark.usefixtures("shared_ray")  # one Ray instance for the commands run in-process
+
 # timm 1.0.31 efficientnet_b1..b7, no weights, 1000 classes, fvcore 0.1.5 at the preset resolution
 TIMM = {
     "b1": (7_794_184, 708_623_088), "b2": (9_109_994, 1_021_308_768), "b3": (12_233_232, 1_874_915_424),

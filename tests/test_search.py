@@ -13,6 +13,8 @@ import pytest
 from nas.cli.search import main as search_main
 from search_spaces.spec import load_spec
 
+pytestmark = pytest.mark.usefixtures("shared_ray")  # one Ray instance for the commands run in-process
+
 def _finished_lines(printed):
     """``trial N finished ... acc A  reward R  best B ... [D/T done...]`` lines as {N: (A, R, B, D)}."""
     import re

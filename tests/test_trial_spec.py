@@ -16,6 +16,8 @@ from nas.search.trial_record import trial_record
 from search_spaces.mnasnet import MnasNetSpace
 from search_spaces.spec import architecture_hash
 
+pytestmark = pytest.mark.usefixtures("shared_ray")  # one Ray instance for the commands run in-process
+
 
 @pytest.fixture
 def search_run(tmp_path):

@@ -184,6 +184,7 @@ def _check_same_cluster(address: str | None) -> None:
         return
     current = ray.get_runtime_context().gcs_address
     if address.removeprefix("ray://") != current:
+        check_reachable(address)  # nothing there: that is the first thing to say
         raise UserInputError(f"--address {address}: Ray already runs in this process, connected to {current}; "
                              f"call ray.shutdown() first, or give --address {current}")
 
