@@ -135,8 +135,13 @@ def test_tiny_check_end_to_end_then_served_from_the_cache(tmp_path, capsys):
     assert (rows["status"] == "ok").all() and (rows["source"] == "trained").all()
     figures = json.loads((out / "proxy_check.json").read_text())
     assert figures["ranked"] == 4 and figures["config"]["reference_steps"] == 6
+    from nas.proxy_check.rank_stats import kendall_tau_b
+
+    proxy, reference = (rows[(rows["budget"] == b) & (rows["repeat"] == 1)].set_index("model")["accuracy"]
+                        for b in ("proxy", "reference"))
+    expected = kendall_tau_b(proxy.to_numpy(), reference.loc[proxy.index].to_numpy())
     tau = figures["accuracy"]["kendall_tau_b"]["value"]
-    assert tau is None or -1 <= tau <= 1
+    assert (tau is None and np.isnan(expected)) or tau == pytest.approx(expected, abs=1e-4)  # from the csv's rows
     printed = capsys.readouterr().out
     assert figures["verdict"] in printed and "Kendall tau-b" in printed
     from PIL import Image

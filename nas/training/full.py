@@ -119,12 +119,25 @@ def train_network(spec: ArchSpec, data: ProxyData, recipe: TrainRecipe, out_dir:
             row, best = _end_of_epoch(training, val, epoch, loss, seconds, best, out_dir, spec, stats)
         if on_epoch is not None:
             on_epoch(row)
+    drift = replica_drift(model) if _distributed(world_size) else 0.0
     if rank != 0:
         return {}
     splits = {"val": val}
     if test is not None:
         splits["test"] = DeviceData(test[0], test[1], device, mean, std)
-    return _final_accuracies(model, training.ema, out_dir, splits, device, training.autocast)
+    return {**_final_accuracies(model, training.ema, out_dir, splits, device, training.autocast),
+            "replica_drift": drift}
+
+
+def replica_drift(model: torch.nn.Module) -> float:
+    """The largest difference between this worker's weights and any other's (all ranks call it): 0 when DDP
+    kept the replicas in step, as it must; anything else means the workers trained apart."""
+    import torch.distributed as dist
+
+    flat = torch.cat([p.detach().reshape(-1).float() for p in model.parameters()])
+    gathered = [torch.empty_like(flat) for _ in range(dist.get_world_size())]
+    dist.all_gather(gathered, flat)
+    return float(max((g - flat).abs().max() for g in gathered))
 
 
 def _restore(training: Training, resume: dict[str, Any]) -> None:
