@@ -320,3 +320,34 @@ def test_broken_and_oversized_images_are_skipped_with_one_warning_each(tmp_path,
     assert "2 unreadable images skipped" in data.describe()
     again = load_data(f"folder:{root}", resolution=16)  # from the decoded cache: the warnings too
     assert again.skipped == 2 and again.notes == data.notes
+
+
+def test_a_csv_of_paths_and_labels_is_a_data_source_with_its_own_splits(tmp_path):
+    """csv:FILE, the format added as one loader and one row of SOURCES: labels by name, val rows held out as
+    given, test rows read only by load_test_data, a missing image skipped with one warning."""
+    from PIL import Image
+
+    from nas.data.datasets import SOURCES, data_formats, load_test_data
+
+    rng = np.random.default_rng(0)
+    lines = ["path,label,split"]
+    for i in range(36):
+        label, split = ["cat", "dog", "eel"][i % 3], "val" if i >= 24 and i < 30 else "test" if i >= 30 else ""
+        (tmp_path / "img").mkdir(exist_ok=True)
+        Image.fromarray(rng.integers(0, 255, (20, 24, 3), dtype=np.uint8)).save(tmp_path / "img" / f"{i}.png")
+        lines.append(f"img/{i}.png,{label},{split}")
+    lines.append("img/missing.png,dog,")
+    (tmp_path / "photos.csv").write_text("\n".join(lines) + "\n")
+    data = load_data(f"csv:{tmp_path / 'photos.csv'}", resolution=16)
+    assert data.num_classes == 3 and len(data.y_train) == 24 and len(data.y_val) == 6
+    assert data.y_train.tolist() == [i % 3 for i in range(24)]  # cat, dog, eel: sorted names
+    assert len(data.notes) == 1 and "skipped img/missing.png (FileNotFoundError" in data.notes[0]
+    x, y, _ = load_test_data(f"csv:{tmp_path / 'photos.csv'}", 16, data)
+    assert x.shape == (6, 16, 16, 3) and y.tolist() == [i % 3 for i in range(30, 36)]
+    assert "csv:FILE" in data_formats() and list(SOURCES)[-1] == "csv"
+    (tmp_path / "bad.csv").write_text("file,class\nimg/0.png,cat\n")
+    with pytest.raises(DataError, match="needs columns path and label"):
+        load_data(f"csv:{tmp_path / 'bad.csv'}", resolution=16)
+    with pytest.raises(DataError, match="expected synthetic, npz:PATH, cifar10:DIR, cifar100:DIR, folder:DIR, "
+                                        "csv:FILE"):
+        load_data("tfrecord:/data", resolution=16)

@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -512,3 +513,40 @@ def test_a_search_spreads_over_a_head_and_a_worker_node_joined_by_host_and_port(
         assert len(pd.read_csv(tmp_path / "two-nodes" / "trials.csv")) == 4
     finally:
         _stop(started)
+
+
+@pytest.mark.parametrize("kind", ["npz", "cifar10", "folder", "csv"])
+def test_every_data_format_runs_through_a_search(kind, tmp_path, capsys):
+    """Each --data format of the registry (synthetic is every other test's) carries a search to its end."""
+    import pickle
+
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    y = np.arange(60) % 3
+    x = rng.integers(0, 255, (60, 12, 12, 3), dtype=np.uint8)
+    if kind == "npz":
+        np.savez(tmp_path / "d.npz", x=x, y=y)
+        data = f"npz:{tmp_path / 'd.npz'}"
+    elif kind == "cifar10":
+        (tmp_path / "c10").mkdir()
+        with open(tmp_path / "c10" / "data_batch_1", "wb") as handle:
+            pickle.dump({b"data": rng.integers(0, 255, (60, 3072), dtype=np.uint8), b"labels": list(y)}, handle)
+        data = f"cifar10:{tmp_path / 'c10'}"
+    else:
+        lines = ["path,label"]
+        for i in range(60):
+            folder = tmp_path / "photos" / f"class{y[i]}"
+            folder.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(x[i]).save(folder / f"{i}.png")
+            lines.append(f"photos/class{y[i]}/{i}.png,class{y[i]}")
+        (tmp_path / "d.csv").write_text("\n".join(lines) + "\n")
+        data = f"folder:{tmp_path / 'photos'}" if kind == "folder" else f"csv:{tmp_path / 'd.csv'}"
+    argv = [*TINY, "--trials", "1", "--batch-size", "8", "--out", str(tmp_path / "run")]
+    argv[argv.index("--data") + 1] = data
+    assert search_main(argv) == 0
+    trials = pd.read_csv(tmp_path / "run" / "trials.csv")
+    classes = 10 if kind == "cifar10" else 3  # CIFAR-10 has its ten classes whatever the labels used
+    assert list(trials["status"]) == ["ok"] and json.loads((tmp_path / "run" / "best_b0.json").read_text())[
+        "num_classes"] == classes
+    assert f"{data}: 48 train / 12 val images, {classes} classes" in capsys.readouterr().out

@@ -7,6 +7,7 @@ import os
 import sys
 from typing import Any, Callable, NoReturn, Sequence
 
+from nas.data.datasets import data_formats
 from nas.errors import UserInputError
 from nas.files import writable_directory  # noqa: F401 - the commands' check of an --out
 from nas.signals import TERMINATED, stop_on_sigterm
@@ -173,8 +174,7 @@ def add_training_arguments(p: ArgumentParser, what: str = "candidate") -> None:
     p.add_argument("--lr", type=positive_float,
                    help="peak learning rate of the proxy training (default: "
                         f"{', '.join(f'{lr:g} for {name}' for name, lr in PROXY_LR.items())})")
-    p.add_argument("--data", help=f"proxy data (default: {d['data']}): synthetic, npz:PATH, cifar10:DIR, "
-                   "cifar100:DIR, folder:DIR (see docs/data.md)")
+    p.add_argument("--data", help=f"proxy data (default: {d['data']}): {data_formats()} (see docs/data.md)")
     p.add_argument("--proxy-resolution", type=positive_int,
                    help=f"training resolution (default: {d['proxy_resolution']})")
 

@@ -5,6 +5,7 @@ import argparse
 from dataclasses import fields
 from typing import Sequence
 
+from nas.data.datasets import data_formats
 from nas.cli.common import (ArgumentParser, UsageError, non_negative_float, non_negative_int, positive_float,
                             positive_int, run_command, seed_number)
 from nas.training.recipe import LR_PER_256, OPTIMIZERS, WEIGHT_DECAY, TrainRecipe
@@ -20,9 +21,9 @@ def _train_parser() -> ArgumentParser:
     p.add_argument("spec", nargs="?", help="a B0 spec JSON file, or a nas-search run directory (its best_b0.json)")
     p.add_argument("--trial", type=non_negative_int, help="with a nas-search run directory: train this trial of "
                    "its trials.csv (default: its best; nas-search's close-call line names the trials to try)")
-    p.add_argument("--data", help="training data (default: synthetic): synthetic, npz:PATH, cifar10:DIR, "
-                   "cifar100:DIR, folder:DIR; a held-out split is taken as nas-search does (or val/ as given), and "
-                   "a test split (test_batch, test/, x_test/y_test) is measured once at the end")
+    p.add_argument("--data", help=f"training data (default: synthetic): {data_formats()}; a held-out split is "
+                   "taken as nas-search does (or val/ as given), and a test split (test_batch, test/, x_test/y_test, "
+                   "a CSV's test rows) is measured once at the end")
     p.add_argument("--resolution", type=positive_int, help="training resolution; the data is resized once "
                    "(default: the spec's)")
     recipe = p.add_argument_group("the recipe (defaults chosen on CIFAR-10 at 32 px, see docs/training.md)")

@@ -15,8 +15,11 @@ The ``--data`` string selects one:
   sub-folders) trains on ``train/`` and holds out ``val/`` as given (``train/`` split at random without a
   ``val/``).
 
+- ``csv:FILE``: a CSV of image paths and labels (columns ``path``, ``label``, optionally ``split``).
+
+Each format is one loader and one row of ``SOURCES`` (the help texts and errors list them from there).
 A test split (``test_batch`` / ``test`` beside CIFAR's training batches, a ``test/`` folder, ``x_test`` and
-``y_test`` in an ``.npz``) is read only by :func:`load_test_data`, which nas-train alone calls: a search never
+``y_test`` in an ``.npz``, rows marked ``test`` in a CSV) is read only by :func:`load_test_data`, which nas-train alone calls: a search never
 sees it.
 """
 from __future__ import annotations
@@ -28,6 +31,7 @@ import pickle
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -258,15 +262,24 @@ def _load_folder(directory: str | Path, resolution: int, classes: list[str] | No
              for f in sorted((root / name).rglob("*")) if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES]
     if not files:
         raise DataError(f"folder:{directory}: no images found")
+    x, y, skipped = decode_files(files, resolution, f"folder:{directory}", root)
+    return x, y, classes, skipped
+
+
+def decode_files(files: list[tuple[int, Path]], resolution: int, where: str,
+                 root: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Labelled image files decoded at ``resolution`` and cached once as ``.npy`` under $NAS_CACHE_DIR (keyed by
+    the files, sizes and times, so a changed set is read again); one warning per image that could not be read
+    (broken, missing, over the decoder's pixel limit), which is left out."""
     digest = hashlib.sha1(f"{root.resolve()}|{resolution}".encode())
     for label, f in files:
-        stat = f.stat()
-        digest.update(f"{label}|{f.relative_to(root)}|{stat.st_size}|{stat.st_mtime_ns}".encode())
-    cache = cache_root() / f"folder-{digest.hexdigest()[:16]}"
-    _check_size(len(files), resolution, f"folder:{directory}")
+        stat = f.stat() if f.is_file() else None
+        name = f.relative_to(root) if f.is_relative_to(root) else f
+        digest.update(f"{label}|{name}|{stat and stat.st_size}|{stat and stat.st_mtime_ns}".encode())
+    cache = cache_root() / f"{where.split(':')[0]}-{digest.hexdigest()[:16]}"  # folder-..., csv-...
+    _check_size(len(files), resolution, where)
     if all((cache / name).is_file() for name in ("x.npy", "y.npy", "skipped.json")):
-        return np.load(cache / "x.npy"), np.load(cache / "y.npy"), classes, json.loads(
-            (cache / "skipped.json").read_text())
+        return np.load(cache / "x.npy"), np.load(cache / "y.npy"), json.loads((cache / "skipped.json").read_text())
     from PIL import Image
 
     x = np.empty((len(files), resolution, resolution, 3), np.uint8)
@@ -276,10 +289,11 @@ def _load_folder(directory: str | Path, resolution: int, classes: list[str] | No
             x[len(kept)] = _decode(f, resolution)
             kept.append(label)
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-            skipped.append(f"warning: folder:{directory}: skipped {f.relative_to(root)} "
+            name = f.relative_to(root) if f.is_relative_to(root) else f
+            skipped.append(f"warning: {where}: skipped {name} "
                            f"({type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else 'unreadable'})")
     if not kept:
-        raise DataError(f"folder:{directory}: none of its {len(files)} images could be read ({skipped[0]})")
+        raise DataError(f"{where}: none of its {len(files)} images could be read ({skipped[0]})")
     x, y = x[:len(kept)], np.array(kept, np.int64)
     cache.mkdir(parents=True, exist_ok=True)
     for name, array in (("x", x), ("y", y)):  # atomic: a crash never leaves a half-written cache
@@ -287,7 +301,7 @@ def _load_folder(directory: str | Path, resolution: int, classes: list[str] | No
             np.save(tmp, array)
     with atomic_path(cache / "skipped.json") as tmp:
         tmp.write_text(json.dumps(skipped))
-    return x, y, classes, skipped
+    return x, y, skipped
 
 
 def _check_size(images: int, resolution: int, where: str) -> None:
@@ -349,50 +363,63 @@ def data_warnings(data: ProxyData, batch_size: int | None = None) -> list[str]:
 
 def load_data(text: str = "synthetic", resolution: int = 32, val_fraction: float = 0.2,
               seed: int = 0) -> ProxyData:
-    """Load the data set a ``--data`` string names, resized to ``resolution``, split train/val."""
+    """Load the data set a ``--data`` string names (a format of SOURCES), resized to ``resolution``, split
+    train/val."""
     if not isinstance(resolution, int) or resolution < MIN_RESOLUTION:
         raise DataError(f"proxy resolution {resolution!r} is too small (at least {MIN_RESOLUTION})")
     if not 0 < val_fraction < 1:
         raise DataError(f"validation fraction {val_fraction!r} must be between 0 and 1")
-    kind, _, rest = text.partition(":")
-    notes: list[str] = []
-    if kind == "synthetic":
-        from nas.data.synthetic import MAX_CLASSES as SYNTHETIC_CLASSES, generate
+    source, rest = parse_data(text)
+    return source.load(text, rest, resolution, val_fraction, seed)
 
-        opts = _options(rest)
-        unknown = set(opts) - {"classes", "images", "seed"}
-        if unknown:
-            raise DataError(f"--data synthetic: unknown option {sorted(unknown)[0]!r} (classes, images, seed)")
-        try:
-            classes, images = int(opts.get("classes", 10)), int(opts.get("images", 6000))
-            data_seed = int(opts.get("seed", seed))
-        except ValueError:
-            raise DataError(f"--data {text!r}: options must be integers") from None
-        if not 2 <= classes <= SYNTHETIC_CLASSES or images < 2 * classes:
-            raise DataError(f"--data {text!r}: classes must be 2..{SYNTHETIC_CLASSES} and images at least 2 per "
-                            f"class")
-        _check_size(images, resolution, f"--data {text!r}")
-        x, y = generate(images, resolution, classes, seed=data_seed)
-        name = f"synthetic:classes={classes},images={images},seed={data_seed}"
-    elif kind == "npz" and rest:
-        x, y, classes = _load_npz(rest)
-        name = text
-    elif kind in ("cifar10", "cifar100") and rest:
-        x, y, classes = _load_cifar(kind, rest)
-        name = text
-    elif kind == "folder" and rest and split_folders(rest):
-        return _load_split_folder(text, rest, resolution, val_fraction, seed)
-    elif kind == "folder" and rest:
-        x, y, names, notes = _load_folder(rest, resolution)
-        classes, name = len(names), text
-    else:
-        raise DataError(f"--data {text!r}: expected synthetic, npz:PATH, cifar10:DIR, cifar100:DIR or folder:DIR")
+
+def _held_out(text: str, x: np.ndarray, y: np.ndarray, classes: int, notes: list[str], resolution: int,
+              val_fraction: float, seed: int, name: str | None = None) -> ProxyData:
+    """Images of one set, resized and split at random into training and held-out images."""
     if len(x) < 2:
         raise DataError(f"--data {text!r}: needs at least 2 images")
     _check_size(len(x), resolution, f"--data {text!r}")
     x = resize_images(np.ascontiguousarray(x), resolution)
-    x_train, y_train, x_val, y_val = split(x, y, val_fraction, seed)
-    return ProxyData(name, x_train, y_train, x_val, y_val, classes, notes)
+    return ProxyData(name or text, *split(x, y, val_fraction, seed), classes, notes)
+
+
+def _synthetic(text: str, rest: str, resolution: int, val_fraction: float, seed: int) -> ProxyData:
+    from nas.data.synthetic import MAX_CLASSES as SYNTHETIC_CLASSES, generate
+
+    opts = _options(rest)
+    unknown = set(opts) - {"classes", "images", "seed"}
+    if unknown:
+        raise DataError(f"--data synthetic: unknown option {sorted(unknown)[0]!r} (classes, images, seed)")
+    try:
+        classes, images = int(opts.get("classes", 10)), int(opts.get("images", 6000))
+        data_seed = int(opts.get("seed", seed))
+    except ValueError:
+        raise DataError(f"--data {text!r}: options must be integers") from None
+    if not 2 <= classes <= SYNTHETIC_CLASSES or images < 2 * classes:
+        raise DataError(f"--data {text!r}: classes must be 2..{SYNTHETIC_CLASSES} and images at least 2 per class")
+    _check_size(images, resolution, f"--data {text!r}")
+    x, y = generate(images, resolution, classes, seed=data_seed)
+    return _held_out(text, x, y, classes, [], resolution, val_fraction, seed,
+                     f"synthetic:classes={classes},images={images},seed={data_seed}")
+
+
+def _npz(text: str, rest: str, resolution: int, val_fraction: float, seed: int) -> ProxyData:
+    x, y, classes = _load_npz(rest)
+    return _held_out(text, x, y, classes, [], resolution, val_fraction, seed)
+
+
+def _cifar(kind: str) -> Callable[..., ProxyData]:
+    def load(text: str, rest: str, resolution: int, val_fraction: float, seed: int) -> ProxyData:
+        x, y, classes = _load_cifar(kind, rest)
+        return _held_out(text, x, y, classes, [], resolution, val_fraction, seed)
+    return load
+
+
+def _folder(text: str, rest: str, resolution: int, val_fraction: float, seed: int) -> ProxyData:
+    if split_folders(rest):
+        return _load_split_folder(text, rest, resolution, val_fraction, seed)
+    x, y, names, notes = _load_folder(rest, resolution)
+    return _held_out(text, x, y, len(names), notes, resolution, val_fraction, seed)
 
 
 def _load_split_folder(text: str, directory: str, resolution: int, val_fraction: float, seed: int) -> ProxyData:
@@ -419,19 +446,11 @@ def load_test_data(text: str, resolution: int, train: ProxyData) -> tuple[np.nda
     count) are left out; those of a class with an output but no training image are kept (and cannot be
     learnt).
     """
-    kind, _, rest = text.partition(":")
-    notes: list[str] = []
-    if kind in ("cifar10", "cifar100") and rest:
-        x, y, _ = _load_cifar(kind, rest, test=True)
-    elif kind == "npz" and rest:
-        x, y, _ = _load_npz(rest, test=True)
-        notes += npz_test_notes(rest, resolution, train, x) if len(x) else []
-    elif kind == "folder" and rest and "test" in (split_folders(rest) or {}):
-        x, y, notes = _load_test_folder(rest, resolution, train)
-    else:
+    source, rest = parse_data(text)
+    found = source.load_test(rest, resolution, train) if source.load_test else None
+    if found is None or not len(found[0]):
         return None
-    if not len(x):
-        return None
+    x, y, notes = found
     beyond = y >= train.num_classes
     if beyond.any():
         notes.append(f"warning: {text}: {int(beyond.sum())} test images have labels {_class_list(np.unique(y[beyond]))}"
@@ -498,3 +517,158 @@ def _load_test_folder(directory: str, resolution: int,
         return np.empty((0, resolution, resolution, 3), np.uint8), np.empty(0, np.int64), notes
     x, y, _, skipped = _load_folder(splits["test"], resolution, classes, ignore_unknown=True)
     return x, y, notes + skipped
+
+
+def _npz_test(rest: str, resolution: int, train: ProxyData) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    x, y, _ = _load_npz(rest, test=True)
+    return x, y, npz_test_notes(rest, resolution, train, x) if len(x) else []
+
+
+def _cifar_test(kind: str) -> Callable[..., tuple[np.ndarray, np.ndarray, list[str]]]:
+    def load(rest: str, resolution: int, train: ProxyData) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        x, y, _ = _load_cifar(kind, rest, test=True)
+        return x, y, []
+    return load
+
+
+def _folder_test(rest: str, resolution: int, train: ProxyData) -> tuple[np.ndarray, np.ndarray, list[str]] | None:
+    if "test" not in (split_folders(rest) or {}):
+        return None
+    return _load_test_folder(rest, resolution, train)
+
+
+# --data csv:FILE: a CSV of image paths and labels. Columns: path (relative to the CSV's folder, or absolute),
+# label (a class name or an integer), and optionally split (train, val or test; empty or absent: train).
+# Classes are the training rows' labels, sorted (integers as they are); rows marked val are held out as given
+# (without any, a random share of the training rows); rows marked test are read only by nas-train, once.
+# Images are decoded like an image folder's and cached; one that is missing or broken is skipped with a warning.
+CSV_SPLITS = ("train", "val", "test")
+
+
+def _csv_rows(path: str) -> tuple[Path, list[dict[str, str]]]:
+    import csv
+
+    file = Path(path)
+    if not file.is_file():
+        raise DataError(f"csv:{path}: no such file")
+    try:
+        with open(file, newline="") as handle:
+            reader = csv.DictReader(handle)
+            rows = list(reader)
+            columns = reader.fieldnames or []
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise DataError(f"csv:{path}: not a readable CSV ({exc})") from None
+    missing = [c for c in ("path", "label") if c not in columns]
+    if missing:
+        raise DataError(f"csv:{path}: needs columns path and label (missing {', '.join(missing)}; found "
+                        f"{', '.join(columns) or 'none'})")
+    for number, row in enumerate(rows, start=2):
+        if (row.get("split") or "train").strip() not in CSV_SPLITS:
+            raise DataError(f"csv:{path}: line {number}: split {row.get('split')!r} is not one of "
+                            f"{', '.join(CSV_SPLITS)}")
+    return file.parent, rows
+
+
+def _csv_classes(rows: list[dict[str, str]], path: str) -> dict[str, int]:
+    """Label text -> class index: the training rows' labels, integers as they are, names sorted."""
+    labels = sorted({row["label"].strip() for row in rows if _csv_split(row) != "test"})
+    if not labels:
+        raise DataError(f"csv:{path}: no training rows")
+    if all(label.isdigit() for label in labels):
+        return {label: int(label) for label in labels}
+    return {label: index for index, label in enumerate(labels)}
+
+
+def _csv_split(row: dict[str, str]) -> str:
+    return (row.get("split") or "train").strip()
+
+
+def _csv_files(rows: list[dict[str, str]], folder: Path, classes: dict[str, int], which: str) -> list[tuple[int, Path]]:
+    files = []
+    for row in rows:
+        if _csv_split(row) == which and row["label"].strip() in classes:
+            image = Path(row["path"].strip())
+            files.append((classes[row["label"].strip()], image if image.is_absolute() else folder / image))
+    return files
+
+
+def _csv(text: str, rest: str, resolution: int, val_fraction: float, seed: int) -> ProxyData:
+    """The training rows, and the held-out ones as given (or a random share of the training rows)."""
+    folder, rows = _csv_rows(rest)
+    classes = _csv_classes(rows, rest)
+    count = max(classes.values()) + 1
+    where = f"csv:{rest}"
+    x, y, notes = decode_files(_csv_files(rows, folder, classes, "train"), resolution, where, folder)
+    val = _csv_files(rows, folder, classes, "val")
+    if not val:
+        return _held_out(text, x, y, count, notes, resolution, val_fraction, seed)
+    x_val, y_val, val_notes = decode_files(val, resolution, where, folder)
+    return ProxyData(text, x, y, x_val, y_val, count, notes + val_notes)
+
+
+def _csv_test(rest: str, resolution: int, train: ProxyData) -> tuple[np.ndarray, np.ndarray, list[str]] | None:
+    """The rows marked test, labelled by the training classes (a label the training rows lack: left out, with
+    a warning)."""
+    folder, rows = _csv_rows(rest)
+    classes = _csv_classes(rows, rest)
+    tests = [row for row in rows if _csv_split(row) == "test"]
+    if not tests:
+        return None
+    unknown = sorted({row["label"].strip() for row in tests} - set(classes))
+    notes = [f"warning: csv:{rest}: test labels {', '.join(unknown)} are not among the training labels: their "
+             f"images are left out"] if unknown else []
+    files = _csv_files(rows, folder, classes, "test")
+    if not files:
+        return None
+    x, y, skipped = decode_files(files, resolution, f"csv:{rest} (test)", folder)
+    return x, y, notes + skipped
+
+
+@dataclass(frozen=True)
+class Source:
+    """One ``--data`` format: ``prefix:ARGUMENT``, one line saying what it is, how its training data loads
+    (resized and split into training and held-out images), and how its test split loads (None: it has none)."""
+
+    prefix: str
+    argument: str  # what follows the colon: PATH, DIR, FILE, or "" (options only)
+    description: str
+    load: Callable[[str, str, int, float, int], ProxyData]
+    load_test: Callable[[str, int, ProxyData], tuple[np.ndarray, np.ndarray, list[str]] | None] | None = None
+
+    @property
+    def usage(self) -> str:
+        return f"{self.prefix}:{self.argument}" if self.argument else self.prefix
+
+
+def _sources() -> dict[str, Source]:
+    return {s.prefix: s for s in (
+        Source("synthetic", "", "procedural shapes and textures, generated in seconds (synthetic:classes=10,"
+                                "images=6000,seed=0)", _synthetic),
+        Source("npz", "PATH", "arrays x (N, H, W[, 3], uint8) and y (N,), optionally x_test and y_test", _npz,
+               _npz_test),
+        Source("cifar10", "DIR", "CIFAR-10's python-pickle batches (test_batch is the test split)",
+               _cifar("cifar10"), _cifar_test("cifar10")),
+        Source("cifar100", "DIR", "CIFAR-100's python-pickle batches (test is the test split)",
+               _cifar("cifar100"), _cifar_test("cifar100")),
+        Source("folder", "DIR", "one sub-folder of images per class, or train/, val/, test/ splits of such folders",
+               _folder, _folder_test),
+        Source("csv", "FILE", "a CSV of image paths and labels (columns path, label and optionally split: train, "
+                              "val or test)", _csv, _csv_test),
+    )}
+
+
+SOURCES: dict[str, Source] = _sources()  # prefix -> format: every --data string, help text and error
+
+
+def data_formats() -> str:
+    """The formats --data takes, as help texts and errors list them."""
+    return ", ".join(source.usage for source in SOURCES.values())
+
+
+def parse_data(text: str) -> tuple[Source, str]:
+    """The format a ``--data`` string names and what follows its colon; one-line DataError otherwise."""
+    prefix, _, rest = text.partition(":")
+    source = SOURCES.get(prefix)
+    if source is None or (source.argument and not rest):
+        raise DataError(f"--data {text!r}: expected {data_formats()}")
+    return source, rest
