@@ -29,8 +29,8 @@ import pandas as pd
 from nas.console import say
 from nas.files import atomic_write
 from real_data import _slug, run_training
-from search_spaces import REFERENCES, SPACES
-from search_spaces.mnasnet import MnasNetConfig, MnasNetSpace
+from search_spaces import REFERENCES
+from search_spaces.mnasnet import MnasNetSpace, space_named
 from search_spaces.spec import ArchSpec, load_spec
 
 COLUMNS = ["name", "kind", "seed", "val_accuracy", "test_accuracy", "flops", "params", "resolution", "epochs",
@@ -146,8 +146,7 @@ def main() -> None:
     table = Path(args.table or Path(__file__).parent / "results" / f"ground_truth_{name}.csv")
     work = Path(args.work or Path("runs") / "ground-truth" / name)
     work.mkdir(parents=True, exist_ok=True)
-    space = MnasNetSpace(MnasNetConfig.from_json(SPACES / f"{args.space}.json" if "/" not in args.space
-                                                 and not args.space.endswith(".json") else args.space))
+    space = space_named(args.space)
     low, high = (float(v) for v in args.window.split(","))
     chosen = networks(space, args.models, args.resolution, (low, high), args.seed)
     plan = [(n, kind, spec, 0) for n, kind, spec in chosen]

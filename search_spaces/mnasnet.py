@@ -320,6 +320,23 @@ def default_space() -> MnasNetSpace:
     return MnasNetSpace()
 
 
+def space_named(name: str) -> MnasNetSpace:
+    """The space a ``--space`` value names: a shipped space (``mnasnet``, ``downsampling``: search_spaces/spaces)
+    or a space file; SpaceError when neither, naming the shipped ones."""
+    import os
+
+    from search_spaces import SPACES
+
+    path = str(SPACES / f"{name}.json") if not os.path.exists(name) and (SPACES / f"{name}.json").is_file() else name
+    try:
+        return MnasNetSpace(MnasNetConfig.from_json(path))
+    except SpaceError as exc:
+        if "no such space file" not in str(exc):
+            raise
+        shipped = ", ".join(sorted(p.stem for p in SPACES.glob("*.json")))
+        raise SpaceError(f"{exc} (or a shipped space: {shipped})") from None
+
+
 def space_from_dict(data: dict[str, Any] | None, where: str = "space") -> MnasNetSpace:
     """The space a saved configuration describes (a run's ``search.json``); None: MnasNet's paper space, which
     every run made before runs recorded their space used."""

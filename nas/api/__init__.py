@@ -75,30 +75,25 @@ def search(target_flops: int | str | None = None, data: Any = "synthetic", *, ou
     ``options``: SearchConfig's fields (controller, trials, steps, batch_size, proxy_resolution, resolution,
     finalists, finalist_epochs, start_from, space (a dict), seed, ...). ``resume=True`` continues ``out``.
     """
-    from nas.data.datasets import DataError, load_data
+    from nas.data.datasets import load_data  # its DataError is a UserInputError
+    from nas.retrain.finalists import train_finalists
     from nas.search.config import SearchConfig
     from nas.search.driver import run_search, saved_config
 
     run_dir = Path(out or Path("runs") / time.strftime("%Y%m%d-%H%M%S"))
     options = _search_options(options)
     if resume:
-        config = saved_config(run_dir).resumed({**options, "out": str(run_dir),
-                                                **({"target_flops": _flops(target_flops)} if target_flops else {})})
         previous = saved_config(run_dir)
+        config = previous.resumed({**options, "out": str(run_dir),
+                                   **({"target_flops": _flops(target_flops)} if target_flops else {})})
     else:
         data_text = data_argument(data, run_dir)
         config = SearchConfig(target_flops=_flops(target_flops), data=data_text, out=str(run_dir), **options)
         previous = None
-    try:
-        proxy_data = load_data(config.data, config.proxy_resolution, config.val_fraction, config.seed)
-    except DataError as exc:
-        raise UserInputError(str(exc)) from None
+    proxy_data = load_data(config.data, config.proxy_resolution, config.val_fraction, config.seed)
     outcome = run_search(config, proxy_data, previous=previous)
-    if outcome.finished and config.finalists and (outcome.trials["status"] == "ok").any():
-        from nas.retrain.finalists import run_finalists
-        from nas.search.run import open_run
-
-        run_finalists(open_run(run_dir, "finalists"), config.finalists, config.finalist_epochs)
+    if outcome.finished and (outcome.trials["status"] == "ok").any():
+        train_finalists(config)
     best = run_dir / "best_b0.json"
     return SearchResult(run_dir, load_spec(best) if best.is_file() else None, outcome.trials, outcome.finished)
 
@@ -106,16 +101,14 @@ def search(target_flops: int | str | None = None, data: Any = "synthetic", *, ou
 def _search_options(options: dict[str, Any]) -> dict[str, Any]:
     """The flags' names and values as SearchConfig's: flops_window -> window, a space's name or file -> its
     configuration."""
-    from search_spaces import SPACES
-    from search_spaces.mnasnet import MnasNetConfig
+    from search_spaces.mnasnet import space_named
 
     options = dict(options)
     if "flops_window" in options:
         options["window"] = tuple(options.pop("flops_window"))
     space = options.get("space")
     if isinstance(space, (str, Path)):
-        path = SPACES / f"{space}.json" if (SPACES / f"{space}.json").is_file() else Path(space)
-        options["space"] = MnasNetConfig.from_json(path).to_dict()
+        options["space"] = space_named(str(space)).config.to_dict()
     return options
 
 
@@ -167,27 +160,19 @@ def export(run_or_spec: str | Path | TrainResult, onnx: str | Path | None = None
            resolution: int | None = None) -> ExportResult:
     """nas-export: ``export(trained, onnx="model.onnx")`` (a nas-train run directory, a TrainResult, or a spec
     file with ``checkpoint``); the export is checked against PyTorch and refused above the tolerance."""
-    from nas.export.model import exportable_model
-    from nas.export.onnx import TOLERANCE, check_onnx, export_onnx, export_torchscript
-    from nas.network.counting import check_size
+    from nas.export.onnx import TOLERANCE
+    from nas.export.run import exportable, write_onnx, write_torchscript
 
     if isinstance(run_or_spec, TrainResult):
         run_or_spec = run_or_spec.run_dir
-    path = Path(run_or_spec)
-    if path.is_dir():
-        checkpoint = checkpoint or (path / "best.pt" if (path / "best.pt").is_file() else None)
-        path = path / "spec.json"
     if onnx is None and torchscript is None:
         raise UserInputError("nothing to write: give onnx= and/or torchscript=")
-    model, spec, _ = exportable_model(load_spec(path), checkpoint)
-    size = resolution or spec.resolution
-    check_size(spec, size)
+    network = exportable(run_or_spec, checkpoint, resolution)
     differences = []
     if onnx is not None:
-        export_onnx(model, size, str(onnx))
-        differences.append(check_onnx(str(onnx), model, size))
+        differences.append(write_onnx(network, onnx))
     if torchscript is not None:
-        differences.append(export_torchscript(model, size, str(torchscript)))
+        differences.append(write_torchscript(network, torchscript))
     worst = max(differences)
     if not worst <= TOLERANCE:
         raise RuntimeError(f"the export differs from PyTorch by {worst:.2e} (more than {TOLERANCE:g})")

@@ -3,7 +3,6 @@ proxy data loaded before Ray starts. Bad input: one line on stderr, exit 2; a fa
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import Any, Callable, NoReturn, Sequence
 
@@ -258,18 +257,12 @@ def load_proxy_data(text: str, resolution: int, val_fraction: float, seed: int, 
 def space_option(path: str | None) -> Any:
     """The space a ``--space`` option names (an MnasNetSpace): a space file or a shipped space (``mnasnet``,
     ``downsampling``), checked (a usage error names what is wrong); None: the default space."""
-    from search_spaces import SPACES
-    from search_spaces.mnasnet import MnasNetConfig, MnasNetSpace, default_space
+    from search_spaces.mnasnet import default_space, space_named
     from search_spaces.space import SpaceError
 
     if path is None:
         return default_space()
-
-    if not os.path.exists(path) and (SPACES / f"{path}.json").is_file():
-        path = str(SPACES / f"{path}.json")
     try:
-        return MnasNetSpace(MnasNetConfig.from_json(path))
+        return space_named(path)
     except SpaceError as exc:
-        shipped = ", ".join(sorted(p.stem for p in SPACES.glob("*.json")))
-        hint = f" (or a shipped space: {shipped})" if "no such space file" in str(exc) else ""
-        raise UsageError(f"--space {exc}{hint}") from None
+        raise UsageError(f"--space {exc}") from None

@@ -27,20 +27,12 @@ def _export_parser() -> ArgumentParser:
 def _export(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from nas.export.model import exportable_model
-    from nas.export.onnx import TOLERANCE, check_onnx, export_onnx, export_torchscript, onnx_summary
+    from nas.export.onnx import TOLERANCE, onnx_summary
+    from nas.export.run import exportable, write_onnx, write_torchscript
     from nas.files import writable_directory
-    from nas.network.counting import check_size
-    from search_spaces.spec import load_spec
 
     if not args.onnx and not args.torchscript:
         raise UsageError("nothing to write: give --onnx FILE and/or --torchscript FILE")
-    spec_path, checkpoint = Path(args.spec), args.checkpoint
-    if spec_path.is_dir():
-        if not (spec_path / "spec.json").is_file():
-            raise UsageError(f"{args.spec}: a directory without spec.json (give a spec file or a nas-train run)")
-        checkpoint = checkpoint or (str(spec_path / "best.pt") if (spec_path / "best.pt").is_file() else None)
-        spec_path = spec_path / "spec.json"
     for flag in ("onnx", "torchscript"):
         target = getattr(args, flag)
         if target and Path(target).is_dir():
@@ -52,24 +44,21 @@ def _export(args: argparse.Namespace) -> int:
             writable_directory(f"--{flag}", Path(target).resolve().parent)
     if args.onnx and args.torchscript and Path(args.onnx).resolve() == Path(args.torchscript).resolve():
         raise UsageError(f"--onnx and --torchscript both name {args.onnx}; give two files")
-    spec = load_spec(spec_path)
-    model, spec, weights = exportable_model(spec, checkpoint)
-    if weights == "random":
+    network = exportable(args.spec, args.checkpoint, args.resolution)
+    if network.weights == "random":
         print("warning: no --checkpoint: exporting random weights (useful to measure latency, not to predict)",
               file=sys.stderr)
-    resolution = args.resolution or spec.resolution
-    check_size(spec, resolution)
-    print(f"{spec.name}: {weights}, {spec.num_classes} classes, checked at {resolution}px")
+    spec = network.spec
+    print(f"{spec.name}: {network.weights}, {spec.num_classes} classes, checked at {network.resolution}px")
     failed = False
     if args.onnx:
-        export_onnx(model, resolution, args.onnx)
-        error = check_onnx(args.onnx, model, resolution)
+        error = write_onnx(network, args.onnx)
         ops = onnx_summary(args.onnx)
         print(f"{args.onnx}: {ops['nodes']} nodes ({ops['conv_nodes']} Conv, {ops['batch_norm_nodes']} "
               f"BatchNormalization left unfolded); onnxruntime vs PyTorch: max abs difference {error:.2e}")
         failed |= not error <= TOLERANCE
     if args.torchscript:
-        error = export_torchscript(model, resolution, args.torchscript)
+        error = write_torchscript(network, args.torchscript)
         print(f"{args.torchscript}: TorchScript vs PyTorch: max abs difference {error:.2e}")
         failed |= not error <= TOLERANCE
     if failed:

@@ -160,21 +160,11 @@ def _search(args: argparse.Namespace) -> int:
               f"{config.out}", file=sys.stderr)
         return 130
     if config.finalists and len(ok):
-        _train_finalists(config)
+        from nas.retrain.finalists import train_finalists
+
+        print()
+        train_finalists(config)
     return 0
-
-
-def _train_finalists(config: SearchConfig) -> None:
-    """The finalists trained for real; best_b0.json becomes their winner (nas.retrain.finalists)."""
-    from nas.files import RunLock
-    from nas.report import refresh_report
-    from nas.retrain.finalists import run_finalists
-    from nas.search.run import open_run
-
-    print()
-    with RunLock(config.out):
-        run_finalists(open_run(config.out, "--finalists"), config.finalists, config.finalist_epochs)
-    refresh_report(Path(config.out))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -19,8 +19,8 @@ The ``--data`` string selects one:
 
 Each format is one loader and one row of ``SOURCES`` (the help texts and errors list them from there).
 A test split (``test_batch`` / ``test`` beside CIFAR's training batches, a ``test/`` folder, ``x_test`` and
-``y_test`` in an ``.npz``, rows marked ``test`` in a CSV) is read only by :func:`load_test_data`, which nas-train alone calls: a search never
-sees it.
+``y_test`` in an ``.npz``, rows marked ``test`` in a CSV) is read only by :func:`load_test_data`, which
+nas-train alone calls: a search never sees it.
 """
 from __future__ import annotations
 

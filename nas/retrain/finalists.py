@@ -191,3 +191,18 @@ def run_finalists(run: SearchRun, k: int, epochs: float, log: Callable[[str], No
     summary = rewrite_best(run, table, finalists)
     log(verdict(summary))
     return summary
+
+
+def train_finalists(config: Any) -> dict[str, Any] | None:
+    """After a finished search (its SearchConfig), the finalists it asks for (``config.finalists``, none when 0)
+    trained and judged under the run's lock; the run's report rewritten. The winner's summary, or None."""
+    from nas.files import RunLock
+    from nas.report import refresh_report
+    from nas.search.run import open_run
+
+    if not config.finalists:
+        return None
+    with RunLock(config.out):
+        summary = run_finalists(open_run(config.out, "--finalists"), config.finalists, config.finalist_epochs)
+    refresh_report(Path(config.out))
+    return summary
