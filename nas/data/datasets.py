@@ -482,16 +482,18 @@ def npz_test_notes(path: str, resolution: int, train: ProxyData, x_test: np.ndar
     what it seems."""
     train_shape, test_shape = _npz_shape(path, "x"), _npz_shape(path, "x_test")
 
+    def single_channel(shape: tuple[int, ...]) -> bool:
+        return len(shape) == 3 or shape[-1] == 1
+
     def described(shape: tuple[int, ...]) -> str:
-        colour = "single-channel" if len(shape) == 3 or shape[-1] == 1 else "colour"
-        return f"{shape[1]}x{shape[2]} {colour}"
+        return f"{shape[1]}x{shape[2]} {'single-channel' if single_channel(shape) else 'colour'}"
 
     notes = []
-    if described(train_shape) != described(test_shape):
-        done = [f"resized to {resolution} px"] if train_shape[1:3] != test_shape[1:3] else []
-        if described(test_shape).endswith("single-channel") != described(train_shape).endswith("single-channel"):
-            done.append("made RGB by repeating the channel" if described(test_shape).endswith("single-channel")
-                        else "kept in colour (the training images were made RGB by repeating their channel)")
+    done = [f"resized to {resolution} px"] if train_shape[1:3] != test_shape[1:3] else []
+    if single_channel(test_shape) != single_channel(train_shape):
+        done.append("made RGB by repeating the channel" if single_channel(test_shape)
+                    else "kept in colour (the training images were made RGB by repeating their channel)")
+    if done:
         notes.append(f"warning: npz:{path}: the test images are {described(test_shape)} where the training "
                      f"images are {described(train_shape)}: {' and '.join(done)}; a test accuracy on images "
                      f"unlike the training ones may not mean what it seems")
@@ -626,12 +628,12 @@ def _csv_test(rest: str, resolution: int, train: ProxyData) -> tuple[np.ndarray,
 
 @dataclass(frozen=True)
 class Source:
-    """One ``--data`` format: ``prefix:ARGUMENT``, one line saying what it is, how its training data loads
-    (resized and split into training and held-out images), and how its test split loads (None: it has none)."""
+    """One ``--data`` format: ``prefix:ARGUMENT``, how its training data loads (resized and split into training
+    and held-out images), and how its test split loads (None: it has none). What each one is: the module's
+    docstring and docs/data.md."""
 
     prefix: str
     argument: str  # what follows the colon: PATH, DIR, FILE, or "" (options only)
-    description: str
     load: Callable[[str, str, int, float, int], ProxyData]
     load_test: Callable[[str, int, ProxyData], tuple[np.ndarray, np.ndarray, list[str]] | None] | None = None
 
@@ -642,18 +644,12 @@ class Source:
 
 def _sources() -> dict[str, Source]:
     return {s.prefix: s for s in (
-        Source("synthetic", "", "procedural shapes and textures, generated in seconds (synthetic:classes=10,"
-                                "images=6000,seed=0)", _synthetic),
-        Source("npz", "PATH", "arrays x (N, H, W[, 3], uint8) and y (N,), optionally x_test and y_test", _npz,
-               _npz_test),
-        Source("cifar10", "DIR", "CIFAR-10's python-pickle batches (test_batch is the test split)",
-               _cifar("cifar10"), _cifar_test("cifar10")),
-        Source("cifar100", "DIR", "CIFAR-100's python-pickle batches (test is the test split)",
-               _cifar("cifar100"), _cifar_test("cifar100")),
-        Source("folder", "DIR", "one sub-folder of images per class, or train/, val/, test/ splits of such folders",
-               _folder, _folder_test),
-        Source("csv", "FILE", "a CSV of image paths and labels (columns path, label and optionally split: train, "
-                              "val or test)", _csv, _csv_test),
+        Source("synthetic", "", _synthetic),
+        Source("npz", "PATH", _npz, _npz_test),
+        Source("cifar10", "DIR", _cifar("cifar10"), _cifar_test("cifar10")),
+        Source("cifar100", "DIR", _cifar("cifar100"), _cifar_test("cifar100")),
+        Source("folder", "DIR", _folder, _folder_test),
+        Source("csv", "FILE", _csv, _csv_test),
     )}
 
 
