@@ -50,7 +50,12 @@ MAX_PARAMS = 1_000_000_000  # 4 GB of float32 weights, 15x EfficientNet-B7's: pa
 
 def check_parameters(spec: ArchSpec, num_classes: int | None = None) -> None:
     """Refuse, with one line, a network with more than MAX_PARAMS parameters (before any is allocated)."""
-    params = sum(r.params for r in analytic_rows(spec, max(spec.resolution, MIN_RESOLUTION), num_classes))
+    refuse_parameters(spec, sum(r.params for r in analytic_rows(spec, max(spec.resolution, MIN_RESOLUTION),
+                                                                num_classes)))
+
+
+def refuse_parameters(spec: ArchSpec, params: int) -> None:
+    """The bound of check_parameters on a count already made."""
     if params > MAX_PARAMS:
         raise SpecError(f"{spec.name} has {params / 1e9:,.1f}G parameters: too large to build here (at most "
                         f"{MAX_PARAMS / 1e9:g}G, {MAX_PARAMS * 4 / 2 ** 30:.1f} GiB of weights)")

@@ -13,7 +13,7 @@ import logging
 import warnings
 from typing import Any, Mapping
 
-from nas.network.analytic import Row, analytic_rows, check_parameters
+from nas.network.analytic import Row, analytic_rows, refuse_parameters
 from search_spaces.spec import MIN_RESOLUTION, ArchSpec, SpecError, load_spec
 
 METHODS = ("fvcore", "analytic")
@@ -70,14 +70,16 @@ FVCORE_MAX_FLOPS = 200e9  # above this, fvcore's traced forward takes minutes an
 
 
 def _flops_past_trace_bound(spec: ArchSpec, resolution: int, num_classes: int | None) -> float | None:
-    """The network's analytic FLOPs when they are past FVCORE_MAX_FLOPS (too large to trace here), else None."""
-    flops = sum(r.flops for r in analytic_rows(spec, resolution, num_classes))
+    """The network's analytic FLOPs when they are past FVCORE_MAX_FLOPS (too large to trace here), else None;
+    from the same count, a network over MAX_PARAMS parameters is refused first."""
+    rows = analytic_rows(spec, resolution, num_classes)
+    refuse_parameters(spec, sum(r.params for r in rows))
+    flops = sum(r.flops for r in rows)
     return flops if flops > FVCORE_MAX_FLOPS else None
 
 
 def _check_fvcore_size(spec: ArchSpec, resolution: int, num_classes: int | None) -> None:
     """Refuse, with the way out, a network too large to count with fvcore in seconds."""
-    check_parameters(spec, num_classes)
     flops = _flops_past_trace_bound(spec, resolution, num_classes)
     if flops is not None:
         raise SpecError(f"{spec.name} has {flops / 1e9:,.0f}G FLOPs at {resolution} px: too large to count with "
@@ -90,7 +92,6 @@ def check_size(spec: ArchSpec, resolution: int, num_classes: int | None = None) 
     latency measurement, a training, an export's check): over MAX_PARAMS parameters, or over FVCORE_MAX_FLOPS
     FLOPs at ``resolution`` (the memory of a pass grows with them). Every command calls it before it builds."""
     _check_resolution(resolution)
-    check_parameters(spec, num_classes)
     flops = _flops_past_trace_bound(spec, resolution, num_classes)
     if flops is not None:
         raise SpecError(f"{spec.name} has {flops / 1e9:,.0f}G FLOPs at {resolution} px: too large to run here "
