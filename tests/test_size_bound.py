@@ -13,12 +13,17 @@ from search_spaces.spec import load_spec
 CAP = 6 * 2 ** 30
 
 
-def _spec(tmp_path, name, edit):
+def _edited(edit):
+    """EfficientNet-B0 with ``edit`` applied to its blocks (block strings and arch_def recomputed)."""
     data = load_spec("search_spaces/references/efficientnet_b0.json").to_dict()
     data.pop("block_strings"), data.pop("timm_arch_def")
     edit(data)
+    return load_spec(data)
+
+
+def _spec(tmp_path, name, edit):
     path = tmp_path / f"{name}.json"
-    path.write_text(json.dumps(data))
+    path.write_text(_edited(edit).to_json())
     return path
 
 
@@ -44,7 +49,8 @@ def _run(module, argv, cwd):
 
 @pytest.mark.parametrize("module, argv, words", [
     ("profile", ["{huge}", "--latency"], "2,734G FLOPs at 4096 px: too large to run here (at most 200G)"),
-    ("profile", ["{wide}", "--latency", "--resolution", "32"], "232.1G parameters: too large to build here (at most 1G"),
+    ("profile", ["{wide}", "--latency", "--resolution", "32"],
+     "232.1G parameters: too large to build here (at most 1G"),
     ("profile", ["{huge}"], "2,734G FLOPs at 4096 px: too large to count with fvcore"),
     ("train", ["{huge}", "--epochs", "1"], "2,734G FLOPs at 4096 px: too large to run here"),
     ("train", ["{wide}", "--resolution", "32"], "232.1G parameters: too large to build here"),
@@ -72,13 +78,7 @@ def test_the_size_figures_are_the_analytic_counts():
     from nas.network.counting import check_size, profile
     from search_spaces.spec import SpecError
 
-    def edited(edit):
-        data = load_spec("search_spaces/references/efficientnet_b0.json").to_dict()
-        data.pop("block_strings"), data.pop("timm_arch_def")
-        edit(data)
-        return load_spec(data)
-
-    huge, wide = edited(_huge), edited(_wide)
+    huge, wide = _edited(_huge), _edited(_wide)
     assert profile(huge, method="analytic")["flops"] == 2_733_621_189_120
     assert profile(wide, method="analytic")["params"] == 232_142_266_276
     with pytest.raises(SpecError, match="232.1G parameters"):
