@@ -4,6 +4,8 @@ reference networks under one recipe and several seeds, judged on the data's test
     python benchmarks/real_data.py --data cifar10:../shared/data/cifar10 --targets 400M --seeds 0,1,2 --epochs 15
     python benchmarks/real_data.py --data folder:../shared/data/clothing10 --resolution 64 --targets 400M \
         --epochs 15 --reference-seeds 0,1 [--finalists 4]
+    python benchmarks/real_data.py --data cifar10:../shared/data/cifar10 --space downsampling --targets b0 \
+        --hand-fix --reference-seeds 0 --out runs/real-data/cifar10-downsampling
 
 (a) ``nas-search --target-flops T --data D`` with every other option at its default (``--start-from`` passed on
 when given), for each target;
@@ -13,7 +15,12 @@ when given), for each target;
 K best candidates of each search (by proxy reward, the winner first) and each of its start points are each
 trained once (the first seed, ``nas-train RUN --trial N``), and the one with the best *held-out* accuracy (never
 the test split) is trained on the other seeds too: the row ``search-T-finalists``, what a user gets who trains a
-few finalists before choosing. Everything lands in
+few finalists before choosing. With ``--space S`` the searches run in that space at the images' resolution
+(``--space S --resolution R``: FLOPs counted and the proxy trained at R) and a target ``b0`` is EfficientNet-B0's
+FLOPs where the search counts them; ``--hand-fix`` adds the obvious fix by hand, B0 with a stride-1 stem at the
+widest width multiplier that keeps B0's FLOPs at ``--resolution``. Each network is compared with
+EfficientNet-B0 seed by seed (the same test images and seed): the mean difference and its 95% t-interval over
+seeds, in ``paired.csv``. Everything lands in
 ``--out`` (default ``runs/real-data/<data name>/``) and is reused when the script runs again: a finished search
 or training is read back, not repeated.
 """
@@ -29,6 +36,7 @@ from typing import Any
 import pandas as pd
 
 from nas.console import say
+from nas.data.datasets import load_data
 from search_spaces import REFERENCES
 
 REFERENCE_NETWORKS = ("efficientnet_b0", "mnasnet_a1", "mobilenet_v2")
@@ -79,6 +87,61 @@ def run_training(spec: Path, data: str, resolution: int, epochs: int, seed: int,
     return result
 
 
+def b0_flops(resolution: int, num_classes: int) -> int:
+    """EfficientNet-B0's FLOPs at ``resolution``."""
+    from search_spaces.spec import load_spec
+
+    from nas.network.counting import profile
+
+    b0 = load_spec(Path(REFERENCES) / "efficientnet_b0.json").replace(num_classes=num_classes)
+    return profile(b0, resolution, method="analytic")["flops"]
+
+
+def hand_fixed_b0(resolution: int, num_classes: int) -> Any:
+    """EfficientNet-B0 with a stride-1 stem, at the widest width multiplier (to 0.01, EfficientNet's rounding)
+    whose FLOPs at ``resolution`` stay within B0's own."""
+    from search_spaces.spec import load_spec
+
+    from nas.network.counting import profile
+    from nas.network.scaling import scale_spec
+
+    b0 = load_spec(Path(REFERENCES) / "efficientnet_b0.json").replace(num_classes=num_classes, stem_stride=1)
+    budget = b0_flops(resolution, num_classes)
+    width = 1.0
+    while width > 0.1:
+        spec = scale_spec(b0, width, 1.0, resolution, name=f"b0-stem1-w{width:.2f}")
+        if profile(spec, resolution, method="analytic")["flops"] <= budget:
+            return spec
+        width = round(width - 0.01, 2)
+    raise SystemExit("no width keeps the stride-1-stem B0 within B0's FLOPs")
+
+
+T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228)  # Student t, 97.5%, df 1-10
+
+
+def t975(df: int) -> float:
+    """Student t's 97.5% quantile with ``df`` degrees of freedom (the normal's 1.96 beyond the table)."""
+    return T975[df - 1] if df <= len(T975) else 1.96
+
+
+def paired_to_b0(rows: pd.DataFrame) -> pd.DataFrame:
+    """Each network's test accuracy minus EfficientNet-B0's on the same seed: mean, 95% t-interval over the
+    seeds both have, and the seeds."""
+    b0 = rows[rows["network"] == "efficientnet_b0"].set_index("seed")["test_accuracy"]
+    out = []
+    for network, group in rows[rows["network"] != "efficientnet_b0"].groupby("network", sort=False):
+        mine = group.set_index("seed")["test_accuracy"]
+        seeds = sorted(set(mine.index) & set(b0.index))
+        diffs = [float(mine[s] - b0[s]) for s in seeds]
+        mean = sum(diffs) / len(diffs) if diffs else float("nan")
+        half = float("nan")
+        if len(diffs) > 1:
+            half = t975(len(diffs) - 1) * float(pd.Series(diffs).std()) / len(diffs) ** 0.5
+        out.append({"network": network, "seeds": len(diffs), "diff_to_b0": mean, "low95": mean - half,
+                    "high95": mean + half})
+    return pd.DataFrame(out)
+
+
 def finalists(run: Path, k: int) -> list[tuple[int, str | None]]:
     """The ``k`` best trained candidates of a search run by reward, then each of the search's start points not
     among them (``--start-from``): (trial number, the start point's name or None), the winner first."""
@@ -108,7 +171,7 @@ def flops_at_224(spec: Path | Any, num_classes: int) -> int:
 def summarise(rows: pd.DataFrame) -> pd.DataFrame:
     """Test accuracy per network: mean, spread (max - min) and std over seeds, with FLOPs and training time."""
     grouped = rows.groupby("network", sort=False)
-    table = grouped.agg(flops_224=("flops_224", "first"), params=("params", "first"),
+    table = grouped.agg(flops_224=("flops_224", "first"), flops=("flops", "first"), params=("params", "first"),
                         test_mean=("test_accuracy", "mean"), test_spread=("test_accuracy", lambda s: s.max() - s.min()),
                         test_std=("test_accuracy", "std"), val_mean=("val_accuracy", "mean"), seeds=("seed", "count"),
                         train_minutes=("wall_seconds", lambda s: s.mean() / 60))
@@ -169,7 +232,7 @@ def finalists_rows(args: argparse.Namespace, out: Path, target: str, seeds: list
 def _row(network: str, seed: int, result: dict, spec: Path | Any) -> dict:
     return {"network": network, "seed": seed, "test_accuracy": result.get("test_accuracy"),
             "val_accuracy": result["val_accuracy"], "params": result["params"],
-            "flops_224": flops_at_224(spec, result["num_classes"]),
+            "flops_224": flops_at_224(spec, result["num_classes"]), "flops": result["flops"],
             "wall_seconds": result.get("wall_seconds", float("nan"))}
 
 
@@ -185,6 +248,10 @@ def main() -> None:
                         help="train the K best candidates of each search and its start points once, keep the best "
                              "by held-out accuracy (default: 0, the winner only)")
     parser.add_argument("--start-from", help="nas-search's --start-from (default: nas-search's default)")
+    parser.add_argument("--space", help="nas-search's --space; the search then counts FLOPs and trains its proxy at "
+                                        "--resolution (default: nas-search's default space, FLOPs at 224 px)")
+    parser.add_argument("--hand-fix", action="store_true",
+                        help="also train B0 with a stride-1 stem, width-scaled to B0's FLOPs (on --seeds)")
     parser.add_argument("--out", help="default: runs/real-data/<data name>")
     args = parser.parse_args()
     from nas.engine.runner import start_ray
@@ -195,21 +262,33 @@ def main() -> None:
     specs: dict[str, Path] = {name: Path(REFERENCES) / f"{name}.json" for name in REFERENCE_NETWORKS}
     search_seconds = {}
     specs_found = []
+    num_classes = load_data(args.data, args.resolution).num_classes
+    if args.hand_fix:
+        fixed = hand_fixed_b0(args.resolution, num_classes)
+        specs["b0-stem1-scaled"] = out / "b0-stem1-scaled.json"
+        specs["b0-stem1-scaled"].write_text(fixed.to_json() + "\n")
+        say(f"hand-fixed B0: {fixed.name}")
     for target in args.targets.split(","):
         options = ["--start-from", args.start_from] if args.start_from else []
-        spec, seconds = run_search(args.data, target, out / f"search-{target}", options)
+        if args.space:
+            options += ["--space", args.space, "--resolution", str(args.resolution)]
+        counted = args.resolution if args.space else 224
+        flops = str(b0_flops(counted, num_classes)) if target == "b0" else target
+        spec, seconds = run_search(args.data, flops, out / f"search-{target}", options)
         specs[f"search-{target}"] = spec
         specs_found.append(f"search-{target}")
         search_seconds[target] = seconds
         say(f"search for {target}: {spec} ({seconds / 60:.1f} min)")
+    plan = []  # seed by seed, so that a stopped run has every network on its first seeds
+    for name in specs:
+        seeds = args.seeds if name in ("efficientnet_b0", "b0-stem1-scaled", *specs_found) else (args.reference_seeds or args.seeds)
+        plan += [(int(seed), name) for seed in seeds.split(",")]
     rows = []
-    for name, spec in specs.items():
-        seeds = args.seeds if name in ("efficientnet_b0", *specs_found) else (args.reference_seeds or args.seeds)
-        for seed in (int(s) for s in seeds.split(",")):
-            result = run_training(spec, args.data, args.resolution, args.epochs, seed,
-                                  out / f"train-{name}-e{args.epochs}-r{args.resolution}-s{seed}")
-            rows.append(_row(name, seed, result, spec))
-            say(f"{name} seed {seed}: test {result.get('test_accuracy')}, val {result['val_accuracy']:.4f}")
+    for seed, name in sorted(plan, key=lambda item: item[0]):
+        result = run_training(specs[name], args.data, args.resolution, args.epochs, seed,
+                              out / f"train-{name}-e{args.epochs}-r{args.resolution}-s{seed}")
+        rows.append(_row(name, seed, result, specs[name]))
+        say(f"{name} seed {seed}: test {result.get('test_accuracy')}, val {result['val_accuracy']:.4f}")
     seeds = [int(s) for s in args.seeds.split(",")]
     for target in (search_seconds if args.finalists > 0 else ()):
         rows += finalists_rows(args, out, target, seeds, rows)
@@ -218,6 +297,9 @@ def main() -> None:
     table = summarise(frame)
     table.to_csv(out / "table.csv", index=False)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    paired = paired_to_b0(frame)
+    paired.to_csv(out / "paired.csv", index=False)
+    print(paired.to_string(index=False, float_format=lambda v: f"{v:+.4f}"))
     searched = [name for name in table["network"] if name.startswith("search-")]
     for name in searched:
         target = name.split("-")[1]

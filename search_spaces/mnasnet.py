@@ -311,8 +311,8 @@ class MnasNetSpace(CategoricalSpace):
         return True
 
     def summary(self, choices: Sequence[int]) -> str:
-        """A short architecture summary, one token per block, e.g. ``M6k5se·40x3`` (``search_spaces.spec.NOTATION``)."""
-        return " ".join(block.notation() for block in self.decode(choices).blocks)
+        """A short architecture summary, one token per block, e.g. ``M6k5se·40x3/2`` (``search_spaces.spec.NOTATION``)."""
+        return self.decode(choices).notation()
 
 
 def default_space() -> MnasNetSpace:

@@ -37,9 +37,10 @@ class SpecError(UserInputError):
     """An invalid B0 spec; the message names the offending field and value."""
 
 
-NOTATION = ("architecture notation, one token per block, e.g. M6k5se·40x3: M6 = MBConv with expansion 6 "
+NOTATION = ("architecture notation, one token per block, e.g. M6k5se·40x3/2: M6 = MBConv with expansion 6 "
             "(M3: expansion 3, D: depthwise-separable, C: regular conv), k5 = 5x5 kernel, se = squeeze-and-"
-            "excitation, n = no skip connection, ·40x3 = 40 output channels, 3 layers")
+            "excitation, n = no skip connection, ·40x3 = 40 output channels, 3 layers, /2 = the block halves the "
+            "resolution; a first token stem/1: the stem keeps the input's resolution (otherwise it halves it)")
 
 
 @dataclass(frozen=True)
@@ -62,10 +63,10 @@ class BlockSpec:
                 "se": self.se, "skip": self.skip}
 
     def notation(self) -> str:
-        """The short token of the console and trials.csv's ``summary``, e.g. ``M6k5se·40x3`` (NOTATION)."""
+        """The block's short token (NOTATION), e.g. ``M6k5se·40x3/2``."""
         op = "C" if self.op == "conv" else ("D" if self.expand == 1 else f"M{self.expand}")
         options = ("se" if self.se else "") + ("" if self.skip else "n")
-        return f"{op}k{self.kernel}{options}·{self.out_channels}x{self.repeats}"
+        return f"{op}k{self.kernel}{options}·{self.out_channels}x{self.repeats}" + ("/2" if self.stride == 2 else "")
 
     def to_string(self) -> str:
         """EfficientNet block string, e.g. ``r2_k3_s22_e6_i16_o24_se0.25``; ``_conv`` marks a regular conv."""
@@ -168,6 +169,11 @@ class ArchSpec:
 
     def __post_init__(self) -> None:
         validate_spec(self)
+
+    def notation(self) -> str:
+        """The short summary of the console, trials.csv and nas-profile (NOTATION): one token per block, the
+        stem first when it keeps the resolution."""
+        return " ".join((["stem/1"] if self.stem_stride == 1 else []) + [b.notation() for b in self.blocks])
 
     @property
     def block_strings(self) -> list[str]:

@@ -32,7 +32,7 @@ def test_every_flag_has_help_and_states_its_default(make):
 def test_search_help_shows_the_required_target_and_explains_the_notation():
     text = _search_parser().format_help()
     assert text.startswith("usage: nas-search --target-flops FLOPS")
-    assert "the target: one or both (required, except with --resume)" in text and "M6k5se·40x3" in text
+    assert "the target: one or both (required, except with --resume)" in text and "M6k5se·40x3/2" in text
     assert "nas-search --target-latency TIME" in text
 
 

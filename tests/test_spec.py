@@ -108,3 +108,10 @@ def test_replace_validates(b0):
     with pytest.raises(SpecError):
         b0.replace(resolution=0)
     assert isinstance(b0, ArchSpec)
+
+
+def test_notation_marks_each_reduction_and_a_stem_that_keeps_the_resolution(b0):
+    assert b0.notation().split() == ["Dk3se·16x1", "M6k3se·24x2/2", "M6k5se·40x2/2", "M6k3se·80x3/2",
+                                     "M6k5se·112x3", "M6k5se·192x4/2", "M6k3se·320x1"]
+    kept = b0.replace(stem_stride=1)
+    assert kept.notation().split()[0] == "stem/1" and kept.notation().split()[1:] == b0.notation().split()

@@ -87,7 +87,7 @@ def _profile(args: argparse.Namespace) -> int:
         print(json.dumps({"params": params, "flops": flops, "resolution": resolution, **timing}))
         return 0
     print(f"{spec.name} at {resolution}x{resolution} ({args.method})")
-    print(f"blocks: {' '.join(block.notation() for block in spec.blocks)}  (notation: see nas-search --help)")
+    print(f"blocks: {spec.notation()}  (notation: see nas-search --help)")
     print(f"{'part':<36} {'output':>14} {'params':>12} {'FLOPs':>15}")
     for row in rows:
         shape = f"{row.channels}x{row.size}x{row.size}" if row.size > 1 else f"{row.channels}"

@@ -54,7 +54,7 @@ def trial_record(trial: int, trial_id: str, choices: list[int], spec: ArchSpec, 
     reward = score(accuracy, flops, latency) if status in EVALUATED else 0.0
     return {
         "trial": trial, "trial_id": trial_id, "choices": list(choices),
-        "summary": " ".join(block.notation() for block in spec.blocks),
+        "summary": spec.notation(),
         "block_strings": list(spec.block_strings), "flops": flops, "params": int(measured.params or 0),
         "accuracy": accuracy, "reward": reward if math.isfinite(reward) else 0.0, "status": status,
         "reason": measured.reason or "", "seconds": round(float(measured.seconds or 0.0), 2),
