@@ -69,8 +69,20 @@ def test_budget_follows_steps_or_epochs():
 
 
 def test_resolutions_below_the_minimum_are_user_errors():
-    with pytest.raises(UserInputError, match="at least 8"):
+    with pytest.raises(UserInputError, match="--proxy-resolution 4: must be at least 8"):
         SearchConfig(target_flops=1, out="x", proxy_resolution=4)
+    with pytest.raises(UserInputError, match="--resolution 4: must be at least 8"):
+        SearchConfig(target_flops=1, out="x", resolution=4)
+
+
+def test_the_proxy_is_one_value_read_from_the_flat_configuration():
+    config = SearchConfig(target_flops=1, out="x", data="npz:a.npz", proxy_resolution=64, epochs=2.0, steps=None,
+                          optimizer="sgd", seed=3)
+    proxy = config.proxy
+    assert (proxy.data, proxy.resolution, proxy.epochs, proxy.steps, proxy.optimizer, proxy.seed) == \
+        ("npz:a.npz", 64, 2.0, None, "sgd", 3)
+    assert config.budget() == proxy.recipe() and proxy.describe() == "2 epochs at 64px"
+    assert "proxy" not in config.to_dict()  # search.json stays flat, as older runs wrote it
 
 
 @pytest.mark.parametrize("w", [0.07, -11.0])

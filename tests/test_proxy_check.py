@@ -167,7 +167,7 @@ def test_no_proxy_run_shares_the_reference_seed():
 
     search = SearchConfig(target_flops=400_000_000, out="x")
     candidates = reference_candidates(search, 10)
-    budgets = {"proxy": search, "reference": dataclasses.replace(search, steps=3000)}
+    budgets = {"proxy": search.proxy, "reference": dataclasses.replace(search.proxy, steps=3000)}
     jobs = plan_jobs(candidates, repeats=3, seed=7, budgets=budgets)
     for model in range(len(candidates)):
         seeds = {p.budget + str(p.repeat): p.job.seed for p in jobs if p.model == model}

@@ -90,7 +90,7 @@ def search(target_flops: int | str | None = None, data: Any = "synthetic", *, ou
         data_text = data_argument(data, run_dir)
         config = SearchConfig(target_flops=_flops(target_flops), data=data_text, out=str(run_dir), **options)
         previous = None
-    proxy_data = load_data(config.data, config.proxy_resolution, config.val_fraction, config.seed)
+    proxy_data = load_data(config.proxy.data, config.proxy.resolution, config.proxy.val_fraction, config.proxy.seed)
     outcome = run_search(config, proxy_data, previous=previous)
     if outcome.finished and (outcome.trials["status"] == "ok").any():
         train_finalists(config)

@@ -112,7 +112,7 @@ def positive_float(text: str) -> float:
 
 
 def seed_number(text: str) -> int:
-    from nas.search.config import SEED_LIMIT
+    from nas.training.proxy_settings import SEED_LIMIT
 
     try:
         value = int(text)
@@ -240,16 +240,16 @@ def given_fields(args: argparse.Namespace) -> dict[str, object]:
     return given
 
 
-def load_proxy_data(text: str, resolution: int, val_fraction: float, seed: int, batch_size: int) -> object:
-    """The proxy data of a command, loaded before Ray starts: a data error is a usage error (one line, exit 2);
-    what makes the data a poor judge of architectures is said as warnings on stderr."""
+def load_proxy_data(proxy: Any) -> object:
+    """The data of a command's proxy (ProxySettings), loaded before Ray starts: a data error is a usage error
+    (one line, exit 2); what makes the data a poor judge of architectures is said as warnings on stderr."""
     from nas.data.datasets import DataError, data_warnings, load_data
 
     try:
-        data = load_data(text, resolution, val_fraction, seed)
+        data = load_data(proxy.data, proxy.resolution, proxy.val_fraction, proxy.seed)
     except DataError as exc:
         raise UsageError(str(exc)) from None
-    for warning in data_warnings(data, batch_size):
+    for warning in data_warnings(data, proxy.batch_size):
         print(warning, file=sys.stderr)
     return data
 

@@ -52,8 +52,7 @@ def _proxy_check(args: argparse.Namespace) -> int:
                              reference_table=args.reference_table)
     for warning in check.search.warnings():
         print(warning, file=sys.stderr)
-    data = load_proxy_data(check.search.data, check.search.proxy_resolution, check.search.val_fraction,
-                       check.search.seed, check.search.batch_size)
+    data = load_proxy_data(check.search.proxy)
     check.validate(len(data.x_train))  # before Ray starts: bad flags cost nothing
     figures = run_proxy_check(check, data, warn=lambda message: print(message, file=sys.stderr))
     print()

@@ -9,7 +9,8 @@ from pathlib import Path
 from nas.cli.common import (ArgumentParser, UsageError, add_run_arguments, add_seed_argument, add_training_arguments,
                             given_fields, load_proxy_data, non_negative_float, positive_float, positive_int,
                             run_command)
-from nas.search.config import SearchConfig
+from nas.engine.runner import TrialResources
+from nas.training.proxy_settings import ProxySettings
 
 
 def _scale_parser() -> ArgumentParser:
@@ -48,14 +49,10 @@ def _scale_parser() -> ArgumentParser:
     return p
 
 
-def _grid_proxy(args: argparse.Namespace, spec: object, run_dir: Path) -> SearchConfig:
-    """The proxy of the grid search as a SearchConfig (nas-search's defaults for what was not given); its
-    target is the baseline's FLOPs, which only the configuration's checks see (the grid ranks by accuracy)."""
-    from nas.network.counting import profile
-
-    given = {k: v for k, v in given_fields(args).items() if k != "resolution"}  # --resolution: the manual mode's
-    return SearchConfig(**{**given, "target_flops": profile(spec, method="analytic")["flops"], "out": str(run_dir),
-                           "resolution": spec.resolution})
+def _grid_settings(args: argparse.Namespace) -> tuple[ProxySettings, TrialResources]:
+    """The grid search's proxy (nas-search's proxy flags and defaults) and where its trials run."""
+    given = given_fields(args)
+    return ProxySettings.from_fields(given), TrialResources.from_fields(given)
 
 
 def _is_file_name(name: str) -> bool:
@@ -105,23 +102,14 @@ def _proxy_fields(args: argparse.Namespace) -> list[str]:
 
 def _grid_searched(args: argparse.Namespace, spec: object, run_dir: Path) -> tuple[float, float, float] | None:
     """Run the grid search; the coefficients found, or None with --no-family (nothing more to write)."""
-    from nas.coefficients.grid_search import grid_search
-    from nas.network.counting import check_size
-    from nas.network.scaling import ScalingError, coefficient_grid, scale_compound
-    from search_spaces.spec import SpecError
+    from nas.coefficients.grid_search import check_grid, grid_search
 
     step, tolerance = (getattr(args, name) if getattr(args, name) is not None else default
                        for name, default in GRID_DEFAULTS.items())
-    grid = coefficient_grid(step, tolerance)  # a grid too fine or empty fails before data loads
-    proxy = _grid_proxy(args, spec, run_dir)
-    for alpha, beta, gamma in grid:  # every grid point within the size bound, before anything trains
-        try:
-            scaled = scale_compound(spec, alpha, beta, gamma, 1.0)
-        except (ScalingError, SpecError):
-            continue  # the grid search records such a point as one that cannot be scaled
-        check_size(scaled, max(proxy.resolution, int(round(proxy.proxy_resolution * gamma))))
-    data = load_proxy_data(proxy.data, proxy.proxy_resolution, proxy.val_fraction, proxy.seed, proxy.batch_size)
-    found = grid_search(spec, run_dir, data, proxy, step, tolerance)
+    proxy, resources = _grid_settings(args)
+    check_grid(spec, proxy, step, tolerance)  # every point within the size bound before data loads
+    data = load_proxy_data(proxy)
+    found = grid_search(spec, run_dir, data, proxy, resources, step, tolerance)
     print(f"best: α={found['alpha']:g} β={found['beta']:g} γ={found['gamma']:g} (α·β²·γ² = {found['product']:.3f}), "
           f"proxy accuracy {found['accuracy']:.3f}; {run_dir}/scaling.csv, coefficients.json")
     return None if args.no_family else (found["alpha"], found["beta"], found["gamma"])

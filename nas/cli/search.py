@@ -136,7 +136,7 @@ def _search(args: argparse.Namespace) -> int:
     check_space_size(space, max(config.resolution, config.proxy_resolution), config.num_classes or 1000)
     table = open_latency_table(config, space)  # a wrong table file: a usage error before the data loads
     # the data before Ray starts: a missing directory is a usage error
-    data = load_proxy_data(config.data, config.proxy_resolution, config.val_fraction, config.seed, config.batch_size)
+    data = load_proxy_data(config.proxy)
     outcome = run_search(config, data, previous=previous, latency_table=table)
     frame = outcome.trials
     ok = frame[frame["status"] == "ok"].sort_values("reward", ascending=False)

@@ -15,9 +15,10 @@ from nas.engine.cache import open_cache
 from nas.engine.job import Job, Measurement, failed
 from nas.files import RunLock
 from nas.network.scaling import ScalingError, coefficient_grid, compound, scale_compound
-from nas.search.config import SearchConfig
+from nas.engine.runner import TrialResources
 from nas.search.run_files import write_json
-from search_spaces.spec import ArchSpec, SpecError
+from nas.training.proxy_settings import ProxySettings
+from search_spaces.spec import ArchSpec, SpecError, spec_from_dict
 
 
 class GridRow(TypedDict):
@@ -60,9 +61,8 @@ class GridPoint:
                 "seconds": measured.seconds, "source": source}
 
 
-def plan_points(spec: ArchSpec, grid: list[tuple[float, float, float]], proxy: SearchConfig,
-                data_resolution: int) -> list[GridPoint]:
-    """Each grid point's job: the baseline scaled at φ = 1, trained at the proxy resolution x γ."""
+def plan_points(spec: ArchSpec, grid: list[tuple[float, float, float]], proxy: ProxySettings) -> list[GridPoint]:
+    """Each grid point's job: the baseline scaled at φ = 1, trained at the proxy's resolution x γ."""
     points = []
     for alpha, beta, gamma in grid:
         try:
@@ -70,10 +70,20 @@ def plan_points(spec: ArchSpec, grid: list[tuple[float, float, float]], proxy: S
         except (ScalingError, SpecError) as exc:
             points.append(GridPoint(alpha, beta, gamma, None, f"{type(exc).__name__}: {exc}"))
             continue
-        resolution = int(round(data_resolution * compound(alpha, beta, gamma, 1.0)[2]))
-        points.append(GridPoint(alpha, beta, gamma, Job(spec=scaled.to_dict(), budget=proxy.budget(), seed=proxy.seed,
+        resolution = int(round(proxy.resolution * compound(alpha, beta, gamma, 1.0)[2]))
+        points.append(GridPoint(alpha, beta, gamma, Job(spec=scaled.to_dict(), budget=proxy.recipe(), seed=proxy.seed,
                                                         train_resolution=resolution)))
     return points
+
+
+def check_grid(spec: ArchSpec, proxy: ProxySettings, step: float = 0.1, tolerance: float = 0.1) -> None:
+    """Every point of the grid within the size bound at the resolutions it is counted and trained at, before
+    any data loads or anything trains (a UserInputError otherwise; a grid too fine or empty is one too)."""
+    from nas.network.counting import check_size
+
+    for point in plan_points(spec, coefficient_grid(step, tolerance), proxy):
+        if point.job is not None:  # a point that cannot be scaled is recorded as such, never trained
+            check_size(spec_from_dict(point.job.spec), max(spec.resolution, point.job.train_resolution))
 
 
 def _log_row(log: Callable[[str], None], done: int, total: int, row: GridRow) -> None:
@@ -82,15 +92,15 @@ def _log_row(log: Callable[[str], None], done: int, total: int, row: GridRow) ->
         f"{'  (cached)' if row['source'] == 'cache' else ''}")
 
 
-def grid_search(spec: ArchSpec, run_dir: Path, data: Any, proxy: SearchConfig, step: float = 0.1,
-                tolerance: float = 0.1, log: Callable[[str], None] = say) -> dict[str, Any]:
-    """Train the grid (``proxy``: the budget, seed, cache and resources, as nas-search takes them); write
+def grid_search(spec: ArchSpec, run_dir: Path, data: Any, proxy: ProxySettings, resources: TrialResources,
+                step: float = 0.1, tolerance: float = 0.1, log: Callable[[str], None] = say) -> dict[str, Any]:
+    """Train the grid on ``data`` (loaded with ``proxy``'s settings) where ``resources`` say; write
     ``scaling.csv`` and ``coefficients.json``; return the winner."""
     grid = coefficient_grid(step, tolerance)
     run_dir = Path(run_dir).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
     log(f"grid search: {len(grid)} (α, β, γ) with α·β²·γ² within {tolerance} of 2, proxy {data.describe()}")
-    points = plan_points(spec, grid, proxy, data.resolution)
+    points = plan_points(spec, grid, proxy)
     rows: list[GridRow] = []
 
     def keep(point: GridPoint, measured: Measurement, source: str) -> None:
@@ -98,12 +108,12 @@ def grid_search(spec: ArchSpec, run_dir: Path, data: Any, proxy: SearchConfig, s
         pd.DataFrame(rows, columns=COLUMNS).to_csv(run_dir / "scaling.csv", index=False)
         _log_row(log, len(rows), len(grid), rows[-1])
 
-    cache = open_cache(proxy, {"proxy": data})
+    cache = open_cache(resources, {"proxy": data})
     try:
         with RunLock(run_dir, "nas-scale --grid-search"):  # one command at a time in an output directory
             pending = _served(points, cache, keep)
             if pending:
-                _train(pending, run_dir, data, proxy, cache, keep)
+                _train(pending, run_dir, data, resources, cache, keep)
     finally:
         if cache is not None:
             cache.close()
@@ -115,7 +125,7 @@ def grid_search(spec: ArchSpec, run_dir: Path, data: Any, proxy: SearchConfig, s
 
     result = {"alpha": best["alpha"], "beta": best["beta"], "gamma": best["gamma"], "product": best["product"],
               "accuracy": best["accuracy"], "grid": {"step": step, "tolerance": tolerance, "points": len(grid)},
-              "baseline": spec.name, "proxy_data": data.name, "budget": proxy.budget().to_dict(),
+              "baseline": spec.name, "proxy_data": data.name, "budget": proxy.recipe().to_dict(),
               "versions": versions()}
     write_json(run_dir / "coefficients.json", result)
     return result
@@ -137,7 +147,7 @@ def _served(points: list[GridPoint], cache: Any,
     return pending
 
 
-def _train(pending: list[GridPoint], run_dir: Path, data: Any, proxy: SearchConfig, cache: Any,
+def _train(pending: list[GridPoint], run_dir: Path, data: Any, resources: TrialResources, cache: Any,
            keep: Callable[[GridPoint, Measurement, str], None]) -> None:
     """Train the pending points as the engine's jobs; remember the successful ones in the cache."""
     from nas.engine.runner import Runner
@@ -150,7 +160,7 @@ def _train(pending: list[GridPoint], run_dir: Path, data: Any, proxy: SearchConf
         keep(point, measured, "trained")
 
     events = JobEvents(on_result=kept)  # a worker that errored comes as a failed measurement
-    with Runner.for_settings(proxy, log_file=run_dir / "ray.log") as runner:
+    with Runner.for_settings(resources, log_file=run_dir / "ray.log") as runner:
         finished = runner.run(JobList([p.job for p in pending]), {"proxy": data}, storage=run_dir / "ray",
                               name=f"scaling-{time.strftime('%Y%m%d-%H%M%S')}", num_samples=len(pending),
                               callbacks=[events])

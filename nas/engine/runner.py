@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Callable, Iterator, Protocol, Sequence
 
@@ -208,6 +208,27 @@ class RunSettings(Protocol):
     gpus_per_trial: float | None
     cpus_per_trial: float | None
     concurrency: int | None
+
+
+@dataclass(frozen=True)
+class TrialResources:
+    """Where a command's trials run and where it keeps their results: what :class:`RunSettings` and the
+    result cache's settings read, for a command that is not a search (a SearchConfig has these fields too)."""
+
+    address: str | None = None
+    debug: bool = False
+    gpus_per_trial: float | None = None
+    cpus_per_trial: float | None = None
+    concurrency: int | None = None
+    cache: str | None = None
+    no_cache: bool = False
+
+    @classmethod
+    def from_fields(cls, values: dict[str, Any]) -> "TrialResources":
+        """From a command's flat fields (others ignored)."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{key: bool(value) if key in ("debug", "no_cache") else value
+                      for key, value in values.items() if key in names})
 
 
 class Runner:

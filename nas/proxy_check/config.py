@@ -7,6 +7,7 @@ from pathlib import Path
 
 from nas.errors import UserInputError
 from nas.search.config import SearchConfig
+from nas.training.proxy_settings import ProxySettings
 from nas.proxy_check.table import KnownModel
 from search_spaces.spec import ArchSpec
 
@@ -15,7 +16,8 @@ MIN_MODELS = 4
 
 @dataclass
 class ProxyCheckConfig:
-    """A proxy check: the proxy as nas-search would train (``search``), and the reference to compare with."""
+    """A proxy check: the proxy as nas-search would train it, and what it ranks for (``search``: its proxy
+    settings, targets, space and resources), and the reference to compare with."""
 
     search: SearchConfig
     models: int = 16
@@ -28,13 +30,14 @@ class ProxyCheckConfig:
     reference_table: str | None = None  # networks trained for real: their accuracies are the reference
 
     def proxy_steps(self, num_train: int) -> int:
-        return self.search.budget().total_steps(num_train)
+        return self.search.proxy.total_steps(num_train)
 
-    def reference(self, num_train: int) -> SearchConfig:
-        """The reference budget as a SearchConfig: the proxy's, trained longer (and optionally larger)."""
+    def reference(self, num_train: int) -> ProxySettings:
+        """The reference: the proxy's settings, trained longer (and optionally larger)."""
         steps = self.reference_steps or 10 * self.proxy_steps(num_train)
-        return dataclasses.replace(self.search, steps=steps, epochs=None,
-                                   proxy_resolution=self.reference_resolution or self.search.proxy_resolution)
+        proxy = self.search.proxy
+        return dataclasses.replace(proxy, steps=steps, epochs=None,
+                                   resolution=self.reference_resolution or proxy.resolution)
 
     def validate(self, num_train: int) -> None:
         """User errors, one line each: too few models, a reference no larger than the proxy, a bad --from."""
@@ -48,7 +51,7 @@ class ProxyCheckConfig:
             return
         proxy_steps = self.proxy_steps(num_train)
         reference = self.reference(num_train)
-        if reference.steps <= proxy_steps and reference.proxy_resolution <= self.search.proxy_resolution:
+        if reference.steps <= proxy_steps and reference.resolution <= self.search.proxy_resolution:
             raise UserInputError(f"--reference-steps {reference.steps}: the reference budget must be larger than "
                                  f"the proxy's ({proxy_steps} steps at {self.search.proxy_resolution}px)")
         if self.from_run is not None and not (Path(self.from_run) / "trials.csv").is_file():

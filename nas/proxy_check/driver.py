@@ -26,6 +26,7 @@ from nas.proxy_check.config import Candidate, ProxyCheckConfig
 from nas.proxy_check.report import held_out_accuracy, plot, summarize
 from nas.report import refresh_report
 from nas.search.config import SearchConfig
+from nas.training.proxy_settings import ProxySettings
 
 
 class CheckRow(TypedDict):
@@ -64,7 +65,7 @@ class CheckJob:
 
 
 def plan_jobs(candidates: list[Candidate], repeats: int, seed: int,
-              budgets: dict[str, SearchConfig]) -> list[CheckJob]:
+              budgets: dict[str, ProxySettings]) -> list[CheckJob]:
     """Every training of the check. The reference has a seed of its own, never a proxy run's: a proxy run that
     shares the reference's initial weights and batch order is not an independent prediction of it."""
     planned = []
@@ -73,21 +74,21 @@ def plan_jobs(candidates: list[Candidate], repeats: int, seed: int,
         if candidate.known is None:  # a reference table's model was trained for real already
             seeds.append(("reference", 1, seed + index + 1000))
         for budget, repeat, job_seed in seeds:
-            job = Job(spec=candidate.spec.to_dict(), budget=budgets[budget].budget(), seed=job_seed, data=budget,
+            job = Job(spec=candidate.spec.to_dict(), budget=budgets[budget].recipe(), seed=job_seed, data=budget,
                       cache_seed=f"proxy-check:{job_seed}")  # a check's own seeds, never a search's
             planned.append(CheckJob(index, budget, repeat, job))
     return planned
 
 
-def check_row(planned: CheckJob, candidate: Candidate, config: SearchConfig, measured: Measurement,
-              source: str) -> CheckRow:
-    """The row of one training, scored with the search's reward."""
+def check_row(planned: CheckJob, candidate: Candidate, budget: ProxySettings, search: SearchConfig,
+              measured: Measurement, source: str) -> CheckRow:
+    """The row of one training with ``budget``, scored with the search's reward."""
     accuracy = float(measured.accuracy or 0.0) if measured.ok else 0.0
     flops = int(measured.flops or 0)
     return {"model": planned.model, "name": candidate.name, "kind": candidate.kind, "budget": planned.budget,
-            "repeat": planned.repeat, "seed": planned.job.seed, "steps": config.steps,
-            "train_resolution": config.proxy_resolution, "flops": flops, "params": int(measured.params or 0),
-            "accuracy": accuracy, "reward": config.score(accuracy, flops) if measured.ok else 0.0,
+            "repeat": planned.repeat, "seed": planned.job.seed, "steps": budget.steps,
+            "train_resolution": budget.resolution, "flops": flops, "params": int(measured.params or 0),
+            "accuracy": accuracy, "reward": search.score(accuracy, flops) if measured.ok else 0.0,
             "status": measured.status, "reason": measured.reason or "",
             "seconds": round(float(measured.seconds or 0.0), 2), "source": source,
             "block_strings": " ".join(candidate.spec.block_strings)}
@@ -122,12 +123,13 @@ class Check:
     out: Path
     candidates: list[Candidate]
     planned: list[CheckJob]
-    budgets: dict[str, SearchConfig]
+    budgets: dict[str, ProxySettings]
     datasets: dict[str, Any]
     rows: list[CheckRow] = dataclasses.field(default_factory=list)
 
     def keep(self, planned: CheckJob, measured: Measurement, source: str) -> CheckRow:
-        row = check_row(planned, self.candidates[planned.model], self.budgets[planned.budget], measured, source)
+        row = check_row(planned, self.candidates[planned.model], self.budgets[planned.budget], self.config.search,
+                        measured, source)
         self.rows.append(row)
         return row
 
@@ -141,10 +143,10 @@ def open_check(config: ProxyCheckConfig, data: Any) -> Check:
     out = Path(search.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     reference = config.reference(len(data.x_train))
-    proxy = dataclasses.replace(search, steps=config.proxy_steps(len(data.x_train)), epochs=None)
+    proxy = dataclasses.replace(search.proxy, steps=config.proxy_steps(len(data.x_train)), epochs=None)
     reference_data = data
-    if reference.proxy_resolution != data.resolution and not config.reference_table:  # as nas-search loads it
-        reference_data = load_data(search.data, reference.proxy_resolution, search.val_fraction, search.seed)
+    if reference.resolution != data.resolution and not config.reference_table:  # as nas-search loads it
+        reference_data = load_data(search.data, reference.resolution, search.val_fraction, search.seed)
     budgets = {"proxy": proxy, "reference": reference}
     candidates = select_candidates(config, search.num_classes or data.num_classes)
     planned = plan_jobs(candidates, config.repeats, search.seed, budgets)
@@ -175,7 +177,7 @@ def train_pending(check: Check, pending: list[CheckJob], cache: Any, log: Callab
 
     events = JobEvents(on_result=keep)  # a worker that errored comes as a failed measurement
     search = check.config.search
-    largest = max(budget.proxy_resolution for budget in check.budgets.values())
+    largest = max(budget.resolution for budget in check.budgets.values())
     with Runner.for_settings(search, trials_per_gpu(largest, search.batch_size),
                              log_file=check.out / "ray.log") as runner:
         log(f"on {runner.where}: {runner.resources.describe()}")
@@ -200,10 +202,10 @@ def _run_check(config: ProxyCheckConfig, data: Any, log: Callable[[str], None],
     check = open_check(config, data)
     proxy, reference = check.budgets["proxy"], check.budgets["reference"]
     log(f"proxy check: {len(check.candidates)} models ({sum(c.kind == 'reference' for c in check.candidates)} "
-        f"reference networks), proxy {proxy.steps} steps at {proxy.proxy_resolution}px x {config.repeats} seeds, "
+        f"reference networks), proxy {proxy.describe()} x {config.repeats} seeds, "
         f"reference {_reference_text(config, reference)}; {len(check.planned)} trainings")
     cache = open_cache(config.search, check.datasets, warn)
-    check.rows += [known_row(i, c, proxy) for i, c in enumerate(check.candidates) if c.known is not None]
+    check.rows += [known_row(i, c, config.search) for i, c in enumerate(check.candidates) if c.known is not None]
     pending = []
     for planned in check.planned:
         hit = cache.get(planned.job) if cache is not None else None
@@ -232,19 +234,19 @@ def write_report(check: Check, seconds: float) -> dict[str, Any]:
     if config.reference_table:
         figures.update(held_out_accuracy(frame, check.candidates))
     figures.update(config={"proxy": proxy.to_dict(), "reference_steps": reference.steps,
-                           "reference_resolution": reference.proxy_resolution, "repeats": config.repeats,
+                           "reference_resolution": reference.resolution, "repeats": config.repeats,
                            "models": config.models, "window": list(config.window), "from": config.from_run,
                            "reference_table": config.reference_table},
                    wall_seconds=round(seconds, 1))
     atomic_write(check.out / "proxy_check.json", json.dumps(figures, indent=2) + "\n")
     plot(frame, figures, check.out / "proxy_check.png",
-         f"proxy {proxy.steps} steps @{proxy.proxy_resolution}px vs {_reference_text(config, reference)}, "
+         f"proxy {proxy.describe()} vs {_reference_text(config, reference)}, "
          f"{figures['ranked']} models")
     refresh_report(check.out)  # a page that cannot be written was warned about while the trainings ran
     return figures
 
 
-def _reference_text(config: ProxyCheckConfig, reference: SearchConfig) -> str:
+def _reference_text(config: ProxyCheckConfig, reference: ProxySettings) -> str:
     if config.reference_table:
         return f"the real trainings of {Path(config.reference_table).name}"
-    return f"{reference.steps} steps at {reference.proxy_resolution}px"
+    return reference.describe()

@@ -12,7 +12,8 @@ from typing import Any
 from nas.errors import UserInputError
 from nas.search.reward import mnas_reward
 from nas.search.start_points import expand_start_from
-from nas.training.recipe import OPTIMIZERS, PROXY_LR, TrainRecipe, proxy_recipe
+from nas.training.proxy_settings import ProxySettings
+from nas.training.recipe import PROXY_LR, TrainRecipe
 from search_spaces.mnasnet import MnasNetConfig, MnasNetSpace, default_space, mnasnet_paper_config
 from search_spaces.space import SpaceError
 from search_spaces.spec import MAX_CLASSES, MAX_RESOLUTION, MIN_RESOLUTION
@@ -24,31 +25,35 @@ RESUMABLE = ("out", "trials", "address", "gpus_per_trial", "cpus_per_trial", "co
 SCHEDULERS = ("none", "asha")
 DEFAULT_WINDOW = (0.5, 1.5)  # chosen on benchmarks/controller_landscapes.py; see docs/search-efficiency.md
 RESCORING = ("target_flops", "target_latency_ms", "w", "reward")
-SEED_LIMIT = 2 ** 32  # seeds are 0..SEED_LIMIT-1: what numpy's and torch's generators all accept
 
 
 @dataclass
 class SearchConfig:
-    """Everything that defines one search; written to ``search.json`` first, passed to every trial."""
+    """Everything that defines one search; written to ``search.json`` first, passed to every trial.
+
+    Flat, as search.json has always held it: the proxy's fields (data, val_fraction, proxy_resolution, steps,
+    epochs, batch_size, optimizer, lr, seed) are read as one value by :attr:`proxy`; the objective (targets,
+    reward, w, window) and the resources are the rest.
+    """
 
     target_flops: int | None  # None: latency is the only objective (then target_latency_ms is set)
     out: str
     controller: str = "predictor"
     trials: int = 40  # with ASHA stopping weak ones at 1/4 and 1/2 of their steps: 48 candidates in ~12 min
     # on a 2-core CPU (docs/search-efficiency.md)
-    epochs: float | None = None
-    steps: int | None = 300
-    batch_size: int = 64
-    optimizer: str = "adamw"  # the proxy training's optimizer: adamw or sgd (Nesterov momentum)
-    lr: float | None = None  # peak learning rate; None: the optimizer's default for the proxy (PROXY_LR)
-    data: str = "synthetic"
-    val_fraction: float = 0.2
-    proxy_resolution: int = 32
+    epochs: float | None = ProxySettings.epochs
+    steps: int | None = ProxySettings.steps
+    batch_size: int = ProxySettings.batch_size
+    optimizer: str = ProxySettings.optimizer  # the proxy training's optimizer: adamw, sgd or rmsprop
+    lr: float | None = ProxySettings.lr  # peak learning rate; None: the optimizer's default (PROXY_LR)
+    data: str = ProxySettings.data
+    val_fraction: float = ProxySettings.val_fraction
+    proxy_resolution: int = ProxySettings.resolution
     resolution: int = 224
     num_classes: int | None = None
     reward: str = "soft"
     w: float = -0.07
-    seed: int = 0
+    seed: int = ProxySettings.seed
     address: str | None = None
     gpus_per_trial: float | None = None
     cpus_per_trial: float | None = None
@@ -84,26 +89,18 @@ class SearchConfig:
             if not self.latency_table:
                 raise UserInputError("--target-latency needs a latency table: --latency-table FILE "
                                      "(nas-latency-table) or --latency-device cpu")
-        if self.proxy_resolution < MIN_RESOLUTION or self.resolution < MIN_RESOLUTION:
-            raise UserInputError(f"--proxy-resolution and --resolution must be at least {MIN_RESOLUTION}")
-        for flag, value in (("--proxy-resolution", self.proxy_resolution), ("--resolution", self.resolution)):
-            if value > MAX_RESOLUTION:
-                raise UserInputError(f"{flag} {value}: at most {MAX_RESOLUTION}")
+        self.proxy  # the proxy's fields checked as one value
+        if self.resolution < MIN_RESOLUTION:
+            raise UserInputError(f"--resolution {self.resolution}: must be at least {MIN_RESOLUTION}")
+        if self.resolution > MAX_RESOLUTION:
+            raise UserInputError(f"--resolution {self.resolution}: at most {MAX_RESOLUTION}")
         if self.num_classes is not None and not 1 < self.num_classes <= MAX_CLASSES:
             raise UserInputError(f"--num-classes {self.num_classes}: must be 2..{MAX_CLASSES:,}")
         if self.reward not in ("soft", "hard"):
             raise UserInputError(f"--reward {self.reward!r}: expected soft or hard")
-        if self.optimizer not in OPTIMIZERS:
-            raise UserInputError(f"--optimizer {self.optimizer!r}: expected {' or '.join(OPTIMIZERS)}")
-        if self.lr is not None and not 0 < self.lr < float("inf"):
-            raise UserInputError(f"--lr {self.lr:g}: must be positive")
         if not -10 <= self.w <= 0:  # a positive w rewards bigger networks: the opposite of a budget
             raise UserInputError(f"--w {self.w:g}: must be between -10 and 0 (MnasNet's is -0.07; 0 ignores the "
                                  f"target)")
-        if not 0 <= self.seed < SEED_LIMIT:
-            raise UserInputError(f"--seed {self.seed}: must be between 0 and {SEED_LIMIT - 1}")
-        if not 0 < self.val_fraction < 1:
-            raise UserInputError(f"val_fraction {self.val_fraction:g}: must be between 0 and 1")
         if self.finalists < 0 or not 0 < self.finalist_epochs < float("inf"):
             raise UserInputError(f"--finalists {self.finalists} / --finalist-epochs {self.finalist_epochs:g}: "
                                  f"expected K >= 0 and positive epochs")
@@ -124,11 +121,7 @@ class SearchConfig:
         """Values that are allowed but probably not meant, as ``warning:`` lines: a learning rate far above the
         optimizer's default (the proxy training diverges and every candidate fails), ``--w`` with the hard
         reward (which does not use it)."""
-        out = []
-        default_lr = PROXY_LR[self.optimizer]
-        if self.lr is not None and self.lr > 10 * default_lr:
-            out.append(f"warning: --lr {self.lr:g} is {self.lr / default_lr:.0f}x the default of {self.optimizer} "
-                       f"({default_lr:g}): the proxy training is likely to diverge and candidates to fail")
+        out = self.proxy.warnings()
         space = self.search_space()
         if space.searches_strides and self.proxy_resolution != self.resolution:
             out.append(f"warning: the space searches the downsampling, but the proxy trains at "
@@ -145,10 +138,14 @@ class SearchConfig:
         """The space this search proposes from and its records decode with."""
         return MnasNetSpace(MnasNetConfig.from_dict(self.space))
 
+    @property
+    def proxy(self) -> ProxySettings:
+        """The proxy's settings as one value (the same for nas-proxy-check and nas-scale --grid-search)."""
+        return ProxySettings.from_fields(asdict(self))
+
     def budget(self) -> TrainRecipe:
         """How every candidate is trained: the one recipe at the proxy's fidelity (steps or epochs, batch)."""
-        return proxy_recipe(steps=self.steps, epochs=self.epochs, batch_size=self.batch_size,
-                            optimizer=self.optimizer, lr=self.lr)
+        return self.proxy.recipe()
 
     def score(self, accuracy: float, flops: float, latency_ms: float = 0.0) -> float:
         """MnasNet's reward of a measured accuracy under this search's targets, on the driver: one factor
