@@ -35,10 +35,11 @@ def _data(seed=0):
 def test_put_then_get_by_architecture_and_proxy(tmp_path):
     cache = _cache(tmp_path / "r.sqlite")
     spec = _spec()
-    cache.put(_job(spec), Measurement(accuracy=0.5, flops=123, params=45, seconds=6.5, final_loss=1.25), run="r1")
+    cache.put(_job(spec), Measurement(accuracy=0.5, flops=123, params=45, seconds=6.5, final_loss=1.25,
+                                      train_loss=1.5), run="r1")
     hit = cache.get(_job(spec.replace(name="renamed")))  # the name is not part of the architecture
-    assert (hit.status, hit.accuracy, hit.flops, hit.params, hit.seconds, hit.final_loss) == ("ok", 0.5, 123, 45,
-                                                                                             6.5, 1.25)
+    assert (hit.status, hit.accuracy, hit.flops, hit.params, hit.seconds, hit.final_loss, hit.train_loss) == (
+        "ok", 0.5, 123, 45, 6.5, 1.25, 1.5)
     stored = cache.connection.execute("SELECT resolution, num_classes, run FROM results").fetchall()
     assert stored == [(224, 10, "r1")]
     assert cache.get(_job(_spec(1))) is None
@@ -67,10 +68,12 @@ def test_the_fingerprint_changes_with_data_budget_seed_resolution_and_trainer(mo
     assert proxy_fingerprint(describe_data(_data(0)), _job(spec)) == base
     assert proxy_fingerprint(data, _job(spec, rungs=(75, 150))) == base  # where a trial reports is not a result
     variants = {base, proxy_fingerprint(other, _job(spec)), proxy_fingerprint(data, _job(spec, steps=100)),
-                proxy_fingerprint(data, _job(spec, seed=1)), proxy_fingerprint(data, _job(spec, train_resolution=12))}
+                proxy_fingerprint(data, _job(spec, seed=1)), proxy_fingerprint(data, _job(spec, train_resolution=12)),
+                proxy_fingerprint(data, _job(spec, train_width=0.5))}
+    assert proxy_fingerprint(data, _job(spec, train_width=1.0)) == base  # full width: as before the field existed
     monkeypatch.setattr("nas.engine.cache.TRAINER_VERSION", TRAINER_VERSION + 1)
     variants.add(proxy_fingerprint(data, _job(spec)))
-    assert len(variants) == 6
+    assert len(variants) == 7
 
 
 def test_a_corrupt_file_warns_once_and_disables_the_cache(tmp_path):
@@ -113,3 +116,23 @@ def test_a_stem_that_keeps_the_resolution_is_another_architecture():
     kept = spec.replace(stem_stride=1)
     assert arch_key(kept) != arch_key(spec) and architecture_hash(kept) != architecture_hash(spec)
     assert arch_key(spec).startswith("stem32 ")  # a stride-2 stem keys as before: cached results still serve
+
+
+def test_a_cache_from_before_the_training_loss_gains_the_column_and_keeps_its_rows(tmp_path):
+    import sqlite3
+
+    from nas.engine import cache as cache_module
+
+    path = tmp_path / "old.sqlite"
+    old_schema = cache_module.SCHEMA.replace("    train_loss REAL,\n", "")
+    with sqlite3.connect(path) as connection:
+        connection.execute(old_schema)
+        columns = [c for c in cache_module.VALUE_COLUMNS if c != "train_loss"]
+        connection.execute(f"INSERT INTO results (proxy, arch, {', '.join(columns)}) VALUES "
+                           f"('p', 'a', {', '.join('?' * len(columns))})", (0.5, 1, 1, 224, 10, 1.0, 1.0, 1.0, 1.0,
+                                                                            0.0, "r"))
+    cache = _cache(path)
+    assert cache.connection.execute("SELECT accuracy, train_loss FROM results").fetchall() == [(0.5, None)]
+    spec = _spec()
+    cache.put(_job(spec), Measurement(accuracy=0.7, flops=1, params=1, train_loss=2.0), run="new")
+    assert cache.get(_job(spec)).train_loss == 2.0

@@ -83,6 +83,10 @@ def test_the_proxy_is_one_value_read_from_the_flat_configuration():
         ("npz:a.npz", 64, 2.0, None, "sgd", 3)
     assert config.budget() == proxy.recipe() and proxy.describe() == "2 epochs at 64px"
     assert "proxy" not in config.to_dict()  # search.json stays flat, as older runs wrote it
+    assert config.proxy.width == 1.0 and SearchConfig(target_flops=1, out="x", proxy_width=0.25).proxy.width == 0.25
+    assert "x0.25 width" in SearchConfig(target_flops=1, out="x", proxy_width=0.25).proxy.describe()
+    with pytest.raises(UserInputError, match="--proxy-width 0"):
+        SearchConfig(target_flops=1, out="x", proxy_width=0.0)
 
 
 @pytest.mark.parametrize("w", [0.07, -11.0])

@@ -142,6 +142,12 @@ def test_tiny_check_end_to_end_then_served_from_the_cache(tmp_path, capsys):
     expected = kendall_tau_b(proxy.to_numpy(), reference.loc[proxy.index].to_numpy())
     tau = figures["accuracy"]["kendall_tau_b"]["value"]
     assert (tau is None and np.isnan(expected)) or tau == pytest.approx(expected, abs=1e-4)  # from the csv's rows
+    proxy_rows = rows[(rows["budget"] == "proxy") & (rows["repeat"] == 1)].set_index("model")
+    assert (proxy_rows["train_loss"] > 0).all()
+    for score, values in (("train_loss", -proxy_rows["train_loss"]), ("flops_alone", proxy_rows["flops"])):
+        expected = kendall_tau_b(values.to_numpy(float), reference.loc[proxy_rows.index].to_numpy())
+        value = figures[score]["kendall_tau_b"]["value"]
+        assert (value is None and np.isnan(expected)) or value == pytest.approx(expected, abs=1e-4)
     printed = capsys.readouterr().out
     assert figures["verdict"] in printed and "Kendall tau-b" in printed
     from PIL import Image

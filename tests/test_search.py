@@ -161,6 +161,22 @@ def test_an_exception_inside_the_trial_is_a_failed_measurement():
     assert (good.flops, good.params) == (25_547_776, 2_227_715)  # fvcore at 64 px, 3 classes
     again = measure(Job(spec.replace(resolution=64, num_classes=3).to_dict(), config.budget(), seed=0), data)
     assert again.accuracy == good.accuracy and again.final_loss == good.final_loss  # seeded: the same again
+    assert good.train_loss > 0 and again.train_loss == good.train_loss
+
+
+def test_a_narrow_proxy_trains_a_narrower_network_and_counts_the_full_one():
+    from nas.data.datasets import load_data
+    from nas.engine.job import Job
+    from nas.engine.measure import measure
+
+    config = _tiny_config("unused")
+    data = load_data(config.data, config.proxy_resolution, config.val_fraction, config.seed)
+    spec = load_spec(Path(__file__).resolve().parents[1] / "search_spaces" / "references" / "mobilenet_v2.json")
+    spec = spec.replace(resolution=64, num_classes=3)
+    full = measure(Job(spec.to_dict(), config.budget(), seed=0), data)
+    narrow = measure(Job(spec.to_dict(), config.budget(), seed=0, train_width=0.25), data)
+    assert narrow.status == "ok" and (narrow.flops, narrow.params) == (full.flops, full.params)
+    assert narrow.train_loss != full.train_loss  # another network was trained
 
 
 def test_resume_continues_without_rerunning(tmp_path):

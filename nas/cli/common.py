@@ -176,6 +176,9 @@ def add_training_arguments(p: ArgumentParser, what: str = "candidate") -> None:
     p.add_argument("--data", help=f"proxy data (default: {d['data']}): {data_formats()} (see docs/data.md)")
     p.add_argument("--proxy-resolution", type=positive_int,
                    help=f"training resolution (default: {d['proxy_resolution']})")
+    p.add_argument("--proxy-width", type=positive_float,
+                   help=f"train each {what} at this width multiplier, its FLOPs counted at full width (a "
+                        f"narrow proxy; default: {d['proxy_width']:g})")
 
 
 def add_scoring_arguments(p: ArgumentParser) -> None:

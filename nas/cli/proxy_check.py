@@ -74,6 +74,11 @@ def _proxy_check(args: argparse.Namespace) -> int:
     if "held_out_accuracy" in figures:
         print(f"accuracy  proxy vs the table's held-out accuracy: Kendall tau-b "
               f"{_fmt(figures['held_out_accuracy']['kendall_tau_b'])}")
+    if "train_loss" in figures:
+        print(f"train loss (lower ranks higher) vs reference: Kendall tau-b "
+              f"{_fmt(figures['train_loss']['kendall_tau_b'])}")
+    if "flops_alone" in figures:
+        print(f"FLOPs alone (no training) vs reference: Kendall tau-b {_fmt(figures['flops_alone']['kendall_tau_b'])}")
     if "seconds" in figures:
         s = figures["seconds"]
         reference = (f", reference {s['reference_mean']:.1f}s (ratio {s['cost_ratio']:.1f})"

@@ -72,7 +72,7 @@ def plan_points(spec: ArchSpec, grid: list[tuple[float, float, float]], proxy: P
             continue
         resolution = int(round(proxy.resolution * compound(alpha, beta, gamma, 1.0)[2]))
         points.append(GridPoint(alpha, beta, gamma, Job(spec=scaled.to_dict(), budget=proxy.recipe(), seed=proxy.seed,
-                                                        train_resolution=resolution)))
+                                                        train_resolution=resolution, train_width=proxy.width)))
     return points
 
 

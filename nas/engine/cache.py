@@ -32,12 +32,13 @@ CREATE TABLE IF NOT EXISTS results (
     train_seconds REAL,
     images_per_second REAL,
     final_loss REAL,
+    train_loss REAL,
     created REAL NOT NULL,
     run TEXT,
     PRIMARY KEY (proxy, arch)
 )"""
 VALUE_COLUMNS = ("accuracy", "flops", "params", "resolution", "num_classes", "seconds", "train_seconds",
-                 "images_per_second", "final_loss", "created", "run")
+                 "images_per_second", "final_loss", "train_loss", "created", "run")
 
 
 def default_cache_path() -> Path:
@@ -70,6 +71,8 @@ def proxy_fingerprint(data: dict[str, Any], job: Job) -> str:
     described = dict(data, budget=job.budget.to_dict(), seed=job.key_seed, trainer=TRAINER_VERSION)
     if job.train_resolution:
         described["proxy_resolution"] = job.train_resolution
+    if job.train_width != 1:
+        described["train_width"] = job.train_width
     return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()[:32]
 
 
@@ -108,6 +111,9 @@ class ResultCache:
             connection = sqlite3.connect(str(self.path), timeout=2.0)
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute(SCHEMA)
+            columns = {row[1] for row in connection.execute("PRAGMA table_info(results)")}
+            if "train_loss" not in columns:  # a cache from before the mean training loss was kept
+                connection.execute("ALTER TABLE results ADD COLUMN train_loss REAL")
             connection.commit()
             self.connection = connection
         except (sqlite3.Error, OSError) as exc:
@@ -161,7 +167,8 @@ class ResultCache:
         values = dict(zip(VALUE_COLUMNS, row))
         measured = Measurement(accuracy=values["accuracy"], flops=values["flops"], params=values["params"],
                                seconds=values["seconds"], train_seconds=values["train_seconds"],
-                               images_per_second=values["images_per_second"], final_loss=values["final_loss"])
+                               images_per_second=values["images_per_second"], final_loss=values["final_loss"],
+                               train_loss=values["train_loss"])
         if (values["resolution"], values["num_classes"]) != (spec.resolution, spec.num_classes):
             from nas.network.counting import profile
 
@@ -178,7 +185,7 @@ class ResultCache:
                   "params": int(measured.params), "resolution": spec.resolution, "num_classes": spec.num_classes,
                   "seconds": measured.seconds, "train_seconds": measured.train_seconds,
                   "images_per_second": measured.images_per_second, "final_loss": _number(measured.final_loss),
-                  "created": time.time(), "run": run}
+                  "train_loss": _number(measured.train_loss), "created": time.time(), "run": run}
         try:
             with self.connection:
                 self.connection.execute(

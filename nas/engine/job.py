@@ -26,6 +26,7 @@ class Job:
     seed: int
     data: str = "proxy"  # the key of the data set among those the command gives the engine
     train_resolution: int | None = None  # the images resized to this in the trial; None: the data's own
+    train_width: float = 1.0  # the network trained at this width multiplier (FLOPs: the spec's own)
     rungs: tuple[int, ...] = ()  # steps before the end at which the held-out accuracy is also reported
     # what the result cache takes for the seed: jobs equal but for ``seed`` and with the same ``cache_seed``
     # are interchangeable (nas-search trains trial n with seed + n, and caches every trial under its seed)
@@ -62,6 +63,7 @@ class Measurement:
     train_seconds: float | None = None
     images_per_second: float | None = None
     final_loss: float | None = None
+    train_loss: float | None = None  # the mean training loss over every step (Ru et al.'s sum, per step)
     final: bool = True
 
     def to_dict(self) -> dict[str, Any]:

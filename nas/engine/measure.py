@@ -57,6 +57,7 @@ def measure(job: Job, data: Any, device: str = "cpu",
     one bad network never stops a command.
     """
     from nas.network.counting import profile
+    from nas.network.scaling import scale_spec
     from nas.training.proxy import train_candidate
     from search_spaces.spec import load_spec
 
@@ -73,9 +74,11 @@ def measure(job: Job, data: Any, device: str = "cpu",
                 report(Measurement(accuracy=accuracy, flops=measured.flops, params=measured.params, steps=step,
                                    seconds=time.perf_counter() - started, final=False))
 
-        result = train_candidate(spec, trained_on, job.budget, device=device, seed=job.seed,
+        trained = spec if job.train_width == 1 else scale_spec(spec, job.train_width, 1.0, spec.resolution)
+        result = train_candidate(trained, trained_on, job.budget, device=device, seed=job.seed,
                                  rungs=job.rungs if report is not None else (), report=at_rung)
-        for name in ("status", "reason", "accuracy", "train_seconds", "images_per_second", "final_loss", "steps"):
+        for name in ("status", "reason", "accuracy", "train_seconds", "images_per_second", "final_loss",
+                     "train_loss", "steps"):
             setattr(measured, name, result[name])
     except Exception as exc:  # noqa: BLE001 - recorded as a failed job
         measured = failed(f"{type(exc).__name__}: {exc}", flops=measured.flops, params=measured.params)

@@ -33,10 +33,10 @@ class ProxyCheckConfig:
         return self.search.proxy.total_steps(num_train)
 
     def reference(self, num_train: int) -> ProxySettings:
-        """The reference: the proxy's settings, trained longer (and optionally larger)."""
+        """The reference: the proxy's settings at full width, trained longer (and optionally larger)."""
         steps = self.reference_steps or 10 * self.proxy_steps(num_train)
         proxy = self.search.proxy
-        return dataclasses.replace(proxy, steps=steps, epochs=None,
+        return dataclasses.replace(proxy, steps=steps, epochs=None, width=1.0,
                                    resolution=self.reference_resolution or proxy.resolution)
 
     def validate(self, num_train: int) -> None:
@@ -51,7 +51,8 @@ class ProxyCheckConfig:
             return
         proxy_steps = self.proxy_steps(num_train)
         reference = self.reference(num_train)
-        if reference.steps <= proxy_steps and reference.resolution <= self.search.proxy_resolution:
+        if (reference.steps <= proxy_steps and reference.resolution <= self.search.proxy_resolution
+                and self.search.proxy_width >= 1):
             raise UserInputError(f"--reference-steps {reference.steps}: the reference budget must be larger than "
                                  f"the proxy's ({proxy_steps} steps at {self.search.proxy_resolution}px)")
         if self.from_run is not None and not (Path(self.from_run) / "trials.csv").is_file():

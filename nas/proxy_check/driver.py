@@ -49,6 +49,7 @@ class CheckRow(TypedDict):
     seconds: float
     source: str
     block_strings: str
+    train_loss: float | None  # the proxy training's mean loss over every step (None: not measured)
 
 
 COLUMNS = list(CheckRow.__annotations__)
@@ -75,6 +76,7 @@ def plan_jobs(candidates: list[Candidate], repeats: int, seed: int,
             seeds.append(("reference", 1, seed + index + 1000))
         for budget, repeat, job_seed in seeds:
             job = Job(spec=candidate.spec.to_dict(), budget=budgets[budget].recipe(), seed=job_seed, data=budget,
+                      train_width=budgets[budget].width,
                       cache_seed=f"proxy-check:{job_seed}")  # a check's own seeds, never a search's
             planned.append(CheckJob(index, budget, repeat, job))
     return planned
@@ -91,7 +93,8 @@ def check_row(planned: CheckJob, candidate: Candidate, budget: ProxySettings, se
             "accuracy": accuracy, "reward": search.score(accuracy, flops) if measured.ok else 0.0,
             "status": measured.status, "reason": measured.reason or "",
             "seconds": round(float(measured.seconds or 0.0), 2), "source": source,
-            "block_strings": " ".join(candidate.spec.block_strings)}
+            "block_strings": " ".join(candidate.spec.block_strings),
+            "train_loss": None if measured.train_loss is None else round(float(measured.train_loss), 5)}
 
 
 def known_row(model: int, candidate: Candidate, config: SearchConfig) -> CheckRow:
@@ -106,7 +109,7 @@ def known_row(model: int, candidate: Candidate, config: SearchConfig) -> CheckRo
             "seed": -1, "steps": 0, "train_resolution": known.spec.resolution, "flops": counts["flops"],
             "params": counts["params"], "accuracy": accuracy, "reward": config.score(accuracy, counts["flops"]),
             "status": "ok", "reason": "", "seconds": 0.0, "source": "table",
-            "block_strings": " ".join(candidate.spec.block_strings)}
+            "block_strings": " ".join(candidate.spec.block_strings), "train_loss": None}
 
 
 def write_rows(rows: list[CheckRow], path: Path) -> None:

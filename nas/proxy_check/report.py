@@ -37,6 +37,7 @@ def summarize(rows: pd.DataFrame, repeats: int) -> dict[str, Any]:
             figures[what] = {"kendall_tau_b": _interval(kendall_tau_b, x, y),
                              "spearman_rho": _interval(spearman_rho, x, y),
                              "top_k": k, "top_k_overlap": round(top_k_overlap(x, y, k), 4)}
+        figures.update(other_scores(proxy.loc[good], reference.loc[good, "accuracy"].to_numpy(float)))
     per_seed = _per_seed(rows, reference, repeats)
     if per_seed:
         figures.update(per_seed)
@@ -58,6 +59,18 @@ def summarize(rows: pd.DataFrame, repeats: int) -> dict[str, Any]:
                                       cost_ratio=round(float(reference_seconds / proxy_seconds), 2))
     figures["verdict"] = verdict(figures)
     return figures
+
+
+def other_scores(proxy: pd.DataFrame, target: np.ndarray) -> dict[str, Any]:
+    """Scores other than the proxy's held-out accuracy, ranked against the reference's accuracy: the proxy
+    training's mean loss (lower ranks higher: Ru et al.'s sum of training losses, which needs no held-out
+    split) and FLOPs alone (no training: the baseline any proxy has to beat)."""
+    out: dict[str, Any] = {"flops_alone": {"kendall_tau_b": _interval(kendall_tau_b, proxy["flops"].to_numpy(float),
+                                                                       target)}}
+    loss = pd.to_numeric(proxy.get("train_loss", pd.Series(dtype=float)), errors="coerce").to_numpy(float)
+    if len(loss) == len(target) and np.isfinite(loss).all():
+        out["train_loss"] = {"kendall_tau_b": _interval(kendall_tau_b, -loss, target)}
+    return out
 
 
 def held_out_accuracy(rows: pd.DataFrame, candidates: list[Any]) -> dict[str, Any]:

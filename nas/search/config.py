@@ -31,8 +31,8 @@ RESCORING = ("target_flops", "target_latency_ms", "w", "reward")
 class SearchConfig:
     """Everything that defines one search; written to ``search.json`` first, passed to every trial.
 
-    Flat, as search.json has always held it: the proxy's fields (data, val_fraction, proxy_resolution, steps,
-    epochs, batch_size, optimizer, lr, seed) are read as one value by :attr:`proxy`; the objective (targets,
+    Flat, as search.json has always held it: the proxy's fields (data, val_fraction, proxy_resolution,
+    proxy_width, steps, epochs, batch_size, optimizer, lr, seed) are read as one value by :attr:`proxy`; the objective (targets,
     reward, w, window) and the resources are the rest.
     """
 
@@ -49,6 +49,7 @@ class SearchConfig:
     data: str = ProxySettings.data
     val_fraction: float = ProxySettings.val_fraction
     proxy_resolution: int = ProxySettings.resolution
+    proxy_width: float = ProxySettings.width  # the proxy trains each candidate at this width multiplier
     resolution: int = 224
     num_classes: int | None = None
     reward: str = "soft"

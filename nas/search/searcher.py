@@ -151,6 +151,7 @@ class ControllerSearcher(Searcher):
         """The job of trial ``trial``: the search's budget and rungs (or ``rungs``), seeded by the trial, cached by
         the search's seed (a cached result serves every later search with that seed)."""
         return Job(spec=spec.to_dict(), budget=self.budget, seed=self.config.seed + trial,
+                   train_width=self.config.proxy_width,
                    rungs=self.rungs if rungs is None else tuple(rungs), cache_seed=self.config.seed)
 
     def _screen(self, choices: list[int], spec: ArchSpec, latency_ms: float | None) -> bool:

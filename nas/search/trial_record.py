@@ -3,7 +3,8 @@
 ``TrialRecord``'s keys, in order, are the file's columns (later keys are appended, never reordered:
 shared/DESIGN.md). ``status``: ok | failed | stopped (by the scheduler, at ``steps``) | screened (by the
 window, never trained); ``source``: trained | cache | screened; ``latency_ms``: the latency predicted by the
-search's table (empty without one); ``final_loss``: empty when none was measured.
+search's table (empty without one); ``final_loss``, ``train_loss`` (the mean training loss over every step):
+empty when none was measured.
 """
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ class TrialRecord(TypedDict):
     source: str
     steps: int
     latency_ms: float | str
+    train_loss: float | str
 
 
 COLUMNS = list(TrialRecord.__annotations__)
@@ -62,6 +64,7 @@ def trial_record(trial: int, trial_id: str, choices: list[int], spec: ArchSpec, 
         "images_per_second": round(float(measured.images_per_second or 0.0), 1),
         "final_loss": "" if measured.final_loss is None else measured.final_loss, "source": source,
         "steps": int(measured.steps or 0), "latency_ms": latency or "",
+        "train_loss": "" if measured.train_loss is None else round(float(measured.train_loss), 5),
     }
 
 
@@ -91,5 +94,5 @@ def from_csv_row(row: dict[str, str]) -> TrialRecord:
         "seconds": float(get("seconds") or 0.0), "train_seconds": float(get("train_seconds") or 0.0),
         "images_per_second": float(get("images_per_second") or 0.0), "final_loss": _number(get("final_loss")),
         "source": get("source") or "trained", "steps": int(float(get("steps") or 0)),
-        "latency_ms": _number(get("latency_ms")),
+        "latency_ms": _number(get("latency_ms")), "train_loss": _number(get("train_loss")),
     }

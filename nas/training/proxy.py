@@ -26,7 +26,8 @@ def train_candidate(spec: ArchSpec, data: ProxyData, recipe: TrainRecipe | None 
                     report: RungReport | None = None) -> dict[str, Any]:
     """Train ``spec`` briefly on ``data`` and return its held-out accuracy.
 
-    Returns ``{"status": "ok"|"failed", "accuracy", "final_loss", "train_seconds", "images_per_second",
+    Returns ``{"status": "ok"|"failed", "accuracy", "final_loss", "train_loss" (the mean over every step),
+    "train_seconds", "images_per_second",
     "steps", "device", "reason"}``; a failed candidate has accuracy 0 and a reason. With ``rungs`` and
     ``report``, the held-out accuracy is also measured at those steps and passed to ``report(step, accuracy)``.
     """
@@ -72,9 +73,11 @@ def train_model(model: torch.nn.Module, data: ProxyData, recipe: TrainRecipe | N
     stops = sorted({r for r in rungs if 0 < r < training.total_steps} if report is not None else set())
     training.synchronize()
     start = time.perf_counter()
+    loss_sum = 0.0
     try:
         for stop in stops + [training.total_steps]:
-            training.run(stop)
+            first = training.step
+            loss_sum += training.run(stop) * (training.step - first)
             if stop in stops:
                 report(stop, _accuracy_at_rung(training, val))
     except TrainingDiverged as exc:
@@ -82,6 +85,7 @@ def train_model(model: torch.nn.Module, data: ProxyData, recipe: TrainRecipe | N
     training.synchronize()
     seconds = time.perf_counter() - start
     result.update(steps=training.step, final_loss=training.last_loss, train_seconds=seconds,
+                  train_loss=loss_sum / max(1, training.step),
                   images_per_second=training.step * training.batch_size / max(seconds, 1e-9),
                   compiled=training.compiled, accuracy=0.0)
     if result["status"] == "ok":

@@ -12,6 +12,7 @@ from nas.errors import UserInputError
 from nas.training.recipe import OPTIMIZERS, PROXY_LR, TrainRecipe, proxy_recipe
 from search_spaces.spec import MAX_RESOLUTION, MIN_RESOLUTION
 
+MAX_WIDTH = 4.0
 SEED_LIMIT = 2 ** 32  # seeds are 0..SEED_LIMIT-1: what numpy's and torch's generators all accept
 
 
@@ -23,6 +24,7 @@ class ProxySettings:
     data: str = "synthetic"
     val_fraction: float = 0.2
     resolution: int = 32  # the training resolution (nas-search's --proxy-resolution)
+    width: float = 1.0  # the trained network's channels x this (EfficientNet's rounding); FLOPs are the full one's
     steps: int | None = 300
     epochs: float | None = None  # instead of steps
     batch_size: int = 64
@@ -41,6 +43,8 @@ class ProxySettings:
             raise UserInputError(f"--lr {self.lr:g}: must be positive")
         if not 0 <= self.seed < SEED_LIMIT:
             raise UserInputError(f"--seed {self.seed}: must be between 0 and {SEED_LIMIT - 1}")
+        if not 0 < self.width <= MAX_WIDTH:
+            raise UserInputError(f"--proxy-width {self.width:g}: must be above 0 and at most {MAX_WIDTH:g}")
         if not 0 < self.val_fraction < 1:
             raise UserInputError(f"val_fraction {self.val_fraction:g}: must be between 0 and 1")
 
@@ -56,7 +60,7 @@ class ProxySettings:
     def describe(self) -> str:
         """``300 steps at 32px`` or ``2 epochs at 64px``, for log lines and titles."""
         fidelity = f"{self.steps} steps" if self.steps else f"{self.epochs:g} epochs"
-        return f"{fidelity} at {self.resolution}px"
+        return f"{fidelity} at {self.resolution}px" + (f", x{self.width:g} width" if self.width != 1 else "")
 
     def warnings(self) -> list[str]:
         """Allowed but probably not meant: a learning rate far above the optimizer's default (the training
@@ -72,11 +76,12 @@ class ProxySettings:
 
     @classmethod
     def from_fields(cls, values: dict[str, Any]) -> "ProxySettings":
-        """From a command's flat fields, as search.json holds them (``proxy_resolution`` is the proxy's
-        resolution; ``resolution``, where FLOPs are counted, and the other fields are not the proxy's), with
-        the defaults for what is missing."""
-        names = {f.name for f in fields(cls)} - {"resolution"}
+        """From a command's flat fields, as search.json holds them (``proxy_resolution`` and ``proxy_width`` are
+        the proxy's resolution and width; ``resolution``, where FLOPs are counted, and the other fields are not
+        the proxy's), with the defaults for what is missing."""
+        names = {f.name for f in fields(cls)} - {"resolution", "width"}
         chosen = {key: value for key, value in values.items() if key in names}
-        if "proxy_resolution" in values:
-            chosen["resolution"] = values["proxy_resolution"]
+        for flat, own in (("proxy_resolution", "resolution"), ("proxy_width", "width")):
+            if flat in values:
+                chosen[own] = values[flat]
         return cls(**chosen)
