@@ -96,5 +96,5 @@ def test_the_stated_default_is_the_default_used(make):
         assert stated is not None and stated.startswith(_shown(expected)), \
             f"{action.option_strings}: help states {stated!r}, the default is {expected!r}"
         checked += 1
-    assert checked == {_search_parser: 16, _proxy_check_parser: 11, _scale_parser: 11,
+    assert checked == {_search_parser: 17, _proxy_check_parser: 12, _scale_parser: 12,
                        _train_parser: 9}.get(make, checked)

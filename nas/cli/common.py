@@ -177,8 +177,8 @@ def add_training_arguments(p: ArgumentParser, what: str = "candidate") -> None:
     p.add_argument("--proxy-resolution", type=positive_int,
                    help=f"training resolution (default: {d['proxy_resolution']})")
     p.add_argument("--proxy-width", type=positive_float,
-                   help=f"train each {what} at this width multiplier, its FLOPs counted at full width (a "
-                        f"narrow proxy; default: {d['proxy_width']:g})")
+                   help=f"train each {what} at this width multiplier, its FLOPs counted at full width, for "
+                        f"a narrow proxy (default: {d['proxy_width']})")
 
 
 def add_scoring_arguments(p: ArgumentParser) -> None:
