@@ -14,16 +14,11 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Sequence
 
+from search_spaces.ops import op_named
 from search_spaces.spec import ArchSpec, BlockSpec
 from search_spaces.space import CategoricalSpace, SpaceError
 
-# conv op name -> (spec op, expand ratio)
-OPS: dict[str, tuple[str, int]] = {
-    "conv": ("conv", 1),  # a regular k x k convolution
-    "dsconv": ("mbconv", 1),  # depthwise-separable: depthwise k x k + 1x1 project (MBConv expand 1)
-    "mbconv3": ("mbconv", 3),
-    "mbconv6": ("mbconv", 6),
-}
+MNASNET_OPS = ("conv", "dsconv", "mbconv3", "mbconv6")  # MnasNet's conv ops (names of search_spaces/ops.py)
 DECISIONS = ("op", "kernel", "se", "skip", "filters", "layers")
 SPACE_FORMAT = "nas-space/1"  # a space file: this format, its fingerprint, and MnasNetConfig's fields
 
@@ -57,7 +52,7 @@ class MnasNetConfig:
     """Choices of each decision, the skeleton, and the fixed training-time fields of decoded specs."""
 
     skeleton: Skeleton = field(default_factory=Skeleton)
-    ops: list[str] = field(default_factory=lambda: ["conv", "dsconv", "mbconv3", "mbconv6"])
+    ops: list[str] = field(default_factory=lambda: list(MNASNET_OPS))
     kernels: list[int] = field(default_factory=lambda: [3, 5])
     se_ratios: list[float] = field(default_factory=lambda: [0.0, 0.25])
     skips: list[bool] = field(default_factory=lambda: [True, False])
@@ -73,9 +68,9 @@ class MnasNetConfig:
     def __post_init__(self) -> None:
         if isinstance(self.skeleton, dict):
             self.skeleton = Skeleton(**self.skeleton)
-        unknown = [op for op in self.ops if op not in OPS]
+        unknown = [op for op in self.ops if op_named(op) is None]
         if unknown:
-            raise SpaceError(f"ops: {unknown[0]!r} is not one of {', '.join(OPS)}")
+            raise SpaceError(f"ops: {unknown[0]!r} is not one of {', '.join(MNASNET_OPS)} (or mbconvN)")
         for name in ("ops", "kernels", "se_ratios", "skips", "filter_multipliers", "layer_deltas",
                      "reduction_strides"):
             if not getattr(self, name):
@@ -216,7 +211,7 @@ class MnasNetSpace(CategoricalSpace):
         stem_stride, strides = self.strides(choices)
         blocks, cin = [], sk.stem
         for b, v in enumerate(self._block_values(choices)):
-            op, expand = OPS[v["op"]]
+            op, expand = op_named(v["op"])
             cout = nearest_multiple(sk.channels[b] * v["filters"])
             blocks.append(BlockSpec(op=op, repeats=max(1, sk.layers[b] + v["layers"]), kernel=v["kernel"],
                                     stride=strides[b], expand=expand, in_channels=cin, out_channels=cout,
@@ -241,7 +236,7 @@ class MnasNetSpace(CategoricalSpace):
         choices: list[int] = []
         for b, block in enumerate(spec.blocks):
             where = f"{spec.name}: block {b} ({block.to_string()})"
-            op_name = next((n for n in c.ops if OPS[n] == (block.op, block.expand)), None)
+            op_name = next((n for n in c.ops if op_named(n) == (block.op, block.expand)), None)
             if op_name is None:
                 raise SpaceError(f"{where}: op {block.op} with expand {block.expand} is not a choice")
             filters = [m for m in c.filter_multipliers if nearest_multiple(sk.channels[b] * m) == block.out_channels]
@@ -291,8 +286,8 @@ class MnasNetSpace(CategoricalSpace):
 
         choices: list[int] = []
         for b, block in enumerate(spec.blocks):
-            same_family = [n for n in c.ops if OPS[n][0] == block.op] or list(c.ops)
-            op = min(same_family, key=lambda n: abs(OPS[n][1] - block.expand))
+            same_family = [n for n in c.ops if op_named(n)[0] == block.op] or list(c.ops)
+            op = min(same_family, key=lambda n: abs(op_named(n)[1] - block.expand))
             choices += [c.ops.index(op),
                         closest(c.kernels, lambda k: abs(k - block.kernel)),
                         closest(c.se_ratios, lambda r: abs(r - block.se)),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 from search_spaces import REFERENCES
+from search_spaces.ops import LAYER_KINDS
 from search_spaces.spec import ArchSpec, BlockSpec, load_spec
 
 
@@ -17,10 +18,10 @@ def random_spec(rng: random.Random, resolution: int | None = None) -> ArchSpec:
     stem = rng.choice([8, 16, 24, 32, 40])
     blocks, cin = [], stem
     for _ in range(rng.randint(1, 7)):
-        op = rng.choice(["mbconv", "mbconv", "conv"])
+        op = rng.choice(["mbconv", *LAYER_KINDS])  # every kind, MBConv twice as often
         cout = rng.choice([8, 12, 16, 24, 32, 48, 64, cin])
         blocks.append(BlockSpec(op=op, repeats=rng.randint(1, 3), kernel=rng.choice([1, 3, 5, 7]),
-                                stride=rng.choice([1, 2]), expand=1 if op == "conv" else rng.choice([1, 2, 3, 4, 6]),
+                                stride=rng.choice([1, 2]), expand=rng.choice([1, 2, 3, 4, 6]) if LAYER_KINDS[op].expands else 1,
                                 in_channels=cin, out_channels=cout, se=rng.choice([0.0, 0.0, 0.25, 0.5, 0.1]),
                                 skip=rng.random() < 0.7))
         cin = cout

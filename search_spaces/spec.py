@@ -14,13 +14,14 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from search_spaces.errors import UserInputError
+from search_spaces.ops import LAYER_KINDS, MARKERS, kind_of
 
 SPEC_FORMAT = "nas-b0-spec/1"
 # a spec whose stem does not downsample (stem_stride 1) is written as /2 with the field, so that a reader that
 # knows only /1 (which builds a stride-2 stem) refuses it instead of building another network; /1 is still
 # written for every stride-2 stem
 SPEC_FORMAT_STEM = "nas-b0-spec/2"
-OPS = ("mbconv", "conv")
+OPS = tuple(LAYER_KINDS)  # the spec's ops: the op table's kinds (search_spaces/ops.py)
 MIN_RESOLUTION = 8  # the smallest input size a spec, a proxy or a FLOPs count accepts
 # bounds that keep every count and build of a spec to seconds (EfficientNet-L2: 800 px, ~5,500 channels,
 # ~90 layers); a spec beyond them is a user error, not minutes of work
@@ -64,36 +65,25 @@ class BlockSpec:
 
     def notation(self) -> str:
         """The block's short token (NOTATION), e.g. ``M6k5se·40x3/2``."""
-        op = "C" if self.op == "conv" else ("D" if self.expand == 1 else f"M{self.expand}")
+        op = kind_of(self.op).token(self.expand)
         options = ("se" if self.se else "") + ("" if self.skip else "n")
         return f"{op}k{self.kernel}{options}·{self.out_channels}x{self.repeats}" + ("/2" if self.stride == 2 else "")
 
     def to_string(self) -> str:
-        """EfficientNet block string, e.g. ``r2_k3_s22_e6_i16_o24_se0.25``; ``_conv`` marks a regular conv."""
+        """EfficientNet block string, e.g. ``r2_k3_s22_e6_i16_o24_se0.25``; an op's marker (``_conv``: a regular
+        conv) follows the options."""
         text = (f"r{self.repeats}_k{self.kernel}_s{self.stride}{self.stride}_e{self.expand}"
                 f"_i{self.in_channels}_o{self.out_channels}")
         if self.se > 0:
             text += f"_se{self.se:g}"
         if not self.skip:
             text += "_noskip"
-        if self.op == "conv":
-            text += "_conv"
-        return text
+        marker = kind_of(self.op).marker
+        return text + (f"_{marker}" if marker else "")
 
     def to_timm(self) -> str | None:
         """timm ``arch_def`` string, or None where timm has no equivalent (a regular conv with SE)."""
-        if self.op == "conv":
-            if self.se > 0:
-                return None
-            return f"cn_r{self.repeats}_k{self.kernel}_s{self.stride}_c{self.out_channels}" + (
-                "_skip" if self.skip else "")
-        kind = "ds" if self.expand == 1 else "ir"
-        text = f"{kind}_r{self.repeats}_k{self.kernel}_s{self.stride}_e{self.expand}_c{self.out_channels}"
-        if self.se > 0:
-            text += f"_se{self.se:g}"
-        if not self.skip:
-            text += "_noskip"
-        return text
+        return kind_of(self.op).timm(self)
 
     def layers(self) -> list["LayerSpec"]:
         """The block expanded into its layers: only the first has ``stride`` and ``in_channels``; a layer gets
@@ -141,8 +131,8 @@ def parse_block_string(text: str) -> BlockSpec:
                 raise SpecError(f"block string {text!r}: bad SE ratio {option!r}") from None
         elif option == "noskip":
             skip = False
-        elif option == "conv":
-            op = "conv"
+        elif option in MARKERS:
+            op = MARKERS[option]
         else:
             raise SpecError(f"block string {text!r}: unknown option {option!r}")
     block = BlockSpec(op, int(r), int(k), int(s1), int(e), int(cin), int(cout), se, skip)
@@ -239,8 +229,8 @@ def _check_block(b: BlockSpec, where: str) -> None:
         raise SpecError(f"{where}.kernel: {b.kernel!r} is not one of {', '.join(map(str, KERNELS))}")
     if not _is_int(b.stride) or b.stride not in STRIDES:
         raise SpecError(f"{where}.stride: {b.stride!r} is not 1 or 2")
-    if b.op == "conv" and b.expand != 1:
-        raise SpecError(f"{where}.expand: {b.expand!r} must be 1 for op 'conv'")
+    if not kind_of(b.op).expands and b.expand != 1:
+        raise SpecError(f"{where}.expand: {b.expand!r} must be 1 for op {b.op!r}")
     if not _is_number(b.se) or not 0 <= b.se <= 1:
         raise SpecError(f"{where}.se: {b.se!r} is not a ratio between 0 and 1")
     if not isinstance(b.skip, bool):

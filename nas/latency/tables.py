@@ -26,6 +26,7 @@ from typing import Any, Callable, Iterable, Iterator
 import numpy as np
 
 from nas.errors import UserInputError
+from search_spaces.ops import kind_of
 from search_spaces.spec import ArchSpec, LayerSpec
 
 TABLE_FORMAT = "nas-latency-table/1"
@@ -147,7 +148,7 @@ class Part:
 
 
 def _layer_key(layer: LayerSpec, size: int, activation: str) -> str:
-    expand = f"_e{layer.expand}" if layer.op == "mbconv" else ""
+    expand = f"_e{layer.expand}" if kind_of(layer.op).expands else ""
     return (f"{layer.op}{expand}_k{layer.kernel}_s{layer.stride}_i{layer.in_channels}_o{layer.out_channels}"
             f"_se{layer.se:g}{'_res' if layer.residual else ''}_{activation}@{size}")
 

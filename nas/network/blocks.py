@@ -166,4 +166,5 @@ class RegularConv(nn.Module):
 
 # The one table from a spec's ``op`` to its layer class: the model builder builds with ``build`` and the
 # analytic counter counts with ``count``. A new op is a class here and a row in this table.
+# the module class of each layer kind of the op table (search_spaces/ops.py): a new op is a row there and a class here
 LAYER_TYPES: dict[str, type[MBConv] | type[RegularConv]] = {"mbconv": MBConv, "conv": RegularConv}

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 from html import escape
 
+from search_spaces.ops import kind_of
 from search_spaces.spec import ArchSpec, BlockSpec
 
-OP_COLORS = {"conv": "#f4d6a0", "dsconv": "#cfe3c8", "mbconv3": "#c6dbef", "mbconv6": "#9ecae1"}
 BOX_W, GAP, BOX_H = 112, 12, 118
 
 
 def block_op(block: BlockSpec) -> str:
     """The space's name of a block's conv op: conv, dsconv (MBConv expand 1), mbconv3, mbconv6 (mbconvN)."""
-    if block.op == "conv":
-        return "conv"
-    return "dsconv" if block.expand == 1 else f"mbconv{block.expand}"
+    return kind_of(block.op).name(block.expand)
 
 
 def _lines(block: BlockSpec) -> list[str]:
@@ -65,6 +63,6 @@ def network_svg(spec: ArchSpec, resolution: int | None = None, caption: str = ""
         else:
             block = spec.blocks[index - 1]
             out.append(_box(x, y, f"block {index}", _lines(block), row.size, row.flops, row.params,
-                            OP_COLORS[block_op(block)], "block"))
+                            kind_of(block.op).color(block.expand), "block"))
     out.append("</svg>")
     return "".join(out)
