@@ -130,10 +130,14 @@ def test_failed_trial_is_recorded_and_search_completes(tmp_path, capsys):
             raise RuntimeError("injected failure")
         run_job(trial_config, datasets, resources)
 
+    import signal
+
     config = _tiny_config(tmp_path / "fail", trials=3, controller="random")
     data = load_data(config.data, config.proxy_resolution, config.val_fraction, config.seed)
+    handler = signal.getsignal(signal.SIGINT)
     outcome = run_search(config, data, trainable=failing_second_trial)
     assert outcome.finished
+    assert signal.getsignal(signal.SIGINT) is handler  # Tune's handler is not left to swallow a later Ctrl-C
     trials = pd.read_csv(tmp_path / "fail" / "trials.csv", keep_default_na=False)
     assert len(trials) == 3
     failed = trials[trials["trial"] == 1].iloc[0]

@@ -339,12 +339,30 @@ class Runner:
                                       verbose=1 if self.debug else 0, callbacks=list(callbacks),
                                       failure_config=tune.FailureConfig(max_failures=TRIAL_RETRIES)))
         try:
-            with driver_on_one_thread():
+            with driver_on_one_thread(), sigint_handler_kept():
                 grid = tuner.fit()
         except KeyboardInterrupt:
             return False
         # Tune stops gracefully on Ctrl-C: trials that did not end mean the run was interrupted
         return grid.num_terminated + grid.num_errors == len(grid)
+
+
+@contextlib.contextmanager
+def sigint_handler_kept() -> Iterator[None]:
+    """Put back the SIGINT handler a Tune run replaces (Tune leaves its own behind, which only flags a run
+    that has ended): without this, Ctrl-C and SIGTERM after a search were swallowed by a later command of the
+    same process (nas.api.search then nas.api.train, or benchmarks that chain them)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    handler = signal.getsignal(signal.SIGINT)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, handler if handler is not None else signal.default_int_handler)
 
 
 @contextlib.contextmanager
