@@ -250,6 +250,9 @@ def main() -> None:
     parser.add_argument("--start-from", help="nas-search's --start-from (default: nas-search's default)")
     parser.add_argument("--space", help="nas-search's --space; the search then counts FLOPs and trains its proxy at "
                                         "--resolution (default: nas-search's default space, FLOPs at 224 px)")
+    parser.add_argument("--searched", action="append", default=[], metavar="RUN",
+                        help="also train the best_b0.json of this finished nas-search run (on --seeds), named "
+                             "search-<its folder name>; its wall_seconds.txt, when there, is its search time")
     parser.add_argument("--hand-fix", action="store_true",
                         help="also train B0 with a stride-1 stem, width-scaled to B0's FLOPs (on --seeds)")
     parser.add_argument("--out", help="default: runs/real-data/<data name>")
@@ -283,6 +286,12 @@ def main() -> None:
     for name in specs:
         seeds = args.seeds if name in ("efficientnet_b0", "b0-stem1-scaled", *specs_found) else (args.reference_seeds or args.seeds)
         plan += [(int(seed), name) for seed in seeds.split(",")]
+    for run in map(Path, args.searched):
+        name = f"search-{run.name}"
+        specs[name], specs_found = run / "best_b0.json", [*specs_found, name]
+        plan += [(int(seed), name) for seed in args.seeds.split(",")]
+        timing = run / "wall_seconds.txt"
+        search_seconds[name] = float(timing.read_text()) if timing.is_file() else float("nan")
     rows = []
     for seed, name in sorted(plan, key=lambda item: item[0]):
         result = run_training(specs[name], args.data, args.resolution, args.epochs, seed,
@@ -290,7 +299,7 @@ def main() -> None:
         rows.append(_row(name, seed, result, specs[name]))
         say(f"{name} seed {seed}: test {result.get('test_accuracy')}, val {result['val_accuracy']:.4f}")
     seeds = [int(s) for s in args.seeds.split(",")]
-    for target in (search_seconds if args.finalists > 0 else ()):
+    for target in ([t for t in search_seconds if not t.startswith("search-")] if args.finalists > 0 else ()):
         rows += finalists_rows(args, out, target, seeds, rows)
     frame = pd.DataFrame(rows)
     frame.to_csv(out / "runs.csv", index=False)
@@ -302,7 +311,7 @@ def main() -> None:
     print(paired.to_string(index=False, float_format=lambda v: f"{v:+.4f}"))
     searched = [name for name in table["network"] if name.startswith("search-")]
     for name in searched:
-        target = name.split("-")[1]
+        target = name if name in search_seconds else name.split("-")[1]
         found = table[table["network"] == name].iloc[0]
         for reference in REFERENCE_NETWORKS:
             ref = table[table["network"] == reference].iloc[0]
