@@ -46,6 +46,8 @@ def test_end_to_end_search_writes_every_output(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "top 4 of 4 candidates (4 trained)" in printed
     assert "M6 = MBConv with expansion 6" in printed  # the notation explained
+    assert "how well it ranks networks after real training is not measured" in printed  # TINY's 2-step proxy
+    assert (recorded_loss := pd.read_csv(out / "trials.csv")["train_loss"]).notna().all() and (recorded_loss > 0).all()
     lines = _finished_lines(printed)
     recorded = pd.read_csv(out / "trials.csv").set_index("trial")
     assert sorted(lines) == [0, 1, 2, 3]  # numbered from 0, as in trials.csv and best_b0.json's provenance

@@ -33,6 +33,7 @@ from nas.search.trial_record import COLUMNS, EVALUATED, TrialRecord
 from nas.training.budget import rung_steps
 from nas.versions import versions
 from search_spaces.mnasnet import MnasNetSpace
+from nas.search.proxy_evidence import evidence_line
 from search_spaces.spec import NOTATION
 
 
@@ -262,6 +263,7 @@ def train_candidates(session: Session, data: Any, remaining: int, trainable: Cal
     """Start Ray, then let the searcher propose and the engine train ``remaining`` candidates."""
     config, searcher, log = session.config, session.searcher, session.log
     log(f"proxy data {data.describe()}")
+    log(evidence_line(config.proxy))
     log(NOTATION)
     searcher.cache = cache = open_cache(config, {"proxy": data}, _warn)
 
