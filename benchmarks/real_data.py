@@ -253,6 +253,7 @@ def main() -> None:
     parser.add_argument("--searched", action="append", default=[], metavar="RUN",
                         help="also train the best_b0.json of this finished nas-search run (on --seeds), named "
                              "search-<its folder name>; its wall_seconds.txt, when there, is its search time")
+    parser.add_argument("--cpus", type=int, help="nas-train's --cpus-per-worker (default: nas-train's)")
     parser.add_argument("--hand-fix", action="store_true",
                         help="also train B0 with a stride-1 stem, width-scaled to B0's FLOPs (on --seeds)")
     parser.add_argument("--out", help="default: runs/real-data/<data name>")
@@ -295,7 +296,8 @@ def main() -> None:
     rows = []
     for seed, name in sorted(plan, key=lambda item: item[0]):
         result = run_training(specs[name], args.data, args.resolution, args.epochs, seed,
-                              out / f"train-{name}-e{args.epochs}-r{args.resolution}-s{seed}")
+                              out / f"train-{name}-e{args.epochs}-r{args.resolution}-s{seed}",
+                              options=("--cpus-per-worker", str(args.cpus)) if args.cpus else ())
         rows.append(_row(name, seed, result, specs[name]))
         say(f"{name} seed {seed}: test {result.get('test_accuracy')}, val {result['val_accuracy']:.4f}")
     seeds = [int(s) for s in args.seeds.split(",")]
