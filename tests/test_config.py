@@ -120,3 +120,24 @@ def test_values_allowed_but_probably_not_meant_are_warned_about():
 def test_sizes_beyond_the_bounds_of_a_spec_are_refused(values, words):
     with pytest.raises(UserInputError, match=words):
         SearchConfig(target_flops=1, out="x", **values)
+
+
+def test_a_space_that_searches_the_downsampling_trains_its_proxy_at_the_given_resolution():
+    from search_spaces.mnasnet import space_named
+
+    strided = space_named("downsampling").config.to_dict()
+    assert SearchConfig.new(target_flops=1, out="x", space=strided, resolution=64).proxy_resolution == 64
+    assert SearchConfig.new(target_flops=1, out="x", space=strided, resolution=64,
+                            proxy_resolution=32).proxy_resolution == 32  # what the user gave wins
+    assert SearchConfig.new(target_flops=1, out="x", resolution=64).proxy_resolution == 32  # MnasNet's space
+
+
+def test_the_api_and_the_command_line_check_a_search_the_same_way(tmp_path):
+    from nas.api import search
+    from nas.search.driver import preflight
+
+    config = SearchConfig(target_flops=1, out="x", resolution=4000, num_classes=100_000)
+    with pytest.raises(UserInputError):
+        preflight(config)  # the largest network of the space is past the size bound
+    with pytest.raises(UserInputError, match="latency table .*absent.json: no such file"):
+        search("400M", out=tmp_path / "run", latency_table=str(tmp_path / "absent.json"))

@@ -9,6 +9,7 @@ as an .npz in the run directory, so a run can be resumed and read back like any 
 """
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,7 +79,7 @@ def search(target_flops: int | str | None = None, data: Any = "synthetic", *, ou
     from nas.data.datasets import load_data  # its DataError is a UserInputError
     from nas.retrain.finalists import train_finalists
     from nas.search.config import SearchConfig
-    from nas.search.driver import run_search, saved_config
+    from nas.search.driver import preflight, run_search, saved_config
 
     run_dir = Path(out or Path("runs") / time.strftime("%Y%m%d-%H%M%S"))
     options = _search_options(options)
@@ -88,10 +89,13 @@ def search(target_flops: int | str | None = None, data: Any = "synthetic", *, ou
                                    **({"target_flops": _flops(target_flops)} if target_flops else {})})
     else:
         data_text = data_argument(data, run_dir)
-        config = SearchConfig(target_flops=_flops(target_flops), data=data_text, out=str(run_dir), **options)
+        config = SearchConfig.new(target_flops=_flops(target_flops), data=data_text, out=str(run_dir), **options)
         previous = None
+    warnings, table = preflight(config)
+    for warning in warnings:
+        print(warning, file=sys.stderr)
     proxy_data = load_data(config.proxy.data, config.proxy.resolution, config.proxy.val_fraction, config.proxy.seed)
-    outcome = run_search(config, proxy_data, previous=previous)
+    outcome = run_search(config, proxy_data, previous=previous, latency_table=table)
     if outcome.finished and (outcome.trials["status"] == "ok").any():
         train_finalists(config)
     best = run_dir / "best_b0.json"

@@ -103,8 +103,6 @@ def _search_config(args: argparse.Namespace) -> tuple[SearchConfig, SearchConfig
         return config, saved
     if args.target_flops is None and args.target_latency_ms is None:
         raise UsageError("a target is required: --target-flops 400M, --target-latency 20ms, or both")
-    if space.searches_strides and "resolution" in given and "proxy_resolution" not in given:
-        given["proxy_resolution"] = given["resolution"]  # the downsampling is chosen at the size it runs at
     table = search_table(args.latency_table, args.latency_device,
                          args.resolution or SearchConfig.defaults()["resolution"], space)
     if table:
@@ -118,23 +116,21 @@ def _search_config(args: argparse.Namespace) -> tuple[SearchConfig, SearchConfig
         print(f"warning: {out} held trials.csv without its search.json; its files were moved to {kept}, and a new "
               f"search starts there (the result cache serves the candidates already trained)", file=sys.stderr)
     given["out"] = out
-    return SearchConfig(**{"target_flops": None, **given}), None
+    return SearchConfig.new(**{"target_flops": None, **given}), None
 
 
 def _search(args: argparse.Namespace) -> int:
-    from nas.network.counting import check_space_size
     from nas.search.close_calls import close_call_line
-    from nas.search.driver import open_latency_table, run_search
+    from nas.search.driver import preflight, run_search
     from nas.search.start_points import resolve_start_points
 
     config, previous = _search_config(args)
     # an unknown name: a usage error before the data loads; the names mark the start points in the top list below
     space = config.search_space()
     starts = {tuple(choices): name for name, choices in resolve_start_points(config.start_from, space)}
-    for warning in config.warnings():
+    warnings, table = preflight(config)  # a wrong table file or too large a space: before the data loads
+    for warning in warnings:
         print(warning, file=sys.stderr)
-    check_space_size(space, max(config.resolution, config.proxy_resolution), config.num_classes or 1000)
-    table = open_latency_table(config, space)  # a wrong table file: a usage error before the data loads
     # the data before Ray starts: a missing directory is a usage error
     data = load_proxy_data(config.proxy)
     outcome = run_search(config, data, previous=previous, latency_table=table)

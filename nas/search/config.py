@@ -118,6 +118,16 @@ class SearchConfig:
         except SpaceError as exc:
             raise UserInputError(str(exc)) from None
 
+    @classmethod
+    def new(cls, **given: Any) -> "SearchConfig":
+        """A new search's configuration from what a user gave (the command line's flags, the API's arguments):
+        in a space that searches the downsampling, the proxy trains at ``resolution`` when only that is given
+        (the strides are chosen at the size the network runs at)."""
+        space = MnasNetConfig.from_dict(given["space"]) if given.get("space") else default_space().config
+        if MnasNetSpace(space).searches_strides and "resolution" in given and "proxy_resolution" not in given:
+            given = {**given, "proxy_resolution": given["resolution"]}
+        return cls(**given)
+
     def warnings(self) -> list[str]:
         """Values that are allowed but probably not meant, as ``warning:`` lines: a learning rate far above the
         optimizer's default (the proxy training diverges and every candidate fails), ``--w`` with the hard

@@ -82,6 +82,17 @@ def rescore(history: list[TrialRecord], config: SearchConfig) -> list[TrialRecor
     return out
 
 
+def preflight(config: SearchConfig) -> tuple[list[str], Any]:
+    """What a new or resumed search checks before its data loads, for the command line and the API alike: its
+    warnings, the size bound of its space's largest network, and its latency table (opened once; None
+    without one). User errors are raised."""
+    from nas.network.counting import check_space_size
+
+    space = config.search_space()
+    check_space_size(space, max(config.resolution, config.proxy_resolution), config.num_classes or 1000)
+    return config.warnings(), open_latency_table(config, space)
+
+
 def open_latency_table(config: SearchConfig, space: MnasNetSpace) -> Any:
     """The search's latency table (read once, here: the searcher, the scheduler and the recorder use it), or
     None without one; a table of another space or resolution is a user error."""
