@@ -320,7 +320,7 @@ def main() -> None:
             margin = found["test_mean"] - ref["test_mean"]
             noise = max(found["test_spread"], ref["test_spread"])
             print(f"{name} vs {reference}: {margin:+.4f} test accuracy ({'beyond' if abs(margin) > noise else 'within'}"
-                  f" the seed spread {noise:.4f}) at {found['flops_224'] / ref['flops_224']:.2f}x its FLOPs")
+                  f" the seed spread {noise:.4f}) at {found['flops'] / ref['flops']:.2f}x its FLOPs at {args.resolution} px")
         print(f"{name}: {search_seconds[target] / 60:.1f} min of search")
     plot(table, out / "real_data.png", f"{out.name}: test accuracy after nas-train\n({args.epochs} epochs at "
          f"{args.resolution} px, seeds {args.seeds})")
