@@ -222,8 +222,9 @@ def test_labels_beyond_any_classifier_are_refused(tmp_path):
 
 def test_the_commands_say_the_data_warnings_on_stderr(capsys):
     from nas.cli.common import load_proxy_data as _proxy_data
+    from nas.training.proxy_settings import ProxySettings
 
-    data = _proxy_data("synthetic:classes=3,images=90", 16, 0.2, 0, 16)
+    data = _proxy_data(ProxySettings(data="synthetic:classes=3,images=90", resolution=16, batch_size=16))
     assert len(data.y_val) == 18
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err == (
