@@ -252,7 +252,8 @@ def main() -> None:
                                         "--resolution (default: nas-search's default space, FLOPs at 224 px)")
     parser.add_argument("--searched", action="append", default=[], metavar="RUN",
                         help="also train the best_b0.json of this finished nas-search run (on --seeds), named "
-                             "search-<its folder name>; its wall_seconds.txt, when there, is its search time")
+                             "after its folder (search-<name> when the name does not start so); its "
+                             "wall_seconds.txt, when there, is its search time")
     parser.add_argument("--cpus", type=int, help="nas-train's --cpus-per-worker (default: nas-train's)")
     parser.add_argument("--hand-fix", action="store_true",
                         help="also train B0 with a stride-1 stem, width-scaled to B0's FLOPs (on --seeds)")
@@ -288,7 +289,7 @@ def main() -> None:
         seeds = args.seeds if name in ("efficientnet_b0", "b0-stem1-scaled", *specs_found) else (args.reference_seeds or args.seeds)
         plan += [(int(seed), name) for seed in seeds.split(",")]
     for run in map(Path, args.searched):
-        name = f"search-{run.name}"
+        name = run.name if run.name.startswith("search-") else f"search-{run.name}"
         specs[name], specs_found = run / "best_b0.json", [*specs_found, name]
         plan += [(int(seed), name) for seed in args.seeds.split(",")]
         timing = run / "wall_seconds.txt"
