@@ -290,7 +290,7 @@ def main() -> None:
         plan += [(int(seed), name) for seed in seeds.split(",")]
     for run in map(Path, args.searched):
         name = run.name if run.name.startswith("search-") else f"search-{run.name}"
-        specs[name], specs_found = run / "best_b0.json", [*specs_found, name]
+        specs[name] = run / "best_b0.json"
         plan += [(int(seed), name) for seed in args.seeds.split(",")]
         timing = run / "wall_seconds.txt"
         search_seconds[name] = float(timing.read_text()) if timing.is_file() else float("nan")

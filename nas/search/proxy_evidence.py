@@ -22,22 +22,27 @@ def fidelity(proxy: ProxySettings) -> dict[str, object]:
     return values
 
 
+def _missing(value: object) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
 def _same(row: pd.Series, wanted: dict[str, object]) -> bool:
+    """Whether a row of the evidence is the proxy of ``wanted`` (None there is a blank cell here)."""
     for name, value in wanted.items():
         mine = row[name]
-        if value is None or (isinstance(mine, float) and math.isnan(mine)):
-            if not (value is None and (mine is None or (isinstance(mine, float) and math.isnan(mine)))):
+        if _missing(value) or _missing(mine):
+            if not (_missing(value) and _missing(mine)):
                 return False
-        elif isinstance(value, (int, float)) and not isinstance(value, bool):
-            if not math.isclose(float(mine), float(value)):
+        elif isinstance(value, str):
+            if str(mine) != value:
                 return False
-        elif str(mine) != str(value):
+        elif not math.isclose(float(mine), float(value)):
             return False
     return True
 
 
 def known_ranking(proxy: ProxySettings, path: Path = EVIDENCE) -> pd.DataFrame:
-    """The measured rows of this proxy's fidelity (any data set), held-out accuracy's score first."""
+    """The measured rows of this proxy's fidelity: every data set and score."""
     if not path.is_file():
         return pd.DataFrame()
     table = pd.read_csv(path)
