@@ -151,7 +151,8 @@ def finalists(run: Path, k: int) -> list[tuple[int, str | None]]:
     opened = open_run(run, "finalists")
     trials = opened.trials()
     trials = trials[trials["status"] == "ok"].sort_values("reward", ascending=False)
-    names, found = start_point_names(opened.config.start_from, opened.space), []
+    names, found = start_point_names(opened.config.start_from, opened.space,
+                                     opened.config.sizing(opened.num_classes())), []
     for _, row in trials.iterrows():
         start = names.get(tuple(row["choices"]))
         if len(found) < k or start is not None:

@@ -127,12 +127,14 @@ def _search(args: argparse.Namespace) -> int:
     config, previous = _search_config(args)
     # an unknown name: a usage error before the data loads; the names mark the start points in the top list below
     space = config.search_space()
-    starts = {tuple(choices): name for name, choices in resolve_start_points(config.start_from, space)}
+    resolve_start_points(config.start_from, space, config.sizing(num_classes=10))
     warnings, table = preflight(config)  # a wrong table file or too large a space: before the data loads
     for warning in warnings:
         print(warning, file=sys.stderr)
     # the data before Ray starts: a missing directory is a usage error
     data = load_proxy_data(config.proxy)
+    starts = {tuple(choices): name for name, choices in
+              resolve_start_points(config.start_from, space, config.sizing(data.num_classes))}
     outcome = run_search(config, data, previous=previous, latency_table=table)
     frame = outcome.trials
     ok = frame[frame["status"] == "ok"].sort_values("reward", ascending=False)

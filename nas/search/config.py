@@ -11,7 +11,7 @@ from typing import Any
 
 from nas.errors import UserInputError
 from nas.search.reward import mnas_reward
-from nas.search.start_points import expand_start_from
+from nas.search.start_points import LEVELS, Sizing, expand_start_from
 from nas.training.proxy_settings import ProxySettings
 from nas.training.recipe import PROXY_LR, TrainRecipe
 from search_spaces.mnasnet import MnasNetConfig, MnasNetSpace, default_space, mnasnet_paper_config
@@ -122,10 +122,14 @@ class SearchConfig:
     def new(cls, **given: Any) -> "SearchConfig":
         """A new search's configuration from what a user gave (the command line's flags, the API's arguments):
         in a space that searches the downsampling, the proxy trains at ``resolution`` when only that is given
-        (the strides are chosen at the size the network runs at)."""
+        (the strides are chosen at the size the network runs at), and with a FLOPs target the search starts from
+        B0 at each downsampling level (``levels``) unless start points are given."""
         space = MnasNetConfig.from_dict(given["space"]) if given.get("space") else default_space().config
-        if MnasNetSpace(space).searches_strides and "resolution" in given and "proxy_resolution" not in given:
-            given = {**given, "proxy_resolution": given["resolution"]}
+        if MnasNetSpace(space).searches_strides:
+            if "resolution" in given and "proxy_resolution" not in given:
+                given = {**given, "proxy_resolution": given["resolution"]}
+            if given.get("target_flops") and given.get("start_from") is None:
+                given = {**given, "start_from": (LEVELS,)}
         return cls(**given)
 
     def warnings(self) -> list[str]:
@@ -145,6 +149,11 @@ class SearchConfig:
         return out
 
     # -- the parts of the configuration that other modules use
+    def sizing(self, num_classes: int) -> Sizing:
+        """What the ``levels`` start points are sized to: the FLOPs target and window at ``resolution``, with the
+        run's class count (``num_classes`` unless given)."""
+        return Sizing(self.target_flops, self.window, self.resolution, self.num_classes or num_classes)
+
     def search_space(self) -> MnasNetSpace:
         """The space this search proposes from and its records decode with."""
         return MnasNetSpace(MnasNetConfig.from_dict(self.space))

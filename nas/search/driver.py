@@ -28,7 +28,7 @@ from nas.search.run import SETTINGS_FILE, open_run, write_space_file
 from nas.search.run_files import STATE_FILE, StateError, load_state, read_records, repair_trials, write_json
 from nas.search.scheduler import make_scheduler
 from nas.search.searcher import MAX_DUPLICATES, MAX_SCREENED, ControllerSearcher, screened_reward
-from nas.search.start_points import resolve_start_points
+from nas.search.start_points import LEVELS, resolve_start_points
 from nas.search.trial_record import COLUMNS, EVALUATED, TrialRecord
 from nas.training.budget import rung_steps
 from nas.versions import versions
@@ -210,7 +210,7 @@ def open_session(config: SearchConfig, data: Any, previous: SearchConfig | None,
 
     progress = Progress(config.trials, done, live=live)
     log = progress.log if log is say else log
-    starts = resolve_start_points(config.start_from, space)
+    starts = resolve_start_points(config.start_from, space, config.sizing(num_classes))
     recorder = Recorder(run_dir, config, space, num_classes, history, log, latency_table=table, start_points=starts,
                         on_record=lambda record: progress.trial_ended(int(record["trial"])))
     if rescored:
@@ -228,8 +228,10 @@ def open_session(config: SearchConfig, data: Any, previous: SearchConfig | None,
     restore_controller(controller, state, history)
     total = config.budget().total_steps(len(data.y_train))
     if starts and previous is None:
+        levels = " (b0-Nx: EfficientNet-B0 at Nx downsampling, sized to the target)" if LEVELS in config.start_from \
+            else ""
         log(f"starting from {', '.join(name for name, _ in starts)} (each as its nearest architecture in the "
-            f"space), then the {config.controller} controller")
+            f"space){levels}, then the {config.controller} controller")
     searcher = ControllerSearcher(controller, space, config, num_classes, history, recorder,
                                   duplicates=int((state or {}).get("duplicates", 0)), latency_table=table,
                                   saved=state, start_points=starts,

@@ -85,7 +85,7 @@ class Recorder:
                  start_points: Sequence[tuple[str, Sequence[int]]] | None = None) -> None:
         self.run_dir, self.config, self.space, self.num_classes, self.log = run_dir, config, space, num_classes, log
         if start_points is None:  # (name, choices) of the search's start points, resolved once
-            start_points = resolve_start_points(config.start_from, space)
+            start_points = resolve_start_points(config.start_from, space, config.sizing(num_classes))
         self.start_names = {tuple(choices): name for name, choices in start_points}
         self.latency_table = latency_table  # the search's table (loaded once by the driver), or None
         self.on_record = on_record  # told of every record kept (the progress display)
