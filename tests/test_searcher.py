@@ -10,27 +10,50 @@ from nas.engine.job import Job, Measurement
 from nas.search.config import SearchConfig
 from nas.search.searcher import ControllerSearcher
 from search_spaces.mnasnet import default_space
+from search_spaces.spec import load_spec
 
 
-class Listener:
-    """Collects what the searcher hands on (the run's recorder in a real search)."""
+class RecordedRun:
+    """The searcher's real Recorder on a run directory, read back as a resumed search reads it: the records from
+    trials.csv, the state from the controller state file."""
 
-    def __init__(self):
-        self.records, self.states = [], []
+    def __init__(self, run_dir, config, space, history=None):
+        from nas.search.recorder import Recorder
+        from nas.search.run import SETTINGS_FILE, write_space_file
+        from nas.search.run_files import write_json
 
-    def record(self, record, state):
-        self.records.append(record)
-        self.states.append(state)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_json(run_dir / SETTINGS_FILE, {"config": config.to_dict(), "space_fingerprint": space.fingerprint})
+        write_space_file(run_dir, space)
+        self.lines = []
+        self.recorder = Recorder(run_dir, config, space, 10, history, log=self.lines.append, start_points=[])
 
-    def save_state(self, state):
-        self.states.append(state)
+    @property
+    def records(self):
+        from nas.search.driver import load_history
+
+        self.recorder.flush()  # screened candidates are written in batches
+        return load_history(self.recorder.run_dir)
+
+    @property
+    def state(self):
+        from nas.search.run_files import STATE_FILE, load_state
+
+        return load_state(self.recorder.run_dir / STATE_FILE)
 
 
-def _searcher(controller, history=None, cache=None, **config):
-    config = SearchConfig(**{"target_flops": 300_000_000, "out": "unused", "trials": 6, "resolution": 64,
-                             "window": (0, float("inf")), **config})
-    listener = Listener()
-    return ControllerSearcher(controller, default_space(), config, 10, history, listener, cache), listener
+def _config(run_dir, **values):
+    return SearchConfig(**{"target_flops": 300_000_000, "out": str(run_dir), "trials": 6, "resolution": 64,
+                           "window": (0, float("inf")), **values})
+
+
+def _searcher(run_dir, controller, history=None, cache=None, start_points=None, rungs=(), saved=None, **config):
+    """A searcher whose records go through the real Recorder in ``run_dir``; (searcher, the recorded run)."""
+    config = _config(run_dir, **config)
+    run = RecordedRun(run_dir, config, default_space(), history)
+    searcher = ControllerSearcher(controller, default_space(), config, 10, history, run.recorder, cache,
+                                  start_points=start_points or (), rungs=rungs, saved=saved)
+    return searcher, run
 
 
 def _finish(searcher, trial_id, accuracy, flops=300_000_000):
@@ -38,57 +61,60 @@ def _finish(searcher, trial_id, accuracy, flops=300_000_000):
                                           "reason": "", "seconds": 0.1})
 
 
-def test_suggest_puts_choices_and_the_job_in_the_config():
-    searcher, listener = _searcher(make_controller("random", default_space(), seed=0), seed=7, steps=40)
+def test_suggest_puts_choices_and_the_job_in_the_config(tmp_path):
+    searcher, run = _searcher(tmp_path / "run", make_controller("random", default_space(), seed=0), seed=7, steps=40)
     config = searcher.suggest("t0")
     assert len(config["choices"]) == 42 and config["trial"] == 0
     job = Job.from_dict(config["job"])
     assert job.spec["format"] == "nas-b0-spec/1" and job.spec["resolution"] == 64
     assert job.spec["num_classes"] == 10 and job.spec["name"] == "trial-0000"
     assert (job.seed, job.cache_seed, job.budget.steps, job.data, job.rungs) == (7, 7, 40, "proxy", ())
-    assert listener.states[-1]["told"] == []  # the state after the ask is handed on to be saved
+    assert run.state["told"] == []  # the state after the ask is handed on to be saved
     _finish(searcher, "t0", 0.5)
-    assert [r["trial"] for r in listener.records] == [0] and listener.states[-1]["told"] == [0]
+    assert [r["trial"] for r in run.records] == [0] and run.state["told"] == [0]
+    best = load_spec(tmp_path / "run" / "best_b0.json")  # the first result is the best so far
+    assert best.provenance["choices"] == config["choices"] and best.metrics["proxy_accuracy"] == 0.5
+    assert run.lines[-1].startswith("trial   0 finished") and "acc 0.500" in run.lines[-1]
 
 
-def test_the_reward_is_computed_on_the_driver_from_accuracy_and_flops():
-    searcher, listener = _searcher(make_controller("random", default_space(), seed=0), w=-0.07)
+def test_the_reward_is_computed_on_the_driver_from_accuracy_and_flops(tmp_path):
+    searcher, run = _searcher(tmp_path / "run", make_controller("random", default_space(), seed=0), w=-0.07)
     searcher.suggest("t0")
     _finish(searcher, "t0", 0.5, flops=600_000_000)  # twice the target: 0.5 * 2 ** -0.07
-    assert listener.records[0]["reward"] == pytest.approx(0.5 * 2 ** -0.07)
-    hard, listener = _searcher(make_controller("random", default_space(), seed=0), reward="hard")
+    assert run.records[0]["reward"] == pytest.approx(0.5 * 2 ** -0.07)
+    hard, run = _searcher(tmp_path / "hard", make_controller("random", default_space(), seed=0), reward="hard")
     hard.suggest("t0")
     _finish(hard, "t0", 0.5, flops=600_000_000)  # hard: exponent -1 over the target
-    assert listener.records[0]["reward"] == pytest.approx(0.25)
+    assert run.records[0]["reward"] == pytest.approx(0.25)
 
 
-def test_errored_trial_is_told_zero():
+def test_errored_trial_is_told_zero(tmp_path):
     controller = make_controller("evolution", default_space(), seed=0)
-    searcher, listener = _searcher(controller)
+    searcher, run = _searcher(tmp_path / "run", controller)
     searcher.suggest("t0")
     searcher.on_trial_complete("t0", None, error=True)
-    assert listener.records[0]["status"] == "failed" and listener.records[0]["reward"] == 0.0
-    assert "errored" in listener.records[0]["reason"]
+    assert run.records[0]["status"] == "failed" and run.records[0]["reward"] == 0.0
+    assert "errored" in run.records[0]["reason"]
     assert controller.population[-1][1] == 0.0
 
 
-def test_an_evaluated_architecture_is_not_trained_again():
+def test_an_evaluated_architecture_is_not_trained_again(tmp_path):
     space = default_space()
     controller = make_controller("random", space, seed=3)
     upcoming = copy.deepcopy(controller).ask()  # what the controller will propose first
     history = [{"trial": 0, "trial_id": "old", "choices": upcoming, "reward": 0.7, "status": "ok",
                 "accuracy": 0.7, "flops": 1, "params": 1}]
-    searcher, _ = _searcher(controller, history)
+    searcher, _ = _searcher(tmp_path / "run", controller, history)
     config = searcher.suggest("t1")
     assert config["choices"] != upcoming and config["trial"] == 1
     assert searcher.duplicates == 1 and controller.num_told == 1  # told the recorded reward instead
 
 
-def test_trials_are_numbered_after_the_highest_recorded_one():
+def test_trials_are_numbered_after_the_highest_recorded_one(tmp_path):
     """A kill can lose trial 0 while trial 1 was written: the next trial is 2, never a second 1."""
     history = [{"trial": 1, "trial_id": "old", "choices": [0] * 42, "reward": 0.1, "status": "ok",
                 "accuracy": 0.1, "flops": 1, "params": 1}]
-    searcher, _ = _searcher(make_controller("random", default_space(), seed=0), history)
+    searcher, _ = _searcher(tmp_path / "run", make_controller("random", default_space(), seed=0), history)
     assert searcher.suggest("t")["trial"] == 2
 
 
@@ -106,12 +132,12 @@ def test_a_cached_architecture_is_recorded_from_the_cache_without_a_trial(tmp_pa
     controller = make_controller("random", space, seed=5)
     probe = copy.deepcopy(controller)  # what the controller will propose first and second
     first, second = probe.ask(), probe.ask()
-    searcher, listener = _searcher(controller, cache=cache, trials=3)
+    searcher, run = _searcher(tmp_path / "run", controller, cache=cache, trials=3)
     cache.put(_job(searcher, first, trial=40), Measurement(accuracy=0.625, flops=12_345, params=678, seconds=9.0),
               run="earlier")  # trained as another trial of an earlier search with the same seed
     config = searcher.suggest("t0")
     assert config["choices"] == second and config["trial"] == 1  # the first proposal came from the cache
-    cached = listener.records[0]
+    cached = run.records[0]
     assert cached["source"] == "cache" and cached["trial"] == 0 and cached["accuracy"] == 0.625
     assert cached["flops"] == 12_345 and cached["params"] == 678
     assert cached["reward"] == pytest.approx(0.625 * (12_345 / 300_000_000) ** -0.07)
@@ -128,35 +154,35 @@ def test_a_cached_result_is_recounted_at_another_resolution(tmp_path):
     cache = _cache(tmp_path / "results.sqlite")
     controller = make_controller("random", space, seed=5)
     first = copy.deepcopy(controller).ask()
-    searcher, listener = _searcher(controller, cache=cache, resolution=96)
+    searcher, run = _searcher(tmp_path / "run", controller, cache=cache, resolution=96)
     cache.put(_job(searcher, first, resolution=224), Measurement(accuracy=0.5, flops=1, params=2), run="earlier")
     searcher.suggest("t0")
     expected = profile(space.decode(first, resolution=96, num_classes=10), method="analytic")
-    assert listener.records[0]["flops"] == expected["flops"] and listener.records[0]["params"] == expected["params"]
+    assert run.records[0]["flops"] == expected["flops"] and run.records[0]["params"] == expected["params"]
 
 
 def test_save_and_restore_continue_the_same_proposals(tmp_path):
-    a, _ = _searcher(make_controller("ppo", default_space(), seed=1))
+    a, _ = _searcher(tmp_path / "a", make_controller("ppo", default_space(), seed=1))
     for i in range(5):
         a.suggest(f"t{i}")
         _finish(a, f"t{i}", 0.1 * i)
     a.save(str(tmp_path / "ckpt.pkl"))
-    b, _ = _searcher(make_controller("ppo", default_space(), seed=99))
+    b, _ = _searcher(tmp_path / "b", make_controller("ppo", default_space(), seed=99))
     b.restore(str(tmp_path / "ckpt.pkl"))
     assert a.suggest("x")["choices"] == b.suggest("x")["choices"]
     assert b.next_trial == 6
 
 
-def test_candidates_outside_the_flops_window_are_recorded_screened_and_not_trained():
+def test_candidates_outside_the_flops_window_are_recorded_screened_and_not_trained(tmp_path):
     from nas.network.counting import profile
 
     space = default_space()
     controller = make_controller("random", space, seed=1)
-    searcher, listener = _searcher(controller, target_flops=30_000_000, window=(0.9, 1.1), trials=2)
+    searcher, run = _searcher(tmp_path / "run", controller, target_flops=30_000_000, window=(0.9, 1.1), trials=2)
     config = searcher.suggest("t0")
     flops = profile(space.decode(config["choices"], resolution=64, num_classes=10), method="analytic")["flops"]
     assert 27_000_000 <= flops <= 33_000_000  # what becomes a trial is inside the window
-    screened = listener.records
+    screened = run.records
     assert screened and all(r["status"] == "screened" and r["source"] == "screened" for r in screened)
     for r in screened:
         assert not 27_000_000 <= r["flops"] <= 33_000_000 and r["reward"] == 0.0  # nothing measured yet
@@ -168,33 +194,33 @@ def test_candidates_outside_the_flops_window_are_recorded_screened_and_not_train
     assert searcher.finished == 1
 
 
-def test_screening_gives_up_on_a_window_nothing_can_reach(monkeypatch):
+def test_screening_gives_up_on_a_window_nothing_can_reach(tmp_path, monkeypatch):
     monkeypatch.setattr("nas.search.searcher.MAX_SCREENED", 50)
-    searcher, listener = _searcher(make_controller("random", default_space(), seed=0), target_flops=1_000,
+    searcher, run = _searcher(tmp_path / "run", make_controller("random", default_space(), seed=0), target_flops=1_000,
                                    window=(0.5, 1.5))
     assert searcher.suggest("t0") is Searcher.FINISHED
-    assert searcher.gave_up_screening and 0 < len(listener.records) <= 50
+    assert searcher.gave_up_screening and 0 < len(run.records) <= 50
 
 
-def test_a_long_run_of_screened_proposals_returns_to_tune_between_slices(monkeypatch):
+def test_a_long_run_of_screened_proposals_returns_to_tune_between_slices(tmp_path, monkeypatch):
     """suggest() gives Tune's loop a turn (None: ask again) instead of screening for minutes in one call,
     so that Ctrl-C and SIGTERM stop a search whose window nothing reaches; the give-up still comes."""
     monkeypatch.setattr("nas.search.searcher.MAX_SCREENED", 30)
     monkeypatch.setattr("nas.search.searcher.SUGGEST_SLICE_SECONDS", 0.0)
-    searcher, listener = _searcher(make_controller("random", default_space(), seed=0), target_flops=1_000,
+    searcher, run = _searcher(tmp_path / "run", make_controller("random", default_space(), seed=0), target_flops=1_000,
                                    window=(0.5, 1.5))
-    assert searcher.suggest("t0") is None and len(listener.records) == 1  # one screened, then Tune's turn
+    assert searcher.suggest("t0") is None and len(run.records) == 1  # one screened, then Tune's turn
     answers = [searcher.suggest(f"t{i}") for i in range(1, 40)]
     assert Searcher.FINISHED in answers and answers.index(Searcher.FINISHED) == 28  # the 30th screened
     assert searcher.gave_up_screening and searcher.screened_in_a_row == 30
 
 
-def test_a_trial_the_scheduler_stopped_is_recorded_stopped_with_its_last_rung():
-    searcher, listener = _searcher(make_controller("random", default_space(), seed=0))
+def test_a_trial_the_scheduler_stopped_is_recorded_stopped_with_its_last_rung(tmp_path):
+    searcher, run = _searcher(tmp_path / "run", make_controller("random", default_space(), seed=0))
     searcher.suggest("t0")
     searcher.on_trial_complete("t0", {"accuracy": 0.4, "flops": 300_000_000, "params": 1, "status": "ok",
                                       "steps": 75, "final": False, "seconds": 1.0})
-    record = listener.records[0]
+    record = run.records[0]
     assert record["status"] == "stopped" and record["steps"] == 75 and record["accuracy"] == 0.4
     assert record["reward"] == pytest.approx(0.4)  # told its last rung's reward (FLOPs on target)
     assert tuple(record["choices"]) in searcher.evaluated  # proposed again: not retrained
@@ -209,19 +235,18 @@ def test_a_screened_candidate_is_told_the_lowest_reward_measured_so_far():
     assert screened_reward(records[:2]) == 0.4  # a failure (told 0) does not set the floor
 
 
-def test_after_a_kill_the_running_trials_are_trained_again_under_their_own_numbers():
+def test_after_a_kill_the_running_trials_are_trained_again_under_their_own_numbers(tmp_path):
     """Trials 0 and 1 were running, trial 0 finished, then the driver was killed: the resumed searcher trains
     trial 1's architecture again as trial 1, and never hands out a number it had handed out before."""
     space = default_space()
-    searcher, listener = _searcher(make_controller("random", space, seed=0), trials=8)
+    searcher, run = _searcher(tmp_path / "run", make_controller("random", space, seed=0), trials=8)
     first, second = searcher.suggest("t0"), searcher.suggest("t1")
     _finish(searcher, "t0", 0.5)
-    saved = copy.deepcopy(listener.states[-1])  # what controller.pt held at the kill
+    saved = copy.deepcopy(run.state)  # what controller.pt held at the kill
     assert saved["next_trial"] == 2 and saved["in_flight"] == [[1, second["choices"]]]
-    config = SearchConfig(target_flops=300_000_000, out="unused", trials=8, resolution=64, window=(0, float("inf")))
     controller = make_controller("random", space, seed=0)
     controller.load_state_dict(saved["controller"])
-    resumed = ControllerSearcher(controller, space, config, 10, list(listener.records), Listener(), saved=saved)
+    resumed, _ = _searcher(tmp_path / "run", controller, run.records, saved=saved, trials=8)  # the same run
     again = resumed.suggest("r0")
     assert (again["trial"], again["choices"]) == (1, second["choices"])  # trained again, same number
     assert resumed.suggest("r1")["trial"] == 2 and first["trial"] == 0
@@ -233,33 +258,29 @@ def _start_points(*names):
     return resolve_start_points(names, default_space())
 
 
-def test_start_points_are_trained_first_and_told_to_the_controller():
+def test_start_points_are_trained_first_and_told_to_the_controller(tmp_path):
     space = default_space()
     controller = make_controller("predictor", space, seed=0)
     first_own = copy.deepcopy(controller).ask()
     starts = _start_points("efficientnet_b0", "mobilenet_v2")
-    config = SearchConfig(target_flops=300_000_000, out="unused", trials=6, resolution=64, window=(0, float("inf")))
-    listener = Listener()
-    searcher = ControllerSearcher(controller, space, config, 10, None, listener, start_points=starts,
-                                  rungs=(10, 20))
+    searcher, run = _searcher(tmp_path / "run", controller, start_points=starts, rungs=(10, 20))
     suggested = [searcher.suggest(f"t{i}") for i in range(3)]
     assert [s["choices"] for s in suggested] == [starts[0][1], starts[1][1], first_own]
     # the start points report only at their end (no scheduler stops them); the controller's candidates at rungs
     assert [Job.from_dict(s["job"]).rungs for s in suggested] == [(), (), (10, 20)]
     assert [s["trial"] for s in suggested] == [0, 1, 2]
     _finish(searcher, "t0", 0.6)
-    assert controller.observed == [(starts[0][1], pytest.approx(listener.records[0]["reward"]))]
+    assert controller.observed == [(starts[0][1], pytest.approx(run.records[0]["reward"]))]
 
 
-def test_a_resumed_search_skips_the_start_points_it_recorded():
+def test_a_resumed_search_skips_the_start_points_it_recorded(tmp_path):
     space = default_space()
     starts = _start_points("references")
     recorded = starts[1][1]
     history = [{"trial": 0, "trial_id": "old", "choices": recorded, "reward": 0.5, "status": "ok",
                 "accuracy": 0.5, "flops": 1, "params": 1}]
     controller = make_controller("random", space, seed=0)
-    config = SearchConfig(target_flops=300_000_000, out="unused", trials=6, resolution=64, window=(0, float("inf")))
-    searcher = ControllerSearcher(controller, space, config, 10, history, Listener(), start_points=starts)
+    searcher, _ = _searcher(tmp_path / "run", controller, history, start_points=starts)
     proposed = [searcher.suggest(f"t{i}")["choices"] for i in range(2)]
     assert proposed == [starts[0][1], starts[2][1]]
     assert controller.num_asked == 0  # the controller is asked only after the start points

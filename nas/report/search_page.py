@@ -71,7 +71,8 @@ def header(run_dir: Path, config: dict[str, Any], space: MnasNetSpace, started: 
               else f"{config['target_flops'] / 1e6:g}M FLOPs")
     steps = f"{config['steps']} steps" if config.get("steps") else f"{config.get('epochs')} epochs"
     word = _status_word(run_dir, frame, trials, state)
-    items = [("target", f"{target} at {config['resolution']} px, {config['reward']} reward (w={config['w']:g})"),
+    reward = f"soft reward (w={config['w']:g})" if config["reward"] == "soft" else "hard reward"
+    items = [("target", f"{target} at {config['resolution']} px, {reward}"),
              ("data", f"{config['data']} (proxy at {config['proxy_resolution']} px)"),
              ("space", _describe_space(space)),
              ("controller", f"{config['controller']}, seed {config['seed']}, scheduler {config.get('scheduler')}"),

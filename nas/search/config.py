@@ -185,6 +185,11 @@ class SearchConfig:
         return any(target and not lo * target <= (value or 0) <= hi * target
                    for value, target in ((flops, self.target_flops), (latency_ms, self.target_latency_ms)))
 
+    def describe_reward(self) -> str:
+        """``soft reward (w=-0.07)`` or ``hard reward (accuracy at or under the target)``, for log lines."""
+        return (f"soft reward (w={self.w:g})" if self.reward == "soft"
+                else "hard reward (accuracy at or under the target)")
+
     def describe_target(self) -> str:
         """``400M FLOPs at 224px``, ``20 ms (predicted)`` or both, for log lines and titles."""
         parts = []

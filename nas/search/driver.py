@@ -216,7 +216,7 @@ def open_session(config: SearchConfig, data: Any, previous: SearchConfig | None,
     if rescored:
         recorder.rescored(history)
         log(f"rescored {len(history)} recorded trials for target {config.describe_target()}, "
-            f"{config.reward} reward (w={config.w:g})")
+            f"{config.describe_reward()}")
     elif history and not set(COLUMNS) <= set(pd.read_csv(run_dir / "trials.csv", nrows=0).columns):
         recorder.rescored(history)  # a run from an older version: rewritten once with today's columns
     if previous is None or rescored:
@@ -228,10 +228,9 @@ def open_session(config: SearchConfig, data: Any, previous: SearchConfig | None,
     restore_controller(controller, state, history)
     total = config.budget().total_steps(len(data.y_train))
     if starts and previous is None:
-        levels = " (b0-Nx: EfficientNet-B0 at Nx downsampling, sized to the target)" if LEVELS in config.start_from \
-            else ""
-        log(f"starting from {', '.join(name for name, _ in starts)} (each as its nearest architecture in the "
-            f"space){levels}, then the {config.controller} controller")
+        how = ("b0-Nx: EfficientNet-B0 at Nx downsampling, sized to the target" if LEVELS in config.start_from
+               else "each as its nearest architecture in the space")
+        log(f"starting from {', '.join(name for name, _ in starts)} ({how}), then the {config.controller} controller")
     searcher = ControllerSearcher(controller, space, config, num_classes, history, recorder,
                                   duplicates=int((state or {}).get("duplicates", 0)), latency_table=table,
                                   saved=state, start_points=starts,
@@ -288,8 +287,8 @@ def train_candidates(session: Session, data: Any, remaining: int, trainable: Cal
         with Runner.for_settings(config, trials_per_gpu(config.proxy_resolution, config.batch_size),
                                  log_file=session.run_dir / "ray.log") as runner:
             log(f"{config.trials} candidates by {config.controller} on {runner.where}: "
-                f"{runner.resources.describe()}; target {config.describe_target()}, {config.reward} reward "
-                f"(w={config.w:g}); cache: {_describe_cache(cache)}")
+                f"{runner.resources.describe()}; target {config.describe_target()}, {config.describe_reward()}; "
+                f"cache: {_describe_cache(cache)}")
             progress, summary = session.progress, session.space.summary
             events = JobEvents(on_start=lambda c: progress.trial_started(int(c["trial"]), summary(c["choices"])),
                                on_tick=progress.tick)
