@@ -75,7 +75,7 @@ def sampled(space: MnasNetSpace, count: int, low: float, high: float, resolution
     cheapest."""
     from nas.network.counting import profile
 
-    wanted = sorted({downsampling(space.decode(space.sample(np.random.default_rng(i)))) for i in range(400)}
+    wanted = sorted({space.decode(space.sample(np.random.default_rng(i))).downsampling for i in range(400)}
                     - set(range(min_downsampling)), reverse=True) if space.searches_strides else [None]
 
     edges = np.linspace(math.log(low), math.log(high), count + 1)
@@ -86,7 +86,7 @@ def sampled(space: MnasNetSpace, count: int, low: float, high: float, resolution
         middle = (edges[stratum] + edges[stratum + 1]) / 2
         for _ in range(20000):
             spec = space.decode(space.sample(rng), resolution, name=f"sampled-{stratum:02d}")
-            if wanted[stratum % len(wanted)] not in (None, downsampling(spec)):
+            if wanted[stratum % len(wanted)] not in (None, spec.downsampling):
                 continue
             if " ".join(spec.block_strings) + str(spec.stem_stride) in seen:
                 continue
@@ -113,16 +113,11 @@ def networks(space: MnasNetSpace, count: int, resolution: int, window: tuple[flo
                            resolution, seed, seen)
 
 
-def downsampling(spec: ArchSpec) -> int:
-    """How many times the network shrinks its input (32 for B0)."""
-    return spec.stem_stride * math.prod(b.stride for b in spec.blocks)
-
-
 def table_row(name: str, kind: str, seed: int, spec: ArchSpec, result: dict, epochs: int) -> dict:
     return {"name": name, "kind": kind, "seed": seed, "val_accuracy": result["val_accuracy"],
             "test_accuracy": result.get("test_accuracy"), "flops": result["flops"], "params": result["params"],
             "resolution": result["resolution"], "epochs": epochs, "stem_stride": spec.stem_stride,
-            "downsampling": downsampling(spec),
+            "downsampling": spec.downsampling,
             "wall_seconds": result.get("wall_seconds"), "block_strings": " ".join(spec.block_strings),
             "spec": json.dumps(spec.replace(num_classes=result["num_classes"]).to_dict(), separators=(",", ":"))}
 

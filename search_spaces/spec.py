@@ -166,6 +166,11 @@ class ArchSpec:
         return " ".join((["stem/1"] if self.stem_stride == 1 else []) + [b.notation() for b in self.blocks])
 
     @property
+    def downsampling(self) -> int:
+        """How many times the network shrinks its input (32 for EfficientNet-B0)."""
+        return self.stem_stride * math.prod(b.stride for b in self.blocks)
+
+    @property
     def block_strings(self) -> list[str]:
         return [b.to_string() for b in self.blocks]
 

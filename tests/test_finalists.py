@@ -50,7 +50,9 @@ def test_finalists_are_trained_judged_on_held_out_images_and_the_winner_becomes_
         assert result["recipe"]["epochs"] == 2 and result["recipe"]["seed"] == 0
     b0 = table[table["is_b0"]].iloc[0]
     assert b0["margin_over_b0"] == 0 and b0["low95"] == 0 and b0["high95"] == 0
-    winner = table.sort_values("held_out_accuracy", ascending=False, kind="stable").iloc[0]
+    # the search's reward with the held-out accuracy in the proxy's place: the winner is the best by it
+    assert list(table["reward"]) == pytest.approx(list(table["held_out_accuracy"] * (table["flops"] / 20e6) ** -0.07))
+    winner = table.sort_values("reward", ascending=False, kind="stable").iloc[0]
     best = json.loads((out / "best_b0.json").read_text())
     judged = best["provenance"]["finalists"]
     assert judged["winner"] == winner["name"] and judged["held_out_accuracy"] == round(winner["held_out_accuracy"], 4)
@@ -59,3 +61,37 @@ def test_finalists_are_trained_judged_on_held_out_images_and_the_winner_becomes_
     printed = capsys.readouterr().out
     assert "finalists: 2 networks" in printed and ("wins (held-out" in printed or "trained best" in printed)
     assert "finalists trained for 2 epochs" in (out / "report.html").read_text()
+
+
+def test_in_a_space_that_searches_the_downsampling_the_best_of_each_level_are_finalists_first(tmp_path):
+    """The proxy's top three all downsample 32x; the finalists are the best 32x, the best 16x and the best 8x."""
+    from nas.engine.job import Measurement
+    from nas.retrain.finalists import choose_finalists
+    from nas.search.config import SearchConfig
+    from nas.search.run import SETTINGS_FILE, open_run
+    from nas.search.run_files import append_trial, write_json
+    from nas.search.start_points import Sizing, level_start_points
+    from nas.search.trial_record import trial_record
+    from search_spaces.mnasnet import space_named
+
+    space = space_named("downsampling")
+    config = SearchConfig(target_flops=8_751_136, out=str(tmp_path), resolution=32, num_classes=10,
+                          space=space.config.to_dict())
+    write_json(tmp_path / SETTINGS_FILE, {"config": config.to_dict()})
+    levels = dict(level_start_points(space, Sizing(8_751_136, (0.5, 1.5), 32, 10)))
+    at_32x = [list(levels["b0-32x"]) for _ in range(3)]
+    for n, choices in enumerate(at_32x):  # three 32x networks: B0's level with other kernels in block 6
+        choices[6 * 6 + 1] = n % 2
+        choices[6 * 5 + 1] = n // 2
+    networks = at_32x + [levels["b0-16x"], levels["b0-8x"]]
+    for trial, (choices, accuracy) in enumerate(zip(networks, (0.50, 0.49, 0.48, 0.45, 0.40))):
+        spec = space.decode(choices, resolution=32, num_classes=10)
+        append_trial(tmp_path / "trials.csv", trial_record(trial, f"t{trial}", choices, spec,
+                                                           Measurement(accuracy=accuracy, flops=8_000_000, params=1),
+                                                           "trained", config.score))
+    finalists = choose_finalists(open_run(tmp_path, "finalists"), 3)
+    assert [f.name for f in finalists][:3] == ["trial-0000", "trial-0003", "trial-0004"]  # 32x, 16x, 8x
+    assert [f.spec.downsampling for f in finalists][:3] == [32, 16, 8]
+    assert finalists[-1].is_b0 and len(finalists) == 4
+    assert [f.name for f in choose_finalists(open_run(tmp_path, "finalists"), 5)][:5] == [
+        "trial-0000", "trial-0003", "trial-0004", "trial-0001", "trial-0002"]  # then the rest by reward

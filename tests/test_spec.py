@@ -115,3 +115,15 @@ def test_notation_marks_each_reduction_and_a_stem_that_keeps_the_resolution(b0):
                                      "M6k5se·112x3", "M6k5se·192x4/2", "M6k3se·320x1"]
     kept = b0.replace(stem_stride=1)
     assert kept.notation().split()[0] == "stem/1" and kept.notation().split()[1:] == b0.notation().split()
+
+
+def test_downsampling_is_the_product_of_the_stem_s_and_the_blocks_strides():
+    from search_spaces.random_specs import reference
+
+    b0 = reference("efficientnet_b0")
+    assert b0.downsampling == 32
+    assert b0.replace(stem_stride=1).downsampling == 16
+    from dataclasses import replace
+
+    kept = b0.replace(blocks=tuple(replace(block, stride=1) if i == 1 else block for i, block in enumerate(b0.blocks)))
+    assert kept.downsampling == 16 and kept.replace(stem_stride=1).downsampling == 8

@@ -12,13 +12,6 @@ from search_spaces.mnasnet import default_space, space_named
 B0_FLOPS_AT_32 = 8_751_136  # EfficientNet-B0 at 32 px, 10 classes
 
 
-def downsampling(spec) -> int:
-    factor = spec.stem_stride
-    for block in spec.blocks:
-        factor *= block.stride
-    return factor
-
-
 @pytest.mark.parametrize("resolution, target", [(32, B0_FLOPS_AT_32), (224, 400e6)])
 def test_each_level_is_b0_at_that_downsampling_within_the_target(resolution, target):
     space = space_named("downsampling")
@@ -26,7 +19,7 @@ def test_each_level_is_b0_at_that_downsampling_within_the_target(resolution, tar
     specs = {name: space.decode(choices, resolution=resolution, num_classes=10) for name, choices in points}
     assert list(specs)[:3] == ["b0-32x", "b0-16x", "b0-8x"]  # B0's own level first, then the resolution kept
     for name, spec in specs.items():
-        assert f"b0-{downsampling(spec)}x" == name
+        assert f"b0-{spec.downsampling}x" == name
         assert 0.5 * target <= profile(spec, method="analytic")["flops"] <= target
         assert [block.kernel for block in spec.blocks] == [3, 3, 5, 3, 5, 5, 3]  # B0's kernels and SE kept
         assert all(block.se == 0.25 for block in spec.blocks)

@@ -47,16 +47,24 @@ class Finalist:
 
 def choose_finalists(run: SearchRun, k: int) -> list[Finalist]:
     """The ``k`` best trained candidates by proxy reward (one per architecture) and the space's nearest B0,
-    which is one of them when the search found it."""
+    which is one of them when the search found it. In a space that searches the downsampling, the best of
+    each downsampling level come first (the best levels first), then the rest by reward: the short proxy
+    hardly tells the levels apart, where real training separates them by several points."""
     trials = run.trials()
     ok = trials[trials["status"] == "ok"].sort_values(["reward", "trial"], ascending=[False, True])
+    candidates = [Finalist(f"trial-{int(row['trial']):04d}", int(row["trial"]), run.trial_spec(int(row["trial"])),
+                          float(row["reward"])) for _, row in ok.iterrows()]
+    if run.space.searches_strides:
+        levels: dict[int, Finalist] = {}
+        for candidate in candidates:
+            levels.setdefault(candidate.spec.downsampling, candidate)
+        firsts = list(levels.values())
+        candidates = firsts + [c for c in candidates if all(c is not first for first in firsts)]
     chosen: dict[str, Finalist] = {}
-    for _, row in ok.iterrows():
+    for candidate in candidates:
         if len(chosen) == k:
             break
-        spec = run.trial_spec(int(row["trial"]))
-        chosen.setdefault(architecture_hash(spec), Finalist(f"trial-{int(row['trial']):04d}", int(row["trial"]),
-                                                            spec, float(row["reward"])))
+        chosen.setdefault(architecture_hash(candidate.spec), candidate)
     b0 = load_spec(Path(REFERENCES) / "efficientnet_b0.json")
     b0 = run.decode(run.space.nearest(b0), B0_NAME, run.num_classes())
     key = architecture_hash(b0)
@@ -127,22 +135,38 @@ def judge(run: SearchRun, finalists: list[Finalist], results: list[dict[str, Any
     correct = {f.name: held_out_correct(load_spec(run.path / FOLDER / f.name / SPEC_FILE),
                                         run.path / FOLDER / f.name / "best.pt", data) for f in finalists}
     b0 = next(f for f in finalists if f.is_b0)
+    latency = predicted_latency(run)
     rows = []
     for finalist, result in zip(finalists, results):
         margin, low, high = paired_difference(correct[finalist.name], correct[b0.name])
+        accuracy = float(correct[finalist.name].mean())
         rows.append({"name": finalist.name, "trial": finalist.trial, "is_b0": finalist.is_b0,
                      "proxy_reward": finalist.proxy_reward, "flops": result["flops"], "params": result["params"],
-                     "held_out_accuracy": float(correct[finalist.name].mean()), "held_out_images": len(data.y_val),
+                     "held_out_accuracy": accuracy,
+                     "reward": config.score(accuracy, result["flops"], latency(finalist.spec)),
+                     "held_out_images": len(data.y_val),
                      "margin_over_b0": margin, "low95": low, "high95": high,
                      "beyond_noise": bool(low > 0 or high < 0), "epochs": result["recipe"]["epochs"]})
     return pd.DataFrame(rows).astype({"trial": "Int64"})
 
 
+def predicted_latency(run: SearchRun) -> Callable[[ArchSpec], float]:
+    """The latency (ms) the run's table predicts for a spec, for a search with a latency target; else 0."""
+    if not (run.config.target_latency_ms and run.config.latency_table):
+        return lambda spec: 0.0
+    from nas.latency.tables import load_table
+
+    table = load_table(run.config.latency_table, run.space)
+    return table.predict
+
+
 def rewrite_best(run: SearchRun, table: pd.DataFrame, finalists: list[Finalist]) -> dict[str, Any]:
-    """best_b0.json becomes the finalists' winner (best held-out accuracy; the proxy's order breaks ties)."""
+    """best_b0.json becomes the finalists' winner: the best search reward with the held-out accuracy in place
+    of the proxy's (so a finalist over a hard target does not win on accuracy alone); the proxy's order
+    breaks ties."""
     from nas.files import save_spec
 
-    winner = table.sort_values("held_out_accuracy", ascending=False, kind="stable").iloc[0]
+    winner = table.sort_values("reward", ascending=False, kind="stable").iloc[0]
     finalist = next(f for f in finalists if f.name == winner["name"])
     previous = load_spec(run.path / "best_b0.json")
     summary = {"winner": finalist.name, "held_out_accuracy": round(float(winner["held_out_accuracy"]), 4),
