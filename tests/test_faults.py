@@ -86,6 +86,7 @@ def test_resume_with_a_corrupt_controller_state_rebuilds_it_from_trials_csv(tmp_
     assert state["told"] == [0, 1, 2] and state["controller"]["num_told"] == 3 + state["duplicates"]
 
 
+@pytest.mark.slow  # a fault case; a real search run over a planted state file: about 20 s
 def test_a_state_file_received_from_someone_else_runs_no_code(tmp_path, capsys):
     """controller.pt is read with torch.load(weights_only=True); an old controller.pkl is not read at all."""
     code, out = _run(tmp_path, "crafted", "--trials", "1")
@@ -242,6 +243,7 @@ def test_kill_9_at_concurrency_2_then_resume_keeps_numbers_unique_and_trains_not
     pd.testing.assert_frame_equal(trials.head(len(kept)), kept)  # the rows written before the kill, unchanged
 
 
+@pytest.mark.slow  # a fault case; two real searches: about 15 s
 def test_a_copied_run_resumes_in_the_copy_and_leaves_the_original_alone(tmp_path, monkeypatch):
     """--resume works in the --out it is given (it used the out saved in search.json: the original's)."""
     import shutil
@@ -285,6 +287,7 @@ def test_a_run_without_its_search_json_says_what_to_do(tmp_path):
         saved_config(tmp_path / "elsewhere")
 
 
+@pytest.mark.slow  # a fault case; two real searches: about 15 s
 def test_a_run_without_its_search_json_can_be_started_again_in_place(tmp_path, capsys):
     """Neither resumable (no settings) nor, before, restartable (trials.csv there): a new search starts in
     the same --out and the orphaned files are kept aside, untouched."""

@@ -265,6 +265,7 @@ def _stop(processes):
             process.kill()
 
 
+@pytest.mark.slow  # a cluster case: a Ray head started by the test, about 25 s
 def test_search_on_a_separately_started_ray_head(tmp_path):
     """A head we start ourselves (and stop ourselves: only that head), joined with --address."""
     port = _free_port()

@@ -177,7 +177,6 @@ def _fit(settings: TrainSettings, spec: ArchSpec, data: Any, test: Any, out: Pat
     """Run the workers under Ray Train; the final report of rank 0."""
     import ray
     from ray.train import FailureConfig, RunConfig, ScalingConfig
-    from ray.train.torch import TorchTrainer
 
     from nas.engine.runner import Runner, next_experiment_name, node_resources
     from nas.retrain.progress import EpochWatcher
@@ -195,7 +194,7 @@ def _fit(settings: TrainSettings, spec: ArchSpec, data: Any, test: Any, out: Pat
                   "data_name": data.name, "num_classes": data.num_classes, "out": str(out.resolve()),
                   "threads": max(1, int(cpus))}
         storage = out / "ray"
-        trainer = TorchTrainer(
+        trainer = trainer_class(local=not settings.address)(
             train_loop_per_worker, train_loop_config=config,
             scaling_config=ScalingConfig(num_workers=settings.workers, use_gpu=gpus > 0,
                                          resources_per_worker={"CPU": cpus, "GPU": gpus}),
@@ -214,6 +213,29 @@ def _fit(settings: TrainSettings, spec: ArchSpec, data: Any, test: Any, out: Pat
     if not isinstance(final, dict) or "val_accuracy" not in final:
         raise RuntimeError("the workers ended without their final accuracies; see ray.log in the run directory")
     return final
+
+
+def trainer_class(local: bool) -> Any:
+    """Ray Train's TorchTrainer; on a local Ray instance (started without a dashboard) without its placement
+    group cleaner.
+
+    The cleaner is a detached actor that removes a dead controller's placement group on a long-lived cluster.
+    It asks Ray's state API, which needs the dashboard, whether the controller lives: without one every ask
+    waits out its 10 s timeout, and every training ended 12-16 s late waiting for the cleaner to stop. On a
+    local instance the placement groups end with the instance anyway. If Ray renames the hook, the cleaner
+    simply stays.
+    """
+    from ray.train.torch import TorchTrainer
+
+    if not local:
+        return TorchTrainer
+
+    class LocalTorchTrainer(TorchTrainer):
+        def _create_default_callbacks(self) -> list[Any]:
+            callbacks = super()._create_default_callbacks()
+            return [c for c in callbacks if type(c).__name__ != "PlacementGroupCleanerCallback"]
+
+    return LocalTorchTrainer
 
 
 def _fit_interruptibly(trainer: Any) -> Any:
