@@ -315,6 +315,18 @@ def default_space() -> MnasNetSpace:
     return MnasNetSpace()
 
 
+SMALL_IMAGES_PX = 64  # at this resolution and below, a new search's default space also searches the downsampling
+
+
+def default_space_for(resolution: int | None) -> MnasNetSpace:
+    """The default space of a new search whose networks run at ``resolution``: MnasNet's (32x downsampling,
+    made for 224 px photos), or for images of ``SMALL_IMAGES_PX`` and less the ``downsampling`` space, where
+    32x would leave the last blocks 1x1 to 2x2 maps (measured at 32 px: docs/results-real-data.md)."""
+    if resolution is not None and resolution <= SMALL_IMAGES_PX:
+        return space_named("downsampling")
+    return default_space()
+
+
 def space_named(name: str) -> MnasNetSpace:
     """The space a ``--space`` value names: a shipped space (``mnasnet``, ``downsampling``: search_spaces/spaces)
     or a space file; SpaceError when neither, naming the shipped ones."""

@@ -129,7 +129,19 @@ def test_a_space_that_searches_the_downsampling_trains_its_proxy_at_the_given_re
     assert SearchConfig.new(target_flops=1, out="x", space=strided, resolution=64).proxy_resolution == 64
     assert SearchConfig.new(target_flops=1, out="x", space=strided, resolution=64,
                             proxy_resolution=32).proxy_resolution == 32  # what the user gave wins
-    assert SearchConfig.new(target_flops=1, out="x", resolution=64).proxy_resolution == 32  # MnasNet's space
+    assert SearchConfig.new(target_flops=1, out="x", resolution=96).proxy_resolution == 32  # MnasNet's space
+
+
+def test_the_default_space_searches_the_downsampling_for_small_images_only():
+    from search_spaces.mnasnet import space_named
+
+    strided, paper = space_named("downsampling").config.to_dict(), space_named("mnasnet").config.to_dict()
+    for resolution, space, proxy in ((32, strided, 32), (64, strided, 64), (65, paper, 32), (224, paper, 32)):
+        config = SearchConfig.new(target_flops=9e6, out="x", resolution=resolution)
+        assert (config.space, config.proxy_resolution) == (space, proxy)
+    assert SearchConfig.new(target_flops=9e6, out="x").space == paper  # no resolution given: 224 px
+    given = SearchConfig.new(target_flops=9e6, out="x", resolution=32, space=paper)  # what the user gave wins
+    assert given.space == paper and given.start_from == () and given.proxy_resolution == 32
 
 
 def test_the_api_and_the_command_line_check_a_search_the_same_way(tmp_path):

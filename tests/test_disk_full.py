@@ -38,7 +38,7 @@ def _command(name: str, *argv: str) -> subprocess.CompletedProcess:
 def test_a_search_on_a_full_disk_stops_in_one_line_keeps_its_rows_and_resumes(small_disk):
     disk, grow = small_disk
     run = disk / "run"
-    done = _command("nas-search", "--target-flops", "20M", "--resolution", "64", "--flops-window", "0,inf",
+    done = _command("nas-search", "--target-flops", "20M", "--resolution", "64", "--space", "mnasnet", "--flops-window", "0,inf",
                     "--data", DATA, "--proxy-resolution", "16", "--trials", "30", "--steps", "2", "--batch-size", "16",
                     "--concurrency", "1", "--cpus-per-trial", "1", "--no-cache", "--out", str(run))
     assert done.returncode == 1, done.stderr[-2000:]

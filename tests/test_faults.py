@@ -20,7 +20,7 @@ from nas.search.run_files import append_trial, repair_trials
 pytestmark = pytest.mark.usefixtures("shared_ray")  # one Ray instance for the commands run in-process
 
 TINY = ["--data", "synthetic:classes=3,images=1000", "--proxy-resolution", "16", "--steps", "2", "--batch-size", "16",
-        "--resolution", "64", "--target-flops", "5M", "--cpus-per-trial", "1",
+        "--resolution", "64", "--space", "mnasnet", "--target-flops", "5M", "--cpus-per-trial", "1",
         "--flops-window", "0,inf", "--controller", "random", "--scheduler", "none"]
 
 

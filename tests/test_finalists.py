@@ -34,7 +34,7 @@ def _npz(path, rng):
 def test_finalists_are_trained_judged_on_held_out_images_and_the_winner_becomes_best_b0(tmp_path, capsys):
     _npz(tmp_path / "colours.npz", np.random.default_rng(0))
     out = tmp_path / "run"
-    assert search_main(["--target-flops", "20M", "--resolution", "32", "--flops-window", "0,inf",
+    assert search_main(["--target-flops", "20M", "--resolution", "32", "--space", "mnasnet", "--flops-window", "0,inf",
                         "--data", f"npz:{tmp_path / 'colours.npz'}", "--proxy-resolution", "16", "--trials", "2",
                         "--steps", "2", "--batch-size", "16", "--concurrency", "1", "--cpus-per-trial", "1",
                         "--no-cache", "--finalists", "1", "--finalist-epochs", "2", "--out", str(out)]) == 0

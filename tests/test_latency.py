@@ -162,7 +162,8 @@ def test_a_search_with_a_latency_target_scores_predicted_latency(space_table_64,
 
     out = tmp_path / "run"
     argv = ["--data", "synthetic:classes=3,images=1000", "--proxy-resolution", "16", "--steps", "2", "--batch-size",
-            "16", "--resolution", "64", "--cpus-per-trial", "1", "--flops-window", "0,inf", "--trials", "3",
+            "16", "--resolution", "64", "--space", "mnasnet", "--cpus-per-trial", "1", "--flops-window", "0,inf",
+            "--trials", "3",
             "--controller", "random", "--scheduler", "none", "--target-flops", "5M", "--target-latency", "3ms",
             "--latency-table", str(space_table_64), "--out", str(out)]
     assert search_main(argv) == 0
@@ -205,7 +206,7 @@ def test_latency_alone_is_a_target_and_screens(space_table_64, tmp_path):
 def test_bad_latency_arguments_exit_2(extra, message, space_table_64, tmp_path, capsys):
     from nas.cli.search import main as search_main
 
-    argv = ["--out", str(tmp_path / "run"), "--resolution", "64"] + [
+    argv = ["--out", str(tmp_path / "run"), "--resolution", "64", "--space", "mnasnet"] + [
         a.format(tmp=tmp_path, table=space_table_64) for a in extra]
     assert search_main(argv) == 2
     err = capsys.readouterr().err.strip()

@@ -26,7 +26,7 @@ def _finished_lines(printed):
 
 
 TINY = ["--data", "synthetic:classes=3,images=1000", "--proxy-resolution", "16", "--steps", "2", "--batch-size", "16",
-        "--resolution", "64", "--target-flops", "5M", "--cpus-per-trial", "1",
+        "--resolution", "64", "--space", "mnasnet", "--target-flops", "5M", "--cpus-per-trial", "1",
         "--flops-window", "0,inf", "--scheduler", "none"]
 
 

@@ -257,14 +257,15 @@ def load_proxy_data(proxy: Any) -> object:
     return data
 
 
-def space_option(path: str | None) -> Any:
+def space_option(path: str | None, resolution: int | None = None) -> Any:
     """The space a ``--space`` option names (an MnasNetSpace): a space file or a shipped space (``mnasnet``,
-    ``downsampling``), checked (a usage error names what is wrong); None: the default space."""
-    from search_spaces.mnasnet import default_space, space_named
+    ``downsampling``), checked (a usage error names what is wrong); None: the default space for networks at
+    ``resolution`` (search_spaces.mnasnet.default_space_for)."""
+    from search_spaces.mnasnet import default_space_for, space_named
     from search_spaces.space import SpaceError
 
     if path is None:
-        return default_space()
+        return default_space_for(resolution)
     try:
         return space_named(path)
     except SpaceError as exc:

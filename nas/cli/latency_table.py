@@ -25,7 +25,7 @@ def _latency_table_parser() -> ArgumentParser:
                         help="the input size the networks will run at (default: 224)")
     parser.add_argument("--space", metavar="FILE", dest="space_file",
                         help="the search space the table covers: a space file, e.g. a run's space.json (default: "
-                             "the default space of nas-search)")
+                             "the default space of nas-search at --resolution)")
     parser.add_argument("--num-classes", type=positive_int, default=1000, help="classifier width (default: 1000)")
     parser.add_argument("--min-run-time", type=positive_float, default=0.05,
                         help=f"seconds of timed runs per layer, after warm-up (default: 0.05; at most "
@@ -50,7 +50,7 @@ def _latency_table(args: argparse.Namespace) -> int:
     if os.path.isdir(args.out):  # checked before minutes of measuring, not when the table is written
         raise UsageError(f"--out {args.out}: is a directory; give the table's file name, e.g. {args.out}/table.json")
     writable_directory("--out", os.path.dirname(os.path.abspath(args.out)))
-    space = space_option(args.space_file)
+    space = space_option(args.space_file, args.resolution)
     check_space_size(space, args.resolution, args.num_classes)
     device = latency.describe_device(args.device, args.threads, args.batch_size)
     say(f"measuring every layer configuration of the space at {args.resolution}px on {device['kind']} "

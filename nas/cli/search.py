@@ -55,13 +55,15 @@ def _search_parser() -> ArgumentParser:
     p.add_argument("--start-from", type=name_list, metavar="NETS",
                    help="train these networks first, each as its nearest architecture in the space, and tell the "
                         "controller their rewards: comma-separated reference names (efficientnet_b0, mnasnet_a1, "
-                        "mobilenet_v2), 'references' for all three, B0 spec files, or none (default: "
-                        f"{','.join(d['start_from']) or 'none'})")
+                        "mobilenet_v2), 'references' for all three, B0 spec files, 'levels' (B0 at each downsampling "
+                        "level, sized to the target), or none (default: none; levels in a space that searches the "
+                        "downsampling)")
     p.add_argument("--space", metavar="FILE", dest="space_file",
                    help="the search space: mnasnet (MnasNet's, strides fixed: 32x downsampling), downsampling "
                         "(the stem and each reducing block also choose stride 2 or 1: for small images; give "
                         "--resolution as your images' size, the proxy then trains at it), or a space file (JSON, "
-                        "any of its fields; a run's space.json is one) (default: mnasnet)")
+                        "any of its fields; a run's space.json is one) (default: downsampling for --resolution "
+                        "64 or less, else mnasnet)")
     add_proxy_arguments(p)
     p.add_argument("--finalists", type=non_negative_int, metavar="K",
                    help="after the search, train the K best candidates by proxy reward and the space's nearest "
@@ -84,7 +86,7 @@ def _search_config(args: argparse.Namespace) -> tuple[SearchConfig, SearchConfig
     from nas.search.run_files import set_aside_orphaned_run
 
     given = given_fields(args)
-    space = space_option(args.space_file)
+    space = space_option(args.space_file, args.resolution)
     if args.space_file:
         given["space"] = space.config.to_dict()
     if "start_from" in given:  # spec files by absolute path: a resume from another directory finds them

@@ -14,7 +14,8 @@ from nas.search.reward import mnas_reward
 from nas.search.start_points import LEVELS, Sizing, expand_start_from
 from nas.training.proxy_settings import ProxySettings
 from nas.training.recipe import PROXY_LR, TrainRecipe
-from search_spaces.mnasnet import MnasNetConfig, MnasNetSpace, default_space, mnasnet_paper_config
+from search_spaces.mnasnet import (MnasNetConfig, MnasNetSpace, default_space, default_space_for,
+                                   mnasnet_paper_config)
 from search_spaces.space import SpaceError
 from search_spaces.spec import MAX_CLASSES, MAX_RESOLUTION, MIN_RESOLUTION
 
@@ -124,7 +125,11 @@ class SearchConfig:
         in a space that searches the downsampling, the proxy trains at ``resolution`` when only that is given
         (the strides are chosen at the size the network runs at), and with a FLOPs target the search starts from
         B0 at each downsampling level (``levels``) unless start points are given."""
-        space = MnasNetConfig.from_dict(given["space"]) if given.get("space") else default_space().config
+        if given.get("space"):
+            space = MnasNetConfig.from_dict(given["space"])
+        else:  # MnasNet's, or for small images the space that also searches the downsampling
+            space = default_space_for(given.get("resolution")).config
+            given = {**given, "space": space.to_dict()}
         if MnasNetSpace(space).searches_strides:
             if "resolution" in given and "proxy_resolution" not in given:
                 given = {**given, "proxy_resolution": given["resolution"]}
