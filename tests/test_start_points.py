@@ -45,10 +45,7 @@ def test_levels_and_references_together_keep_each_architecture_once():
     assert len({tuple(choices) for _, choices in points}) == len(points)
 
 
-def test_a_new_search_in_the_downsampling_space_starts_from_the_levels_unless_told_otherwise():
+def test_a_search_starts_from_the_levels_only_when_asked():
     strided = space_named("downsampling").config.to_dict()
-    assert SearchConfig.new(target_flops=9e6, out="x", space=strided).start_from == (LEVELS,)
-    assert SearchConfig.new(target_flops=9e6, out="x", space=strided, start_from=("none",)).start_from == ()
-    assert SearchConfig.new(target_flops=9e6, out="x").start_from == ()  # MnasNet's space: fixed downsampling
-    assert SearchConfig.new(target_flops=None, target_latency_ms=5, latency_table="t.json", out="x",
-                            space=strided).start_from == ()  # no FLOPs target to size them to
+    assert SearchConfig.new(target_flops=9e6, out="x", space=strided).start_from == ()
+    assert SearchConfig.new(target_flops=9e6, out="x", space=strided, start_from="levels").start_from == (LEVELS,)

@@ -56,8 +56,7 @@ def _search_parser() -> ArgumentParser:
                    help="train these networks first, each as its nearest architecture in the space, and tell the "
                         "controller their rewards: comma-separated reference names (efficientnet_b0, mnasnet_a1, "
                         "mobilenet_v2), 'references' for all three, B0 spec files, 'levels' (B0 at each downsampling "
-                        "level, sized to the target), or none (default: none; levels in a space that searches the "
-                        "downsampling)")
+                        "level, sized to the target), or none (default: none)")
     p.add_argument("--space", metavar="FILE", dest="space_file",
                    help="the search space: mnasnet (MnasNet's, strides fixed: 32x downsampling), downsampling "
                         "(the stem and each reducing block also choose stride 2 or 1: for small images; give "

@@ -11,7 +11,7 @@ from typing import Any
 
 from nas.errors import UserInputError
 from nas.search.reward import mnas_reward
-from nas.search.start_points import LEVELS, Sizing, expand_start_from
+from nas.search.start_points import Sizing, expand_start_from
 from nas.training.proxy_settings import ProxySettings
 from nas.training.recipe import PROXY_LR, TrainRecipe
 from search_spaces.mnasnet import (MnasNetConfig, MnasNetSpace, default_space, default_space_for,
@@ -123,18 +123,14 @@ class SearchConfig:
     def new(cls, **given: Any) -> "SearchConfig":
         """A new search's configuration from what a user gave (the command line's flags, the API's arguments):
         in a space that searches the downsampling, the proxy trains at ``resolution`` when only that is given
-        (the strides are chosen at the size the network runs at), and with a FLOPs target the search starts from
-        B0 at each downsampling level (``levels``) unless start points are given."""
+        (the strides are chosen at the size the network runs at)."""
         if given.get("space"):
             space = MnasNetConfig.from_dict(given["space"])
         else:  # MnasNet's, or for small images the space that also searches the downsampling
             space = default_space_for(given.get("resolution")).config
             given = {**given, "space": space.to_dict()}
-        if MnasNetSpace(space).searches_strides:
-            if "resolution" in given and "proxy_resolution" not in given:
-                given = {**given, "proxy_resolution": given["resolution"]}
-            if given.get("target_flops") and given.get("start_from") is None:
-                given = {**given, "start_from": (LEVELS,)}
+        if MnasNetSpace(space).searches_strides and "resolution" in given and "proxy_resolution" not in given:
+            given = {**given, "proxy_resolution": given["resolution"]}
         return cls(**given)
 
     def warnings(self) -> list[str]:
