@@ -305,6 +305,13 @@ class MnasNetSpace(CategoricalSpace):
             return False
         return True
 
+    def overview(self) -> str:
+        """One line on the space: its kind, size and fingerprint, for the console and the report."""
+        kind = ("downsampling searched: the stem and each reducing block choose stride 2 or 1"
+                if self.searches_strides else f"{2 ** (1 + len(self.reduction_blocks))}x downsampling, fixed")
+        return (f"{kind}; {len(self)} decisions over {self.num_blocks} blocks, {self.size:.3g} architectures "
+                f"(space {self.fingerprint})")
+
     def summary(self, choices: Sequence[int]) -> str:
         """A short architecture summary, one token per block, e.g. ``M6k5se·40x3/2`` (``search_spaces.spec.NOTATION``)."""
         return self.decode(choices).notation()

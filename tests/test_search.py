@@ -413,10 +413,14 @@ def test_a_search_over_the_downsampling_space_trains_at_the_resolution_its_netwo
     at = TINY.index("--proxy-resolution")
     argv = TINY[:at] + TINY[at + 2:]
     argv[argv.index("--resolution") + 1] = "16"  # the images' size: 16 px, no --proxy-resolution
+    at = argv.index("--space")
+    argv = argv[:at] + argv[at + 2:]  # no --space: at 16 px the default is the downsampling space
     out = tmp_path / "down"
-    assert search_main(argv + ["--trials", "3", "--controller", "random", "--space", "downsampling",
-                               "--out", str(out)]) == 0
-    assert "warning" not in capsys.readouterr().err
+    assert search_main(argv + ["--trials", "3", "--controller", "random", "--out", str(out)]) == 0
+    printed = capsys.readouterr()
+    assert "warning" not in printed.err
+    assert "search space: downsampling searched: the stem and each reducing block choose stride 2 or 1; 47 " \
+           "decisions" in printed.out
     run = open_run(out)
     assert run.config.proxy_resolution == run.config.resolution == 16 and len(run.space) == 47
     for record in run.records():  # FLOPs as trained: fvcore's count of the decoded network, strides and all

@@ -182,3 +182,12 @@ def test_the_downsampling_space_searches_the_stem_and_each_reducing_stride():
         spec_from_dict({**kept.to_dict(), "format": "nas-b0-spec/1"})
     with pytest.raises(SpaceError, match="reduction_strides"):
         MnasNetConfig(reduction_strides=[2, 3])
+
+
+def test_the_overview_says_how_the_space_downsamples_and_how_big_it_is():
+    from search_spaces.mnasnet import space_named
+
+    paper, strided = space_named("mnasnet"), space_named("downsampling")
+    assert paper.overview() == (f"32x downsampling, fixed; 42 decisions over 7 blocks, 1.64e+17 architectures "
+                                f"(space {paper.fingerprint})")
+    assert strided.overview().startswith("downsampling searched: ") and "47 decisions" in strided.overview()

@@ -201,8 +201,7 @@ def candidates_table(frame: pd.DataFrame) -> str:
 
 
 def _describe_space(space: MnasNetSpace) -> str:
-    return (f"{space.fingerprint}: {len(space)} decisions over {space.num_blocks} blocks, {space.size:.3g} "
-            f"architectures")
+    return space.overview()
 
 
 def controller_learned(frame: pd.DataFrame, space: MnasNetSpace) -> str:

@@ -227,6 +227,8 @@ def open_session(config: SearchConfig, data: Any, previous: SearchConfig | None,
     controller = make_controller(config.controller, space, seed=config.seed, **config.controller_options)
     restore_controller(controller, state, history)
     total = config.budget().total_steps(len(data.y_train))
+    if previous is None:
+        log(f"search space: {space.overview()}")
     if starts and previous is None:
         how = ("b0-Nx: EfficientNet-B0 at Nx downsampling, sized to the target" if LEVELS in config.start_from
                else "each as its nearest architecture in the space")
