@@ -126,17 +126,15 @@ def _search(args: argparse.Namespace) -> int:
     from nas.search.start_points import resolve_start_points
 
     config, previous = _search_config(args)
-    # an unknown name: a usage error before the data loads; the names mark the start points in the top list below
-    space = config.search_space()
-    resolve_start_points(config.start_from, space, config.sizing(num_classes=10))
+    # an unknown start point: a usage error before the data loads (any class count checks the names alike)
+    resolve_start_points(config.start_from, config.search_space(), config.sizing(num_classes=10))
     warnings, table = preflight(config)  # a wrong table file or too large a space: before the data loads
     for warning in warnings:
         print(warning, file=sys.stderr)
     # the data before Ray starts: a missing directory is a usage error
     data = load_proxy_data(config.proxy)
-    starts = {tuple(choices): name for name, choices in
-              resolve_start_points(config.start_from, space, config.sizing(data.num_classes))}
     outcome = run_search(config, data, previous=previous, latency_table=table)
+    starts = outcome.start_names  # they mark the start points in the top list below
     frame = outcome.trials
     ok = frame[frame["status"] == "ok"].sort_values("reward", ascending=False)
     counts = frame["status"].value_counts()

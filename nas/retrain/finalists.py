@@ -52,19 +52,20 @@ def choose_finalists(run: SearchRun, k: int) -> list[Finalist]:
     hardly tells the levels apart, where real training separates them by several points."""
     trials = run.trials()
     ok = trials[trials["status"] == "ok"].sort_values(["reward", "trial"], ascending=[False, True])
-    candidates = [Finalist(f"trial-{int(row['trial']):04d}", int(row["trial"]), run.trial_spec(int(row["trial"])),
-                          float(row["reward"])) for _, row in ok.iterrows()]
-    if run.space.searches_strides:
-        levels: dict[int, Finalist] = {}
-        for candidate in candidates:
-            levels.setdefault(candidate.spec.downsampling, candidate)
-        firsts = list(levels.values())
-        candidates = firsts + [c for c in candidates if all(c is not first for first in firsts)]
+    order = list(ok.index)
+    if run.space.searches_strides:  # decoded for their strides only: no file is read per trial
+        levels: dict[int, int] = {}
+        for index in order:
+            levels.setdefault(run.space.decode(ok.at[index, "choices"]).downsampling, index)
+        order = list(levels.values()) + [index for index in order if index not in levels.values()]
     chosen: dict[str, Finalist] = {}
-    for candidate in candidates:
+    for index in order:
         if len(chosen) == k:
             break
-        chosen.setdefault(architecture_hash(candidate.spec), candidate)
+        trial = int(ok.at[index, "trial"])
+        spec = run.trial_spec(trial)
+        chosen.setdefault(architecture_hash(spec), Finalist(f"trial-{trial:04d}", trial, spec,
+                                                            float(ok.at[index, "reward"])))
     b0 = load_spec(Path(REFERENCES) / "efficientnet_b0.json")
     b0 = run.decode(run.space.nearest(b0), B0_NAME, run.num_classes())
     key = architecture_hash(b0)

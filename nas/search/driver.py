@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -39,11 +39,13 @@ from search_spaces.spec import NOTATION
 
 @dataclass
 class SearchOutcome:
-    """What a search run leaves: the trials, and whether the search reached its end."""
+    """What a search run leaves: the trials, whether the search reached its end, and the names of its start
+    points (choices -> name)."""
 
     trials: pd.DataFrame
     finished: bool
     seconds: float = 0.0
+    start_names: dict[tuple[int, ...], str] = field(default_factory=dict)
 
 
 def load_history(run_dir: Path) -> list[TrialRecord]:
@@ -229,10 +231,11 @@ def open_session(config: SearchConfig, data: Any, previous: SearchConfig | None,
     total = config.budget().total_steps(len(data.y_train))
     if previous is None:
         log(f"search space: {space.overview()}")
-    if starts and previous is None:
-        how = ("b0-Nx: EfficientNet-B0 at Nx downsampling, sized to the target" if LEVELS in config.start_from
-               else "each as its nearest architecture in the space")
-        log(f"starting from {', '.join(name for name, _ in starts)} ({how}), then the {config.controller} controller")
+        if starts:
+            how = ("b0-Nx: EfficientNet-B0 at Nx downsampling, sized to the target" if LEVELS in config.start_from
+                   else "each as its nearest architecture in the space")
+            log(f"starting from {', '.join(name for name, _ in starts)} ({how}), then the {config.controller} "
+                f"controller")
     searcher = ControllerSearcher(controller, space, config, num_classes, history, recorder,
                                   duplicates=int((state or {}).get("duplicates", 0)), latency_table=table,
                                   saved=state, start_points=starts,
@@ -263,7 +266,8 @@ def _run_search(config: SearchConfig, data: Any, previous: SearchConfig | None, 
     if previous is not None:
         log(f"resuming {session.run_dir}: {searcher.finished} trials finished, {max(0, remaining)} to go")
     if remaining <= 0:
-        return SearchOutcome(session.recorder.finalize(), True, time.perf_counter() - started)
+        return SearchOutcome(session.recorder.finalize(), True, time.perf_counter() - started,
+                             session.recorder.start_names)
     session.recorder.write_report("running")
     try:
         train_candidates(session, data, remaining, trainable)
@@ -323,7 +327,7 @@ def finish(session: Session, seconds: float) -> SearchOutcome:
     else:
         log(f"stopped after {searcher.finished} of {config.trials} trials; continue with: "
             f"nas-search --resume --out {config.out}")
-    return SearchOutcome(frame, finished, seconds)
+    return SearchOutcome(frame, finished, seconds, session.recorder.start_names)
 
 
 def _describe_cache(cache: Any) -> str:

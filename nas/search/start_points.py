@@ -63,24 +63,24 @@ def resolve_start_points(start_from: Sequence[str], space: MnasNetSpace,
     nearest architecture in ``space``, or the ``levels`` (sized by ``sizing``). UserInputError (one line) for an
     unknown name, an unreadable spec, a network with another block count or strides than the space's skeleton,
     or ``levels`` where they cannot be made."""
-    known = reference_names()
     points: list[tuple[str, list[int]]] = []
     for item in expand_start_from(list(start_from)):
-        if item == LEVELS:
-            points += [point for point in level_start_points(space, sizing)
-                       if all(point[1] != seen for _, seen in points)]
-            continue
-        path = Path(REFERENCES) / f"{item}.json" if item in known else Path(item)
-        if item not in known and not path.is_file():
-            raise UserInputError(f"--start-from {item}: neither a reference network ({', '.join(known)}, or "
-                                 f"{ALL_REFERENCES} for all) nor a spec file")
-        try:
-            choices = space.nearest(load_spec(path))
-        except (SpecError, SpaceError) as exc:
-            raise UserInputError(f"--start-from {item}: {exc}") from None
-        if all(choices != seen for _, seen in points):
-            points.append((item, choices))
+        found = level_start_points(space, sizing) if item == LEVELS else [(item, _nearest_point(item, space))]
+        points += [point for point in found if all(point[1] != seen for _, seen in points)]
     return points
+
+
+def _nearest_point(item: str, space: MnasNetSpace) -> list[int]:
+    """The choices of a reference network's name or a B0 spec file, at its nearest architecture in ``space``."""
+    known = reference_names()
+    path = Path(REFERENCES) / f"{item}.json" if item in known else Path(item)
+    if item not in known and not path.is_file():
+        raise UserInputError(f"--start-from {item}: neither a reference network ({', '.join(known)}, or "
+                             f"{ALL_REFERENCES} for all) nor a spec file")
+    try:
+        return space.nearest(load_spec(path))
+    except (SpecError, SpaceError) as exc:
+        raise UserInputError(f"--start-from {item}: {exc}") from None
 
 
 def start_point_names(start_from: Sequence[str], space: MnasNetSpace,
