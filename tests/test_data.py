@@ -221,7 +221,7 @@ def test_labels_beyond_any_classifier_are_refused(tmp_path):
 
 
 def test_the_commands_say_the_data_warnings_on_stderr(capsys):
-    from nas.cli.common import load_proxy_data as _proxy_data
+    from nas.api.data import load_proxy_data as _proxy_data
     from nas.training.proxy_settings import ProxySettings
 
     data = _proxy_data(ProxySettings(data="synthetic:classes=3,images=90", resolution=16, batch_size=16))

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from nas.api.data import data_argument
+from nas.api.data import data_argument, load_proxy_data
 from nas.errors import UserInputError
 from search_spaces.spec import ArchSpec, load_spec
 
@@ -29,13 +29,20 @@ class SearchResult:
     """A finished (or interrupted) search: its run directory, best spec and every candidate."""
 
     run_dir: Path
-    best: ArchSpec | None  # best_b0.json (the finalists' winner with finalists)
     trials: pd.DataFrame  # trials.csv
     finished: bool
+    config: Any = None  # the run's SearchConfig
+    start_names: dict = field(default_factory=dict)  # choices tuple -> start point name
+    held_out_images: int = 0  # the proxy's held-out split
 
     @property
     def best_path(self) -> Path:
         return self.run_dir / "best_b0.json"
+
+    @property
+    def best(self) -> ArchSpec | None:
+        """best_b0.json (the finalists' winner with finalists); None before any candidate trained."""
+        return load_spec(self.best_path) if self.best_path.is_file() else None
 
 
 @dataclass
@@ -51,11 +58,19 @@ class TrainResult:
 
 @dataclass
 class ExportResult:
-    """An exported network: the files written and their largest difference from PyTorch."""
+    """An exported network: the files written, each one's largest difference from PyTorch, and what was
+    exported (the spec, which weights, the input size it was checked at)."""
 
     onnx: Path | None
     torchscript: Path | None
-    max_difference: float
+    differences: dict[str, float]  # "onnx" / "torchscript" -> max abs difference from PyTorch
+    spec: ArchSpec
+    weights: str  # "random", or which weights of the checkpoint
+    resolution: int
+
+    @property
+    def max_difference(self) -> float:
+        return max(self.differences.values())
 
 
 def _flops(value: int | float | str | None) -> int | None:
@@ -76,10 +91,8 @@ def search(target_flops: int | str | None = None, data: Any = "synthetic", *, ou
     ``options``: SearchConfig's fields (controller, trials, steps, batch_size, proxy_resolution, resolution,
     finalists, finalist_epochs, start_from, space (a dict), seed, ...). ``resume=True`` continues ``out``.
     """
-    from nas.data.datasets import load_data  # its DataError is a UserInputError
-    from nas.retrain.finalists import train_finalists
     from nas.search.config import SearchConfig
-    from nas.search.driver import preflight, run_search, saved_config
+    from nas.search.driver import saved_config
 
     run_dir = Path(out or Path("runs") / time.strftime("%Y%m%d-%H%M%S"))
     options = _search_options(options)
@@ -91,15 +104,37 @@ def search(target_flops: int | str | None = None, data: Any = "synthetic", *, ou
         data_text = data_argument(data, run_dir)
         config = SearchConfig.new(target_flops=_flops(target_flops), data=data_text, out=str(run_dir), **options)
         previous = None
-    warnings, table = preflight(config)
+    return search_from_config(config, previous)
+
+
+def search_from_config(config: Any, previous: Any = None, *, finalists: bool = True) -> SearchResult:
+    """What nas-search does once its settings are made (a SearchConfig; ``previous``: the run's saved one on a
+    resume): check the start points and the latency table, load the data (its warnings on stderr), search, and
+    train the finalists (``finalists=False``: leave them to ``train_finalists``)."""
+    from nas.search.driver import preflight, run_search
+    from nas.search.start_points import resolve_start_points
+
+    # an unknown start point fails before the data loads (any class count checks the names alike)
+    resolve_start_points(config.start_from, config.search_space(), config.sizing(num_classes=10))
+    warnings, table = preflight(config)  # a wrong table file or too large a space: before the data loads
     for warning in warnings:
         print(warning, file=sys.stderr)
-    proxy_data = load_data(config.proxy.data, config.proxy.resolution, config.proxy.val_fraction, config.proxy.seed)
-    outcome = run_search(config, proxy_data, previous=previous, latency_table=table)
-    if outcome.finished and (outcome.trials["status"] == "ok").any():
-        train_finalists(config)
-    best = run_dir / "best_b0.json"
-    return SearchResult(run_dir, load_spec(best) if best.is_file() else None, outcome.trials, outcome.finished)
+    data = load_proxy_data(config.proxy)  # before Ray starts: a missing directory is one line
+    outcome = run_search(config, data, previous=previous, latency_table=table)
+    result = SearchResult(Path(config.out), outcome.trials, outcome.finished, config, outcome.start_names,
+                          len(data.y_val))
+    if finalists:
+        train_finalists(result)
+    return result
+
+
+def train_finalists(result: SearchResult) -> None:
+    """Train a finished search's finalists (its ``finalists`` setting; none: nothing to do) and make their
+    winner best_b0.json."""
+    from nas.retrain.finalists import train_finalists as train_them
+
+    if result.finished and result.config.finalists and (result.trials["status"] == "ok").any():
+        train_them(result.config)
 
 
 def _search_options(options: dict[str, Any]) -> dict[str, Any]:
@@ -125,7 +160,7 @@ def train(spec: str | Path | ArchSpec | SearchResult, data: Any = "synthetic", *
     SearchResult. ``recipe``: TrainRecipe's fields (epochs, batch_size, optimizer, lr, weight_decay, seed, ...).
     """
     from nas.retrain.config import TrainSettings, saved_settings
-    from nas.retrain.driver import default_out, resolve_spec, run_training
+    from nas.retrain.driver import default_out
     from nas.training.recipe import TrainRecipe
 
     if isinstance(spec, SearchResult):
@@ -151,6 +186,14 @@ def train(spec: str | Path | ArchSpec | SearchResult, data: Any = "synthetic", *
         settings = TrainSettings(spec=str(spec), trial=trial, data=data_argument(data, run_dir or Path("runs")),
                                  recipe=recipe_value, resolution=resolution, out=str(out) if out else None,
                                  workers=workers)
+    return train_from_settings(settings, resume=resume)
+
+
+def train_from_settings(settings: Any, resume: bool = False) -> TrainResult:
+    """What nas-train does once its settings are made (a TrainSettings): train on Ray Train and read back the
+    run's result."""
+    from nas.retrain.driver import default_out, resolve_spec, run_training
+
     if settings.out is None:
         settings.out = str(default_out(resolve_spec(settings.spec, settings.trial)))
     result = run_training(settings, resume=resume)
@@ -161,9 +204,10 @@ def train(spec: str | Path | ArchSpec | SearchResult, data: Any = "synthetic", *
 
 def export(run_or_spec: str | Path | TrainResult, onnx: str | Path | None = None, *,
            torchscript: str | Path | None = None, checkpoint: str | Path | None = None,
-           resolution: int | None = None) -> ExportResult:
+           resolution: int | None = None, check: bool = True) -> ExportResult:
     """nas-export: ``export(trained, onnx="model.onnx")`` (a nas-train run directory, a TrainResult, or a spec
-    file with ``checkpoint``); the export is checked against PyTorch and refused above the tolerance."""
+    file with ``checkpoint``); each file is checked against PyTorch, and with ``check`` a difference above the
+    tolerance raises (without: the caller reads ``differences``)."""
     from nas.export.onnx import TOLERANCE
     from nas.export.run import exportable, write_onnx, write_torchscript
 
@@ -172,27 +216,61 @@ def export(run_or_spec: str | Path | TrainResult, onnx: str | Path | None = None
     if onnx is None and torchscript is None:
         raise UserInputError("nothing to write: give onnx= and/or torchscript=")
     network = exportable(run_or_spec, checkpoint, resolution)
-    differences = []
+    differences = {}
     if onnx is not None:
-        differences.append(write_onnx(network, onnx))
+        differences["onnx"] = write_onnx(network, onnx)
     if torchscript is not None:
-        differences.append(write_torchscript(network, torchscript))
-    worst = max(differences)
-    if not worst <= TOLERANCE:
-        raise RuntimeError(f"the export differs from PyTorch by {worst:.2e} (more than {TOLERANCE:g})")
-    return ExportResult(Path(onnx) if onnx else None, Path(torchscript) if torchscript else None, worst)
+        differences["torchscript"] = write_torchscript(network, torchscript)
+    result = ExportResult(Path(onnx) if onnx else None, Path(torchscript) if torchscript else None, differences,
+                          network.spec, network.weights, network.resolution)
+    if check and not result.max_difference <= TOLERANCE:
+        raise RuntimeError(f"the export differs from PyTorch by {result.max_difference:.2e} (more than "
+                           f"{TOLERANCE:g})")
+    return result
 
 
 def scale(spec: str | Path | ArchSpec | SearchResult, *, preset: str | None = None, phi: float | None = None,
-          alpha: float = 1.2, beta: float = 1.1, gamma: float = 1.15) -> ArchSpec:
-    """nas-scale: ``scale(result, preset="b3")`` (EfficientNet's published row) or ``scale(spec, phi=2)`` (the
-    compound formula with α, β, γ)."""
-    from nas.network.scaling import preset as published_row, scale_compound
+          alpha: float | None = None, beta: float | None = None, gamma: float | None = None,
+          width: float | None = None, depth: float | None = None, resolution: int | None = None) -> ArchSpec:
+    """nas-scale, one network: ``scale(result, preset="b3")`` (EfficientNet's published row), ``scale(spec,
+    phi=2)`` (the compound formula with α, β, γ; the paper's by default) or ``scale(spec, width=1.2, depth=1.4,
+    resolution=260)``."""
+    from nas.network.scaling import preset as published_row, scale_compound, scale_spec
 
+    base = _base_spec(spec)
+    manual = (width, depth, resolution)
+    modes = [preset is not None, phi is not None, any(v is not None for v in manual)]
+    if sum(modes) != 1:
+        raise UserInputError("give one of preset= (b0..b7), phi=, or width=, depth= and resolution=")
+    if preset is not None:
+        return published_row(base, preset.lower())
+    if phi is not None:
+        return scale_compound(base, *_coefficients(alpha, beta, gamma), phi)
+    if any(v is None for v in manual):
+        raise UserInputError("width=, depth= and resolution= go together")
+    return scale_spec(base, width, depth, resolution, name=f"{base.name}-w{width:g}-d{depth:g}-r{resolution}")
+
+
+def scale_family(spec: str | Path | ArchSpec | SearchResult, alpha: float | None = None, beta: float | None = None,
+                 gamma: float | None = None) -> list[ArchSpec]:
+    """nas-scale --family: B1..B7 as EfficientNet publishes them, or with coefficients φ = 1..7 by the
+    compound formula."""
+    from nas.network.scaling import PRESETS, preset as published_row, scale_compound
+
+    base = _base_spec(spec)
+    if alpha is None and beta is None and gamma is None:
+        return [published_row(base, name) for name in PRESETS if name != "b0"]
+    return [scale_compound(base, *_coefficients(alpha, beta, gamma), phi) for phi in range(1, 8)]
+
+
+def _base_spec(spec: str | Path | ArchSpec | SearchResult) -> ArchSpec:
     if isinstance(spec, SearchResult):
         spec = spec.best_path
-    base = spec if isinstance(spec, ArchSpec) else load_spec(spec)
-    if (preset is None) == (phi is None):
-        raise UserInputError("give one of preset= (b0..b7) or phi=")
-    return published_row(base, preset) if preset is not None else scale_compound(base, alpha, beta, gamma, phi)
+    return spec if isinstance(spec, ArchSpec) else load_spec(spec)
 
+
+def _coefficients(alpha: float | None, beta: float | None, gamma: float | None) -> tuple[float, float, float]:
+    """α, β, γ, each the paper's where not given."""
+    from nas.network.scaling import PAPER_COEFFICIENTS
+
+    return tuple(c if c is not None else d for c, d in zip((alpha, beta, gamma), PAPER_COEFFICIENTS))

@@ -1,6 +1,7 @@
 """Data given from Python (arrays, a torch Dataset) as what ``--data`` takes: an .npz written once."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,17 @@ def data_argument(data: Any, folder: Path) -> str:
     path = folder / ARRAYS_FILE
     np.savez(path, **{k: np.asarray(v) for k, v in arrays.items()})
     return f"npz:{path}"
+
+
+def load_proxy_data(proxy: Any) -> Any:
+    """The data of a proxy (ProxySettings), loaded before Ray starts: a data error raises DataError (a
+    UserInputError, one line); what makes the data a poor judge of architectures is said as warnings on stderr."""
+    from nas.data.datasets import data_warnings, load_data
+
+    data = load_data(proxy.data, proxy.resolution, proxy.val_fraction, proxy.seed)
+    for warning in data_warnings(data, proxy.batch_size):
+        print(warning, file=sys.stderr)
+    return data
 
 
 def dataset_arrays(dataset: Any) -> dict[str, np.ndarray]:

@@ -243,20 +243,6 @@ def given_fields(args: argparse.Namespace) -> dict[str, object]:
     return given
 
 
-def load_proxy_data(proxy: Any) -> object:
-    """The data of a command's proxy (ProxySettings), loaded before Ray starts: a data error is a usage error
-    (one line, exit 2); what makes the data a poor judge of architectures is said as warnings on stderr."""
-    from nas.data.datasets import DataError, data_warnings, load_data
-
-    try:
-        data = load_data(proxy.data, proxy.resolution, proxy.val_fraction, proxy.seed)
-    except DataError as exc:
-        raise UsageError(str(exc)) from None
-    for warning in data_warnings(data, proxy.batch_size):
-        print(warning, file=sys.stderr)
-    return data
-
-
 def space_option(path: str | None, resolution: int | None = None) -> Any:
     """The space a ``--space`` option names (an MnasNetSpace): a space file or a shipped space (``mnasnet``,
     ``downsampling``), checked (a usage error names what is wrong); None: the default space for networks at

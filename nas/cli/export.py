@@ -27,8 +27,8 @@ def _export_parser() -> ArgumentParser:
 def _export(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from nas.api import export
     from nas.export.onnx import TOLERANCE, onnx_summary
-    from nas.export.run import exportable, write_onnx, write_torchscript
     from nas.files import writable_directory
 
     if not args.onnx and not args.torchscript:
@@ -44,24 +44,22 @@ def _export(args: argparse.Namespace) -> int:
             writable_directory(f"--{flag}", Path(target).resolve().parent)
     if args.onnx and args.torchscript and Path(args.onnx).resolve() == Path(args.torchscript).resolve():
         raise UsageError(f"--onnx and --torchscript both name {args.onnx}; give two files")
-    network = exportable(args.spec, args.checkpoint, args.resolution)
-    if network.weights == "random":
+    result = export(args.spec, args.onnx, torchscript=args.torchscript, checkpoint=args.checkpoint,
+                    resolution=args.resolution, check=False)
+    if result.weights == "random":
         print("warning: no --checkpoint: exporting random weights (useful to measure latency, not to predict)",
               file=sys.stderr)
-    spec = network.spec
-    print(f"{spec.name}: {network.weights}, {spec.num_classes} classes, checked at {network.resolution}px")
-    failed = False
+    spec = result.spec
+    print(f"{spec.name}: {result.weights}, {spec.num_classes} classes, checked at {result.resolution}px")
     if args.onnx:
-        error = write_onnx(network, args.onnx)
         ops = onnx_summary(args.onnx)
         print(f"{args.onnx}: {ops['nodes']} nodes ({ops['conv_nodes']} Conv, {ops['batch_norm_nodes']} "
-              f"BatchNormalization left unfolded); onnxruntime vs PyTorch: max abs difference {error:.2e}")
-        failed |= not error <= TOLERANCE
+              f"BatchNormalization left unfolded); onnxruntime vs PyTorch: max abs difference "
+              f"{result.differences['onnx']:.2e}")
     if args.torchscript:
-        error = write_torchscript(network, args.torchscript)
-        print(f"{args.torchscript}: TorchScript vs PyTorch: max abs difference {error:.2e}")
-        failed |= not error <= TOLERANCE
-    if failed:
+        difference = result.differences["torchscript"]
+        print(f"{args.torchscript}: TorchScript vs PyTorch: max abs difference {difference:.2e}")
+    if not result.max_difference <= TOLERANCE:
         print(f"nas-export: failed: the export differs from PyTorch by more than {TOLERANCE:g}", file=sys.stderr)
         return 1
     return 0

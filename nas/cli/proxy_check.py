@@ -6,7 +6,7 @@ import sys
 from typing import Sequence
 
 from nas.cli.common import (ArgumentParser, add_proxy_arguments, add_run_arguments, flops_amount, given_fields,
-                            load_proxy_data, positive_int, run_command, writable_directory)
+                            positive_int, run_command, writable_directory)
 
 def _proxy_check_parser() -> ArgumentParser:
     p = ArgumentParser(prog="nas-proxy-check",
@@ -52,6 +52,8 @@ def _proxy_check(args: argparse.Namespace) -> int:
                              reference_table=args.reference_table)
     for warning in check.search.warnings():
         print(warning, file=sys.stderr)
+    from nas.api.data import load_proxy_data
+
     data = load_proxy_data(check.search.proxy)
     check.validate(len(data.x_train))  # before Ray starts: bad flags cost nothing
     figures = run_proxy_check(check, data, warn=lambda message: print(message, file=sys.stderr))

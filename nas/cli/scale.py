@@ -7,7 +7,7 @@ from typing import Sequence
 from pathlib import Path
 
 from nas.cli.common import (ArgumentParser, UsageError, add_run_arguments, add_seed_argument, add_training_arguments,
-                            given_fields, load_proxy_data, non_negative_float, positive_float, positive_int,
+                            given_fields, non_negative_float, positive_float, positive_int,
                             run_command)
 from nas.engine.runner import TrialResources
 from nas.training.proxy_settings import ProxySettings
@@ -108,6 +108,8 @@ def _grid_searched(args: argparse.Namespace, spec: object, run_dir: Path) -> tup
                        for name, default in GRID_DEFAULTS.items())
     proxy, resources = _grid_settings(args)
     check_grid(spec, proxy, step, tolerance)  # every point within the size bound before data loads
+    from nas.api.data import load_proxy_data
+
     data = load_proxy_data(proxy)
     found = grid_search(spec, run_dir, data, proxy, resources, step, tolerance)
     print(f"best: α={found['alpha']:g} β={found['beta']:g} γ={found['gamma']:g} (α·β²·γ² = {found['product']:.3f}), "
@@ -117,26 +119,19 @@ def _grid_searched(args: argparse.Namespace, spec: object, run_dir: Path) -> tup
 
 def _scaled(args: argparse.Namespace, spec: object) -> tuple[list, Path | None]:
     """The networks to write, and the directory they go to (None: one network, to --out or beside the spec)."""
-    from nas.network.scaling import PAPER_COEFFICIENTS, PRESETS, network_stem, preset, scale_compound, scale_spec
+    from nas.api import scale, scale_family
+    from nas.network.scaling import network_stem
 
     beside = Path(args.spec).parent / network_stem(spec.name)  # every default output: beside the spec
-    coefficients = [args.alpha, args.beta, args.gamma]
-    alpha, beta, gamma = (c if c is not None else d for c, d in zip(coefficients, PAPER_COEFFICIENTS))
+    coefficients = {name: getattr(args, name) for name in ("alpha", "beta", "gamma")}
     if args.grid_search:
         run_dir = Path(args.out or f"{beside}-scaling")
         found = _grid_searched(args, spec, run_dir)
-        return ([scale_compound(spec, *found, phi) for phi in range(1, 8)] if found else []), run_dir
-    if args.family and not any(v is not None for v in coefficients):
-        return [preset(spec, name) for name in PRESETS if name != "b0"], Path(args.out or f"{beside}-family")
+        return (scale_family(spec, *found) if found else []), run_dir
     if args.family:
-        return [scale_compound(spec, alpha, beta, gamma, phi) for phi in range(1, 8)], Path(args.out or
-                                                                                           f"{beside}-family")
-    if args.preset is not None:
-        return [preset(spec, args.preset.lower())], None
-    if args.phi is not None:
-        return [scale_compound(spec, alpha, beta, gamma, args.phi)], None
-    return [scale_spec(spec, args.width, args.depth, args.resolution,
-                       name=f"{spec.name}-w{args.width:g}-d{args.depth:g}-r{args.resolution}")], None
+        return scale_family(spec, **coefficients), Path(args.out or f"{beside}-family")
+    return [scale(spec, preset=args.preset, phi=args.phi, width=args.width, depth=args.depth,
+                  resolution=args.resolution, **coefficients)], None
 
 
 def _scale(args: argparse.Namespace) -> int:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Sequence
 
 from nas.cli.common import (ArgumentParser, UsageError, add_proxy_arguments, add_run_arguments, flops_amount,
-                            given_fields, latency_time, load_proxy_data, name_list, non_negative_int,
+                            given_fields, latency_time, name_list, non_negative_int,
                             positive_float, positive_int, run_command, space_option, window_range,
                             writable_directory)
 from nas.search.config import SearchConfig
@@ -121,21 +121,13 @@ def _search_config(args: argparse.Namespace) -> tuple[SearchConfig, SearchConfig
 
 
 def _search(args: argparse.Namespace) -> int:
+    from nas.api import search_from_config, train_finalists
     from nas.search.close_calls import close_call_line
-    from nas.search.driver import preflight, run_search
-    from nas.search.start_points import resolve_start_points
 
     config, previous = _search_config(args)
-    # an unknown start point: a usage error before the data loads (any class count checks the names alike)
-    resolve_start_points(config.start_from, config.search_space(), config.sizing(num_classes=10))
-    warnings, table = preflight(config)  # a wrong table file or too large a space: before the data loads
-    for warning in warnings:
-        print(warning, file=sys.stderr)
-    # the data before Ray starts: a missing directory is a usage error
-    data = load_proxy_data(config.proxy)
-    outcome = run_search(config, data, previous=previous, latency_table=table)
-    starts = outcome.start_names  # they mark the start points in the top list below
-    frame = outcome.trials
+    result = search_from_config(config, previous, finalists=False)
+    starts = result.start_names  # they mark the start points in the top list below
+    frame = result.trials
     ok = frame[frame["status"] == "ok"].sort_values("reward", ascending=False)
     counts = frame["status"].value_counts()
     kinds = [f"{counts.get(k, 0)} {label}" for k, label in (("ok", "trained"), ("stopped", "stopped early"),
@@ -147,20 +139,18 @@ def _search(args: argparse.Namespace) -> int:
         start = starts.get(tuple(row["choices"]))
         print(f"{int(row['trial']):>5}  {row['reward']:7.4f}  {row['accuracy']:6.3f}  {row['flops'] / 1e6:7.1f}  "
               f"{row['params'] / 1e6:7.2f}  {row['summary']}" + (f"  (start point: {start})" if start else ""))
-    close_call = close_call_line(frame, len(data.y_val), starts,
+    close_call = close_call_line(frame, result.held_out_images, starts,
                                  train_command=f"nas-train {config.out} --trial N --data {config.data}")
     if close_call:
         print(close_call)
     print(f"outputs in {config.out}: best_b0.json, trials.csv, pareto.png, report.html, search.json, space.json")
-    if not outcome.finished:
+    if not result.finished:
         print(f"nas-search: interrupted; finished work is kept; continue with: nas-search --resume --out "
               f"{config.out}", file=sys.stderr)
         return 130
     if config.finalists and len(ok):
-        from nas.retrain.finalists import train_finalists
-
         print()
-        train_finalists(config)
+        train_finalists(result)
     return 0
 
 
