@@ -26,7 +26,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 
-from nas.data.datasets import ProxyData, load_data, split
+from nas.data.datasets import ImageSplits, load_data, split
 from nas.network.builder import build_model
 from nas.network.counting import profile
 from search_spaces.spec import load_spec
@@ -90,7 +90,7 @@ def ours(spec, classes: int):
     return make
 
 
-def throughput(make_model, data: ProxyData, steps: int, batch_size: int, device: str, compile_mode=None) -> dict:
+def throughput(make_model, data: ImageSplits, steps: int, batch_size: int, device: str, compile_mode=None) -> dict:
     """Training img/s from the difference of a short and a long run (start-up and compile cancel out)."""
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
@@ -115,7 +115,7 @@ def part_a(args, device: str) -> None:
         timm = None
     resolution, batch = (224, 128) if not args.quick else (64, 8)
     x, y = generate(4 * batch, resolution, 10, seed=0)
-    data = ProxyData("synthetic", *split(x, y, 0.25, 0), num_classes=10)
+    data = ImageSplits("synthetic", *split(x, y, 0.25, 0), num_classes=10)
     steps = 60 if not args.quick else 12
     b0 = load_spec(ROOT / "search_spaces" / "references" / "efficientnet_b0.json")
     rows = [("ours efficientnet-b0", throughput(ours(b0, 10), data, steps, batch, device))]
@@ -131,7 +131,7 @@ def part_a(args, device: str) -> None:
         print(f"  ratio ours / timm: {rows[0][1]['ips'] / rows[1][1]['ips']:.3f} (goal >= 1.0)")
 
 
-def proxy_data(args) -> ProxyData:
+def proxy_data(args) -> ImageSplits:
     return load_data("synthetic" if not args.quick else "synthetic:classes=3,images=200", 32, 0.2, 0)
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 
-from nas.data.datasets import ProxyData, split
+from nas.data.datasets import ImageSplits, split
 from nas.network.builder import build_model
 from search_spaces.spec import load_spec
 from nas.data.synthetic import generate
@@ -27,7 +27,7 @@ from nas.training.proxy import train_model
 B0 = Path(__file__).resolve().parents[1] / "search_spaces" / "references" / "efficientnet_b0.json"
 
 
-def images_per_second(make_model, data: ProxyData, steps: int, batch_size: int, device: str) -> float:
+def images_per_second(make_model, data: ImageSplits, steps: int, batch_size: int, device: str) -> float:
     """Steady-state training images/s: time ``steps`` and ``2 * steps`` and divide the difference."""
     times = []
     for n in (steps, 2 * steps):
@@ -46,7 +46,7 @@ def main() -> None:
     import timm
 
     x, y = generate(max(1000, 2 * args.batch_size), args.resolution, 10, seed=0)
-    data = ProxyData("synthetic", *split(x, y, 0.2, 0), num_classes=10)
+    data = ImageSplits("synthetic", *split(x, y, 0.2, 0), num_classes=10)
     spec = load_spec(B0)
     ours = images_per_second(lambda: build_model(spec, 10), data, args.steps, args.batch_size, args.device)
     theirs = images_per_second(lambda: timm.create_model("efficientnet_b0", num_classes=10), data, args.steps,

@@ -4,7 +4,7 @@ import pickle
 import numpy as np
 import pytest
 
-from nas.data.datasets import ProxyData
+from nas.data.datasets import ImageSplits
 from nas.engine.cache import ResultCache, arch_key, describe_data, proxy_fingerprint
 from nas.engine.job import TRAINER_VERSION, Job, Measurement
 from nas.training.recipe import proxy_recipe
@@ -29,7 +29,7 @@ def _data(seed=0):
     rng = np.random.default_rng(seed)
     x = rng.integers(0, 255, (20, 8, 8, 3), dtype=np.uint8)
     y = rng.integers(0, 2, 20)
-    return ProxyData("toy", x[:16], y[:16], x[16:], y[16:], 2)
+    return ImageSplits("toy", x[:16], y[:16], x[16:], y[16:], 2)
 
 
 def test_put_then_get_by_architecture_and_proxy(tmp_path):

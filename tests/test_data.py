@@ -172,10 +172,10 @@ def test_a_data_set_of_one_class_is_refused():
 
 
 def _data(y_train, y_val, classes, name="d"):
-    from nas.data.datasets import ProxyData
+    from nas.data.datasets import ImageSplits
 
     image = np.zeros((1, 8, 8, 3), np.uint8)
-    return ProxyData(name, np.repeat(image, len(y_train), 0), np.asarray(y_train), np.repeat(image, len(y_val), 0),
+    return ImageSplits(name, np.repeat(image, len(y_train), 0), np.asarray(y_train), np.repeat(image, len(y_val), 0),
                      np.asarray(y_val), classes)
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from nas.data.datasets import ProxyData
+from nas.data.datasets import ImageSplits
 from nas.training.augment import crop_boxes, random_resized_crop_flip
 from nas.training.checkpoints import (BEST, LAST, PREVIOUS, CheckpointError, check_architecture, latest_checkpoint,
                                       load_checkpoint, save_checkpoint)
@@ -25,7 +25,7 @@ def separable(n=400, seed=0, resolution=16):
     x = rng.uniform(0, 80, (n, resolution, resolution, 3)).astype(np.uint8)
     x[np.arange(n), :, :, y] += 150
     cut = int(n * 0.8)
-    return ProxyData("separable", x[:cut], y[:cut], x[cut:], y[cut:], 3)
+    return ImageSplits("separable", x[:cut], y[:cut], x[cut:], y[cut:], 3)
 
 
 def test_the_recipe_scales_the_learning_rate_with_the_batch_and_checks_its_values():
@@ -99,8 +99,9 @@ def test_random_resized_crops_stay_inside_the_image_and_flip_half_the_time():
 def test_it_learns_and_writes_metrics_checkpoints_and_accuracies(tmp_path):
     data = separable()
     rows = []
-    final = train_network(TINY, data, TrainRecipe(epochs=4, batch_size=32, optimizer="adamw", lr=0.01), tmp_path,
-                          test=(data.x_val[:50], data.y_val[:50]), on_epoch=rows.append)
+    final = train_network(TINY, data.with_test(data.x_val[:50], data.y_val[:50]),
+                          TrainRecipe(epochs=4, batch_size=32, optimizer="adamw", lr=0.01), tmp_path,
+                          on_epoch=rows.append)
     assert [r["epoch"] for r in rows] == [1, 2, 3, 4]
     assert final["val_accuracy"] > 0.9 and final["test_accuracy"] > 0.9 and final["test_images"] == 50
     assert final["val_accuracy"] == max(max(r["val_accuracy"], r["ema_val_accuracy"]) for r in rows) \

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from nas.data.datasets import ProxyData
+from nas.data.datasets import ImageSplits
 from search_spaces.spec import spec_from_block_strings
 from nas.training.recipe import TrainRecipe, proxy_recipe
 from nas.training.proxy import train_candidate
@@ -18,7 +18,7 @@ def _separable(n=600, seed=0):
     x = rng.uniform(0, 80, (n, 16, 16, 3)).astype(np.uint8)
     x[np.arange(n), :, :, y] += 150
     cut = int(n * 0.8)
-    return ProxyData("separable", x[:cut], y[:cut], x[cut:], y[cut:], 3)
+    return ImageSplits("separable", x[:cut], y[:cut], x[cut:], y[cut:], 3)
 
 
 @pytest.mark.parametrize("optimizer, lr", [("sgd", 0.1), ("adamw", 0.003)])

@@ -29,7 +29,7 @@ import json
 import os
 import pickle
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -47,8 +47,9 @@ class DataError(UserInputError):
 
 
 @dataclass
-class ProxyData:
-    """Training and held-out validation arrays at the proxy resolution."""
+class ImageSplits:
+    """A data set's training, held-out validation and (for nas-train only) test images at one resolution, with
+    its notes: what a search's trials and nas-train's workers receive whole through Ray's object store."""
 
     name: str
     x_train: np.ndarray
@@ -57,6 +58,17 @@ class ProxyData:
     y_val: np.ndarray
     num_classes: int
     notes: list[str] = field(default_factory=list)  # one warning per image that could not be read, left out
+    x_test: np.ndarray | None = None  # the test split: only nas-train loads it (load_test_data)
+    y_test: np.ndarray | None = None
+
+    @property
+    def test(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The test images and labels, or None without a test split."""
+        return None if self.x_test is None else (self.x_test, self.y_test)
+
+    def with_test(self, x_test: np.ndarray, y_test: np.ndarray) -> "ImageSplits":
+        """The same splits with a test split added."""
+        return replace(self, x_test=x_test, y_test=y_test)
 
     @property
     def skipped(self) -> int:
@@ -334,7 +346,7 @@ def _class_list(classes: np.ndarray) -> str:
     return shown + (f" and {len(classes) - 8} more" if len(classes) > 8 else "")
 
 
-def data_warnings(data: ProxyData, batch_size: int | None = None) -> list[str]:
+def data_warnings(data: ImageSplits, batch_size: int | None = None) -> list[str]:
     """What makes a data set a poor judge of architectures, as ``warning:`` lines (empty when nothing does):
     a small held-out split, classes that no training image has, a held-out split that one class dominates,
     a batch larger than the training split."""
@@ -362,7 +374,7 @@ def data_warnings(data: ProxyData, batch_size: int | None = None) -> list[str]:
 
 
 def load_data(text: str = "synthetic", resolution: int = 32, val_fraction: float = 0.2,
-              seed: int = 0) -> ProxyData:
+              seed: int = 0) -> ImageSplits:
     """Load the data set a ``--data`` string names (a format of SOURCES), resized to ``resolution``, split
     train/val."""
     if not isinstance(resolution, int) or resolution < MIN_RESOLUTION:
@@ -374,16 +386,16 @@ def load_data(text: str = "synthetic", resolution: int = 32, val_fraction: float
 
 
 def _held_out(text: str, x: np.ndarray, y: np.ndarray, classes: int, notes: list[str], resolution: int,
-              val_fraction: float, seed: int, name: str | None = None) -> ProxyData:
+              val_fraction: float, seed: int, name: str | None = None) -> ImageSplits:
     """Images of one set, resized and split at random into training and held-out images."""
     if len(x) < 2:
         raise DataError(f"--data {text!r}: needs at least 2 images")
     _check_size(len(x), resolution, f"--data {text!r}")
     x = resize_images(np.ascontiguousarray(x), resolution)
-    return ProxyData(name or text, *split(x, y, val_fraction, seed), classes, notes)
+    return ImageSplits(name or text, *split(x, y, val_fraction, seed), classes, notes)
 
 
-def _synthetic(text: str, rest: str, resolution: int, val_fraction: float, seed: int) -> ProxyData:
+def _synthetic(text: str, rest: str, resolution: int, val_fraction: float, seed: int) -> ImageSplits:
     from nas.data.synthetic import MAX_CLASSES as SYNTHETIC_CLASSES, generate
 
     opts = _options(rest)
@@ -403,41 +415,41 @@ def _synthetic(text: str, rest: str, resolution: int, val_fraction: float, seed:
                      f"synthetic:classes={classes},images={images},seed={data_seed}")
 
 
-def _npz(text: str, rest: str, resolution: int, val_fraction: float, seed: int) -> ProxyData:
+def _npz(text: str, rest: str, resolution: int, val_fraction: float, seed: int) -> ImageSplits:
     x, y, classes = _load_npz(rest)
     return _held_out(text, x, y, classes, [], resolution, val_fraction, seed)
 
 
-def _cifar(kind: str) -> Callable[..., ProxyData]:
-    def load(text: str, rest: str, resolution: int, val_fraction: float, seed: int) -> ProxyData:
+def _cifar(kind: str) -> Callable[..., ImageSplits]:
+    def load(text: str, rest: str, resolution: int, val_fraction: float, seed: int) -> ImageSplits:
         x, y, classes = _load_cifar(kind, rest)
         return _held_out(text, x, y, classes, [], resolution, val_fraction, seed)
     return load
 
 
-def _folder(text: str, rest: str, resolution: int, val_fraction: float, seed: int) -> ProxyData:
+def _folder(text: str, rest: str, resolution: int, val_fraction: float, seed: int) -> ImageSplits:
     if split_folders(rest):
         return _load_split_folder(text, rest, resolution, val_fraction, seed)
     x, y, names, notes = _load_folder(rest, resolution)
     return _held_out(text, x, y, len(names), notes, resolution, val_fraction, seed)
 
 
-def _load_split_folder(text: str, directory: str, resolution: int, val_fraction: float, seed: int) -> ProxyData:
+def _load_split_folder(text: str, directory: str, resolution: int, val_fraction: float, seed: int) -> ImageSplits:
     """A ``train/``-``val/``(-``test/``) folder: ``train/`` to train, ``val/`` held out as given (``train/`` split
     at random when there is none); ``test/`` is not read."""
     splits = split_folders(directory)
     x, y, classes, notes = _load_folder(splits["train"], resolution)
     if "val" not in splits:
-        return ProxyData(text, *split(x, y, val_fraction, seed), len(classes), notes)
+        return ImageSplits(text, *split(x, y, val_fraction, seed), len(classes), notes)
     x_val, y_val, _, val_notes = _load_folder(splits["val"], resolution, classes)
     notes = notes + val_notes
     if len(np.unique(y)) < 2:
         raise DataError(f"folder:{directory}/train: every training image has label {int(y[0])}; a classifier "
                         f"needs at least 2 classes")
-    return ProxyData(text, x, y, x_val, y_val, len(classes), notes)
+    return ImageSplits(text, x, y, x_val, y_val, len(classes), notes)
 
 
-def load_test_data(text: str, resolution: int, train: ProxyData) -> tuple[np.ndarray, np.ndarray, list[str]] | None:
+def load_test_data(text: str, resolution: int, train: ImageSplits) -> tuple[np.ndarray, np.ndarray, list[str]] | None:
     """The test split of the data set ``text`` names, at ``resolution``, labelled as ``train`` is; None when it
     has none. Called by nas-train alone: a search never reads a test split.
 
@@ -476,7 +488,7 @@ def _npz_shape(path: str, name: str) -> tuple[int, ...]:
         return tuple(read(handle)[0])
 
 
-def npz_test_notes(path: str, resolution: int, train: ProxyData, x_test: np.ndarray) -> list[str]:
+def npz_test_notes(path: str, resolution: int, train: ImageSplits, x_test: np.ndarray) -> list[str]:
     """One warning per way an .npz's test images differ from its training images (size, channels, value
     range), saying what was done about it; the test accuracy of a split unlike the training data may not mean
     what it seems."""
@@ -505,7 +517,7 @@ def npz_test_notes(path: str, resolution: int, train: ProxyData, x_test: np.ndar
 
 
 def _load_test_folder(directory: str, resolution: int,
-                      train: ProxyData) -> tuple[np.ndarray, np.ndarray, list[str]]:
+                      train: ImageSplits) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """The ``test/`` folder of a split folder, labelled by ``train/``'s classes (an unknown class is left out)."""
     splits = split_folders(directory)
     classes = _sub_folders(splits["train"])
@@ -521,19 +533,19 @@ def _load_test_folder(directory: str, resolution: int,
     return x, y, notes + skipped
 
 
-def _npz_test(rest: str, resolution: int, train: ProxyData) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def _npz_test(rest: str, resolution: int, train: ImageSplits) -> tuple[np.ndarray, np.ndarray, list[str]]:
     x, y, _ = _load_npz(rest, test=True)
     return x, y, npz_test_notes(rest, resolution, train, x) if len(x) else []
 
 
 def _cifar_test(kind: str) -> Callable[..., tuple[np.ndarray, np.ndarray, list[str]]]:
-    def load(rest: str, resolution: int, train: ProxyData) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    def load(rest: str, resolution: int, train: ImageSplits) -> tuple[np.ndarray, np.ndarray, list[str]]:
         x, y, _ = _load_cifar(kind, rest, test=True)
         return x, y, []
     return load
 
 
-def _folder_test(rest: str, resolution: int, train: ProxyData) -> tuple[np.ndarray, np.ndarray, list[str]] | None:
+def _folder_test(rest: str, resolution: int, train: ImageSplits) -> tuple[np.ndarray, np.ndarray, list[str]] | None:
     if "test" not in (split_folders(rest) or {}):
         return None
     return _load_test_folder(rest, resolution, train)
@@ -594,7 +606,7 @@ def _csv_files(rows: list[dict[str, str]], folder: Path, classes: dict[str, int]
     return files
 
 
-def _csv(text: str, rest: str, resolution: int, val_fraction: float, seed: int) -> ProxyData:
+def _csv(text: str, rest: str, resolution: int, val_fraction: float, seed: int) -> ImageSplits:
     """The training rows, and the held-out ones as given (or a random share of the training rows)."""
     folder, rows = _csv_rows(rest)
     classes = _csv_classes(rows, rest)
@@ -605,10 +617,10 @@ def _csv(text: str, rest: str, resolution: int, val_fraction: float, seed: int) 
     if not val:
         return _held_out(text, x, y, count, notes, resolution, val_fraction, seed)
     x_val, y_val, val_notes = decode_files(val, resolution, where, folder)
-    return ProxyData(text, x, y, x_val, y_val, count, notes + val_notes)
+    return ImageSplits(text, x, y, x_val, y_val, count, notes + val_notes)
 
 
-def _csv_test(rest: str, resolution: int, train: ProxyData) -> tuple[np.ndarray, np.ndarray, list[str]] | None:
+def _csv_test(rest: str, resolution: int, train: ImageSplits) -> tuple[np.ndarray, np.ndarray, list[str]] | None:
     """The rows marked test, labelled by the training classes (a label the training rows lack: left out, with
     a warning)."""
     folder, rows = _csv_rows(rest)
@@ -634,8 +646,8 @@ class Source:
 
     prefix: str
     argument: str  # what follows the colon: PATH, DIR, FILE, or "" (options only)
-    load: Callable[[str, str, int, float, int], ProxyData]
-    load_test: Callable[[str, int, ProxyData], tuple[np.ndarray, np.ndarray, list[str]] | None] | None = None
+    load: Callable[[str, str, int, float, int], ImageSplits]
+    load_test: Callable[[str, int, ImageSplits], tuple[np.ndarray, np.ndarray, list[str]] | None] | None = None
 
     @property
     def usage(self) -> str:

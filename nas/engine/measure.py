@@ -41,9 +41,9 @@ def at_resolution(data: Any, resolution: int | None) -> Any:
     """``data`` with its images resized to ``resolution`` (itself when that is its own or None)."""
     if not resolution or resolution == data.resolution:
         return data
-    from nas.data.datasets import ProxyData, resize_images
+    from nas.data.datasets import ImageSplits, resize_images
 
-    return ProxyData(data.name, resize_images(data.x_train, resolution), data.y_train,
+    return ImageSplits(data.name, resize_images(data.x_train, resolution), data.y_train,
                      resize_images(data.x_val, resolution), data.y_val, data.num_classes)
 
 

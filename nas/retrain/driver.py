@@ -16,8 +16,6 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
-
 from nas.console import say
 from nas.errors import UserInputError
 from nas.report import refresh_report
@@ -89,8 +87,9 @@ def _prepare_out(settings: TrainSettings, spec: ArchSpec, resume: bool) -> Path:
     return out
 
 
-def _load_data(settings: TrainSettings, resolution: int) -> tuple[Any, tuple[np.ndarray, np.ndarray] | None]:
-    """Training/held-out data (the search's rule) and the test split, at ``resolution``; warnings on stderr."""
+def _load_data(settings: TrainSettings, resolution: int) -> Any:
+    """The ImageSplits at ``resolution``: training/held-out (the search's rule) and the test split (when there is
+    one and ``measure_test``); warnings on stderr."""
     from nas.data.datasets import DataError, data_warnings, load_data, load_test_data
 
     try:
@@ -100,14 +99,14 @@ def _load_data(settings: TrainSettings, resolution: int) -> tuple[Any, tuple[np.
         raise UserInputError(str(exc)) from None
     notes = data_warnings(data)  # a batch larger than the training split is refused below, not warned of
     if test is not None:
-        notes += test[2]
-        test = test[:2]
+        x_test, y_test, test_notes = test
+        data, notes = data.with_test(x_test, y_test), notes + test_notes
     for note in notes:
         print(note, file=sys.stderr)
     if settings.recipe.batch_size > len(data.y_train):
         raise UserInputError(f"--batch-size {settings.recipe.batch_size} is more than the {len(data.y_train)} "
                              f"training images")
-    return data, test
+    return data
 
 
 def _checkpoint_to_resume(out: Path, spec: ArchSpec) -> int:
@@ -145,18 +144,19 @@ def run_training(settings: TrainSettings, resume: bool = False, log: Callable[[s
         done = _checkpoint_to_resume(out, spec) if resume else 0
         if not resume:
             (out / METRICS).unlink(missing_ok=True)
-        data, test = _load_data(settings, resolution)
+        data = _load_data(settings, resolution)
         spec = spec.replace(resolution=resolution, num_classes=data.num_classes)
         spec_hash = architecture_hash(spec)
         write_json(out / SETTINGS_FILE, {**settings.to_dict(), "out": str(out)})
         save_spec(spec, out / SPEC_FILE)
         refresh_report(out, warn=log)
         counts = profile(spec, resolution)
+        tested = f", {len(data.y_test)} test images" if data.test else ", no test split"
         log(f"nas-train: {spec.name} ({counts['params'] / 1e6:.2f}M params, {counts['flops'] / 1e6:.1f}M FLOPs at "
-            f"{resolution}px) on {data.describe()}" + (f", {len(test[1])} test images" if test else ", no test split"))
+            f"{resolution}px) on {data.describe()}{tested}")
         if done:
             log(f"resuming after epoch {done} of {settings.recipe.epochs}")
-        final = _fit(settings, spec, data, test, out, done, live, log)
+        final = _fit(settings, spec, data, out, done, live, log)
         result = {"spec": spec.name, "spec_hash": spec_hash, "data": data.name, "resolution": resolution,
                   "num_classes": data.num_classes, "flops": counts["flops"], "params": counts["params"],
                   **final, "recipe": settings.recipe.to_dict(), "workers": settings.workers,
@@ -172,7 +172,7 @@ def run_training(settings: TrainSettings, resume: bool = False, log: Callable[[s
         return result
 
 
-def _fit(settings: TrainSettings, spec: ArchSpec, data: Any, test: Any, out: Path, done: int,
+def _fit(settings: TrainSettings, spec: ArchSpec, data: Any, out: Path, done: int,
          live: bool | None, log: Callable[[str], None]) -> dict[str, Any]:
     """Run the workers under Ray Train; the final report of rank 0."""
     import ray
@@ -187,11 +187,8 @@ def _fit(settings: TrainSettings, spec: ArchSpec, data: Any, test: Any, out: Pat
                                       settings.gpus_per_worker)
         log(f"{settings.workers} worker{'s' if settings.workers > 1 else ''} ({cpus:g} CPU + {gpus:g} GPU each) on "
             f"{runner.where}; {out}")
-        arrays = {"x_train": data.x_train, "y_train": data.y_train, "x_val": data.x_val, "y_val": data.y_val}
-        if test is not None:
-            arrays.update(x_test=test[0], y_test=test[1])
-        config = {"spec": spec.to_json(), "recipe": settings.recipe.to_dict(), "data": ray.put(arrays),
-                  "data_name": data.name, "num_classes": data.num_classes, "out": str(out.resolve()),
+        config = {"spec": spec.to_json(), "recipe": settings.recipe.to_dict(), "data": ray.put(data),
+                  "out": str(out.resolve()),
                   "threads": max(1, int(cpus))}
         storage = out / "ray"
         trainer = trainer_class(local=not settings.address)(

@@ -20,7 +20,6 @@ def train_loop_per_worker(config: dict[str, Any]) -> dict[str, Any]:
     import ray.train.torch
     import torch
 
-    from nas.data.datasets import ProxyData
     from nas.training.checkpoints import latest_checkpoint
     from nas.training.full import train_network
     from nas.training.recipe import TrainRecipe
@@ -29,12 +28,9 @@ def train_loop_per_worker(config: dict[str, Any]) -> dict[str, Any]:
     context = ray.train.get_context()
     rank, world_size = context.get_world_rank(), context.get_world_size()
     torch.set_num_threads(max(1, int(config["threads"])))
-    arrays = ray.get(config["data"])
-    data = ProxyData(config["data_name"], arrays["x_train"], arrays["y_train"], arrays["x_val"], arrays["y_val"],
-                     int(config["num_classes"]))
-    test = (arrays["x_test"], arrays["y_test"]) if "x_test" in arrays else None
+    data = ray.get(config["data"])  # the driver's ImageSplits, test split included
     resume, _ = latest_checkpoint(Path(config["out"]))  # the driver has set aside unusable ones and said so
     return train_network(load_spec(json.loads(config["spec"])), data, TrainRecipe.from_dict(config["recipe"]),
-                           config["out"], test=test, device=ray.train.torch.get_device(), rank=rank,
+                           config["out"], device=ray.train.torch.get_device(), rank=rank,
                            world_size=world_size, resume=resume,
                            on_epoch=lambda row: ray.train.report(row))

@@ -16,7 +16,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from nas.data.datasets import ProxyData
+from nas.data.datasets import ImageSplits
 from nas.files import append_csv_rows, atomic_write
 from nas.network.builder import build_model
 from nas.training.checkpoints import BEST, load_checkpoint, save_checkpoint
@@ -73,16 +73,16 @@ def selected_weights(state: dict[str, Any]) -> dict[str, torch.Tensor]:
     return state["ema"] if state.get("selected") == "ema" else state["model"]
 
 
-def train_network(spec: ArchSpec, data: ProxyData, recipe: TrainRecipe, out_dir: str | Path, *,
-                  test: tuple[np.ndarray, np.ndarray] | None = None, device: str | torch.device | None = None,
-                  rank: int = 0, world_size: int = 1, resume: dict[str, Any] | None = None,
+def train_network(spec: ArchSpec, data: ImageSplits, recipe: TrainRecipe, out_dir: str | Path, *,
+                  device: str | torch.device | None = None, rank: int = 0, world_size: int = 1,
+                  resume: dict[str, Any] | None = None,
                   on_epoch: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """Train ``spec`` (its classifier as wide as ``data``'s classes) with ``recipe``; rank 0 writes ``out_dir``.
 
     ``resume``: a checkpoint's state to continue from. ``on_epoch(row)`` is called on every rank after each
     epoch (rank 0's row holds the metrics, the others' are empty). Returns, on rank 0, the last epoch's and
-    the best weights' held-out and test accuracy; ``{}`` on the other ranks. Raises TrainingDiverged when the
-    loss stops being finite.
+    the best weights' held-out and test accuracy (test: on ``data.test``, when there is one); ``{}`` on the
+    other ranks. Raises TrainingDiverged when the loss stops being finite.
     """
     out_dir = Path(out_dir)
     device = torch.device(device or default_device())
@@ -123,8 +123,8 @@ def train_network(spec: ArchSpec, data: ProxyData, recipe: TrainRecipe, out_dir:
     if rank != 0:
         return {}
     splits = {"val": val}
-    if test is not None:
-        splits["test"] = DeviceData(test[0], test[1], device, mean, std)
+    if data.test is not None:
+        splits["test"] = DeviceData(data.x_test, data.y_test, device, mean, std)
     return {**_final_accuracies(model, training.ema, out_dir, splits, device, training.autocast),
             "replica_drift": drift}
 

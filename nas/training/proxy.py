@@ -12,7 +12,7 @@ from typing import Any, Callable, Sequence
 
 import torch
 
-from nas.data.datasets import ProxyData
+from nas.data.datasets import ImageSplits
 from nas.training.core import Training, TrainingDiverged, build_for_training
 from nas.training.device_data import DeviceData, default_device, recalibrate_batchnorm, top1_accuracy
 from nas.training.recipe import TrainRecipe, proxy_recipe
@@ -21,7 +21,7 @@ from search_spaces.spec import ArchSpec
 RungReport = Callable[[int, float], None]
 
 
-def train_candidate(spec: ArchSpec, data: ProxyData, recipe: TrainRecipe | None = None,
+def train_candidate(spec: ArchSpec, data: ImageSplits, recipe: TrainRecipe | None = None,
                     device: str | torch.device | None = None, seed: int = 0, rungs: Sequence[int] = (),
                     report: RungReport | None = None) -> dict[str, Any]:
     """Train ``spec`` briefly on ``data`` and return its held-out accuracy.
@@ -45,7 +45,7 @@ def _accuracy_at_rung(training: Training, val: DeviceData) -> float:
         return top1_accuracy(training.model, val, training.autocast)
 
 
-def proxy_splits(data: ProxyData, device: torch.device) -> tuple[DeviceData, DeviceData]:
+def proxy_splits(data: ImageSplits, device: torch.device) -> tuple[DeviceData, DeviceData]:
     """The training and held-out images on ``device``, normalised by the training images' statistics."""
     pixels = data.x_train.reshape(-1, 3)
     mean = torch.from_numpy(pixels.mean(0) / 255).float().to(device).view(1, 3, 1, 1)
@@ -54,7 +54,7 @@ def proxy_splits(data: ProxyData, device: torch.device) -> tuple[DeviceData, Dev
             DeviceData(data.x_val, data.y_val, device, mean, std))
 
 
-def train_model(model: torch.nn.Module, data: ProxyData, recipe: TrainRecipe | None = None,
+def train_model(model: torch.nn.Module, data: ImageSplits, recipe: TrainRecipe | None = None,
                 device: str | torch.device | None = None, seed: int = 0, rungs: Sequence[int] = (),
                 report: RungReport | None = None, compile_mode: str | None = None) -> dict[str, Any]:
     """The proxy run for any classifier taking NCHW input (used for ours and, in benchmarks, timm's).
