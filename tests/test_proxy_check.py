@@ -1,5 +1,6 @@
 """nas-proxy-check: candidate selection, the figures, bad input, and one tiny end-to-end check on Ray."""
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -219,6 +220,38 @@ def test_a_reference_table_is_scored_without_training_its_networks_again(tmp_pat
     assert "reference_mean" not in figures["seconds"] and figures["config"]["reference_table"].endswith("table.csv")
     printed = capsys.readouterr().out
     assert "the table's held-out accuracy" in printed and "the real trainings of table.csv" in printed
+    counters = re.findall(r"^\[ *(\d+)/(\d+)\]", printed, flags=re.M)  # the table's rows are not trainings
+    assert sorted(int(done) for done, _ in counters) == [1, 2, 3, 4] and {total for _, total in counters} == {"4"}
+
+
+@pytest.mark.slow  # a command in its own process with its own Ray instance, stopped mid-run
+def test_ctrl_c_mid_check_says_interrupted_and_writes_no_verdict(tmp_path):
+    """Ctrl-C while trainings remain: exit 130 and "interrupted", not a report that counts the trainings
+    never started as failed models (Tune's result grid holds only the trials it had started)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    _reference_table(tmp_path / "table.csv")
+    out = tmp_path / "check"
+    argv = [sys.executable, "-c", "import sys; from nas.cli.proxy_check import main; sys.exit(main())", *TINY,
+            "--reference-table", str(tmp_path / "table.csv"), "--repeats", "2", "--concurrency", "1",
+            "--no-cache", "--out", str(out)]
+    argv[argv.index("--steps") + 1] = "60"  # longer trainings, so that Ctrl-C lands mid-check
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    csv, deadline = out / "proxy_check.csv", time.time() + 240
+    while time.time() < deadline and process.poll() is None:
+        if csv.exists() and (pd.read_csv(csv)["source"] == "trained").any():  # one training of eight done
+            break
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    printed, err = process.communicate(timeout=240)
+    if (pd.read_csv(csv)["source"] == "trained").sum() == 8:
+        pytest.skip("the check finished before Ctrl-C landed")
+    assert process.returncode == 130, err[-2000:]
+    assert "nas-proxy-check: interrupted; finished work is kept" in err
+    assert "left out (failed)" not in printed and not (out / "proxy_check.json").exists()
 
 
 @pytest.mark.parametrize("problem, words", [

@@ -343,8 +343,8 @@ class Runner:
                 grid = tuner.fit()
         except KeyboardInterrupt:
             return False
-        # Tune stops gracefully on Ctrl-C: trials that did not end mean the run was interrupted
-        return grid.num_terminated + grid.num_errors == len(grid)
+        # Tune stops gracefully on Ctrl-C: trials never started, or started and not ended, mean an interrupted run
+        return len(grid) == num_samples and grid.num_terminated + grid.num_errors == len(grid)
 
 
 @contextlib.contextmanager

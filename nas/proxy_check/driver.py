@@ -175,7 +175,8 @@ def train_pending(check: Check, pending: list[CheckJob], cache: Any, log: Callab
             cache.put(planned.job, measured, run=str(check.out))
         label = planned.budget if planned.budget == "reference" else f"proxy #{planned.repeat}"
         state = f"acc {row['accuracy']:.3f}" if row["status"] == "ok" else f"FAILED: {row['reason']}"
-        log(f"[{len(check.rows):>3}/{len(check.planned)}] {row['name']:<16} {label:<10} {row['flops'] / 1e6:7.1f}M  "
+        trained = sum(r["source"] != "table" for r in check.rows)  # a reference table's rows are not trainings
+        log(f"[{trained:>3}/{len(check.planned)}] {row['name']:<16} {label:<10} {row['flops'] / 1e6:7.1f}M  "
             f"{state}  ({row['seconds']:.0f}s)")
 
     events = JobEvents(on_result=keep)  # a worker that errored comes as a failed measurement
