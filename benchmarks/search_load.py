@@ -22,8 +22,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from neighbours import busy_neighbour, write_table  # benchmarks/neighbours.py, beside this script
+
 ROOT = Path(__file__).resolve().parent.parent
-BUSY_LOOP = "while True:\n    pass\n"
 
 
 def run_search(out: Path, args: argparse.Namespace) -> dict[str, float]:
@@ -60,23 +61,15 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for condition in args.conditions.split(","):
-            neighbour = subprocess.Popen([sys.executable, "-c", BUSY_LOOP]) if condition == "busy" else None
-            try:
+            with busy_neighbour(condition == "busy"):
                 figures = run_search(Path(tmp) / condition, args)
-            finally:
-                if neighbour is not None:
-                    neighbour.kill()
-                    neighbour.wait()
             rows.append({"condition": condition, **figures})
             print(rows[-1], flush=True)
     table = pd.DataFrame(rows)
     alone = table.loc[table["condition"] == "alone", "images_per_wall_second"]
     if len(alone):
         table["ratio_to_alone"] = (table["images_per_wall_second"] / float(alone.iloc[0])).round(2)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(args.out, index=False)
-    print(table.to_string(index=False))
-    print(f"written to {args.out}")
+    write_table(table, args.out)
 
 
 if __name__ == "__main__":

@@ -20,8 +20,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from neighbours import busy_neighbour, write_table  # benchmarks/neighbours.py, beside this script
+
 ROOT = Path(__file__).resolve().parent.parent
-BUSY_LOOP = "while True:\n    pass\n"
 CONDITIONS = [("alone", None), ("alone", 1), ("busy", None), ("busy", 1)]
 
 
@@ -51,22 +52,14 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for index, (condition, cpus) in enumerate(CONDITIONS):
-            neighbour = subprocess.Popen([sys.executable, "-c", BUSY_LOOP]) if condition == "busy" else None
-            try:
+            with busy_neighbour(condition == "busy"):
                 figures = run_training(Path(tmp) / f"run{index}", cpus, args)
-            finally:
-                if neighbour is not None:
-                    neighbour.kill()
-                    neighbour.wait()
             rows.append({"condition": condition, "cpus_per_worker": cpus or "default", **figures})
             print(rows[-1], flush=True)
     table = pd.DataFrame(rows)
     base = float(table.loc[0, "seconds_per_epoch"])
     table["epoch_time_vs_default_alone"] = (table["seconds_per_epoch"] / base).round(2)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(args.out, index=False)
-    print(table.to_string(index=False))
-    print(f"written to {args.out}")
+    write_table(table, args.out)
 
 
 if __name__ == "__main__":

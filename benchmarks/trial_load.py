@@ -27,6 +27,8 @@ import sys
 import time
 from pathlib import Path
 
+from neighbours import BUSY_LOOP  # benchmarks/neighbours.py, beside this script
+
 ROOT = Path(__file__).resolve().parent.parent
 WAIT_POLICIES = {
     "spin": {},  # libgomp's default: a waiting thread spins about 300,000 times before it sleeps
@@ -34,7 +36,6 @@ WAIT_POLICIES = {
     "spin1k": {"GOMP_SPINCOUNT": "1000"},
 }
 NEIGHBOURS = ("alone", "busy", "trainer", "pair")
-BUSY_LOOP = "while True:\n    pass\n"
 
 
 def trial(threads: int, steps: int, warmup: int) -> None:
