@@ -22,7 +22,7 @@ widest width multiplier that keeps B0's FLOPs at ``--resolution``. Each network 
 EfficientNet-B0 seed by seed (the same test images and seed): the mean difference and its 95% t-interval over
 seeds, in ``paired.csv``. Everything lands in
 ``--out`` (default ``runs/real-data/<data name>/``) and is reused when the script runs again: a finished search
-or training is read back, not repeated.
+or training is read back, not repeated; ``--recorded CSV`` reads the trainings a previous ``runs.csv`` holds.
 """
 from __future__ import annotations
 
@@ -241,7 +241,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default="cifar10:../shared/data/cifar10")
     parser.add_argument("--resolution", type=int, default=32, help="nas-train's resolution (default: 32)")
-    parser.add_argument("--targets", default="400M", help="comma-separated FLOPs targets (default: 400M)")
+    parser.add_argument("--targets", default="400M", help="comma-separated FLOPs targets, '' for none (default: 400M)")
     parser.add_argument("--seeds", default="0,1,2", help="seeds of the searched networks and EfficientNet-B0")
     parser.add_argument("--reference-seeds", help="seeds of MnasNet-A1 and MobileNetV2 (default: --seeds)")
     parser.add_argument("--epochs", type=int, default=15)
@@ -258,6 +258,9 @@ def main() -> None:
     parser.add_argument("--cpus", type=int, help="nas-train's --cpus-per-worker (default: nas-train's)")
     parser.add_argument("--hand-fix", action="store_true",
                         help="also train B0 with a stride-1 stem, width-scaled to B0's FLOPs (on --seeds)")
+    parser.add_argument("--recorded", metavar="CSV",
+                        help="a previous runs.csv: each (network, seed) it holds is read from it, not trained again, "
+                             "and its other networks join the tables (their run folders may be gone)")
     parser.add_argument("--out", help="default: runs/real-data/<data name>")
     args = parser.parse_args()
     from nas.engine.runner import start_ray
@@ -274,7 +277,7 @@ def main() -> None:
         specs["b0-stem1-scaled"] = out / "b0-stem1-scaled.json"
         specs["b0-stem1-scaled"].write_text(fixed.to_json() + "\n")
         say(f"hand-fixed B0: {fixed.name}")
-    for target in args.targets.split(","):
+    for target in [t for t in args.targets.split(",") if t]:
         options = ["--start-from", args.start_from] if args.start_from else []
         if args.space:
             options += ["--space", args.space, "--resolution", str(args.resolution)]
@@ -295,8 +298,12 @@ def main() -> None:
         plan += [(int(seed), name) for seed in args.seeds.split(",")]
         timing = run / "wall_seconds.txt"
         search_seconds[name] = float(timing.read_text()) if timing.is_file() else float("nan")
-    rows = []
+    recorded = pd.read_csv(args.recorded).to_dict("records") if args.recorded else []
+    done = {(row["network"], int(row["seed"])) for row in recorded}
+    rows = list(recorded)
     for seed, name in sorted(plan, key=lambda item: item[0]):
+        if (name, seed) in done:
+            continue
         result = run_training(specs[name], args.data, args.resolution, args.epochs, seed,
                               out / f"train-{name}-e{args.epochs}-r{args.resolution}-s{seed}",
                               options=("--cpus-per-worker", str(args.cpus)) if args.cpus else ())
@@ -323,7 +330,8 @@ def main() -> None:
             noise = max(found["test_spread"], ref["test_spread"])
             print(f"{name} vs {reference}: {margin:+.4f} test accuracy ({'beyond' if abs(margin) > noise else 'within'}"
                   f" the seed spread {noise:.4f}) at {found['flops'] / ref['flops']:.2f}x its FLOPs at {args.resolution} px")
-        print(f"{name}: {search_seconds[target] / 60:.1f} min of search")
+        if target in search_seconds:  # a search read from --recorded has no timing here
+            print(f"{name}: {search_seconds[target] / 60:.1f} min of search")
     plot(table, out / "real_data.png", f"{out.name}: test accuracy after nas-train\n({args.epochs} epochs at "
          f"{args.resolution} px, seeds {args.seeds})")
 
