@@ -6,7 +6,7 @@ rewards they are told. They know nothing about torch models, training or Ray.
 from __future__ import annotations
 
 import abc
-from typing import Any, Protocol, Sequence
+from typing import Any, Callable, Protocol, Sequence
 
 
 class HasSizes(Protocol):
@@ -20,6 +20,9 @@ class Controller(abc.ABC):
     """
 
     name = "controller"
+    # Optional, set by whoever drives the controller: whether choices could be trained at all (a search's FLOPs
+    # window). A controller may use it to propose only such choices (the predictor does); it is not state.
+    feasible: Callable[[Sequence[int]], bool] | None = None
 
     def __init__(self, space: HasSizes | Sequence[int], seed: int = 0) -> None:
         sizes = list(space) if isinstance(space, (list, tuple)) else list(space.sizes)

@@ -10,6 +10,9 @@ Each ask after the warm-up:
 3. draws one member of the ensemble (Thompson sampling over the ensemble: members disagree where the data is
    thin, so their argmax explores) and proposes the pool's best by it that was neither told nor is pending.
 
+When the driver sets ``feasible`` (the search's FLOPs window), the warm-up samples and the pool hold only
+candidates it accepts, so no ask is spent on a network the search would not train.
+
 Pure numpy: no torch model of a candidate, no Ray; ask/tell like the other controllers, several asks may be
 outstanding, and none is proposed twice.
 """
@@ -25,6 +28,7 @@ from controllers.base import Controller
 from search_spaces.space import sample_choices
 
 Features = Callable[[Sequence[int]], Sequence[float]]
+FRESH_DRAWS = 500  # uniform draws for one fresh candidate within ``feasible`` (about 1 in 23 is, in a 0.5-1x window)
 
 
 def normal_scores(values: np.ndarray) -> np.ndarray:
@@ -170,6 +174,7 @@ class PredictorSearch(Controller):
         else:
             self._refit()
             pool = [c for c in map(tuple, self._pool().tolist()) if c not in self.seen and c not in self.pending]
+            pool = self._feasible_part(pool)
             if not pool:
                 child = self._fresh(sample_choices(self.sizes, self.rng))
             else:
@@ -180,11 +185,23 @@ class PredictorSearch(Controller):
         return child
 
     def _fresh(self, child: list[int]) -> list[int]:
-        for _ in range(20):  # a uniform sample that was proposed before is drawn again
+        """A uniform sample not proposed before and, with ``feasible``, within it (a few hundred draws at most:
+        then the last novel one)."""
+        novel = None
+        for _ in range(FRESH_DRAWS if self.feasible else 20):
             if tuple(child) not in self.seen and tuple(child) not in self.pending:
-                break
+                novel = child
+                if self.feasible is None or self.feasible(child):
+                    return child
             child = sample_choices(self.sizes, self.rng)
-        return child
+        return novel or child
+
+    def _feasible_part(self, pool: list[tuple[int, ...]]) -> list[tuple[int, ...]]:
+        """The candidates of ``pool`` that ``feasible`` accepts (all of them without it, or when it accepts none)."""
+        if self.feasible is None:
+            return pool
+        kept = [c for c in pool if self.feasible(c)]
+        return kept or pool
 
     def tell(self, choices: Sequence[int], reward: float) -> None:
         choices, reward = self._check(choices, reward)

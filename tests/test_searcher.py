@@ -194,6 +194,26 @@ def test_candidates_outside_the_flops_window_are_recorded_screened_and_not_train
     assert searcher.finished == 1
 
 
+def test_the_predictor_proposes_only_candidates_inside_the_flops_window(tmp_path):
+    """The searcher gives the controller its pre-screen as ``feasible``: the predictor's warm-up samples and
+    pools keep to it, so none of its asks is screened (a random controller's are, most of them)."""
+    from nas.network.counting import profile
+
+    space = default_space()
+    window = dict(target_flops=30_000_000, window=(0.9, 1.1), trials=14)
+    searcher, run = _searcher(tmp_path / "p", make_controller("predictor", space, seed=1), **window)
+    for i in range(14):  # the 10 warm-up samples, then 4 from fitted pools
+        config = searcher.suggest(f"t{i}")
+        flops = profile(space.decode(config["choices"], resolution=64, num_classes=10), method="analytic")["flops"]
+        assert 27_000_000 <= flops <= 33_000_000
+        _finish(searcher, f"t{i}", 0.3 + 0.01 * i, flops=flops)
+    assert not [r for r in run.records if r["status"] == "screened"]
+    assert searcher.in_window(config["choices"]) and not searcher.in_window([0] * len(space.sizes))
+    blind, blind_run = _searcher(tmp_path / "r", make_controller("random", space, seed=1), **window)
+    blind.suggest("t0")
+    assert [r for r in blind_run.records if r["status"] == "screened"]
+
+
 def test_screening_gives_up_on_a_window_nothing_can_reach(tmp_path, monkeypatch):
     monkeypatch.setattr("nas.search.searcher.MAX_SCREENED", 50)
     searcher, run = _searcher(tmp_path / "run", make_controller("random", default_space(), seed=0), target_flops=1_000,

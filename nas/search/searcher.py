@@ -117,6 +117,8 @@ class ControllerSearcher(Searcher):
                        if tuple(choices) not in self.evaluated]
         self.start_points = [(name, list(choices)) for name, choices in start_points]
         self.start_keys = {tuple(choices) for _, choices in start_points}
+        if config.window != (0.0, float("inf")):
+            controller.feasible = self.in_window  # the predictor then proposes only what the pre-screen passes
 
     def predicted_latency(self, spec: ArchSpec) -> float | None:
         """The latency (ms) the search's table predicts for ``spec``, or None without a table."""
@@ -153,6 +155,13 @@ class ControllerSearcher(Searcher):
         return Job(spec=spec.to_dict(), budget=self.budget, seed=self.config.seed + trial,
                    train_width=self.config.proxy_width,
                    rungs=self.rungs if rungs is None else tuple(rungs), cache_seed=self.config.seed)
+
+    def in_window(self, choices: Sequence[int]) -> bool:
+        """Whether ``choices`` would pass the pre-screen (analytic FLOPs and predicted latency in the window)."""
+        from nas.network.counting import profile
+
+        spec = self._spec(list(choices))
+        return not self.config.screens(profile(spec, method="analytic")["flops"], self.predicted_latency(spec) or 0.0)
 
     def _screen(self, choices: list[int], spec: ArchSpec, latency_ms: float | None) -> bool:
         """The pre-screen: True (recorded and told) when ``choices`` is not to be trained."""
