@@ -29,6 +29,7 @@ from search_spaces.space import sample_choices
 
 Features = Callable[[Sequence[int]], Sequence[float]]
 FRESH_DRAWS = 500  # uniform draws for one fresh candidate within ``feasible`` (about 1 in 23 is, in a 0.5-1x window)
+MISSES = 3  # asks that found nothing ``feasible`` accepts, after which it is no longer consulted
 
 
 def normal_scores(values: np.ndarray) -> np.ndarray:
@@ -118,6 +119,7 @@ class PredictorSearch(Controller):
         self.seen: set[tuple[int, ...]] = set()
         self._fitted_at = -1  # observations the ensemble was last fitted on
         self._feature_stats: tuple[np.ndarray, np.ndarray] | None = None
+        self.misses = 0  # asks in which ``feasible`` accepted nothing
         self.offsets = np.cumsum([0] + self.sizes[:-1])
 
     def encode(self, candidates: Sequence[Sequence[int]]) -> np.ndarray:
@@ -187,20 +189,28 @@ class PredictorSearch(Controller):
     def _fresh(self, child: list[int]) -> list[int]:
         """A uniform sample not proposed before and, with ``feasible``, within it (a few hundred draws at most:
         then the last novel one)."""
-        novel = None
-        for _ in range(FRESH_DRAWS if self.feasible else 20):
+        novel, feasible = None, self._feasible()
+        for _ in range(FRESH_DRAWS if feasible else 20):
             if tuple(child) not in self.seen and tuple(child) not in self.pending:
                 novel = child
-                if self.feasible is None or self.feasible(child):
+                if feasible is None or feasible(child):
                     return child
             child = sample_choices(self.sizes, self.rng)
+        self.misses += feasible is not None
         return novel or child
+
+    def _feasible(self) -> Callable[[Sequence[int]], bool] | None:
+        """``feasible``, unless it has found nothing ``MISSES`` times (a window the space hardly reaches: then the
+        search's screening gives up as it would without it, instead of after minutes of counting)."""
+        return self.feasible if self.misses < MISSES else None
 
     def _feasible_part(self, pool: list[tuple[int, ...]]) -> list[tuple[int, ...]]:
         """The candidates of ``pool`` that ``feasible`` accepts (all of them without it, or when it accepts none)."""
-        if self.feasible is None:
+        feasible = self._feasible()
+        if feasible is None:
             return pool
-        kept = [c for c in pool if self.feasible(c)]
+        kept = [c for c in pool if feasible(c)]
+        self.misses += not kept
         return kept or pool
 
     def tell(self, choices: Sequence[int], reward: float) -> None:

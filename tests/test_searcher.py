@@ -222,6 +222,18 @@ def test_screening_gives_up_on_a_window_nothing_can_reach(tmp_path, monkeypatch)
     assert searcher.gave_up_screening and 0 < len(run.records) <= 50
 
 
+def test_the_predictor_stops_consulting_a_window_it_cannot_reach(tmp_path, monkeypatch):
+    """After 3 asks in which the window passed nothing, the predictor proposes as without it, so the search
+    gives up on an unreachable window as soon as before (not after minutes of counting candidates)."""
+    monkeypatch.setattr("nas.search.searcher.MAX_SCREENED", 50)
+    controller = make_controller("predictor", default_space(), seed=0)
+    searcher, run = _searcher(tmp_path / "run", controller, target_flops=1_000, window=(0.5, 1.5))
+    while (answer := searcher.suggest("t0")) is None:
+        pass
+    assert answer is Searcher.FINISHED and searcher.gave_up_screening and len(run.records) == 50
+    assert controller.misses == 3
+
+
 def test_a_long_run_of_screened_proposals_returns_to_tune_between_slices(tmp_path, monkeypatch):
     """suggest() gives Tune's loop a turn (None: ask again) instead of screening for minutes in one call,
     so that Ctrl-C and SIGTERM stop a search whose window nothing reaches; the give-up still comes."""
