@@ -41,7 +41,7 @@ def _search_parser() -> ArgumentParser:
                           help="build (once, then reuse from the cache directory) the table of this machine's "
                                "CPU, 1 thread, batch 1, instead of --latency-table (default: not used)")
     p.add_argument("--controller", choices=sorted(CONTROLLERS),
-                   help=f"who proposes (default: {d['controller']}; the others compared in docs/search.md)")
+                   help=f"who proposes (default: {d['controller']}); docs/search.md compares them")
     p.add_argument("--trials", type=positive_int, help=f"candidates to train, counting those a scheduler stops "
                    f"early and those served from the cache, not those screened out (default: {d['trials']})")
     lo, hi = d["window"]
