@@ -179,6 +179,11 @@ class SearchConfig:
                 reward = mnas_reward(reward, value, target, self.w, self.reward)
         return reward
 
+    @property
+    def screening(self) -> bool:
+        """Whether the window is on (anything but ``0,inf``)."""
+        return self.window != (0.0, float("inf"))
+
     def screens(self, flops: float, latency_ms: float = 0.0) -> bool:
         """Whether a candidate (FLOPs at ``resolution``, predicted latency) is kept from training by the window:
         outside ``window`` x the target of any objective that is set."""

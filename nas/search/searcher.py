@@ -117,7 +117,7 @@ class ControllerSearcher(Searcher):
                        if tuple(choices) not in self.evaluated]
         self.start_points = [(name, list(choices)) for name, choices in start_points]
         self.start_keys = {tuple(choices) for _, choices in start_points}
-        if config.window != (0.0, float("inf")):
+        if config.screening:
             controller.feasible = self.in_window  # the predictor then proposes only what the pre-screen passes
 
     def predicted_latency(self, spec: ArchSpec) -> float | None:
@@ -167,7 +167,7 @@ class ControllerSearcher(Searcher):
         """The pre-screen: True (recorded and told) when ``choices`` is not to be trained."""
         from nas.network.counting import profile  # analytic == fvcore exactly (tests/test_profile.py)
 
-        if self.config.window == (0.0, float("inf")):
+        if not self.config.screening:
             return False
         counts = profile(spec, method="analytic")
         if not self.config.screens(counts["flops"], latency_ms or 0.0):
