@@ -373,6 +373,17 @@ def test_resume_with_a_new_target_rescores_the_recorded_trials(tmp_path):
     state = torch.load(out / "controller.pt", weights_only=True)
     assert state["controller"]["num_told"] == 3 + state["duplicates"]  # a fresh controller, told the rescored history
 
+    # the hard form, through the command line (with --debug, which only changes what is shown): the accuracy at or
+    # under the target, accuracy x target / FLOPs over it
+    assert search_main(["--resume", "--out", str(out), "--reward", "hard", "--debug"]) == 0
+    hard = pd.read_csv(out / "trials.csv")
+    over = hard["flops"] > 10_000_000
+    expected = np.where(over, hard["accuracy"] * 10_000_000 / hard["flops"], hard["accuracy"])
+    assert hard["reward"].to_numpy() == pytest.approx(expected)
+    assert len(hard) == 3 and load_spec(out / "best_b0.json").provenance["reward_mode"] == "hard"
+    saved = json.loads((out / "search.json").read_text())["config"]
+    assert saved["reward"] == "hard" and saved["debug"] is True
+
 
 def test_a_run_keeps_its_space_and_resume_rejects_a_different_definition(tmp_path, capsys):
     from nas.search.run import open_run
