@@ -44,6 +44,11 @@ class SearchResult:
         """best_b0.json (the finalists' winner with finalists); None before any candidate trained."""
         return load_spec(self.best_path) if self.best_path.is_file() else None
 
+    @property
+    def finalists_due(self) -> bool:
+        """Whether finalists are to be trained: the search finished, asked for them and trained a candidate."""
+        return bool(self.finished and self.config.finalists and (self.trials["status"] == "ok").any())
+
 
 @dataclass
 class TrainResult:
@@ -133,7 +138,7 @@ def train_finalists(result: SearchResult) -> None:
     winner best_b0.json."""
     from nas.retrain.finalists import train_finalists as train_them
 
-    if result.finished and result.config.finalists and (result.trials["status"] == "ok").any():
+    if result.finalists_due:
         train_them(result.config)
 
 

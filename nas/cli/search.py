@@ -147,7 +147,7 @@ def _search(args: argparse.Namespace) -> int:
         print(f"nas-search: interrupted; finished work is kept; continue with: nas-search --resume --out "
               f"{config.out}", file=sys.stderr)
         return 130
-    if config.finalists and len(ok):
+    if result.finalists_due:
         print()
         train_finalists(result)
     return 0
