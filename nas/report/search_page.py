@@ -17,6 +17,7 @@ import pandas as pd
 
 from nas.report.diagram import network_svg
 from nas.report.page import facts, section, table, write_page
+from nas.search.reward import describe_reward
 from nas.report.svg import Chart, Series
 from nas.console import human_duration
 from nas.plotting import pareto_front
@@ -71,7 +72,7 @@ def header(run_dir: Path, config: dict[str, Any], space: MnasNetSpace, started: 
               else f"{config['target_flops'] / 1e6:g}M FLOPs")
     steps = f"{config['steps']} steps" if config.get("steps") else f"{config.get('epochs')} epochs"
     word = _status_word(run_dir, frame, trials, state)
-    reward = f"soft reward (w={config['w']:g})" if config["reward"] == "soft" else "hard reward"
+    reward = describe_reward(config["reward"], config["w"])
     items = [("target", f"{target} at {config['resolution']} px, {reward}"),
              ("data", f"{config['data']} (proxy at {config['proxy_resolution']} px)"),
              ("space", _describe_space(space)),

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from nas.errors import UserInputError
-from nas.search.reward import mnas_reward
+from nas.search.reward import describe_reward, mnas_reward
 from nas.search.start_points import Sizing, expand_start_from
 from nas.training.proxy_settings import ProxySettings
 from nas.training.recipe import PROXY_LR, TrainRecipe
@@ -193,8 +193,7 @@ class SearchConfig:
 
     def describe_reward(self) -> str:
         """``soft reward (w=-0.07)`` or ``hard reward (accuracy at or under the target)``, for log lines."""
-        return (f"soft reward (w={self.w:g})" if self.reward == "soft"
-                else "hard reward (accuracy at or under the target)")
+        return describe_reward(self.reward, self.w)
 
     def describe_target(self) -> str:
         """``400M FLOPs at 224px``, ``20 ms (predicted)`` or both, for log lines and titles."""
