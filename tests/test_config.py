@@ -153,3 +153,21 @@ def test_the_api_and_the_command_line_check_a_search_the_same_way(tmp_path):
         preflight(config)  # the largest network of the space is past the size bound
     with pytest.raises(UserInputError, match="latency table .*absent.json: no such file"):
         search("400M", out=tmp_path / "run", latency_table=str(tmp_path / "absent.json"))
+
+
+def test_a_target_named_after_a_reference_is_its_flops_at_the_resolution_with_the_runs_classes():
+    from nas.network.counting import profile
+    from search_spaces import REFERENCES
+
+    config = SearchConfig(target_flops="B0", out="runs/x", resolution=32)
+    assert config.target_flops == "efficientnet_b0"  # the name kept until the class count is known
+    counted = config.with_counted_target(num_classes=10)
+    b0 = REFERENCES / "efficientnet_b0.json"
+    assert counted.target_flops == profile(b0, 32, method="fvcore", num_classes=10)["flops"] == 8_751_136
+    assert counted.with_counted_target(num_classes=3) == counted  # a number stays as it is
+    given = SearchConfig(target_flops="mobilenet_v2", out="runs/x", resolution=64, num_classes=5)
+    assert given.with_counted_target(10).target_flops == profile(REFERENCES / "mobilenet_v2.json", 64,
+                                                                  method="fvcore", num_classes=5)["flops"]
+    assert counted.resumed({"target_flops": "b0"}).target_flops == "efficientnet_b0"  # rescored on resume
+    with pytest.raises(UserInputError, match="--target-flops: FLOPs 'b9'"):
+        SearchConfig(target_flops="b9", out="runs/x")

@@ -1,6 +1,6 @@
 import pytest
 
-from nas.search.reward import mnas_reward, parse_flops
+from nas.search.reward import mnas_reward, parse_flops, parse_flops_target
 
 
 @pytest.mark.parametrize("text, value", [("400M", 400_000_000), ("0.4G", 400_000_000), ("4e8", 400_000_000),
@@ -15,6 +15,20 @@ def test_parse_flops(text, value):
 def test_parse_flops_rejects(text):
     with pytest.raises(ValueError, match="FLOPs"):
         parse_flops(text)
+
+
+@pytest.mark.parametrize("text, value", [("b0", "efficientnet_b0"), (" B0 ", "efficientnet_b0"),
+                                         ("mnasnet_a1", "mnasnet_a1"), ("MobileNet_V2", "mobilenet_v2"),
+                                         ("400M", 400_000_000), (4e8, 400_000_000)])
+def test_a_flops_target_is_a_budget_or_a_reference_network(text, value):
+    assert parse_flops_target(text) == value
+
+
+@pytest.mark.parametrize("text", ["b1", "resnet50", "400 MB", "nan", "-400M", ""])
+def test_a_flops_target_names_both_forms_when_it_is_neither(text):
+    with pytest.raises(ValueError, match=r"expected a number such as 400M.*or a reference network \(b0, "
+                                         r"efficientnet_b0, mnasnet_a1, mobilenet_v2\)|must be a positive"):
+        parse_flops_target(text)
 
 
 def test_soft_reward():

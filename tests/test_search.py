@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from nas.cli.search import main as search_main
+from search_spaces import REFERENCES
 from search_spaces.spec import load_spec
 
 pytestmark = pytest.mark.usefixtures("shared_ray")  # one Ray instance for the commands run in-process
@@ -426,6 +427,7 @@ def test_a_search_over_the_downsampling_space_trains_at_the_resolution_its_netwo
     argv[argv.index("--resolution") + 1] = "16"  # the images' size: 16 px, no --proxy-resolution
     at = argv.index("--space")
     argv = argv[:at] + argv[at + 2:]  # no --space: at 16 px the default is the downsampling space
+    argv[argv.index("--target-flops") + 1] = "b0"  # EfficientNet-B0's FLOPs at 16 px, 3 classes: no arithmetic
     out = tmp_path / "down"
     assert search_main(argv + ["--trials", "3", "--controller", "random", "--out", str(out)]) == 0
     printed = capsys.readouterr()
@@ -434,6 +436,10 @@ def test_a_search_over_the_downsampling_space_trains_at_the_resolution_its_netwo
            "decisions" in printed.out
     run = open_run(out)
     assert run.config.proxy_resolution == run.config.resolution == 16 and len(run.space) == 47
+    b0 = load_spec(Path(REFERENCES) / "efficientnet_b0.json")
+    assert run.config.target_flops == profile(b0, 16, method="fvcore", num_classes=3)["flops"]
+    assert f"target: efficientnet_b0's FLOPs at 16 px with 3 classes, {run.config.target_flops / 1e6:.4g}M" \
+        in printed.out
     for record in run.records():  # FLOPs as trained: fvcore's count of the decoded network, strides and all
         spec = run.trial_spec(record["trial"])
         assert len(record["choices"]) == 47 and spec.stem_stride == run.space.strides(record["choices"])[0]

@@ -78,13 +78,13 @@ class ExportResult:
         return max(self.differences.values())
 
 
-def _flops(value: int | float | str | None) -> int | None:
+def _flops(value: int | float | str | None) -> int | str | None:
     if value is None or isinstance(value, (int, float)):
         return None if value is None else int(value)
-    from nas.search.reward import parse_flops  # what --target-flops takes: "400M", "0.4G", "4e8"
+    from nas.search.reward import parse_flops_target  # what --target-flops takes: "400M", "0.4G", "4e8", "b0"
 
     try:
-        return parse_flops(value)
+        return parse_flops_target(value)
     except ValueError as exc:
         raise UserInputError(f"target_flops: {exc}") from None
 
@@ -120,11 +120,17 @@ def search_from_config(config: Any, previous: Any = None, *, finalists: bool = T
     from nas.search.start_points import resolve_start_points
 
     # an unknown start point fails before the data loads (any class count checks the names alike)
-    resolve_start_points(config.start_from, config.search_space(), config.sizing(num_classes=10))
-    warnings, table = preflight(config)  # a wrong table file or too large a space: before the data loads
+    provisional = config.with_counted_target(num_classes=10)
+    resolve_start_points(config.start_from, config.search_space(), provisional.sizing(num_classes=10))
+    warnings, table = preflight(provisional)  # a wrong table file or too large a space: before the data loads
     for warning in warnings:
         print(warning, file=sys.stderr)
     data = load_proxy_data(config.proxy)  # before Ray starts: a missing directory is one line
+    if isinstance(config.target_flops, str):
+        name = config.target_flops
+        config = config.with_counted_target(data.num_classes)
+        print(f"target: {name}'s FLOPs at {config.resolution} px with {config.num_classes or data.num_classes} "
+              f"classes, {config.target_flops / 1e6:.4g}M")
     outcome = run_search(config, data, previous=previous, latency_table=table)
     result = SearchResult(Path(config.out), outcome.trials, outcome.finished, config, outcome.start_names,
                           len(data.y_val))

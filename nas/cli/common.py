@@ -132,6 +132,16 @@ def flops_amount(text: str) -> int:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def flops_target(text: str) -> int | str:
+    """argparse type of nas-search's --target-flops: a FLOPs budget or a reference network's name (b0, ...)."""
+    from nas.search.reward import parse_flops_target
+
+    try:
+        return parse_flops_target(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def name_list(text: str) -> tuple[str, ...]:
     """argparse type: comma-separated names (empty items dropped)."""
     return tuple(item.strip() for item in text.split(",") if item.strip())

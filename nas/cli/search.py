@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from nas.cli.common import (ArgumentParser, UsageError, add_proxy_arguments, add_run_arguments, flops_amount,
+from nas.cli.common import (ArgumentParser, UsageError, add_proxy_arguments, add_run_arguments, flops_target,
                             given_fields, latency_time, name_list, non_negative_int,
                             positive_float, positive_int, run_command, space_option, window_range,
                             writable_directory)
@@ -28,8 +28,9 @@ def _search_parser() -> ArgumentParser:
                        epilog=textwrap.fill(NOTATION[0].upper() + NOTATION[1:] + ".", 79),
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     required = p.add_argument_group("the target: one or both (required, except with --resume)")
-    required.add_argument("--target-flops", type=flops_amount, metavar="FLOPS",
-                          help="FLOPs budget T at --resolution, e.g. 400M, 0.4G, 4e8 (required unless --target-latency "
+    required.add_argument("--target-flops", type=flops_target, metavar="FLOPS",
+                          help="FLOPs budget T at --resolution, e.g. 400M, 0.4G, 4e8, or b0 (EfficientNet-B0's FLOPs "
+                               "at --resolution; also mnasnet_a1, mobilenet_v2) (required unless --target-latency "
                                "is given; with --resume: rescores the recorded trials for a new target)")
     required.add_argument("--target-latency", type=latency_time, metavar="TIME", dest="target_latency_ms",
                           help="latency target, e.g. 20ms: the reward uses the latency the table predicts (with "

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from nas.errors import UserInputError
-from nas.search.reward import describe_reward, mnas_reward
+from nas.search.reward import describe_reward, mnas_reward, parse_flops_target
 from nas.search.start_points import Sizing, expand_start_from
 from nas.training.proxy_settings import ProxySettings
 from nas.training.recipe import PROXY_LR, TrainRecipe
@@ -37,7 +37,9 @@ class SearchConfig:
     reward, w, window) and the resources are the rest.
     """
 
-    target_flops: int | None  # None: latency is the only objective (then target_latency_ms is set)
+    # None: latency is the only objective (then target_latency_ms is set); a reference network's name (b0 ...):
+    # its FLOPs at ``resolution``, counted by :meth:`with_counted_target` once the data's class count is known
+    target_flops: int | str | None
     out: str
     controller: str = "predictor"
     trials: int = 40  # with ASHA stopping weak ones at 1/4 and 1/2 of their steps: 48 candidates in ~12 min
@@ -85,6 +87,11 @@ class SearchConfig:
         if self.target_flops is None and self.target_latency_ms is None:
             raise UserInputError("a target is required: --target-flops (e.g. 400M), --target-latency (e.g. 20ms) "
                                  "or both")
+        if isinstance(self.target_flops, str):
+            try:
+                self.target_flops = parse_flops_target(self.target_flops)
+            except ValueError as exc:
+                raise UserInputError(f"--target-flops: {exc}") from None
         if self.target_latency_ms is not None:
             if not 0 < self.target_latency_ms < float("inf"):
                 raise UserInputError(f"--target-latency {self.target_latency_ms:g} ms: must be positive")
@@ -148,6 +155,19 @@ class SearchConfig:
             out.append(f"warning: --w {self.w:g} is not used by the hard reward (exponent 0 under the target, -1 "
                        f"over it)")
         return out
+
+    def with_counted_target(self, num_classes: int) -> "SearchConfig":
+        """This configuration with a target given as a reference network's name (``b0``) made a number: that
+        network's FLOPs at ``resolution`` with the run's class count (``num_classes`` unless given)."""
+        if not isinstance(self.target_flops, str):
+            return self
+        from nas.network.counting import profile
+        from search_spaces import REFERENCES
+        from search_spaces.spec import load_spec
+
+        reference = load_spec(REFERENCES / f"{self.target_flops}.json")
+        counts = profile(reference, self.resolution, method="analytic", num_classes=self.num_classes or num_classes)
+        return dataclasses.replace(self, target_flops=counts["flops"])
 
     # -- the parts of the configuration that other modules use
     def sizing(self, num_classes: int) -> Sizing:

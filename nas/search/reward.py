@@ -6,6 +6,7 @@ import re
 
 REWARD_MODES = ("soft", "hard")
 _SUFFIX = {"": 1, "K": 1e3, "M": 1e6, "G": 1e9, "B": 1e9, "T": 1e12}
+REFERENCE_ALIASES = {"b0": "efficientnet_b0"}  # --target-flops b0
 _FLOPS_RE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([kKmMgGbBtT]?)\s*$")
 
 
@@ -28,6 +29,22 @@ def parse_flops(text: str | int | float) -> int:
     if value < 1:
         raise ValueError(f"FLOPs {text!r}: less than one FLOP")
     return int(round(value))
+
+
+def parse_flops_target(text: str | int | float) -> int | str:
+    """What ``--target-flops`` takes: a FLOPs budget (:func:`parse_flops`) or a shipped reference network's name
+    (``b0`` for ``efficientnet_b0``, ``mnasnet_a1``, ``mobilenet_v2``), returned as its file name: that network's
+    FLOPs at the search's resolution, counted once the data's class count is known."""
+    from search_spaces import REFERENCES
+
+    if isinstance(text, str) and not _FLOPS_RE.match(text):
+        name = REFERENCE_ALIASES.get(text.strip().lower(), text.strip().lower())
+        names = sorted(path.stem for path in REFERENCES.glob("*.json"))
+        if name in names:
+            return name
+        raise ValueError(f"FLOPs {text!r}: expected a number such as 400M, 0.4G or 4e8, or a reference network "
+                         f"(b0, {', '.join(names)}) for its FLOPs at --resolution")
+    return parse_flops(text)
 
 
 def describe_reward(mode: str, w: float) -> str:
