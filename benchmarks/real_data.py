@@ -261,6 +261,10 @@ def main() -> None:
     parser.add_argument("--recorded", metavar="CSV",
                         help="a previous runs.csv: each (network, seed) it holds is read from it, not trained again, "
                              "and its other networks join the tables (their run folders may be gone)")
+    parser.add_argument("--networks", type=lambda text: [n for n in text.split(",") if n],
+                        help="train only these networks (names as in the tables: efficientnet_b0, b0-stem1-scaled, "
+                             "search-...), so that two runs of the script can share one --out on two cores "
+                             "(default: every network)")
     parser.add_argument("--out", help="default: runs/real-data/<data name>")
     args = parser.parse_args()
     from nas.engine.runner import start_ray
@@ -291,13 +295,15 @@ def main() -> None:
     plan = []  # seed by seed, so that a stopped run has every network on its first seeds
     for name in specs:
         seeds = args.seeds if name in ("efficientnet_b0", "b0-stem1-scaled", *specs_found) else (args.reference_seeds or args.seeds)
-        plan += [(int(seed), name) for seed in seeds.split(",")]
+        plan += [(int(seed), name) for seed in seeds.split(",") if seed]
     for run in map(Path, args.searched):
         name = run.name if run.name.startswith("search-") else f"search-{run.name}"
         specs[name] = run / "best_b0.json"
         plan += [(int(seed), name) for seed in args.seeds.split(",")]
         timing = run / "wall_seconds.txt"
         search_seconds[name] = float(timing.read_text()) if timing.is_file() else float("nan")
+    if args.networks:
+        plan = [(seed, name) for seed, name in plan if name in args.networks]
     recorded = pd.read_csv(args.recorded).to_dict("records") if args.recorded else []
     done = {(row["network"], int(row["seed"])) for row in recorded}
     rows = list(recorded)
