@@ -55,6 +55,21 @@ def test_resume_may_change_budget_resources_and_reward_but_not_the_definition():
         saved.resumed({"batch_size": 32})
 
 
+def test_resume_takes_a_setting_given_at_the_value_the_run_takes_effect_with():
+    """None and 'none' stand for values: the optimizer's rate, the data's class count, no start points."""
+    saved = SearchConfig(target_flops=400_000_000, out="runs/x")
+    same = {"lr": 0.003, "num_classes": 3, "start_from": ("none",), "steps": 300}
+    assert saved.resumed(same, num_classes=3) == saved
+    with pytest.raises(UserInputError, match="^--resume: --num-classes 4 differs from the run's \\(3\\)"):
+        saved.resumed({"num_classes": 4}, num_classes=3)
+    with pytest.raises(UserInputError, match="--num-classes 3 differs from the run's \\(None\\)"):
+        saved.resumed({"num_classes": 3})  # nothing trained yet: the class count is not known
+    with pytest.raises(UserInputError, match="--start-from references differs from the run's \\(none\\)"):
+        saved.resumed({"start_from": ("references",)})
+    started = SearchConfig(target_flops=400_000_000, out="runs/x", start_from=("references",))
+    assert started.resumed({"start_from": ("references", "mobilenet_v2")}) == started  # the same three, in order
+
+
 def test_score_is_mnasnet_reward_and_zero_without_flops():
     config = SearchConfig(target_flops=100, out="x")
     assert config.score(0.5, 200) == pytest.approx(0.5 * 2 ** -0.07)

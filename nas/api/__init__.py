@@ -98,13 +98,15 @@ def search(target_flops: int | str | None = None, data: Any = "synthetic", *, ou
     """
     from nas.search.config import SearchConfig
     from nas.search.driver import saved_config
+    from nas.search.run import trained_classes
 
     run_dir = Path(out or Path("runs") / time.strftime("%Y%m%d-%H%M%S"))
     options = _search_options(options)
     if resume:
         previous = saved_config(run_dir)
         config = previous.resumed({**options, "out": str(run_dir),
-                                   **({"target_flops": _flops(target_flops)} if target_flops else {})})
+                                   **({"target_flops": _flops(target_flops)} if target_flops else {})},
+                                  num_classes=trained_classes(run_dir))
     else:
         data_text = data_argument(data, run_dir)
         config = SearchConfig.new(target_flops=_flops(target_flops), data=data_text, out=str(run_dir), **options)

@@ -82,6 +82,7 @@ def _search_config(args: argparse.Namespace) -> tuple[SearchConfig, SearchConfig
     merged with what was given)."""
     from nas.latency.search_table import search_table
     from nas.search.driver import saved_config
+    from nas.search.run import trained_classes
     from nas.search.run_files import set_aside_orphaned_run
 
     given = given_fields(args)
@@ -99,7 +100,7 @@ def _search_config(args: argparse.Namespace) -> tuple[SearchConfig, SearchConfig
         if table:
             given["latency_table"] = table
         given["out"] = args.out  # the run continues where it is now: a copied or moved run resumes in place
-        config = saved.resumed(given)
+        config = saved.resumed(given, num_classes=trained_classes(args.out))
         writable_directory("--out", args.out)
         return config, saved
     if args.target_flops is None and args.target_latency_ms is None:

@@ -28,6 +28,13 @@ DEFAULT_WINDOW = (0.5, 1.5)  # chosen on benchmarks/controller_landscapes.py; se
 RESCORING = ("target_flops", "target_latency_ms", "w", "reward")
 
 
+def _shown(value: Any) -> str:
+    """A setting's value as a flag would give it: ``a,b`` for a list, ``none`` for an empty one."""
+    if isinstance(value, (tuple, list)):
+        return ",".join(map(str, value)) or "none"
+    return str(value)
+
+
 @dataclass
 class SearchConfig:
     """Everything that defines one search; written to ``search.json`` first, passed to every trial.
@@ -249,11 +256,13 @@ class SearchConfig:
                 out[f.name] = f.default
         return out
 
-    def resumed(self, given: dict[str, Any]) -> "SearchConfig":
-        """This (saved) configuration continued with what the user gave on ``--resume``.
+    def resumed(self, given: dict[str, Any], num_classes: int | None = None) -> "SearchConfig":
+        """This (saved) configuration continued with what the user gave on ``--resume`` (``num_classes``: the
+        class count of the run's networks, when known).
 
         The trial budget, resources, cache and debug output may change; a new target, ``w`` or reward form
-        rescores the recorded trials. Anything else that differs from the run's definition is a user error.
+        rescores the recorded trials. Anything else that differs from the run's definition is a user error; a
+        setting given at the value the run already takes effect with is not a change.
         """
         changes = {}
         for key, value in given.items():
@@ -265,17 +274,23 @@ class SearchConfig:
                     raise UserInputError(f"--resume: --space describes another space ({theirs.fingerprint()}) than "
                                          f"the run's ({mine.fingerprint()}, kept as space.json in the run); start a "
                                          f"new run with another --out instead")
-            elif self.effective(key, getattr(self, key)) != self.effective(key, value):
+            elif self.effective(key, getattr(self, key), num_classes) != self.effective(key, value, num_classes):
                 flag = "--" + key.replace("_", "-")
-                raise UserInputError(f"--resume: {flag} {value} differs from the run's ({getattr(self, key)}); "
+                raise UserInputError(f"--resume: {flag} {_shown(value)} differs from the run's "
+                                     f"({_shown(self.effective(key, getattr(self, key), num_classes))}); "
                                      f"start a new run with another --out instead")
         return dataclasses.replace(self, **changes)
 
-    def effective(self, key: str, value: Any) -> Any:
-        """The value a setting takes effect with: None (the default) as what it stands for, so that a flag given
-        at its default on ``--resume`` is not taken for a change."""
+    def effective(self, key: str, value: Any, num_classes: int | None = None) -> Any:
+        """The value a setting takes effect with, so that a flag given at it on ``--resume`` is not taken for a
+        change: None (the default) as what it stands for (the optimizer's learning rate; the data's class count,
+        ``num_classes``, when known), start points as the names they expand to (``none``: no start points)."""
         if key == "lr" and value is None:
             return PROXY_LR[self.optimizer]
+        if key == "num_classes" and value is None:
+            return num_classes
+        if key == "start_from":
+            return expand_start_from([value] if isinstance(value, str) else list(value))
         return value
 
     def rescores(self, other: "SearchConfig") -> bool:

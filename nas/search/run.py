@@ -45,8 +45,7 @@ class SearchRun:
 
     def num_classes(self) -> int:
         """The class count of the run's networks: best_b0.json's, else the configuration's, else 1000."""
-        best = self.path / "best_b0.json"
-        return load_spec(best).num_classes if best.is_file() else (self.config.num_classes or 1000)
+        return trained_classes(self.path) or self.config.num_classes or 1000
 
     def decode(self, choices: list[int], name: str, num_classes: int | None = None) -> ArchSpec:
         """A trial's choices as the spec they are in this run's space, at the search's resolution."""
@@ -68,6 +67,12 @@ class SearchRun:
             provenance={"tool": "nas-search", "run": str(self.path.resolve()), "trial": trial,
                         "status": record["status"], "choices": list(record["choices"]),
                         "proxy_data": self.config.data, "space": self.space.fingerprint})
+
+
+def trained_classes(run_dir: str | Path) -> int | None:
+    """The class count of the networks a run has trained (its best_b0.json's), or None before the first."""
+    best = Path(run_dir) / "best_b0.json"
+    return load_spec(best).num_classes if best.is_file() else None
 
 
 def open_run(run_dir: str | Path, flag: str = "--resume") -> SearchRun:
