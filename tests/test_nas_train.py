@@ -80,6 +80,10 @@ def test_a_finished_run_is_not_overwritten_and_resume_keeps_its_recipe(trained_r
     # a finished run resumes to the same end: nothing left to train, the result is written again
     assert train_main(["--resume", "--out", str(out)]) == 0
     assert "resuming after epoch 3 of 3" in capsys.readouterr().out
+    # flags at the values the run takes effect with are not changes: the spec's own resolution (saved as None)
+    assert train_main(["--resume", "--out", str(out), "--resolution", "16", "--data", data, "--epochs", "3"]) == 0
+    assert train_main(["--resume", "--out", str(out), "--resolution", "24"]) == 2
+    assert "continues with the run's own --resolution (16)" in capsys.readouterr().err
 
 
 def test_a_run_that_lost_its_best_checkpoint_resumes_with_the_last_one_standing_in(trained_run, tmp_path, capsys):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import fields
-from typing import Sequence
+from typing import Any, Sequence
 
 from nas.data.datasets import data_formats
 from nas.cli.common import (ArgumentParser, UsageError, non_negative_float, non_negative_int, positive_float,
@@ -75,8 +75,8 @@ def _settings(args: argparse.Namespace):
             raise UsageError(f"--resume continues with the run's own recipe; --{changed[0].replace('_', '-')} "
                              f"differs from it ({getattr(saved.recipe, changed[0])})")
         for name in ("data", "resolution"):
-            if getattr(args, name) is not None and getattr(args, name) != getattr(saved, name):
-                raise UsageError(f"--resume continues with the run's own --{name} ({getattr(saved, name)})")
+            if getattr(args, name) is not None and getattr(args, name) != _effective(saved, name):
+                raise UsageError(f"--resume continues with the run's own --{name} ({_effective(saved, name)})")
         if args.trial is not None and args.trial != saved.trial:
             raise UsageError(f"--resume continues with the run's own --trial ({saved.trial})")
         if args.spec:
@@ -100,6 +100,15 @@ def _settings(args: argparse.Namespace):
                          resolution=args.resolution, out=args.out, workers=args.workers or 1,
                          gpus_per_worker=args.gpus_per_worker, cpus_per_worker=args.cpus_per_worker,
                          address=args.address, debug=bool(args.debug))
+
+
+def _effective(saved: Any, name: str) -> Any:
+    """A saved run's setting as it takes effect: ``resolution`` None is its spec's."""
+    if name == "resolution" and saved.resolution is None:
+        from nas.retrain.driver import resolve_spec
+
+        return resolve_spec(saved.spec, saved.trial).resolution
+    return getattr(saved, name)
 
 
 def _train(args: argparse.Namespace) -> int:
