@@ -1,4 +1,9 @@
-"""Resource planning as a pure function: what each trial asks of Ray, and how many run at once."""
+"""Resource planning as a pure function: what each trial asks of Ray, and how many run at once; the CPUs a
+local Ray instance is given."""
+import os
+import subprocess
+import sys
+
 import pytest
 
 from nas.errors import UserInputError
@@ -90,3 +95,16 @@ def test_an_address_of_another_cluster_is_refused_when_ray_already_runs_in_the_p
             start_ray(address)
     assert start_ray(current) is False and start_ray("auto") is False and start_ray(None) is False
     assert ray.get_runtime_context().gcs_address == current  # still the same instance
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="no CPU affinity on this platform")
+def test_a_command_pinned_to_one_cpu_starts_ray_with_one_cpu():
+    """`taskset -c 0 nas-search ...` beside other work: the local Ray instance sees the CPUs the command may
+    use, not the machine's, so it runs one trial (one torch thread) at a time instead of time-sharing a core."""
+    code = ("import os; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}); import ray; "
+            "from nas.engine.runner import start_ray; start_ray(None); "
+            "print(ray.cluster_resources()['CPU']); ray.shutdown()")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env=dict(os.environ, RAY_USAGE_STATS_ENABLED="0"))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "1.0"

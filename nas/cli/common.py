@@ -217,9 +217,9 @@ def add_proxy_arguments(p: ArgumentParser) -> None:
 
 
 def local_cpus() -> int:
-    import os
+    from nas.engine.runner import usable_cpus
 
-    return os.cpu_count() or 1
+    return usable_cpus()
 
 
 def add_run_arguments(p: ArgumentParser) -> None:

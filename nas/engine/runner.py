@@ -171,8 +171,17 @@ def start_ray(address: str | None, debug: bool = False) -> bool:
     # are this command's work: they run at its priority (a joined cluster keeps its own setting).
     os.environ.setdefault("RAY_worker_niceness", "0")
     # "local" always starts a new instance, even where another Ray cluster runs on this machine
-    ray.init(address="local", num_cpus=os.cpu_count() or 1, num_gpus=torch.cuda.device_count(), **common)
+    # the CPUs this process may run on (taskset, cpusets), not the machine's: a pinned command stays on its cores
+    ray.init(address="local", num_cpus=usable_cpus(), num_gpus=torch.cuda.device_count(), **common)
     return True
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on: its affinity (``taskset``, a container's cpuset), else the machine's."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # no affinity on this platform (macOS, Windows)
+        return os.cpu_count() or 1
 
 
 def _check_same_cluster(address: str | None) -> None:

@@ -54,10 +54,10 @@ MAX_INPUT_BYTES = 2 * 2 ** 30  # one batch of float32 input; the activations of 
 def check_measurement(device: str, threads: int, batch_size: int, resolution: int) -> None:
     """One-line errors for a measurement that cannot mean anything here: a device this machine lacks, more
     threads than it has CPUs (they would time-share), or an input batch too large to hold."""
-    import os
+    from nas.engine.runner import usable_cpus
 
     check_device(device)
-    cpus = os.cpu_count() or 1
+    cpus = usable_cpus()
     if device == "cpu" and threads > cpus:
         raise UserInputError(f"--threads {threads}: this machine has {cpus} CPUs")
     size = batch_size * 3 * resolution * resolution * 4
