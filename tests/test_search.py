@@ -505,7 +505,12 @@ def test_asha_stops_a_weak_candidate_at_a_rung_and_it_is_recorded_stopped(tmp_pa
     trials = pd.read_csv(tmp_path / "asha" / "trials.csv", keep_default_na=False).set_index("trial")
     assert trials.loc[0, "status"] == "ok" and trials.loc[0, "steps"] == 8
     assert trials.loc[1, "status"] == "stopped" and trials.loc[1, "steps"] == 2  # the first rung: 8 / 4
-    assert trials.loc[1, "accuracy"] == 0.0 and trials.loc[1, "flops"] > 0
+    assert trials.loc[1, "accuracy"] == 0.0
+    from nas.network.counting import profile
+    from nas.search.run import open_run
+
+    counted = profile(open_run(tmp_path / "asha").trial_spec(1), method="fvcore")  # a stopped trial keeps its counts
+    assert (trials.loc[1, "flops"], trials.loc[1, "params"]) == (counted["flops"], counted["params"])
     stopped_line = [line for line in capsys.readouterr().out.splitlines() if line.startswith("trial   1 stopped")]
     assert len(stopped_line) == 1 and stopped_line[0].endswith("stopped at step 2)  [2/2 done]")
 
