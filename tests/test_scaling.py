@@ -39,6 +39,14 @@ def test_presets_fvcore(name, b0):
     assert counts["params"] == params and abs(counts["flops"] - flops) <= 0.005 * flops
 
 
+def test_a_preset_scales_a_small_baselines_resolution_by_the_tables_ratio(b0):
+    """B0 searched for 64 px photos: its B3 runs at 64 x 300 / 224 = 86 px, not at the published 300 px (4.7x the
+    photos' size); width and depth as published."""
+    small = b0.replace(resolution=64)
+    assert [preset(small, name).resolution for name in ("b0", "b1", "b3", "b7")] == [64, 69, 86, 171]
+    assert preset(small, "b3").blocks == preset(b0, "b3").blocks
+
+
 def test_rounding_edge_cases():
     assert round_filters(32, 1.0) == 32
     assert round_filters(32, 1.1) == 32  # 35.2 -> 32 (>= 90% of 35.2)

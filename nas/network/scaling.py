@@ -20,6 +20,7 @@ PRESETS: dict[str, tuple[float, float, int, float]] = {
     "b6": (1.8, 2.6, 528, 0.5),
     "b7": (2.0, 3.1, 600, 0.5),
 }
+PRESET_BASE_RESOLUTION = 224  # the table's resolutions are for B0 at 224 px
 PAPER_COEFFICIENTS = (1.2, 1.1, 1.15)  # α, β, γ found by the EfficientNet paper's grid search
 
 
@@ -64,10 +65,13 @@ def scale_spec(spec: ArchSpec, width: float, depth: float, resolution: int,
 
 
 def preset(spec: ArchSpec, name: str) -> ArchSpec:
-    """Scale with the published table's row ``name`` (b0..b7), resolution taken as published."""
+    """Scale with the published table's row ``name`` (b0..b7). Its resolution is published for a 224 px B0: a
+    baseline at another resolution is scaled by the same ratio (a 64 px baseline's B3: 64 x 300 / 224 = 86 px),
+    so that a network for small images is not made to run on images several times their size."""
     if name not in PRESETS:
         raise ScalingError(f"preset: {name!r} is not one of {', '.join(PRESETS)}")
     width, depth, resolution, dropout = PRESETS[name]
+    resolution = int(round(resolution * spec.resolution / PRESET_BASE_RESOLUTION))
     return scale_spec(spec, width, depth, resolution, dropout, name=f"{network_stem(spec.name)}-{name}")
 
 
