@@ -1,4 +1,4 @@
-"""The default line printer of the commands.
+"""The default line printer of the commands, and wording they share (durations, the reward).
 
 A module-level function rather than ``print`` itself: objects that keep it (a recorder, a cache) are pickled
 by Ray Tune with the searcher, and ``print`` pickles by name as ``builtins.print``, which Ray's tqdm
@@ -22,3 +22,8 @@ def human_duration(seconds: float) -> str:
         return f"{minutes}m {seconds:02d}s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h {minutes:02d}m"
+
+
+def describe_reward(mode: str, w: float) -> str:
+    """``soft reward (w=-0.07)`` or ``hard reward (accuracy at or under the target)``, for log lines and pages."""
+    return f"soft reward (w={w:g})" if mode == "soft" else "hard reward (accuracy at or under the target)"

@@ -66,7 +66,7 @@ def test_the_walk_runs_as_written_through_the_installed_commands(tmp_path):
     assert result["resolution"] == 64 and result["num_classes"] == 3 and 0 <= result["val_accuracy"] <= 1
     assert (tmp_path / "mine.onnx").stat().st_size > 100_000
     scaled = json.loads((tmp_path / "runs/mine/mine-b3.json").read_text())
-    assert scaled["resolution"] == 300  # B3's row of EfficientNet's table
+    assert scaled["resolution"] == 86  # B3's row of EfficientNet's table: 300 / 224 of the baseline's 64 px
     assert "mine" in (tmp_path / "runs/mine/report.html").read_text()
 
 

@@ -15,9 +15,9 @@ from typing import Any
 
 import pandas as pd
 
+from nas.console import describe_reward
 from nas.report.diagram import network_svg
 from nas.report.page import facts, section, table, write_page
-from nas.search.reward import describe_reward
 from nas.report.svg import Chart, Series
 from nas.console import human_duration
 from nas.plotting import pareto_front

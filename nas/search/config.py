@@ -10,7 +10,8 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from nas.errors import UserInputError
-from nas.search.reward import describe_reward, mnas_reward, parse_flops_target
+from nas.console import describe_reward
+from nas.search.reward import mnas_reward, parse_flops_target
 from nas.search.start_points import Sizing, expand_start_from
 from nas.training.proxy_settings import ProxySettings
 from nas.training.recipe import PROXY_LR, TrainRecipe

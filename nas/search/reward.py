@@ -47,11 +47,6 @@ def parse_flops_target(text: str | int | float) -> int | str:
     return parse_flops(text)
 
 
-def describe_reward(mode: str, w: float) -> str:
-    """``soft reward (w=-0.07)`` or ``hard reward (accuracy at or under the target)``, for log lines and pages."""
-    return f"soft reward (w={w:g})" if mode == "soft" else "hard reward (accuracy at or under the target)"
-
-
 def mnas_reward(accuracy: float, flops: float, target: float, w: float = -0.07, mode: str = "soft") -> float:
     """MnasNet reward: ``accuracy * (flops / target) ** exponent``.
 
