@@ -330,7 +330,7 @@ def main() -> None:
     for name in searched:
         target = name if name in search_seconds else name.split("-")[1]
         found = table[table["network"] == name].iloc[0]
-        for reference in REFERENCE_NETWORKS:
+        for reference in [r for r in (*REFERENCE_NETWORKS, "b0-stem1-scaled") if r in set(table["network"])]:
             ref = table[table["network"] == reference].iloc[0]
             margin = found["test_mean"] - ref["test_mean"]
             noise = max(found["test_spread"], ref["test_spread"])
