@@ -62,5 +62,11 @@ def test_bad_input_raises_the_commands_one_line_errors(tmp_path):
         data_argument({"images": np.zeros((2, 4, 4, 3), np.uint8)}, tmp_path)
     with pytest.raises(UserInputError, match="target_flops"):
         api.search(target_flops="lots", out=tmp_path / "x")
+    b0 = "search_spaces/references/efficientnet_b0.json"
     with pytest.raises(UserInputError, match="give one of preset"):
-        api.scale("search_spaces/references/efficientnet_b0.json")
+        api.scale(b0)
+    with pytest.raises(UserInputError, match="alpha= is used with phi=, not with preset="):
+        api.scale(b0, preset="b3", alpha=1.3)  # would be ignored
+    with pytest.raises(UserInputError, match="gamma= is used with phi=, not with width="):
+        api.scale(b0, width=1.1, depth=1.2, resolution=240, gamma=1.1)
+    assert api.scale(b0, phi=1, alpha=1.5).num_layers > api.scale(b0, phi=1).num_layers  # with phi= it counts

@@ -255,10 +255,14 @@ def scale(spec: str | Path | ArchSpec | SearchResult, *, preset: str | None = No
     modes = [preset is not None, phi is not None, any(v is not None for v in manual)]
     if sum(modes) != 1:
         raise UserInputError("give one of preset= (b0..b7), phi=, or width=, depth= and resolution=")
-    if preset is not None:
-        return published_row(base, preset.lower())
     if phi is not None:
         return scale_compound(base, *_coefficients(alpha, beta, gamma), phi)
+    given = [name for name, value in (("alpha", alpha), ("beta", beta), ("gamma", gamma)) if value is not None]
+    if given:  # as nas-scale refuses --alpha with --preset or --width: a coefficient would be ignored
+        raise UserInputError(f"{given[0]}= is used with phi=, not with "
+                             f"{'preset=' if preset is not None else 'width=, depth= and resolution='}")
+    if preset is not None:
+        return published_row(base, preset.lower())
     if any(v is None for v in manual):
         raise UserInputError("width=, depth= and resolution= go together")
     return scale_spec(base, width, depth, resolution, name=f"{base.name}-w{width:g}-d{depth:g}-r{resolution}")
