@@ -92,6 +92,22 @@ def test_table_round_trip_and_its_checks(tiny_table, tmp_path):
         latency.load_table(tmp_path / "missing.json")
 
 
+def test_the_command_writes_a_table_that_covers_its_space(tiny_table, tmp_path, capsys):
+    """nas-latency-table run to its end on a space file: the table has every layer the space can build, each
+    measured, and is the one nas-search and nas-profile load for that space."""
+    space_file = tmp_path / "space.json"
+    space_file.write_text(json.dumps(tiny_space().config.to_file()))
+    out = tmp_path / "table.json"
+    assert latency_table_main(["--out", str(out), "--space", str(space_file), "--resolution", "16",
+                               "--num-classes", "5", "--min-run-time", "0.001"]) == 0
+    table = latency.load_table(out, tiny_space())
+    assert set(table.entries) == set(tiny_table.entries)  # the library's table of the same space
+    assert all(e["median_ms"] > 0 for e in table.entries.values())
+    spec = tiny_space().decode([1] * len(tiny_space().sizes), resolution=16, num_classes=5)
+    assert table.predict(spec) > 0 and not table.missing([spec])
+    assert str(out) in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("text, ms", [("20ms", 20.0), ("20", 20.0), ("0.02s", 20.0), ("1500us", 1.5)])
 def test_parse_latency(text, ms):
     assert latency.parse_latency(text) == pytest.approx(ms)
