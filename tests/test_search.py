@@ -90,15 +90,21 @@ def test_a_search_starts_from_the_given_networks(tmp_path, capsys):
     from nas.search.start_points import resolve_start_points
     from search_spaces.mnasnet import default_space
 
-    code, out = _search(tmp_path, "start", "--trials", "3", "--controller", "random",
-                        "--start-from", "mobilenet_v2,mnasnet_a1")
+    from nas.files import save_spec
+
+    mine = str(tmp_path / "mine.json")  # a user's own spec file among the start points
+    own = default_space().decode([1] * len(default_space().sizes), resolution=64, name="mine")
+    save_spec(own, mine)
+    code, out = _search(tmp_path, "start", "--trials", "4", "--controller", "random",
+                        "--start-from", f"mobilenet_v2,mnasnet_a1,{mine}")
     assert code == 0
     printed = capsys.readouterr().out
-    assert "starting from mobilenet_v2, mnasnet_a1 (each as its nearest architecture in the space)" in printed
-    starts = resolve_start_points(["mobilenet_v2", "mnasnet_a1"], default_space())
+    assert f"starting from mobilenet_v2, mnasnet_a1, {mine} (each as its nearest architecture in the space)" in printed
+    starts = resolve_start_points(["mobilenet_v2", "mnasnet_a1", mine], default_space())
+    assert default_space().decode(starts[2][1]).block_strings == own.block_strings  # in the space: itself
     trials = pd.read_csv(out / "trials.csv").set_index("trial")
-    assert [json.loads(trials.loc[t, "choices"]) for t in (0, 1)] == [choices for _, choices in starts]
-    assert json.loads(trials.loc[2, "choices"]) not in [choices for _, choices in starts]  # then the controller
+    assert [json.loads(trials.loc[t, "choices"]) for t in (0, 1, 2)] == [choices for _, choices in starts]
+    assert json.loads(trials.loc[3, "choices"]) not in [choices for _, choices in starts]  # then the controller
     assert "(start point: mobilenet_v2)" in printed and "(start point: mnasnet_a1)" in printed  # in the top list
     best = load_spec(out / "best_b0.json")
     names = {tuple(choices): name for name, choices in starts}
@@ -109,7 +115,7 @@ def test_a_search_starts_from_the_given_networks(tmp_path, capsys):
     close_call = close_call_line(frame, 200, names,  # the proxy's 200 held-out images (TINY's 1000 x 0.2)
                                  train_command=f"nas-train {out} --trial N --data synthetic:classes=3,images=1000")
     assert (close_call in printed) if close_call else "close call" not in printed
-    assert json.loads((out / "search.json").read_text())["config"]["start_from"] == ["mobilenet_v2", "mnasnet_a1"]
+    assert json.loads((out / "search.json").read_text())["config"]["start_from"] == ["mobilenet_v2", "mnasnet_a1", mine]
 
 
 def _tiny_config(out, **changes):
