@@ -14,7 +14,7 @@ from nas.search.run import open_run
 from nas.search.run_files import append_trials, write_json
 from nas.search.trial_record import trial_record
 from search_spaces.mnasnet import MnasNetSpace
-from search_spaces.spec import architecture_hash
+from search_spaces.spec import architecture_hash, load_spec
 
 pytestmark = pytest.mark.usefixtures("shared_ray")  # one Ray instance for the commands run in-process
 
@@ -91,3 +91,18 @@ def test_a_run_from_before_the_space_was_saved_decodes_with_mnasnets_space(searc
     assert opened.space.config == mnasnet_paper_config() and len(opened.space) == 42
     assert architecture_hash(opened.trial_spec(1)) == architecture_hash(
         MnasNetSpace().decode(records[1]["choices"], resolution=96, num_classes=1000))
+
+
+def test_nas_train_trains_the_named_trial_end_to_end(search_run, tmp_path):
+    """``nas-train RUN --trial 1`` trains trial 1's architecture (not the run's best, not trial 0), decoded at the
+    resolution asked for and the data's class count, and keeps the trial in its settings."""
+    run, records = search_run
+    out = tmp_path / "trained"
+    assert train_main([str(run), "--trial", "1", "--data", "synthetic:classes=3,images=200", "--resolution", "16",
+                       "--epochs", "1", "--batch-size", "16", "--cpus-per-worker", "1", "--out", str(out)]) == 0
+    trained = load_spec(out / "spec.json")
+    assert trained.block_strings == MnasNetSpace().decode(records[1]["choices"]).block_strings
+    assert trained.block_strings != MnasNetSpace().decode(records[0]["choices"]).block_strings
+    assert (trained.resolution, trained.num_classes, trained.provenance["trial"]) == (16, 3, 1)
+    assert json.loads((out / "train.json").read_text())["trial"] == 1
+    assert 0.0 <= json.loads((out / "result.json").read_text())["val_accuracy"] <= 1.0
