@@ -40,6 +40,7 @@ from nas.data.datasets import load_data
 from search_spaces import REFERENCES
 
 REFERENCE_NETWORKS = ("efficientnet_b0", "mnasnet_a1", "mobilenet_v2")
+HAND_FIX = "b0-stem1-scaled"  # --hand-fix: B0 with a stride-1 stem, width-scaled to its FLOPs
 
 
 def _slug(text: str) -> str:
@@ -278,8 +279,8 @@ def main() -> None:
     num_classes = load_data(args.data, args.resolution).num_classes
     if args.hand_fix:
         fixed = hand_fixed_b0(args.resolution, num_classes)
-        specs["b0-stem1-scaled"] = out / "b0-stem1-scaled.json"
-        specs["b0-stem1-scaled"].write_text(fixed.to_json() + "\n")
+        specs[HAND_FIX] = out / f"{HAND_FIX}.json"
+        specs[HAND_FIX].write_text(fixed.to_json() + "\n")
         say(f"hand-fixed B0: {fixed.name}")
     for target in [t for t in args.targets.split(",") if t]:
         options = ["--start-from", args.start_from] if args.start_from else []
@@ -294,7 +295,7 @@ def main() -> None:
         say(f"search for {target}: {spec} ({seconds / 60:.1f} min)")
     plan = []  # seed by seed, so that a stopped run has every network on its first seeds
     for name in specs:
-        seeds = args.seeds if name in ("efficientnet_b0", "b0-stem1-scaled", *specs_found) else (args.reference_seeds or args.seeds)
+        seeds = args.seeds if name in ("efficientnet_b0", HAND_FIX, *specs_found) else (args.reference_seeds or args.seeds)
         plan += [(int(seed), name) for seed in seeds.split(",") if seed]
     for run in map(Path, args.searched):
         name = run.name if run.name.startswith("search-") else f"search-{run.name}"
@@ -327,10 +328,12 @@ def main() -> None:
     paired.to_csv(out / "paired.csv", index=False)
     print(paired.to_string(index=False, float_format=lambda v: f"{v:+.4f}"))
     searched = [name for name in table["network"] if name.startswith("search-")]
+    present = set(table["network"])
+    compared = [name for name in (*REFERENCE_NETWORKS, HAND_FIX) if name in present]  # the rows this run has
     for name in searched:
         target = name if name in search_seconds else name.split("-")[1]
         found = table[table["network"] == name].iloc[0]
-        for reference in [r for r in (*REFERENCE_NETWORKS, "b0-stem1-scaled") if r in set(table["network"])]:
+        for reference in compared:
             ref = table[table["network"] == reference].iloc[0]
             margin = found["test_mean"] - ref["test_mean"]
             noise = max(found["test_spread"], ref["test_spread"])

@@ -87,10 +87,9 @@ def test_end_to_end_search_writes_every_output(tmp_path, capsys):
 
 
 def test_a_search_starts_from_the_given_networks(tmp_path, capsys):
+    from nas.files import save_spec
     from nas.search.start_points import resolve_start_points
     from search_spaces.mnasnet import default_space
-
-    from nas.files import save_spec
 
     mine = str(tmp_path / "mine.json")  # a user's own spec file among the start points
     own = default_space().decode([1] * len(default_space().sizes), resolution=64, name="mine")
