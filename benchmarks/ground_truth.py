@@ -13,11 +13,13 @@ across a FLOPs window around B0's FLOPs at ``--resolution`` (log-stratified, see
 (fvcore at the resolution), params, wall time and the whole spec; it is rewritten after each training, and a
 second run trains only what the table lacks (an interrupted training resumes from its checkpoint).
 ``--cpus 1`` trains on one core, so the script can run beside other work (accuracies are seeded; its wall
-times are then one core's).
+times are then one core's). ``--shard K/N`` trains every N-th training of the plan from the K-th: N copies, one
+per core, fill one table (each adds its rows under a lock, re-reading the table first).
 """
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import math
 import time
@@ -122,6 +124,24 @@ def table_row(name: str, kind: str, seed: int, spec: ArchSpec, result: dict, epo
             "spec": json.dumps(spec.replace(num_classes=result["num_classes"]).to_dict(), separators=(",", ":"))}
 
 
+def add_row(table: Path, row: dict, lock: Path) -> int:
+    """Add one training's row to the table, which another shard may have written since; returns the row count."""
+    with open(lock, "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        rows = pd.read_csv(table).to_dict("records") if table.is_file() else []
+        rows.append(row)
+        atomic_write(table, pd.DataFrame(rows, columns=COLUMNS).to_csv(index=False))
+    return len(rows)
+
+
+def shard_of(text: str) -> tuple[int, int]:
+    """``K/N`` -> (K, N), 0 <= K < N."""
+    index, count = (int(v) for v in text.split("/"))
+    if not 0 <= index < count:
+        raise argparse.ArgumentTypeError(f"--shard {text}: K/N with 0 <= K < N")
+    return index, count
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default="cifar10:../shared/data/cifar10")
@@ -137,6 +157,8 @@ def main() -> None:
     parser.add_argument("--cpus", type=int, help="nas-train's --cpus-per-worker (default: nas-train's)")
     parser.add_argument("--table", help="default: benchmarks/results/ground_truth_<data name>.csv")
     parser.add_argument("--work", help="nas-train's run directories (default: runs/ground-truth/<data name>)")
+    parser.add_argument("--shard", type=shard_of, default=(0, 1), metavar="K/N",
+                        help="train only the plan's K-th, (K+N)-th, ... trainings (default 0/1: all)")
     args = parser.parse_args()
     from nas.engine.runner import start_ray
 
@@ -149,24 +171,23 @@ def main() -> None:
     chosen = networks(space, args.models, args.resolution, (low, high), args.seed)
     plan = [(n, kind, spec, 0) for n, kind, spec in chosen]
     plan += [(n, kind, spec, 1) for i, (n, kind, spec) in enumerate(chosen) if i % 3 == 0]
-    rows = pd.read_csv(table).to_dict("records") if table.is_file() else []
-    done = {(r["name"], int(r["seed"])) for r in rows}
+    index, count = args.shard
+    done = {(r["name"], int(r["seed"])) for r in pd.read_csv(table).to_dict("records")} if table.is_file() else set()
     options = ("--cpus-per-worker", str(args.cpus)) if args.cpus else ()
     start_ray(None)
     for i, (net, kind, spec, seed) in enumerate(plan):
-        if (net, seed) in done:
+        if (net, seed) in done or i % count != index:
             continue
         spec_file = work / f"{net}.json"
         spec_file.write_text(spec.to_json() + "\n")
         began = time.perf_counter()
         result = run_training(spec_file, args.data, args.resolution, args.epochs, seed, work / f"{net}-s{seed}",
                               options=options)
-        rows.append(table_row(net, kind, seed, spec, result, args.epochs))
-        atomic_write(table, pd.DataFrame(rows, columns=COLUMNS).to_csv(index=False))
+        add_row(table, table_row(net, kind, seed, spec, result, args.epochs), work / "table.lock")
         say(f"[{i + 1}/{len(plan)}] {net} seed {seed}: val {result['val_accuracy']:.4f}, test "
             f"{result.get('test_accuracy')}, {result['flops'] / 1e6:.1f}M FLOPs "
             f"({time.perf_counter() - began:.0f} s)")
-    say(f"{len(rows)} trainings in {table}")
+    say(f"{len(pd.read_csv(table)) if table.is_file() else 0} trainings in {table}")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import os
+import secrets
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
@@ -15,11 +16,12 @@ if TYPE_CHECKING:
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path`` to write to; on success it replaces ``path`` in one step.
 
-    The temporary name keeps the suffix (``x.tmp.npy``, ``x.tmp.png``) so that writers that choose the format
-    by suffix (numpy, matplotlib) still do the right thing. On an error the temporary file is removed.
+    The temporary name is the writer's own (two processes filling one cache at once each write their own file;
+    the last rename wins, whole) and keeps the suffix (``x.tmp-<pid>-<random>.npy``) so that writers that choose
+    the format by suffix (numpy, matplotlib) still do the right thing. On an error the temporary file is removed.
     """
     path = Path(path)
-    tmp = path.with_name(f"{path.stem}.tmp{path.suffix}")
+    tmp = path.with_name(f"{path.stem}.tmp-{os.getpid()}-{secrets.token_hex(4)}{path.suffix}")
     try:
         yield tmp
         with open(tmp, "rb+") as handle:
