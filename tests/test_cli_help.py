@@ -64,7 +64,7 @@ def test_the_stated_default_is_the_default_used(make):
     own default, or (flags that default to None) SearchConfig's field of that name, or the paper's coefficients."""
     from nas.cli.scale import GRID_DEFAULTS
     from nas.network.scaling import PAPER_COEFFICIENTS
-    from nas.search.config import SearchConfig
+    from nas.search.config import FINALISTS_ON_REAL_DATA, SearchConfig
 
     config = SearchConfig.defaults()
     if make is _train_parser:  # nas-train's recipe flags default to TrainRecipe's fields
@@ -86,6 +86,8 @@ def test_the_stated_default_is_the_default_used(make):
             expected = paper[action.dest]
         elif make is _scale_parser and action.dest in GRID_DEFAULTS:
             expected = GRID_DEFAULTS[action.dest]
+        elif make is _search_parser and action.dest == "finalists":  # on a user's data; 0 on synthetic (test_config)
+            expected = FINALISTS_ON_REAL_DATA
         elif make is not _scale_parser or action.dest not in ("resolution",):
             expected = config.get(action.dest)
         else:

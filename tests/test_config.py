@@ -159,6 +159,23 @@ def test_the_default_space_searches_the_downsampling_for_small_images_only():
     assert given.space == paper and given.start_from == () and given.proxy_resolution == 32
 
 
+def test_a_new_search_on_a_users_data_trains_its_finalists_by_default():
+    """3 finalists on any --data but the built-in synthetic (measured on CIFAR-10 and clothing10); what the
+    user gives wins; a run saved before the default (finalists 0) resumes without them."""
+    from nas.search.config import FINALISTS_ON_REAL_DATA
+
+    assert FINALISTS_ON_REAL_DATA == 3
+    for data, finalists in (("folder:photos", 3), ("npz:a.npz", 3), ("cifar10:c10", 3), ("csv:a.csv", 3),
+                            ("synthetic", 0), ("synthetic:classes=3,images=100", 0)):
+        config = SearchConfig.new(target_flops=9e6, out="x", data=data)
+        assert (config.finalists, config.finalist_epochs) == (finalists, 15), data
+    assert SearchConfig.new(target_flops=9e6, out="x", data="folder:photos", finalists=0).finalists == 0
+    assert SearchConfig.new(target_flops=9e6, out="x", data="synthetic", finalists=2).finalists == 2
+    old = SearchConfig(target_flops=9e6, out="x", data="folder:photos")  # as an old search.json reads
+    assert old.finalists == 0 and old.resumed({"trials": 50}).finalists == 0
+    assert old.resumed({"finalists": 3}).finalists == 3
+
+
 def test_the_api_and_the_command_line_check_a_search_the_same_way(tmp_path):
     from nas.api import search
     from nas.search.driver import preflight

@@ -59,6 +59,8 @@ def test_finalists_are_trained_judged_on_held_out_images_and_the_winner_becomes_
     assert judged["beyond_noise"] == bool(winner["low95"] > 0 or winner["high95"] < 0)
     assert best["metrics"]["held_out_accuracy"] == judged["held_out_accuracy"] and best["name"] == "run-b0"
     printed = capsys.readouterr().out
+    assert "after the search: 1 finalist by proxy reward and the space's nearest EfficientNet-B0 trained 2 epochs" \
+        in printed
     assert "finalists: 2 networks" in printed and ("wins (held-out" in printed or "trained best" in printed)
     assert "finalists trained for 2 epochs" in (out / "report.html").read_text()
 

@@ -596,7 +596,7 @@ def test_every_data_format_runs_through_a_search(kind, tmp_path, capsys):
             lines.append(f"photos/class{y[i]}/{i}.png,class{y[i]}")
         (tmp_path / "d.csv").write_text("\n".join(lines) + "\n")
         data = f"folder:{tmp_path / 'photos'}" if kind == "folder" else f"csv:{tmp_path / 'd.csv'}"
-    argv = [*TINY, "--trials", "1", "--batch-size", "8", "--out", str(tmp_path / "run")]
+    argv = [*TINY, "--trials", "1", "--batch-size", "8", "--out", str(tmp_path / "run"), "--finalists", "0"]
     argv[argv.index("--data") + 1] = data
     assert search_main(argv) == 0
     trials = pd.read_csv(tmp_path / "run" / "trials.csv")

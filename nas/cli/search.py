@@ -12,7 +12,7 @@ from nas.cli.common import (ArgumentParser, UsageError, add_proxy_arguments, add
                             given_fields, latency_time, name_list, non_negative_int,
                             positive_float, positive_int, run_command, space_option, window_range,
                             writable_directory)
-from nas.search.config import SearchConfig
+from nas.search.config import FINALISTS_ON_REAL_DATA, SearchConfig
 
 
 def _search_parser() -> ArgumentParser:
@@ -67,8 +67,9 @@ def _search_parser() -> ArgumentParser:
     p.add_argument("--finalists", type=non_negative_int, metavar="K",
                    help="after the search, train the K best candidates by proxy reward and the space's nearest "
                         "EfficientNet-B0 with nas-train's recipe, judge them on the held-out split (paired, with "
-                        "a 95%% interval) and make the best best_b0.json; minutes to hours on a CPU "
-                        f"(default: {d['finalists']}, the proxy's winner)")
+                        "a 95%% interval) and make the best best_b0.json; minutes to hours on a CPU; 0: the "
+                        f"proxy's winner (default: {FINALISTS_ON_REAL_DATA} on your data, 0 on the built-in "
+                        "synthetic data)")
     p.add_argument("--finalist-epochs", type=positive_float, metavar="E",
                    help=f"nas-train epochs of each finalist (default: {d['finalist_epochs']:g})")
     p.add_argument("--out", help="run directory (default: runs/<YYYYmmdd-HHMMSS>)")

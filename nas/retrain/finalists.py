@@ -76,8 +76,10 @@ def choose_finalists(run: SearchRun, k: int) -> list[Finalist]:
     return list(chosen.values())
 
 
-def train_finalist(run: SearchRun, finalist: Finalist, epochs: float, log: Callable[[str], None]) -> dict[str, Any]:
-    """nas-train of one finalist in ``finalists/<name>/``: read back when done, resumed when interrupted."""
+def train_finalist(run: SearchRun, finalist: Finalist, epochs: float, train_images: int,
+                   log: Callable[[str], None]) -> dict[str, Any]:
+    """nas-train of one finalist in ``finalists/<name>/``: read back when done, resumed when interrupted. Its
+    batch is nas-train's, or the training split when that is smaller (nas-train refuses a larger batch)."""
     import json
 
     from nas.files import save_spec
@@ -94,7 +96,8 @@ def train_finalist(run: SearchRun, finalist: Finalist, epochs: float, log: Calla
     spec_file.parent.mkdir(parents=True, exist_ok=True)
     save_spec(finalist.spec, spec_file)
     config = run.config
-    settings = TrainSettings(spec=str(spec_file), data=config.data, recipe=TrainRecipe(epochs=epochs, seed=config.seed),
+    recipe = TrainRecipe(epochs=epochs, seed=config.seed, batch_size=min(TrainRecipe.batch_size, train_images))
+    settings = TrainSettings(spec=str(spec_file), data=config.data, recipe=recipe,
                              val_fraction=config.val_fraction, out=str(out), address=config.address,
                              measure_test=False)
     return run_training(settings, log=log)
@@ -126,13 +129,11 @@ def paired_difference(mine: np.ndarray, theirs: np.ndarray) -> tuple[float, floa
     return mean, mean - half, mean + half
 
 
-def judge(run: SearchRun, finalists: list[Finalist], results: list[dict[str, Any]]) -> pd.DataFrame:
-    """One row per finalist: held-out accuracy recomputed image by image, and the paired margin over B0's."""
-    from nas.data.datasets import load_data
+def judge(run: SearchRun, finalists: list[Finalist], results: list[dict[str, Any]], data: Any) -> pd.DataFrame:
+    """One row per finalist: held-out accuracy recomputed image by image (``data``: the search's split at the
+    finalists' resolution), and the paired margin over B0's."""
     from nas.retrain.driver import SPEC_FILE
 
-    config = run.config
-    data = load_data(config.data, int(results[0]["resolution"]), config.val_fraction, config.seed)
     correct = {f.name: held_out_correct(load_spec(run.path / FOLDER / f.name / SPEC_FILE),
                                         run.path / FOLDER / f.name / "best.pt", data) for f in finalists}
     b0 = next(f for f in finalists if f.is_b0)
@@ -144,7 +145,7 @@ def judge(run: SearchRun, finalists: list[Finalist], results: list[dict[str, Any
         rows.append({"name": finalist.name, "trial": finalist.trial, "is_b0": finalist.is_b0,
                      "proxy_reward": finalist.proxy_reward, "flops": result["flops"], "params": result["params"],
                      "held_out_accuracy": accuracy,
-                     "reward": config.score(accuracy, result["flops"], latency(finalist.spec)),
+                     "reward": run.config.score(accuracy, result["flops"], latency(finalist.spec)),
                      "held_out_images": len(data.y_val),
                      "margin_over_b0": margin, "low95": low, "high95": high,
                      "beyond_noise": bool(low > 0 or high < 0), "epochs": result["recipe"]["epochs"]})
@@ -204,14 +205,17 @@ def run_finalists(run: SearchRun, k: int, epochs: float, log: Callable[[str], No
     """Train the finalists, judge them, write finalists.csv and best_b0.json; the winner's summary."""
     from nas.files import atomic_write
 
+    from nas.data.datasets import load_data
+
     finalists = choose_finalists(run, k)
+    data = load_data(run.config.data, run.config.resolution, run.config.val_fraction, run.config.seed)
     log(f"finalists: {len(finalists)} networks ({', '.join(f.name for f in finalists)}) trained with nas-train's "
         f"recipe for {epochs:g} epochs, judged on the search's held-out split")
     from nas.engine.runner import Runner
 
     with Runner(run.config.address, bool(run.config.debug)):  # one Ray instance for every finalist's training
-        results = [train_finalist(run, finalist, epochs, log) for finalist in finalists]
-    table = judge(run, finalists, results)
+        results = [train_finalist(run, finalist, epochs, len(data.y_train), log) for finalist in finalists]
+    table = judge(run, finalists, results, data)
     atomic_write(run.path / TABLE, table.to_csv(index=False))
     summary = rewrite_best(run, table, finalists)
     log(verdict(summary))

@@ -282,6 +282,11 @@ def train_candidates(session: Session, data: Any, remaining: int, trainable: Cal
     config, searcher, log = session.config, session.searcher, session.log
     log(f"proxy data {data.describe()}")
     log(evidence_line(config.proxy))
+    if config.finalists:
+        log(f"after the search: {config.finalists} finalist{'s' * (config.finalists > 1)} by proxy reward and the "
+            f"space's nearest EfficientNet-B0 trained {config.finalist_epochs:g} epochs each with nas-train's recipe "
+            f"at {config.resolution} px, the best on the held-out split kept (--finalists 0: the proxy's winner, no "
+            f"training)")
     log(NOTATION)
     searcher.cache = cache = open_cache(config, {"proxy": data}, _warn)
 
