@@ -1,11 +1,63 @@
 """SIGTERM (what ``timeout``, schedulers and ``docker stop`` send) stops a command as Ctrl-C does: gracefully,
-finished work kept, the resume line printed, exit status 143."""
+finished work kept, the resume line printed, exit status 143.
+
+``timeout`` and most schedulers signal the command's whole process group, and a local Ray instance's processes
+are in it: they die at once, the graceful stop can no longer finish, the command's main thread waits inside
+Ray for a server that is gone (where no Python signal handler runs), and Ray's core aborts it a minute later in
+its own words. So while a command holds a local Ray instance, a watch thread (``watch_ray``) checks that its
+processes are alive; when one has died after a SIGTERM the command prints its stop line (``on_stop``) and exits
+143 at once (without a SIGTERM: a one-line failure, exit 1). What it had finished was written as it finished
+(trials.csv, checkpoints), and ``--resume`` continues from there."""
 from __future__ import annotations
 
+import os
 import signal
+import sys
 import threading
+import time
+from typing import Callable
 
 TERMINATED = threading.Event()  # set once this process has received SIGTERM
+WATCH_SECONDS = 0.5  # how often the watch looks at the local Ray instance
+
+
+class _Watch:
+    """What this command says if its Ray instance dies under it, and how it learns that it has."""
+    lock = threading.Lock()
+    line = "terminated (SIGTERM); finished work is kept"
+    exit_code: Callable[[], int | None] | None = None  # None while alive; the server's exit status once dead
+    thread: threading.Thread | None = None
+
+
+def on_stop(line: str) -> None:
+    """The line printed (to stderr) when the command is terminated with its Ray instance."""
+    _Watch.line = line
+
+
+def watch_ray(exit_code: Callable[[], int | None] | None) -> None:
+    """From now on, ``exit_code`` tells whether the command's local Ray instance has died (None: alive); None
+    ends the watch (before a shutdown on purpose: it waits for a look in progress)."""
+    with _Watch.lock:
+        _Watch.exit_code = exit_code
+        if exit_code is not None and _Watch.thread is None:
+            _Watch.thread = threading.Thread(target=_watch, name="ray-watch", daemon=True)
+            _Watch.thread.start()
+
+
+def _watch() -> None:
+    while True:
+        time.sleep(WATCH_SECONDS)
+        with _Watch.lock:
+            code = _Watch.exit_code() if _Watch.exit_code is not None else None
+            if code is None:
+                continue
+            if TERMINATED.is_set() or code == -signal.SIGTERM:
+                print(_Watch.line, file=sys.stderr, flush=True)
+                os._exit(143)
+            prog = _Watch.line.split(":")[0]
+            print(f"{prog}: failed: its local Ray instance stopped under it (exit status {code}); finished work is "
+                  f"kept", file=sys.stderr, flush=True)
+            os._exit(1)
 
 
 def _as_interrupt(signum: int, frame: object) -> None:

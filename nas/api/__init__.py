@@ -206,9 +206,12 @@ def train_from_settings(settings: Any, resume: bool = False) -> TrainResult:
     """What nas-train does once its settings are made (a TrainSettings): train on Ray Train and read back the
     run's result."""
     from nas.retrain.driver import default_out, resolve_spec, run_training
+    from nas.signals import on_stop
 
     if settings.out is None:
         settings.out = str(default_out(resolve_spec(settings.spec, settings.trial)))
+    on_stop(f"nas-train: terminated (SIGTERM) with its local Ray instance; finished work is kept; continue with: "
+            f"nas-train --resume --out {settings.out}")
     result = run_training(settings, resume=resume)
     run_dir = Path(settings.out)
     return TrainResult(run_dir, float(result["val_accuracy"]), result.get("test_accuracy"), run_dir / "best.pt",

@@ -9,7 +9,7 @@ from typing import Any, Callable, NoReturn, Sequence
 from nas.data.datasets import data_formats
 from nas.errors import UserInputError
 from nas.files import writable_directory  # noqa: F401 - the commands' check of an --out
-from nas.signals import TERMINATED, stop_on_sigterm
+from nas.signals import TERMINATED, on_stop, stop_on_sigterm
 
 
 class UsageError(Exception):
@@ -28,6 +28,7 @@ def run_command(prog: str, main: Callable[[argparse.Namespace], int], parser: Ar
     """Parse ``argv`` and run ``main``, turning errors into one stderr line and an exit status."""
     debug = "--debug" in (sys.argv[1:] if argv is None else argv)
     stop_on_sigterm()
+    on_stop(f"{prog}: terminated (SIGTERM) with its local Ray instance; finished work is kept")
     try:
         args = parser.parse_args(argv)
         return _status(main(args))

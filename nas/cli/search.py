@@ -13,6 +13,7 @@ from nas.cli.common import (ArgumentParser, UsageError, add_proxy_arguments, add
                             positive_float, positive_int, run_command, space_option, window_range,
                             writable_directory)
 from nas.search.config import FINALISTS_ON_REAL_DATA, SearchConfig
+from nas.signals import on_stop
 
 
 def _search_parser() -> ArgumentParser:
@@ -127,6 +128,8 @@ def _search(args: argparse.Namespace) -> int:
     from nas.search.close_calls import close_call_line
 
     config, previous = _search_config(args)
+    on_stop(f"nas-search: terminated (SIGTERM) with its local Ray instance; finished work is kept; continue with: "
+            f"nas-search --resume --out {config.out}")
     result = search_from_config(config, previous, finalists=False)
     starts = result.start_names  # they mark the start points in the top list below
     frame = result.trials

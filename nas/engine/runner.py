@@ -19,7 +19,7 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
 
 from nas.errors import UserInputError  # noqa: E402
-from nas.signals import stop_on_sigterm  # noqa: E402
+from nas.signals import stop_on_sigterm, watch_ray  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -176,6 +176,21 @@ def start_ray(address: str | None, debug: bool = False) -> bool:
     return True
 
 
+def local_ray_exit_code() -> int | None:
+    """None while the local Ray instance this process started has its GCS server and raylet; once one has died,
+    its exit status. Read from Ray's private record of the processes it started (None where that record is not
+    found). A SIGTERM to the command's process group kills the raylet, not the GCS server."""
+    from ray._private import worker
+
+    processes = getattr(getattr(worker, "_global_node", None), "all_processes", None) or {}
+    for kind in ("gcs_server", "raylet"):
+        for info in processes.get(kind, []):
+            process = getattr(info, "process", None)
+            if process is not None and process.poll() is not None:
+                return process.returncode
+    return None
+
+
 def usable_cpus() -> int:
     """The CPUs this process may run on: its affinity (``taskset``, a container's cpuset), else the machine's."""
     try:
@@ -278,6 +293,8 @@ class Runner:
 
         self._started = start_ray(self.address, self.debug)
         stop_on_sigterm()  # ray.init replaced the command's handler with one that exits at once
+        if self._started and not self.address:
+            watch_ray(local_ray_exit_code)  # a SIGTERM to the whole process group kills it too (nas.signals)
         self._route_ray_logs()
         try:
             self.resources = plan_resources(ray.cluster_resources(), *self.requested, nodes=node_resources())
@@ -316,6 +333,7 @@ class Runner:
 
     def __exit__(self, *exc: Any) -> None:
         self._restore_ray_logs()
+        watch_ray(None)  # shut down on purpose from here
         if self._started:
             import ray
 
