@@ -124,14 +124,13 @@ def table_row(name: str, kind: str, seed: int, spec: ArchSpec, result: dict, epo
             "spec": json.dumps(spec.replace(num_classes=result["num_classes"]).to_dict(), separators=(",", ":"))}
 
 
-def add_row(table: Path, row: dict, lock: Path) -> int:
-    """Add one training's row to the table, which another shard may have written since; returns the row count."""
+def add_row(table: Path, row: dict, lock: Path) -> None:
+    """Add one training's row to the table, which another shard may have written since."""
     with open(lock, "w") as held:
         fcntl.flock(held, fcntl.LOCK_EX)
         rows = pd.read_csv(table).to_dict("records") if table.is_file() else []
         rows.append(row)
         atomic_write(table, pd.DataFrame(rows, columns=COLUMNS).to_csv(index=False))
-    return len(rows)
 
 
 def shard_of(text: str) -> tuple[int, int]:

@@ -24,14 +24,16 @@ WATCH_SECONDS = 0.5  # how often the watch looks at the local Ray instance
 class _Watch:
     """What this command says if its Ray instance dies under it, and how it learns that it has."""
     lock = threading.Lock()
-    line = "terminated (SIGTERM); finished work is kept"
+    prog = "nas"
+    resume: str | None = None  # the command that continues the run, when there is one
     exit_code: Callable[[], int | None] | None = None  # None while alive; the server's exit status once dead
     thread: threading.Thread | None = None
 
 
-def on_stop(line: str) -> None:
-    """The line printed (to stderr) when the command is terminated with its Ray instance."""
-    _Watch.line = line
+def on_stop(prog: str, resume: str | None = None) -> None:
+    """Who the command is, and (``resume``) the command that continues its run, for the line printed when it is
+    terminated with its Ray instance."""
+    _Watch.prog, _Watch.resume = prog, resume
 
 
 def watch_ray(exit_code: Callable[[], int | None] | None) -> None:
@@ -52,10 +54,11 @@ def _watch() -> None:
             if code is None:
                 continue
             if TERMINATED.is_set() or code == -signal.SIGTERM:
-                print(_Watch.line, file=sys.stderr, flush=True)
+                then = f"; continue with: {_Watch.resume}" if _Watch.resume else ""
+                print(f"{_Watch.prog}: terminated (SIGTERM) with its local Ray instance; finished work is kept{then}",
+                      file=sys.stderr, flush=True)
                 os._exit(143)
-            prog = _Watch.line.split(":")[0]
-            print(f"{prog}: failed: its local Ray instance stopped under it (exit status {code}); finished work is "
+            print(f"{_Watch.prog}: failed: its local Ray instance stopped under it (exit status {code}); finished work is "
                   f"kept", file=sys.stderr, flush=True)
             os._exit(1)
 

@@ -210,8 +210,7 @@ def train_from_settings(settings: Any, resume: bool = False) -> TrainResult:
 
     if settings.out is None:
         settings.out = str(default_out(resolve_spec(settings.spec, settings.trial)))
-    on_stop(f"nas-train: terminated (SIGTERM) with its local Ray instance; finished work is kept; continue with: "
-            f"nas-train --resume --out {settings.out}")
+    on_stop("nas-train", resume=f"nas-train --resume --out {settings.out}")
     result = run_training(settings, resume=resume)
     run_dir = Path(settings.out)
     return TrainResult(run_dir, float(result["val_accuracy"]), result.get("test_accuracy"), run_dir / "best.pt",

@@ -28,7 +28,7 @@ def run_command(prog: str, main: Callable[[argparse.Namespace], int], parser: Ar
     """Parse ``argv`` and run ``main``, turning errors into one stderr line and an exit status."""
     debug = "--debug" in (sys.argv[1:] if argv is None else argv)
     stop_on_sigterm()
-    on_stop(f"{prog}: terminated (SIGTERM) with its local Ray instance; finished work is kept")
+    on_stop(prog)
     try:
         args = parser.parse_args(argv)
         return _status(main(args))

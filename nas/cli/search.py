@@ -128,8 +128,7 @@ def _search(args: argparse.Namespace) -> int:
     from nas.search.close_calls import close_call_line
 
     config, previous = _search_config(args)
-    on_stop(f"nas-search: terminated (SIGTERM) with its local Ray instance; finished work is kept; continue with: "
-            f"nas-search --resume --out {config.out}")
+    on_stop("nas-search", resume=f"nas-search --resume --out {config.out}")
     result = search_from_config(config, previous, finalists=False)
     starts = result.start_names  # they mark the start points in the top list below
     frame = result.trials
