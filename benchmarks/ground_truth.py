@@ -14,7 +14,8 @@ across a FLOPs window around B0's FLOPs at ``--resolution`` (log-stratified, see
 second run trains only what the table lacks (an interrupted training resumes from its checkpoint).
 ``--cpus 1`` trains on one core, so the script can run beside other work (accuracies are seeded; its wall
 times are then one core's). ``--shard K/N`` trains every N-th training of the plan from the K-th: N copies, one
-per core, fill one table (each adds its rows under a lock, re-reading the table first).
+per core, fill one table (each adds its rows under a lock, re-reading the table first). ``--names A,B`` trains
+only those networks of the plan.
 """
 from __future__ import annotations
 
@@ -158,6 +159,8 @@ def main() -> None:
     parser.add_argument("--work", help="nas-train's run directories (default: runs/ground-truth/<data name>)")
     parser.add_argument("--shard", type=shard_of, default=(0, 1), metavar="K/N",
                         help="train only the plan's K-th, (K+N)-th, ... trainings (default 0/1: all)")
+    parser.add_argument("--names", type=lambda text: set(text.split(",")), default=None, metavar="A,B,...",
+                        help="train only these networks of the plan (default: all)")
     args = parser.parse_args()
     from nas.engine.runner import start_ray
 
@@ -175,7 +178,7 @@ def main() -> None:
     options = ("--cpus-per-worker", str(args.cpus)) if args.cpus else ()
     start_ray(None)
     for i, (net, kind, spec, seed) in enumerate(plan):
-        if (net, seed) in done or i % count != index:
+        if (net, seed) in done or i % count != index or (args.names and net not in args.names):
             continue
         spec_file = work / f"{net}.json"
         spec_file.write_text(spec.to_json() + "\n")
