@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from conftest import WritesAMarker
-from nas.data.datasets import DataError, load_data
+from nas.data.datasets import DataError, is_built_in, load_data
 from nas.data.synthetic import class_names, generate
 
 
@@ -29,6 +29,12 @@ def test_load_synthetic_split_and_options():
         load_data("synthetic:colour=red")
     with pytest.raises(DataError, match="classes"):
         load_data("synthetic:classes=99")
+
+
+def test_only_synthetic_data_is_built_in():
+    assert is_built_in("synthetic") and is_built_in("synthetic:classes=3")
+    assert not any(is_built_in(text) for text in ("folder:photos", "cifar10:data", "npz:x.npz", "csv:a.csv",
+                                                  "syntheticx", "unknown:thing"))
 
 
 def test_npz(tmp_path):

@@ -648,6 +648,7 @@ class Source:
     argument: str  # what follows the colon: PATH, DIR, FILE, or "" (options only)
     load: Callable[[str, str, int, float, int], ImageSplits]
     load_test: Callable[[str, int, ImageSplits], tuple[np.ndarray, np.ndarray, list[str]] | None] | None = None
+    built_in: bool = False  # made by the toolkit (no user's images): a search then trains no finalists
 
     @property
     def usage(self) -> str:
@@ -656,7 +657,7 @@ class Source:
 
 def _sources() -> dict[str, Source]:
     return {s.prefix: s for s in (
-        Source("synthetic", "", _synthetic),
+        Source("synthetic", "", _synthetic, built_in=True),
         Source("npz", "PATH", _npz, _npz_test),
         Source("cifar10", "DIR", _cifar("cifar10"), _cifar_test("cifar10")),
         Source("cifar100", "DIR", _cifar("cifar100"), _cifar_test("cifar100")),
@@ -671,6 +672,12 @@ SOURCES: dict[str, Source] = _sources()  # prefix -> format: every --data string
 def data_formats() -> str:
     """The formats --data takes, as help texts and errors list them."""
     return ", ".join(source.usage for source in SOURCES.values())
+
+
+def is_built_in(text: str) -> bool:
+    """Whether a ``--data`` string names data the toolkit makes itself (not a user's images)."""
+    source = SOURCES.get(text.partition(":")[0])
+    return source is not None and source.built_in
 
 
 def parse_data(text: str) -> tuple[Source, str]:

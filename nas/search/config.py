@@ -9,8 +9,9 @@ import dataclasses
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from nas.errors import UserInputError
 from nas.console import describe_reward
+from nas.data.datasets import is_built_in
+from nas.errors import UserInputError
 from nas.search.reward import mnas_reward, parse_flops_target
 from nas.search.start_points import Sizing, expand_start_from
 from nas.training.proxy_settings import ProxySettings
@@ -143,8 +144,8 @@ class SearchConfig:
     def new(cls, **given: Any) -> "SearchConfig":
         """A new search's configuration from what a user gave (the command line's flags, the API's arguments):
         in a space that searches the downsampling, the proxy trains at ``resolution`` when only that is given
-        (the strides are chosen at the size the network runs at); on a user's data (not the built-in synthetic)
-        ``finalists`` defaults to FINALISTS_ON_REAL_DATA."""
+        (the strides are chosen at the size the network runs at); on a user's data (not data the toolkit makes,
+        such as ``synthetic``) ``finalists`` defaults to FINALISTS_ON_REAL_DATA."""
         if given.get("space"):
             space = MnasNetConfig.from_dict(given["space"])
         else:  # MnasNet's, or for small images the space that also searches the downsampling
@@ -153,8 +154,8 @@ class SearchConfig:
         if MnasNetSpace(space).searches_strides and "resolution" in given and "proxy_resolution" not in given:
             given = {**given, "proxy_resolution": given["resolution"]}
         if given.get("finalists") is None:
-            builtin = str(given.get("data", cls.data)).split(":")[0] == "synthetic"
-            given = {**given, "finalists": 0 if builtin else FINALISTS_ON_REAL_DATA}
+            built_in = is_built_in(str(given.get("data", cls.data)))
+            given = {**given, "finalists": 0 if built_in else FINALISTS_ON_REAL_DATA}
         return cls(**given)
 
     def warnings(self) -> list[str]:
