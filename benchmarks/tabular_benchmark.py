@@ -30,22 +30,35 @@ from controllers import CONTROLLERS, make_controller
 CHECKPOINTS = (10, 25, 50, 100, 200, 300)
 
 
-def load_table(path: Path) -> dict[tuple[int, ...], list[float]]:
-    """Choices (one digit per layer) -> the test accuracies of the network's trainings."""
+Table = dict[tuple[int, ...], dict]
+
+
+def load_table(path: Path) -> Table:
+    """Choices (one digit per layer) -> the network's row: ``test_acc`` (its trainings), ``flops``, ``params``."""
     table = json.loads(path.read_text())
-    return {tuple(int(c) for c in arch): list(row["test_acc"]) for arch, row in table.items()}
+    return {tuple(int(c) for c in arch): row for arch, row in table.items()}
 
 
-def run(name: str, table: dict[tuple[int, ...], list[float]], sizes: list[int], seed: int,
-        samples: int) -> list[tuple[float, float]]:
-    """(observed accuracy, mean accuracy) of the networks one controller queries, in order."""
+def free_features(table: Table):
+    """The predictor's feature hook: log FLOPs and log params of the choices, known without training."""
+    def features(choices) -> tuple[float, float]:
+        row = table[tuple(choices)]
+        return math.log(row["flops"]), math.log(row["params"])
+    return features
+
+
+def run(name: str, table: Table, sizes: list[int], seed: int, samples: int) -> list[tuple[float, float]]:
+    """(observed accuracy, mean accuracy) of the networks one controller queries, in order. ``predictor+free``
+    is the predictor given FLOPs and params as free features."""
     controller_name, options = parse_variant(name)
+    if controller_name == "predictor+free":
+        controller_name, options = "predictor", {**options, "features": free_features(table)}
     controller = make_controller(controller_name, sizes, seed=seed, **options)
     noise = np.random.default_rng(10_000 + seed)
     queried = []
     for _ in range(samples):
         choices = tuple(controller.ask())
-        trainings = table[choices]
+        trainings = table[choices]["test_acc"]
         observed = trainings[noise.integers(len(trainings))]
         controller.tell(list(choices), observed / 100)
         queried.append((observed, statistics.mean(trainings)))
@@ -59,17 +72,17 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=100)
     parser.add_argument("--controllers", default=",".join(CONTROLLERS),
                         help="comma-separated; a controller's options in brackets, separated by semicolons: "
-                             "reinforce[lr=0.005;warmup=10]")
+                             "reinforce[lr=0.005;warmup=10]; predictor+free: the predictor given FLOPs and params")
     args = parser.parse_args()
     if not args.table.is_file():
         parser.error(f"{args.table}: no such file (see --help for where the table comes from)")
     table = load_table(args.table)
     layers = len(next(iter(table)))
     sizes = [1 + max(arch[i] for arch in table) for i in range(layers)]
-    best = max(statistics.mean(v) for v in table.values())
+    accuracies = [statistics.mean(row["test_acc"]) for row in table.values()]
     checkpoints = [c for c in CHECKPOINTS if c <= args.samples]
     print(f"NAS-Bench-Macro: {len(table)} networks, {layers} decisions of {sizes[0]} choices; best mean "
-          f"accuracy {best:.2f}, mean {statistics.mean(statistics.mean(v) for v in table.values()):.2f}; "
+          f"accuracy {max(accuracies):.2f}, mean {statistics.mean(accuracies):.2f}; "
           f"{args.seeds} seeds x {args.samples} queries, each answered by one of its trainings")
     names = args.controllers.split(",")
     width = max(10, *(len(n) for n in names))
