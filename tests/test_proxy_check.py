@@ -11,7 +11,7 @@ from nas.search.config import SearchConfig
 from nas.proxy_check.candidates import sample_stratified, select_candidates
 from nas.proxy_check.config import ProxyCheckConfig
 from nas.proxy_check.driver import COLUMNS
-from nas.proxy_check.report import summarize, verdict
+from nas.proxy_check.report import in_window, summarize, verdict
 from nas.network.counting import profile
 
 pytestmark = pytest.mark.usefixtures("shared_ray")  # one Ray instance for the commands run in-process
@@ -61,6 +61,17 @@ def test_a_failed_model_is_left_out_and_counted():
     assert figures["models"] == 5 and figures["ranked"] == 4 and figures["left_out"] == 1
     assert figures["accuracy"]["kendall_tau_b"]["value"] == -1.0  # model 4 (0.9) would have broken the tie
     assert "does not rank" in figures["verdict"] and "seed_to_seed" not in figures
+
+
+def test_tau_inside_the_window_ranks_only_the_models_there():
+    # the proxy gets the order right overall (FLOPs does too) but reversed among the three mid-sized models
+    rows = _rows([0.1, 0.4, 0.3, 0.2, 0.9], [0.1, 0.2, 0.3, 0.4, 0.9])
+    rows["flops"] = rows["model"].map({0: 10, 1: 40, 2: 50, 3: 60, 4: 500})
+    figures = in_window(rows, 30, 70)["in_window"]
+    assert figures["models"] == 3 and figures["flops"] == [30, 70]
+    assert figures["accuracy"]["kendall_tau_b"]["value"] == -1.0
+    assert figures["flops_alone"]["kendall_tau_b"]["value"] == 1.0
+    assert in_window(rows, 30, 55) == {}  # two models rank nothing worth a figure
 
 
 def test_verdict_words_follow_tau_and_its_interval():

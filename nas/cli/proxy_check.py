@@ -81,6 +81,15 @@ def _proxy_check(args: argparse.Namespace) -> int:
               f"{_fmt(figures['train_loss']['kendall_tau_b'])}")
     if "flops_alone" in figures:
         print(f"FLOPs alone (no training) vs reference: Kendall tau-b {_fmt(figures['flops_alone']['kendall_tau_b'])}")
+    if "in_window" in figures:
+        window = figures["in_window"]
+        scores = [f"accuracy {_fmt(window['accuracy']['kendall_tau_b'])}"]
+        if "train_loss" in window:
+            scores.append(f"train loss {_fmt(window['train_loss']['kendall_tau_b'])}")
+        scores.append(f"FLOPs alone {_fmt(window['flops_alone']['kendall_tau_b'])}")
+        low, high = (value / 1e6 for value in window["flops"])
+        print(f"inside the search's FLOPs window ({window['models']} models of {low:.1f}-{high:.1f}M FLOPs), "
+              f"Kendall tau-b vs reference: {', '.join(scores)}")
     if "seconds" in figures:
         s = figures["seconds"]
         reference = (f", reference {s['reference_mean']:.1f}s (ratio {s['cost_ratio']:.1f})"

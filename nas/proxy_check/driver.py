@@ -23,7 +23,7 @@ from nas.engine.job import Job, Measurement
 from nas.files import RunLock, atomic_path, atomic_write
 from nas.proxy_check.candidates import select_candidates
 from nas.proxy_check.config import Candidate, ProxyCheckConfig
-from nas.proxy_check.report import held_out_accuracy, plot, summarize
+from nas.proxy_check.report import held_out_accuracy, in_window, plot, summarize
 from nas.report import refresh_report
 from nas.search.config import SearchConfig
 from nas.training.proxy_settings import ProxySettings
@@ -237,6 +237,8 @@ def write_report(check: Check, seconds: float) -> dict[str, Any]:
     figures = summarize(frame, config.repeats)
     if config.reference_table:
         figures.update(held_out_accuracy(frame, check.candidates))
+    if config.search.target_flops:
+        figures.update(in_window(frame, *(f * config.search.target_flops for f in config.window)))
     figures.update(config={"proxy": proxy.to_dict(), "reference_steps": reference.steps,
                            "reference_resolution": reference.resolution, "repeats": config.repeats,
                            "models": config.models, "window": list(config.window), "from": config.from_run,

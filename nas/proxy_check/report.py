@@ -73,6 +73,22 @@ def other_scores(proxy: pd.DataFrame, target: np.ndarray) -> dict[str, Any]:
     return out
 
 
+def in_window(rows: pd.DataFrame, low: float, high: float) -> dict[str, Any]:
+    """The proxy's scores ranked among the models whose FLOPs lie in ``low..high``: the networks a search with
+    this target compares (its FLOPs window), where FLOPs alone separates little. Empty with fewer than 3."""
+    proxy = rows[(rows["budget"] == "proxy") & (rows["repeat"] == 1) & (rows["status"] == "ok")].set_index("model")
+    reference = rows[(rows["budget"] == "reference") & (rows["status"] == "ok")].set_index("model")
+    models = [m for m in proxy.index.intersection(reference.index) if low <= float(proxy.loc[m, "flops"]) <= high]
+    if len(models) < 3:
+        return {}
+    target = reference.loc[models, "accuracy"].to_numpy(float)
+    figures = {"models": len(models), "flops": [low, high],
+               "accuracy": {"kendall_tau_b": _interval(kendall_tau_b, proxy.loc[models, "accuracy"].to_numpy(float),
+                                                       target)}}
+    figures.update(other_scores(proxy.loc[models], target))
+    return {"in_window": figures}
+
+
 def held_out_accuracy(rows: pd.DataFrame, candidates: list[Any]) -> dict[str, Any]:
     """With a reference table: the first proxy seed's tau against the table's held-out accuracy too (the
     reference itself is its test accuracy)."""
