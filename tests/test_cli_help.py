@@ -62,7 +62,7 @@ def _shown(value: object) -> str:
 def test_the_stated_default_is_the_default_used(make):
     """What the help says a flag defaults to is what the command takes when the flag is not given: argparse's
     own default, or (flags that default to None) SearchConfig's field of that name, or the paper's coefficients."""
-    from nas.cli.scale import GRID_DEFAULTS
+    from nas.cli.scale import GRID_DEFAULTS, _grid_settings
     from nas.network.scaling import PAPER_COEFFICIENTS
     from nas.search.config import FINALISTS_ON_REAL_DATA, SearchConfig
 
@@ -86,6 +86,8 @@ def test_the_stated_default_is_the_default_used(make):
             expected = paper[action.dest]
         elif make is _scale_parser and action.dest in GRID_DEFAULTS:
             expected = GRID_DEFAULTS[action.dest]
+        elif make is _scale_parser and action.dest == "proxy_width":  # grid points train at full width
+            expected = _grid_settings(make().parse_args(["s.json", "--grid-search"]))[0].width
         elif make is _search_parser and action.dest == "finalists":  # on a user's data; 0 on synthetic (test_config)
             expected = FINALISTS_ON_REAL_DATA
         elif make is not _scale_parser or action.dest not in ("resolution",):

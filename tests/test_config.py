@@ -96,12 +96,19 @@ def test_the_proxy_is_one_value_read_from_the_flat_configuration():
     proxy = config.proxy
     assert (proxy.data, proxy.resolution, proxy.epochs, proxy.steps, proxy.optimizer, proxy.seed) == \
         ("npz:a.npz", 64, 2.0, None, "sgd", 3)
-    assert config.budget() == proxy.recipe() and proxy.describe() == "2 epochs at 64px"
+    assert config.budget() == proxy.recipe() and proxy.describe() == "2 epochs at 64px, x0.25 width"
     assert "proxy" not in config.to_dict()  # search.json stays flat, as older runs wrote it
-    assert config.proxy.width == 1.0 and SearchConfig(target_flops=1, out="x", proxy_width=0.25).proxy.width == 0.25
-    assert "x0.25 width" in SearchConfig(target_flops=1, out="x", proxy_width=0.25).proxy.describe()
+    assert config.proxy.width == 0.25 and SearchConfig(target_flops=1, out="x", proxy_width=1.0).proxy.width == 1.0
+    assert SearchConfig(target_flops=1, out="x", proxy_width=1.0).proxy.describe() == "300 steps at 32px"
     with pytest.raises(UserInputError, match="--proxy-width 0"):
         SearchConfig(target_flops=1, out="x", proxy_width=0.0)
+
+
+def test_a_run_saved_before_the_narrow_proxy_reads_at_full_width():
+    saved = SearchConfig(target_flops=1, out="x").to_dict()
+    del saved["proxy_width"]
+    assert SearchConfig.from_dict(saved).proxy_width == 1.0
+    assert SearchConfig.from_dict(SearchConfig(target_flops=1, out="x").to_dict()).proxy_width == 0.25
 
 
 @pytest.mark.parametrize("w", [0.07, -11.0])

@@ -167,9 +167,10 @@ def latency_time(text: str) -> float:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def add_training_arguments(p: ArgumentParser, what: str = "candidate") -> None:
-    """The flags of the proxy training: budget, batch, optimizer, learning rate, data, resolution (defaults:
-    SearchConfig's, shared by nas-search, nas-proxy-check and nas-scale --grid-search)."""
+def add_training_arguments(p: ArgumentParser, what: str = "candidate", width: float | None = None) -> None:
+    """The flags of the proxy training: budget, batch, optimizer, learning rate, data, resolution, width
+    (defaults: SearchConfig's, shared by nas-search, nas-proxy-check and nas-scale --grid-search; ``width``
+    another default width, as nas-scale's full-width grid points)."""
     from nas.search.config import SearchConfig
     from nas.training.recipe import OPTIMIZERS, PROXY_LR
 
@@ -189,7 +190,7 @@ def add_training_arguments(p: ArgumentParser, what: str = "candidate") -> None:
                    help=f"training resolution (default: {d['proxy_resolution']})")
     p.add_argument("--proxy-width", type=positive_float,
                    help=f"train each {what} at this width multiplier, its FLOPs counted at full width, for "
-                        f"a narrow proxy (default: {d['proxy_width']})")
+                        f"a narrow proxy (default: {d['proxy_width'] if width is None else width:g})")
 
 
 def add_scoring_arguments(p: ArgumentParser) -> None:

@@ -43,7 +43,7 @@ def _scale_parser() -> ArgumentParser:
     grid.add_argument("--grid-step", type=positive_float, help="grid spacing of α, β, γ (default: 0.1)")
     grid.add_argument("--tolerance", type=non_negative_float,
                       help="allowed |α·β²·γ² - 2| (default: 0.1)")
-    add_training_arguments(grid, "grid point")
+    add_training_arguments(grid, "grid point", width=ProxySettings.width)
     add_seed_argument(grid, "the proxy data split and training")
     add_run_arguments(grid)
     return p
