@@ -55,12 +55,21 @@ def _watch() -> None:
                 continue
             if TERMINATED.is_set() or code == -signal.SIGTERM:
                 then = f"; continue with: {_Watch.resume}" if _Watch.resume else ""
-                print(f"{_Watch.prog}: terminated (SIGTERM) with its local Ray instance; finished work is kept{then}",
-                      file=sys.stderr, flush=True)
-                os._exit(143)
-            print(f"{_Watch.prog}: failed: its local Ray instance stopped under it (exit status {code}); finished work is "
-                  f"kept", file=sys.stderr, flush=True)
-            os._exit(1)
+                _say_and_exit(f"{_Watch.prog}: terminated (SIGTERM) with its local Ray instance; finished work is "
+                              f"kept{then}", 143)
+            _say_and_exit(f"{_Watch.prog}: failed: its local Ray instance stopped under it (exit status {code}); "
+                          f"finished work is kept", 1)
+
+
+def _say_and_exit(line: str, code: int) -> None:
+    """Print ``line`` where it can still be read and exit: a closed stderr (the reader of a pipe was killed
+    with the command) must not keep the command waiting on a dead Ray."""
+    try:
+        print(line, file=sys.stderr, flush=True)
+    except (OSError, ValueError):
+        pass
+    finally:
+        os._exit(code)
 
 
 def _as_interrupt(signum: int, frame: object) -> None:
