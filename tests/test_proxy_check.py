@@ -127,7 +127,7 @@ def test_from_a_run_takes_its_best_models_first(tmp_path):
 
 @pytest.mark.parametrize("argv, words", [
     (["--models", "3"], "--models 3: at least 4"),
-    (["--reference-steps", "2"], "--reference-steps 2: the reference budget must be larger"),
+    (["--reference-steps", "2", "--proxy-width", "1"], "--reference-steps 2: the reference budget must be larger"),
     (["--from", "/nonexistent-run"], "--from /nonexistent-run: not a nas-search run"),
     (["--steps", "0"], "--steps"),
 ])
