@@ -22,12 +22,18 @@ def _finite(value: float) -> float | None:
     return round(float(value), 4) if np.isfinite(value) else None
 
 
-def summarize(rows: pd.DataFrame, repeats: int) -> dict[str, Any]:
-    """The check's figures from its rows (one per model and budget): see the module docstring."""
+def _ranked(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, list[Any]]:
+    """The first proxy seed's rows and the reference's, by model, and the models both trained without failure."""
     proxy = rows[(rows["budget"] == "proxy") & (rows["repeat"] == 1)].set_index("model")
     reference = rows[rows["budget"] == "reference"].set_index("model")
     both = proxy.index.intersection(reference.index)
     good = [m for m in both if proxy.loc[m, "status"] == "ok" and reference.loc[m, "status"] == "ok"]
+    return proxy, reference, good
+
+
+def summarize(rows: pd.DataFrame, repeats: int) -> dict[str, Any]:
+    """The check's figures from its rows (one per model and budget): see the module docstring."""
+    proxy, reference, good = _ranked(rows)
     figures: dict[str, Any] = {"models": int(rows["model"].nunique()), "ranked": len(good),
                                "left_out": int(rows["model"].nunique()) - len(good)}
     if len(good) >= 2:
@@ -76,9 +82,8 @@ def other_scores(proxy: pd.DataFrame, target: np.ndarray) -> dict[str, Any]:
 def in_window(rows: pd.DataFrame, low: float, high: float) -> dict[str, Any]:
     """The proxy's scores ranked among the models whose FLOPs lie in ``low..high``: the networks a search with
     this target compares (its FLOPs window), where FLOPs alone separates little. Empty with fewer than 3."""
-    proxy = rows[(rows["budget"] == "proxy") & (rows["repeat"] == 1) & (rows["status"] == "ok")].set_index("model")
-    reference = rows[(rows["budget"] == "reference") & (rows["status"] == "ok")].set_index("model")
-    models = [m for m in proxy.index.intersection(reference.index) if low <= float(proxy.loc[m, "flops"]) <= high]
+    proxy, reference, good = _ranked(rows)
+    models = [m for m in good if low <= float(proxy.loc[m, "flops"]) <= high]
     if len(models) < 3:
         return {}
     target = reference.loc[models, "accuracy"].to_numpy(float)
