@@ -295,7 +295,8 @@ def main() -> None:
         say(f"search for {target}: {spec} ({seconds / 60:.1f} min)")
     plan = []  # seed by seed, so that a stopped run has every network on its first seeds
     for name in specs:
-        seeds = args.seeds if name in ("efficientnet_b0", HAND_FIX, *specs_found) else (args.reference_seeds or args.seeds)
+        reference_seeds = args.seeds if args.reference_seeds is None else args.reference_seeds  # '': none
+        seeds = args.seeds if name in ("efficientnet_b0", HAND_FIX, *specs_found) else reference_seeds
         plan += [(int(seed), name) for seed in seeds.split(",") if seed]
     for run in map(Path, args.searched):
         name = run.name if run.name.startswith("search-") else f"search-{run.name}"
