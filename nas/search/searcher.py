@@ -108,7 +108,6 @@ class ControllerSearcher(Searcher):
         self.interrupt = InterruptWatch()
         self.duplicates_in_a_row = 0
         self.screened_in_a_row = 0
-        self.counted: dict[tuple[int, ...], dict[str, int]] = {}  # analytic counts by choices (_counts)
         self.gave_up_screening = False  # MAX_SCREENED proposals in a row were outside the window
         # after a kill: the numbers handed out stay taken, and the trials that were running are trained again
         # under their own numbers before the controller proposes anything new
@@ -159,24 +158,18 @@ class ControllerSearcher(Searcher):
 
     def in_window(self, choices: Sequence[int]) -> bool:
         """Whether ``choices`` would pass the pre-screen (analytic FLOPs and predicted latency in the window)."""
+        from nas.network.counting import profile
+
         spec = self._spec(list(choices))
-        return not self.config.screens(self._counts(choices, spec)["flops"], self.predicted_latency(spec) or 0.0)
-
-    def _counts(self, choices: Sequence[int], spec: ArchSpec) -> dict[str, int]:
-        """The analytic FLOPs and params of ``spec`` (decoded from ``choices``), counted once per architecture:
-        the predictor asks ``in_window`` about the proposal that ``_screen`` then counts again."""
-        from nas.network.counting import profile  # analytic == fvcore exactly (tests/test_profile.py)
-
-        key = tuple(choices)
-        if key not in self.counted:
-            self.counted[key] = profile(spec, method="analytic")
-        return self.counted[key]
+        return not self.config.screens(profile(spec, method="analytic")["flops"], self.predicted_latency(spec) or 0.0)
 
     def _screen(self, choices: list[int], spec: ArchSpec, latency_ms: float | None) -> bool:
         """The pre-screen: True (recorded and told) when ``choices`` is not to be trained."""
+        from nas.network.counting import profile  # analytic == fvcore exactly (tests/test_profile.py)
+
         if not self.config.screening:
             return False
-        counts = self._counts(choices, spec)
+        counts = profile(spec, method="analytic")
         if not self.config.screens(counts["flops"], latency_ms or 0.0):
             self.screened_in_a_row = 0
             return False
