@@ -294,8 +294,8 @@ def main() -> None:
         search_seconds[target] = seconds
         say(f"search for {target}: {spec} ({seconds / 60:.1f} min)")
     plan = []  # seed by seed, so that a stopped run has every network on its first seeds
+    reference_seeds = args.seeds if args.reference_seeds is None else args.reference_seeds  # '': none
     for name in specs:
-        reference_seeds = args.seeds if args.reference_seeds is None else args.reference_seeds  # '': none
         seeds = args.seeds if name in ("efficientnet_b0", HAND_FIX, *specs_found) else reference_seeds
         plan += [(int(seed), name) for seed in seeds.split(",") if seed]
     for run in map(Path, args.searched):
