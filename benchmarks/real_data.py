@@ -100,21 +100,13 @@ def b0_flops(resolution: int, num_classes: int) -> int:
 
 def hand_fixed_b0(resolution: int, num_classes: int) -> Any:
     """EfficientNet-B0 with a stride-1 stem, at the widest width multiplier (to 0.01, EfficientNet's rounding)
-    whose FLOPs at ``resolution`` stay within B0's own."""
-    from search_spaces.spec import load_spec
+    whose FLOPs at ``resolution`` stay within B0's own (what ``nas-search --finalists`` trains beside B0)."""
+    from nas.network.scaling import stem1_b0_within
 
-    from nas.network.counting import profile
-    from nas.network.scaling import scale_spec
-
-    b0 = load_spec(Path(REFERENCES) / "efficientnet_b0.json").replace(num_classes=num_classes, stem_stride=1)
-    budget = b0_flops(resolution, num_classes)
-    width = 1.0
-    while width > 0.1:
-        spec = scale_spec(b0, width, 1.0, resolution, name=f"b0-stem1-w{width:.2f}")
-        if profile(spec, resolution, method="analytic")["flops"] <= budget:
-            return spec
-        width = round(width - 0.01, 2)
-    raise SystemExit("no width keeps the stride-1-stem B0 within B0's FLOPs")
+    fixed = stem1_b0_within(b0_flops(resolution, num_classes), resolution, num_classes)
+    if fixed is None:
+        raise SystemExit("no width keeps the stride-1-stem B0 within B0's FLOPs")
+    return fixed
 
 
 T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228)  # Student t, 97.5%, df 1-10

@@ -59,7 +59,7 @@ def test_finalists_are_trained_judged_on_held_out_images_and_the_winner_becomes_
     assert judged["beyond_noise"] == bool(winner["low95"] > 0 or winner["high95"] < 0)
     assert best["metrics"]["held_out_accuracy"] == judged["held_out_accuracy"] and best["name"] == "run-b0"
     printed = capsys.readouterr().out
-    assert "after the search: 1 finalist by proxy reward and the space's nearest EfficientNet-B0 trained 2 epochs" \
+    assert "after the search: 1 finalist by proxy reward, the space's nearest EfficientNet-B0 trained 2 epochs" \
         in printed
     assert "finalists: 2 networks" in printed and ("wins (held-out" in printed or "trained best" in printed)
     assert "finalists trained for 2 epochs" in (out / "report.html").read_text()
@@ -94,6 +94,47 @@ def test_in_a_space_that_searches_the_downsampling_the_best_of_each_level_are_fi
     finalists = choose_finalists(open_run(tmp_path, "finalists"), 3)
     assert [f.name for f in finalists][:3] == ["trial-0000", "trial-0003", "trial-0004"]  # 32x, 16x, 8x
     assert [f.spec.downsampling for f in finalists][:3] == [32, 16, 8]
-    assert finalists[-1].is_b0 and len(finalists) == 4
+    assert finalists[3].is_b0 and [f.name for f in finalists[3:]] == ["efficientnet_b0-nearest", "b0-stem1-scaled"]
     assert [f.name for f in choose_finalists(open_run(tmp_path, "finalists"), 5)][:5] == [
         "trial-0000", "trial-0003", "trial-0004", "trial-0001", "trial-0002"]  # then the rest by reward
+
+
+def test_for_small_images_the_hand_fixed_b0_is_a_finalist_and_may_win_from_outside_the_space(tmp_path):
+    """In the downsampling space with a FLOPs target: B0 with a stride-1 stem, narrowed to the target, is
+    trained beside the space's B0; when it wins, best_b0.json is it, with no choices (it is outside the space)."""
+    from nas.engine.job import Measurement
+    from nas.files import save_spec
+    from nas.network.counting import profile
+    from nas.retrain.finalists import HAND_FIX_NAME, choose_finalists, rewrite_best
+    from nas.search.config import SearchConfig
+    from nas.search.run import SETTINGS_FILE, open_run
+    from nas.search.run_files import append_trial, write_json
+    from nas.search.trial_record import trial_record
+    from search_spaces.mnasnet import space_named
+
+    space = space_named("downsampling")
+    config = SearchConfig(target_flops="b0", out=str(tmp_path), resolution=32, num_classes=10,
+                          space=space.config.to_dict())
+    write_json(tmp_path / SETTINGS_FILE, {"config": config.to_dict()})
+    choices = space.sample(np.random.default_rng(0))
+    spec = space.decode(choices, resolution=32, num_classes=10)
+    append_trial(tmp_path / "trials.csv", trial_record(0, "t0", choices, spec,
+                                                       Measurement(accuracy=0.5, flops=8_000_000, params=1),
+                                                       "trained", config.with_counted_target(10).score))
+    save_spec(spec.replace(name="run-b0"), tmp_path / "best_b0.json")
+    run = open_run(tmp_path, "finalists")
+    finalists = choose_finalists(run, 1)
+    assert [f.name for f in finalists] == ["trial-0000", "efficientnet_b0-nearest", HAND_FIX_NAME]
+    fixed = finalists[-1]
+    counted = config.with_counted_target(10).target_flops  # EfficientNet-B0's FLOPs at 32 px, 10 classes
+    assert fixed.spec.stem_stride == 1 and not fixed.is_b0 and fixed.trial is None
+    assert 0.9 * counted < profile(fixed.spec, method="analytic")["flops"] <= counted
+    assert not run.space.contains(fixed.spec)
+    table = pd.DataFrame([{"name": f.name, "held_out_accuracy": accuracy, "reward": accuracy, "flops": 1,
+                           "params": 1, "margin_over_b0": accuracy - 0.5, "low95": 0.01, "high95": 0.1,
+                           "beyond_noise": True, "epochs": 15, "held_out_images": 2000}
+                          for f, accuracy in zip(finalists, (0.52, 0.5, 0.55))])
+    summary = rewrite_best(run, table, finalists)
+    best = json.loads((tmp_path / "best_b0.json").read_text())
+    assert summary["winner"] == HAND_FIX_NAME and best["stem_stride"] == 1 and best["name"] == "run-b0"
+    assert best["provenance"]["choices"] is None and best["provenance"]["trial"] is None

@@ -67,7 +67,8 @@ def _search_parser() -> ArgumentParser:
     add_proxy_arguments(p)
     p.add_argument("--finalists", type=non_negative_int, metavar="K",
                    help="after the search, train the K best candidates by proxy reward and the space's nearest "
-                        "EfficientNet-B0 with nas-train's recipe, judge them on the held-out split (paired, with "
+                        "EfficientNet-B0 (and, in the downsampling space, B0 with a stride-1 stem narrowed to the "
+                        "target) with nas-train's recipe, judge them on the held-out split (paired, with "
                         "a 95%% interval) and make the best best_b0.json; minutes to hours on a CPU; 0: the "
                         f"proxy's winner (default: {FINALISTS_ON_REAL_DATA} on your data, 0 on the built-in "
                         "synthetic data)")

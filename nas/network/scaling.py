@@ -126,3 +126,19 @@ def network_stem(name: str) -> str:
         if name.endswith(f"-{suffix}"):
             return name[: -len(suffix) - 1]
     return name
+
+
+def stem1_b0_within(budget_flops: float, resolution: int, num_classes: int) -> ArchSpec | None:
+    """The obvious fix of EfficientNet-B0 for small images: its stem at stride 1 (16x downsampling, not 32x), at
+    the widest width multiplier (at most 1, in steps of 0.01, EfficientNet's rounding) whose FLOPs at
+    ``resolution`` stay within ``budget_flops``; None when no width above 0.1 does."""
+    from nas.network.counting import profile
+    from search_spaces import REFERENCES
+    from search_spaces.spec import load_spec
+
+    b0 = load_spec(REFERENCES / "efficientnet_b0.json").replace(num_classes=num_classes, stem_stride=1)
+    for hundredths in range(100, 10, -1):
+        spec = scale_spec(b0, hundredths / 100, 1.0, resolution, name=f"b0-stem1-w{hundredths / 100:.2f}")
+        if profile(spec, resolution, method="analytic")["flops"] <= budget_flops:
+            return spec
+    return None

@@ -101,7 +101,9 @@ def networks(run_dir: Path, config: dict[str, Any]) -> str:
         metrics = best.metrics
         latency = (f", predicted latency {metrics['predicted_latency_ms']:.2f} ms"
                    if metrics.get("predicted_latency_ms") else "")
-        drawings.append(network_svg(best, resolution, f"best found (trial {best.provenance.get('trial')}): "
+        trial = best.provenance.get("trial")
+        which = f"trial {trial}" if trial is not None else best.provenance.get("finalists", {}).get("winner", "")
+        drawings.append(network_svg(best, resolution, f"best found ({which}): "
                                     f"{metrics.get('flops', 0) / 1e6:.1f}M FLOPs, "
                                     f"{metrics.get('params', 0) / 1e6:.2f}M params{latency}, "
                                     f"proxy accuracy {metrics.get('proxy_accuracy', 0):.3f}, "

@@ -283,8 +283,10 @@ def train_candidates(session: Session, data: Any, remaining: int, trainable: Cal
     log(f"proxy data {data.describe()}")
     log(evidence_line(config.proxy))
     if config.finalists:
-        log(f"after the search: {config.finalists} finalist{'s' * (config.finalists > 1)} by proxy reward and the "
-            f"space's nearest EfficientNet-B0 trained {config.finalist_epochs:g} epochs each with nas-train's recipe "
+        hand_fix = searcher.space.searches_strides and config.target_flops is not None and not config.target_latency_ms
+        log(f"after the search: {config.finalists} finalist{'s' * (config.finalists > 1)} by proxy reward, the "
+            f"space's nearest EfficientNet-B0{' and B0 with a stride-1 stem narrowed to the target' * hand_fix} "
+            f"trained {config.finalist_epochs:g} epochs each with nas-train's recipe "
             f"at {config.resolution} px, the best on the held-out split kept (--finalists 0: the proxy's winner, no "
             f"training)")
     log(NOTATION)
