@@ -309,7 +309,7 @@ def test_a_run_without_its_search_json_can_be_started_again_in_place(tmp_path, c
 @pytest.mark.parametrize("command, argv, words", [
     ("search", ["--target-flops", "5M", "--cache", "c.sqlite", "--no-cache"], "--no-cache: not allowed with"),
     ("scale", ["B0", "--family", "--phi", "1"], "leave out --phi"),
-    ("scale", ["B0", "--preset", "b2", "--alpha", "1.3"], "--alpha is used with --phi or --family"),
+    ("scale", ["B0", "--preset", "b2", "--alpha", "1.3"], "--alpha is used with --phi or a family"),
     ("scale", ["B0", "--phi", "1", "--steps", "10"], "--steps is used only with --grid-search"),
     ("scale", ["B0", "--phi", "1", "--no-family"], "--no-family is used only with --grid-search"),
     ("scale", ["B0", "--grid-search", "--phi", "2"], "do not combine it with --phi"),

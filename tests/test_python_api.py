@@ -65,8 +65,12 @@ def test_bad_input_raises_the_commands_one_line_errors(tmp_path):
     b0 = "search_spaces/references/efficientnet_b0.json"
     with pytest.raises(UserInputError, match="give one of preset"):
         api.scale(b0)
-    with pytest.raises(UserInputError, match="alpha= is used with phi=, not with preset="):
+    with pytest.raises(UserInputError, match="choose one of preset=, phi=, or width="):
+        api.scale(b0, preset="b1", phi=1)
+    with pytest.raises(UserInputError, match="width=, depth= and resolution= go together"):
+        api.scale(b0, width=1.1)
+    with pytest.raises(UserInputError, match="alpha= is used with phi= or a family, not with preset="):
         api.scale(b0, preset="b3", alpha=1.3)  # would be ignored
-    with pytest.raises(UserInputError, match="gamma= is used with phi=, not with width="):
+    with pytest.raises(UserInputError, match="gamma= is used with phi= or a family, not with width="):
         api.scale(b0, width=1.1, depth=1.2, resolution=240, gamma=1.1)
     assert api.scale(b0, phi=1, alpha=1.5).num_layers > api.scale(b0, phi=1).num_layers  # with phi= it counts

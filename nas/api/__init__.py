@@ -250,23 +250,20 @@ def scale(spec: str | Path | ArchSpec | SearchResult, *, preset: str | None = No
     """nas-scale, one network: ``scale(result, preset="b3")`` (EfficientNet's published row), ``scale(spec,
     phi=2)`` (the compound formula with α, β, γ; the paper's by default) or ``scale(spec, width=1.2, depth=1.4,
     resolution=260)``."""
-    from nas.network.scaling import preset as published_row, scale_compound, scale_spec
+    from nas.network.scaling import one_network_conflict, preset as published_row, scale_compound, scale_spec
 
     base = _base_spec(spec)
     manual = (width, depth, resolution)
-    modes = [preset is not None, phi is not None, any(v is not None for v in manual)]
-    if sum(modes) != 1:
-        raise UserInputError("give one of preset= (b0..b7), phi=, or width=, depth= and resolution=")
+    given = [name for name, value in (("alpha", alpha), ("beta", beta), ("gamma", gamma)) if value is not None]
+    conflict = one_network_conflict(preset is not None, phi is not None, manual, given, lambda name: f"{name}=")
+    if conflict:  # as nas-scale refuses them: two ways at once, or a coefficient that would be ignored
+        raise UserInputError(conflict)
     if phi is not None:
         return scale_compound(base, *_coefficients(alpha, beta, gamma), phi)
-    given = [name for name, value in (("alpha", alpha), ("beta", beta), ("gamma", gamma)) if value is not None]
-    if given:  # as nas-scale refuses --alpha with --preset or --width: a coefficient would be ignored
-        raise UserInputError(f"{given[0]}= is used with phi=, not with "
-                             f"{'preset=' if preset is not None else 'width=, depth= and resolution='}")
     if preset is not None:
         return published_row(base, preset.lower())
-    if any(v is None for v in manual):
-        raise UserInputError("width=, depth= and resolution= go together")
+    if all(v is None for v in manual):
+        raise UserInputError("give one of preset= (b0..b7), phi=, or width=, depth= and resolution=")
     return scale_spec(base, width, depth, resolution, name=f"{base.name}-w{width:g}-d{depth:g}-r{resolution}")
 
 

@@ -65,24 +65,24 @@ GRID_DEFAULTS = {"grid_step": 0.1, "tolerance": 0.1}
 
 def _check_mode(args: argparse.Namespace) -> None:
     """One way of scaling, with what it needs and nothing it would ignore: usage errors otherwise."""
+    from nas.network.scaling import one_network_conflict
+
     manual = [args.width, args.depth, args.resolution]
-    coefficients = [f"--{name}" for name in ("alpha", "beta", "gamma") if getattr(args, name) is not None]
+    given_coefficients = [name for name in ("alpha", "beta", "gamma") if getattr(args, name) is not None]
+    coefficients = [f"--{name}" for name in given_coefficients]
     modes = {"--preset": args.preset is not None, "--phi": args.phi is not None,
              "--width": any(v is not None for v in manual)}
     chosen = [flag for flag, given in modes.items() if given]
     if args.grid_search and (chosen or coefficients):
         raise UsageError(f"--grid-search finds α, β, γ itself and writes φ = 1..7; do not combine it with "
                          f"{(chosen + coefficients)[0]}")
-    if len(chosen) > 1:
-        raise UsageError("choose one of --preset, --phi, or --width/--depth/--resolution")
-    if modes["--width"] and any(v is None for v in manual):
-        raise UsageError("--width, --depth and --resolution go together")
     if args.family and chosen:
         raise UsageError(f"--family writes every member (B1..B7, or φ = 1..7 with --alpha/--beta/--gamma); "
                          f"leave out {chosen[0]}, or drop --family for one network")
-    if coefficients and (modes["--preset"] or modes["--width"]):
-        raise UsageError(f"{coefficients[0]} is used with --phi or --family, not with "
-                         f"{'--preset' if modes['--preset'] else '--width/--depth/--resolution'}")
+    conflict = one_network_conflict(modes["--preset"], modes["--phi"], tuple(manual), given_coefficients,
+                                    lambda name: f"--{name}")
+    if conflict:
+        raise UsageError(conflict)
     if not args.grid_search:
         ignored = ["--no-family"] if args.no_family else []
         ignored += [f"--{name.replace('_', '-')}" for name in (*GRID_DEFAULTS, *_proxy_fields(args))

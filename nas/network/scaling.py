@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from typing import Callable
 from dataclasses import replace
 
 from nas.errors import UserInputError
@@ -73,6 +74,23 @@ def preset(spec: ArchSpec, name: str) -> ArchSpec:
     width, depth, resolution, dropout = PRESETS[name]
     resolution = int(round(resolution * spec.resolution / PRESET_BASE_RESOLUTION))
     return scale_spec(spec, width, depth, resolution, dropout, name=f"{network_stem(spec.name)}-{name}")
+
+
+def one_network_conflict(preset: bool, phi: bool, manual: tuple, coefficients: list[str],
+                         spell: Callable[[str], str]) -> str | None:
+    """What is wrong with the arguments that scale one network, or None: one of a preset, φ or width, depth and
+    resolution (those three together), and α, β, γ only with φ (or a family). ``spell`` writes an argument's
+    name as its user types it: ``--width`` for nas-scale, ``width=`` for the Python API."""
+    manual_given = any(value is not None for value in manual)
+    manual_names = f"{spell('width')}, {spell('depth')} and {spell('resolution')}"
+    if preset + phi + manual_given > 1:
+        return f"choose one of {spell('preset')}, {spell('phi')}, or {manual_names}"
+    if manual_given and any(value is None for value in manual):
+        return f"{manual_names} go together"
+    if coefficients and (preset or manual_given):
+        return (f"{spell(coefficients[0])} is used with {spell('phi')} or a family, not with "
+                f"{spell('preset') if preset else manual_names}")
+    return None
 
 
 def compound(alpha: float, beta: float, gamma: float, phi: float) -> tuple[float, float, float]:
