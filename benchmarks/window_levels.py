@@ -10,6 +10,10 @@ space, how many of each layout (stem stride 1 or 2; total downsampling 1x..32x) 
 the window (analytic FLOPs at ``--resolution``, ``--classes`` outputs), so one sees which layouts a search at
 that budget can reach at all. ``--runs`` adds, per finished search, how many of its trained candidates had
 each layout. Writes ``benchmarks/results/window_levels_<resolution>px.csv`` (one row per layout).
+
+``--fit``: every draw's widths fitted to the window's top (at most the target), as a search in a space with
+``fit_width`` decodes them (nas.search.candidates); adds each layout's median fitted width factor and the
+seconds a fit takes, and writes ``window_levels_<resolution>px_fitted.csv``.
 """
 from __future__ import annotations
 
@@ -23,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from nas.network.counting import profile
+from nas.search.candidates import CandidateDecoder
 from nas.search.reward import parse_flops_target
 from nas.search.run import open_run
 from search_spaces import REFERENCES
@@ -48,18 +53,21 @@ def target_flops(text: str, resolution: int, classes: int) -> float:
 
 
 def draw(space: MnasNetSpace, resolution: int, classes: int, low: float, high: float, samples: int,
-         seed: int) -> tuple[Counter, Counter]:
-    """Drawn and in-window counts per layout over ``samples`` uniform draws."""
+         seed: int, fit: float | None = None) -> tuple[Counter, Counter, dict]:
+    """Drawn and in-window counts per layout over ``samples`` uniform draws, and each layout's fitted width
+    factors (``fit``: the FLOPs the widths are fitted to; None: as decoded)."""
     rng = np.random.default_rng(seed)
-    drawn, inside = Counter(), Counter()
+    decoder = CandidateDecoder(space, resolution, classes, fit)
+    drawn, inside, widths = Counter(), Counter(), {}
     for _ in range(samples):
         choices = space.sample(rng)
         key = layout(space, choices)
         drawn[key] += 1
-        spec = space.decode(choices, resolution=resolution, num_classes=classes)
+        spec = decoder(choices)
+        widths.setdefault(key, []).append(spec.provenance.get("width_fit", 1.0))
         if low <= profile(spec, method="analytic")["flops"] <= high:
             inside[key] += 1
-    return drawn, inside
+    return drawn, inside, widths
 
 
 def trained_layouts(run: str) -> Counter:
@@ -83,17 +91,23 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=20000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--runs", nargs="*", default=[], help="finished nas-search runs to count")
+    parser.add_argument("--fit", action="store_true", help="fit every draw's widths to the budget")
     args = parser.parse_args()
     space = space_named(args.space) if args.space else default_space_for(args.resolution)
     target = target_flops(args.target, args.resolution, args.classes)
     low, high = (float(x) * target for x in args.window.split(","))
     started = time.perf_counter()
-    drawn, inside = draw(space, args.resolution, args.classes, low, high, args.samples, args.seed)
-    print(f"{args.samples} draws in {time.perf_counter() - started:.0f}s; window {low / 1e6:.2f}M-{high / 1e6:.2f}M "
+    fit = min(target, high) if args.fit else None
+    drawn, inside, widths = draw(space, args.resolution, args.classes, low, high, args.samples, args.seed, fit)
+    seconds = time.perf_counter() - started
+    print(f"{args.samples} draws in {seconds:.0f}s ({seconds / args.samples * 1e3:.2f} ms each, "
+          f"{'fitted' if fit else 'as decoded'}); window {low / 1e6:.2f}M-{high / 1e6:.2f}M "
           f"at {args.resolution} px; {sum(inside.values())} inside")
     rows = [{"stem_stride": stem, "downsampling": down, "drawn": drawn[(stem, down)],
              "in_window": inside[(stem, down)],
-             "share_of_window": inside[(stem, down)] / max(1, sum(inside.values()))}
+             "share_of_window": inside[(stem, down)] / max(1, sum(inside.values())),
+             **({"median_width_fit": float(np.median(widths[(stem, down)])),
+                 "ms_per_draw": round(seconds / args.samples * 1e3, 3)} if fit else {})}
             for stem, down in sorted(drawn)]
     frame = pd.DataFrame(rows)
     for run in args.runs:
@@ -101,7 +115,7 @@ def main() -> None:
         frame[f"trained:{Path(run).name}"] = [counts[(r["stem_stride"], r["downsampling"])] for r in rows]
     print(frame.to_string(index=False))
     RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"window_levels_{args.resolution}px.csv"
+    path = RESULTS / f"window_levels_{args.resolution}px{'_fitted' if fit else ''}.csv"
     frame.to_csv(path, index=False)
     print(f"wrote {path}")
 

@@ -5,6 +5,12 @@ skip, output filters (a multiple of the reference) and layer count (reference + 
 block repeat the same choice. Stem and head stay those of the reference; so do the strides, unless
 ``reduction_strides`` offers more than 2: then the stem and every block that downsamples in the skeleton
 choose their stride too (1 keeps the resolution), so a network for small images can keep larger maps.
+
+Two options make every network of a space land at a budget (``fit_width``) and let it choose the size of the
+images it runs at (``resolutions``, a decision ``input.resolution`` after the strides). The space only marks
+them: a space decodes the networks' shapes (relative widths, depths, strides, resolution), and the search fits
+each one's widths to its target (``nas.network.scaling.fit_width``), since a budget belongs to a run, not to a
+space.
 """
 from __future__ import annotations
 
@@ -15,11 +21,12 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from search_spaces.ops import op_named
-from search_spaces.spec import ArchSpec, BlockSpec
+from search_spaces.spec import MAX_RESOLUTION, MIN_RESOLUTION, ArchSpec, BlockSpec
 from search_spaces.space import CategoricalSpace, SpaceError
 
 MNASNET_OPS = ("conv", "dsconv", "mbconv3", "mbconv6")  # MnasNet's conv ops (names of search_spaces/ops.py)
 DECISIONS = ("op", "kernel", "se", "skip", "filters", "layers")
+RESOLUTION_DECISION = "input.resolution"  # the last decision of a space that searches the input size
 SPACE_FORMAT = "nas-space/1"  # a space file: this format, its fingerprint, and MnasNetConfig's fields
 
 
@@ -61,6 +68,12 @@ class MnasNetConfig:
     # the stride choices of the stem and of each block whose skeleton stride is 2: [2] is MnasNet's fixed
     # downsampling (32x); [2, 1] searches it (decisions stem.stride and b<i>.stride, after the blocks' own)
     reduction_strides: list[int] = field(default_factory=lambda: [2])
+    # True: a search scales each decoded network's widths (stem, blocks, head) by one factor so that its FLOPs
+    # land just under the run's target; the filter multipliers then set the blocks' widths relative to each
+    # other. False: MnasNet's space as the paper has it (each network's FLOPs follow from its choices)
+    fit_width: bool = False
+    # input sizes the networks may run at (decision input.resolution); [] or one value: the size is the run's
+    resolutions: list[int] = field(default_factory=list)
     activation: str = "swish"
     dropout: float = 0.2
     drop_connect: float = 0.2
@@ -78,6 +91,14 @@ class MnasNetConfig:
         if any(s not in (1, 2) for s in self.reduction_strides) or len(set(self.reduction_strides)) != len(
                 self.reduction_strides):
             raise SpaceError(f"reduction_strides: {self.reduction_strides} must be distinct values of 1 and 2")
+        self.resolutions = [int(r) for r in self.resolutions]
+        if any(r < MIN_RESOLUTION or r > MAX_RESOLUTION for r in self.resolutions) or len(set(
+                self.resolutions)) != len(self.resolutions):
+            raise SpaceError(f"resolutions: {self.resolutions} must be distinct sizes of {MIN_RESOLUTION} to "
+                             f"{MAX_RESOLUTION} px")
+        self.resolutions = sorted(self.resolutions)
+        if not isinstance(self.fit_width, bool):
+            raise SpaceError(f"fit_width: {self.fit_width!r} must be true or false")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], where: str = "space") -> "MnasNetConfig":
@@ -123,8 +144,9 @@ class MnasNetConfig:
     def fingerprint(self) -> str:
         """A short hash of the whole configuration: what a run, a latency table or a cache entry was made with."""
         values = self.to_dict()
-        if values["reduction_strides"] == [2]:  # as before the field existed: older tables and runs still match
-            del values["reduction_strides"]
+        for name, before in (("reduction_strides", [2]), ("fit_width", False), ("resolutions", [])):
+            if values[name] == before:  # as before the field existed: older tables and runs still match
+                del values[name]
         text = json.dumps(values, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
@@ -153,6 +175,8 @@ class MnasNetSpace(CategoricalSpace):
         if self.searches_strides:
             decisions += [("stem.stride", c.reduction_strides)]
             decisions += [(f"b{b}.stride", c.reduction_strides) for b in self.reduction_blocks]
+        if self.searches_resolution:
+            decisions += [(RESOLUTION_DECISION, c.resolutions)]
         super().__init__(decisions)
         self._check_extremes()
 
@@ -176,6 +200,23 @@ class MnasNetSpace(CategoricalSpace):
     def searches_strides(self) -> bool:
         """Whether the stem's and the reducing blocks' strides are decisions (``reduction_strides``)."""
         return len(self.config.reduction_strides) > 1
+
+    @property
+    def searches_resolution(self) -> bool:
+        """Whether the input size is a decision (``resolutions`` offers more than one)."""
+        return len(self.config.resolutions) > 1
+
+    @property
+    def fits_width(self) -> bool:
+        """Whether a search fits each network's widths to its budget (``fit_width``)."""
+        return self.config.fit_width
+
+    def resolution_of(self, choices: Sequence[int], default: int = 224) -> int:
+        """The input size ``choices`` run at: the chosen one, the space's only one, else ``default``."""
+        sizes = self.config.resolutions
+        if self.searches_resolution:
+            return sizes[self.validate(choices)[-1]]
+        return sizes[0] if sizes else default
 
     @property
     def reduction_blocks(self) -> list[int]:
@@ -206,8 +247,10 @@ class MnasNetSpace(CategoricalSpace):
 
     def decode(self, choices: Sequence[int], resolution: int = 224, num_classes: int = 1000,
                name: str = "mnasnet-space") -> ArchSpec:
-        """The ArchSpec the choices describe."""
+        """The ArchSpec the choices describe, at ``resolution`` unless the space sets the size (its
+        ``resolutions``). In a space that fits widths this is the network's shape before its fit."""
         sk = self.config.skeleton
+        resolution = self.resolution_of(choices, resolution)
         stem_stride, strides = self.strides(choices)
         blocks, cin = [], sk.stem
         for b, v in enumerate(self._block_values(choices)):
@@ -254,7 +297,19 @@ class MnasNetSpace(CategoricalSpace):
             choices += [c.ops.index(op_name), c.kernels.index(block.kernel), c.se_ratios.index(block.se),
                         c.skips.index(block.skip), c.filter_multipliers.index(filters[0]),
                         c.layer_deltas.index(deltas[0])]
-        return choices + self._stride_choices(spec)
+        return choices + self._stride_choices(spec) + self._resolution_choice(spec, exact=True)
+
+    def _resolution_choice(self, spec: ArchSpec, exact: bool) -> list[int]:
+        """The resolution decision's choice of ``spec`` (none when the size is not searched): its own size, or
+        (not ``exact``) the nearest; SpaceError when ``exact`` and the size is not a choice."""
+        if not self.searches_resolution:
+            return []
+        sizes = self.config.resolutions
+        if spec.resolution in sizes:
+            return [sizes.index(spec.resolution)]
+        if exact:
+            raise SpaceError(f"{spec.name}: resolution {spec.resolution} px is not one of {sizes}")
+        return [min(range(len(sizes)), key=lambda i: (abs(sizes[i] - spec.resolution), i))]
 
     def _stride_choices(self, spec: ArchSpec) -> list[int]:
         """The stride decisions' choices of ``spec`` (none when strides are not searched); SpaceError when its
@@ -295,7 +350,7 @@ class MnasNetSpace(CategoricalSpace):
                         closest(c.filter_multipliers,
                                 lambda m: abs(nearest_multiple(sk.channels[b] * m) - block.out_channels)),
                         closest(c.layer_deltas, lambda d: abs(max(1, sk.layers[b] + d) - block.repeats))]
-        return choices + stride_choices
+        return choices + stride_choices + self._resolution_choice(spec, exact=False)
 
     def contains(self, spec: ArchSpec) -> bool:
         """Whether the spec's architecture lies inside the space."""
@@ -309,6 +364,10 @@ class MnasNetSpace(CategoricalSpace):
         """One line on the space: its kind, size and fingerprint, for the console and the report."""
         kind = ("downsampling searched: the stem and each reducing block choose stride 2 or 1"
                 if self.searches_strides else f"{2 ** (1 + len(self.reduction_blocks))}x downsampling, fixed")
+        if self.searches_resolution:
+            kind += f"; input size searched: {', '.join(map(str, self.config.resolutions))} px"
+        if self.fits_width:
+            kind += "; every network's width fitted to the budget"
         return (f"{kind}; {len(self)} decisions over {self.num_blocks} blocks, {self.size:.3g} architectures "
                 f"(space {self.fingerprint})")
 

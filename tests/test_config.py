@@ -158,10 +158,14 @@ def test_the_default_space_searches_the_downsampling_for_small_images_only():
     from search_spaces.mnasnet import space_named
 
     strided, paper = space_named("downsampling").config.to_dict(), space_named("mnasnet").config.to_dict()
-    for resolution, space, proxy in ((32, strided, 32), (64, strided, 64), (65, paper, 32), (224, paper, 32)):
+    fitted = {**strided, "fit_width": True}, {**paper, "fit_width": True}  # a FLOPs target: widths fitted
+    for resolution, space, proxy in ((32, fitted[0], 32), (64, fitted[0], 64), (65, fitted[1], 32),
+                                     (224, fitted[1], 32)):
         config = SearchConfig.new(target_flops=9e6, out="x", resolution=resolution)
         assert (config.space, config.proxy_resolution) == (space, proxy)
-    assert SearchConfig.new(target_flops=9e6, out="x").space == paper  # no resolution given: 224 px
+    assert SearchConfig.new(target_flops=9e6, out="x").space == fitted[1]  # no resolution given: 224 px
+    latency = SearchConfig.new(target_flops=None, target_latency_ms=5.0, latency_table="t.json", out="x")
+    assert latency.space == paper and latency.fit_flops is None  # a latency target: nothing fitted
     given = SearchConfig.new(target_flops=9e6, out="x", resolution=32, space=paper)  # what the user gave wins
     assert given.space == paper and given.start_from == () and given.proxy_resolution == 32
 

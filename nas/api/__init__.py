@@ -94,7 +94,8 @@ def search(target_flops: int | str | None = None, data: Any = "synthetic", *, ou
     """nas-search: ``search(target_flops="400M", data="folder:photos/", out="runs/mine", trials=40)``.
 
     ``options``: SearchConfig's fields (controller, trials, steps, batch_size, proxy_resolution, resolution,
-    finalists, finalist_epochs, start_from, space (a dict), seed, ...). ``resume=True`` continues ``out``.
+    finalists, finalist_epochs, start_from, space (a dict), seed, ...), and as nas-search's flags ``fit_width``
+    and ``max_resolution``. ``resume=True`` continues ``out``.
     """
     from nas.search.config import SearchConfig
     from nas.search.driver import saved_config
@@ -103,6 +104,10 @@ def search(target_flops: int | str | None = None, data: Any = "synthetic", *, ou
     run_dir = Path(out or Path("runs") / time.strftime("%Y%m%d-%H%M%S"))
     options = _search_options(options)
     if resume:
+        fixed = [name for name in ("fit_width", "max_resolution") if options.get(name) is not None]
+        if fixed:
+            raise UserInputError(f"{fixed[0]}: set when a search starts (the run's space.json keeps it)")
+        options = {k: v for k, v in options.items() if k not in ("fit_width", "max_resolution")}
         previous = saved_config(run_dir)
         config = previous.resumed({**options, "out": str(run_dir),
                                    **({"target_flops": _flops(target_flops)} if target_flops else {})},

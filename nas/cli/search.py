@@ -64,6 +64,17 @@ def _search_parser() -> ArgumentParser:
                         "--resolution as your images' size, the proxy then trains at it), or a space file (JSON, "
                         "any of its fields; a run's space.json is one) (default: downsampling for --resolution "
                         "64 or less, else mnasnet)")
+    p.add_argument("--fit-width", action=argparse.BooleanOptionalAction, default=None,
+                   help="scale every candidate's widths (stem, blocks, head) by one factor (x0.25 to x2) so that "
+                        "its FLOPs land just under --target-flops; the space's filter choices then set the "
+                        "blocks' widths relative to each other. --no-fit-width: the space's networks as decoded "
+                        "(with --space mnasnet: MnasNet's space as the paper has it) (default: on with "
+                        "--target-flops alone)")
+    p.add_argument("--max-resolution", type=positive_int, metavar="PX",
+                   help="search the input size from --resolution up to this (steps of x1.25 to x2, multiples of "
+                        "8), each candidate's widths fitted to the budget at its size; needs the width fitted and "
+                        "the proxy at the networks' size (the downsampling space) (default: the size your images "
+                        "are stored at, the median shorter side: nothing searched when it is --resolution or less)")
     add_proxy_arguments(p)
     p.add_argument("--finalists", type=non_negative_int, metavar="K",
                    help="after the search, train the K best candidates by proxy reward and the space's nearest "
@@ -96,6 +107,10 @@ def _search_config(args: argparse.Namespace) -> tuple[SearchConfig, SearchConfig
         given["start_from"] = tuple(str(Path(item).resolve()) if Path(item).is_file() else item
                                     for item in given["start_from"])
     if args.resume:
+        for flag, value in (("--fit-width", args.fit_width), ("--max-resolution", args.max_resolution)):
+            if value is not None:
+                raise UsageError(f"{flag}: set when a search starts (the run's space.json keeps it); start a new "
+                                 f"run with another --out to change it")
         if not args.out:
             raise UsageError("--resume needs --out, the run directory to continue")
         saved = saved_config(Path(args.out))
@@ -121,7 +136,8 @@ def _search_config(args: argparse.Namespace) -> tuple[SearchConfig, SearchConfig
         print(f"warning: {out} held trials.csv without its search.json; its files were moved to {kept}, and a new "
               f"search starts there (the result cache serves the candidates already trained)", file=sys.stderr)
     given["out"] = out
-    return SearchConfig.new(**{"target_flops": None, **given}), None
+    return SearchConfig.new(fit_width=args.fit_width, max_resolution=args.max_resolution,
+                            **{"target_flops": None, **given}), None
 
 
 def _search(args: argparse.Namespace) -> int:

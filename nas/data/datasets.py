@@ -674,6 +674,48 @@ def data_formats() -> str:
     return ", ".join(source.usage for source in SOURCES.values())
 
 
+STORED_SIZE_SAMPLE = 25  # image files whose headers are read to tell the size a folder's images are stored at
+
+
+def stored_resolution(text: str) -> int | None:
+    """The size the images a ``--data`` string names are stored at (the shorter side; for files, the median of
+    up to STORED_SIZE_SAMPLE images' headers), or None when it has none (synthetic data, made at any size) or
+    the data cannot be read (its loader then says why)."""
+    prefix, _, rest = text.partition(":")
+    try:
+        if prefix in ("cifar10", "cifar100"):
+            return 32
+        if prefix == "npz":
+            shape = _npz_shape(rest, "x")
+            return int(min(shape[1:3])) if len(shape) >= 3 else None
+        if prefix == "folder":
+            root = (split_folders(rest) or {}).get("train", Path(rest))
+            files = [f for f in sorted(root.rglob("*")) if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES]
+        elif prefix == "csv":
+            folder, rows = _csv_rows(rest)
+            files = [Path(r["path"].strip()) if Path(r["path"].strip()).is_absolute() else folder / r["path"].strip()
+                     for r in rows if _csv_split(r) == "train"]
+        else:
+            return None
+    except (OSError, ValueError, KeyError, DataError):
+        return None
+    return _median_short_side(files[:: max(1, len(files) // STORED_SIZE_SAMPLE)][:STORED_SIZE_SAMPLE])
+
+
+def _median_short_side(files: list[Path]) -> int | None:
+    """The median shorter side of the images (headers only), None when none can be read."""
+    from PIL import Image
+
+    sides = []
+    for f in files:
+        try:
+            with Image.open(f) as image:
+                sides.append(min(image.size))
+        except (OSError, ValueError):
+            continue
+    return int(np.median(sides)) if sides else None
+
+
 def is_built_in(text: str) -> bool:
     """Whether a ``--data`` string names data the toolkit makes itself (not a user's images)."""
     source = SOURCES.get(text.partition(":")[0])

@@ -14,6 +14,7 @@ import warnings
 from typing import Any, Mapping
 
 from nas.network.analytic import Row, analytic_rows, refuse_parameters
+from search_spaces.mnasnet import DECISIONS
 from search_spaces.spec import MIN_RESOLUTION, ArchSpec, SpecError, load_spec
 
 METHODS = ("fvcore", "analytic")
@@ -150,12 +151,12 @@ def extreme_specs(space: Any, resolution: int, num_classes: int, samples: int = 
 
     rng = np.random.default_rng(seed)
     candidates = [space.sample(rng) for _ in range(samples)]
-    strides = sorted(space.stride_decisions.values())  # they follow the blocks' own decisions
-    per_block = (len(space.sizes) - len(strides)) // space.num_blocks
+    per_block = len(DECISIONS)  # the blocks' own decisions, then the strides' and the input size's
+    tail_sizes = space.sizes[per_block * space.num_blocks:]
     for op in range(space.sizes[0]):
-        for extreme in ("small", "large"):
+        for extreme in ("small", "large"):  # each decision's choices run from the smaller network to the larger
             block = [op] + [0 if extreme == "small" else n - 1 for n in space.sizes[1:per_block]]
-            tail = [0 if extreme == "small" else space.sizes[i] - 1 for i in strides]
+            tail = [0 if extreme == "small" else n - 1 for n in tail_sizes]
             candidates.append(block * space.num_blocks + tail)
     return [space.decode(c, resolution=resolution, num_classes=num_classes) for c in candidates]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import Callable
+from typing import Any, Callable
 from dataclasses import replace
 
 from nas.errors import UserInputError
@@ -54,15 +54,59 @@ def scale_spec(spec: ArchSpec, width: float, depth: float, resolution: int,
             raise ScalingError(f"{label}: {value!r} must be a positive number")
     if not isinstance(resolution, int) or resolution < MIN_RESOLUTION:
         raise ScalingError(f"resolution: {resolution!r} must be an integer of at least {MIN_RESOLUTION}")
-    blocks = tuple(replace(b, in_channels=round_filters(b.in_channels, width),
-                           out_channels=round_filters(b.out_channels, width),
-                           repeats=round_repeats(b.repeats, depth)) for b in spec.blocks)
-    return spec.replace(name=name or spec.name, resolution=resolution,
-                        stem_channels=round_filters(spec.stem_channels, width),
-                        head_channels=round_filters(spec.head_channels, width), blocks=blocks,
+    widths = _widths(spec, width)
+    blocks = tuple(replace(b, repeats=round_repeats(b.repeats, depth)) for b in widths.pop("blocks"))
+    return spec.replace(name=name or spec.name, resolution=resolution, blocks=blocks, **widths,
                         dropout=spec.dropout if dropout is None else dropout, metrics={},
                         provenance={**spec.provenance, "scaled_from": spec.name, "width": width, "depth": depth,
                                     "resolution": resolution})
+
+
+def widened(spec: ArchSpec, width: float) -> ArchSpec:
+    """``spec`` with every channel count (stem, blocks, head) scaled by ``width`` with EfficientNet's rounding,
+    nothing else changed."""
+    return spec.replace(**_widths(spec, width))
+
+
+def _widths(spec: ArchSpec, width: float) -> dict[str, Any]:
+    """The channel fields of ``spec`` scaled by ``width`` (EfficientNet's rounding), as ``spec.replace`` takes
+    them."""
+    blocks = tuple(replace(b, in_channels=round_filters(b.in_channels, width),
+                           out_channels=round_filters(b.out_channels, width)) for b in spec.blocks)
+    return {"stem_channels": round_filters(spec.stem_channels, width),
+            "head_channels": round_filters(spec.head_channels, width), "blocks": blocks}
+
+
+# the factor a fitted network's widths may take: below x0.25 most of MnasNet's layers are at the 8-channel floor
+# of the rounding (a network of 8-channel blocks), above x2 the space's widest blocks reach 800 channels; a
+# network that needs a factor outside lands off the budget and the search's window screens it
+FIT_BOUNDS = (0.25, 2.0)
+FIT_STEP = 0.01  # the factor's grain: one hundredth, as the hand fix's widths have always been chosen
+
+
+def analytic_flops(spec: ArchSpec) -> int:
+    """The spec's FLOPs at its own resolution, counted from the spec alone (fvcore's totals, exactly)."""
+    from nas.network.counting import profile
+
+    return profile(spec, method="analytic")["flops"]
+
+
+def fit_width(spec: ArchSpec, budget_flops: float, bounds: tuple[float, float] = FIT_BOUNDS,
+              step: float = FIT_STEP) -> tuple[ArchSpec, float]:
+    """(``spec`` widened by the largest factor within ``bounds``, in steps of ``step``, whose FLOPs at the
+    spec's resolution stay within ``budget_flops``; that factor). FLOPs grow with the factor (EfficientNet's
+    rounding never narrows a wider channel count), so a bisection finds it in about 8 counts. When even the
+    smallest factor is over the budget, the spec at the smallest factor (over the budget)."""
+    low, high = (int(round(bound / step)) for bound in bounds)
+    if analytic_flops(widened(spec, low * step)) > budget_flops:
+        return widened(spec, low * step), low * step
+    while low < high:  # the invariant: the factor low * step is within the budget
+        middle = (low + high + 1) // 2
+        if analytic_flops(widened(spec, middle * step)) <= budget_flops:
+            low = middle
+        else:
+            high = middle - 1
+    return widened(spec, low * step), round(low * step, 6)
 
 
 def preset(spec: ArchSpec, name: str) -> ArchSpec:
@@ -150,13 +194,12 @@ def stem1_b0_within(budget_flops: float, resolution: int, num_classes: int) -> A
     """The obvious fix of EfficientNet-B0 for small images: its stem at stride 1 (16x downsampling, not 32x), at
     the widest width multiplier (at most 1, in steps of 0.01, EfficientNet's rounding) whose FLOPs at
     ``resolution`` stay within ``budget_flops``; None when no width above 0.1 does."""
-    from nas.network.counting import profile
     from search_spaces import REFERENCES
     from search_spaces.spec import load_spec
 
-    b0 = load_spec(REFERENCES / "efficientnet_b0.json").replace(num_classes=num_classes, stem_stride=1)
-    for hundredths in range(100, 10, -1):
-        spec = scale_spec(b0, hundredths / 100, 1.0, resolution, name=f"b0-stem1-w{hundredths / 100:.2f}")
-        if profile(spec, resolution, method="analytic")["flops"] <= budget_flops:
-            return spec
-    return None
+    b0 = load_spec(REFERENCES / "efficientnet_b0.json").replace(num_classes=num_classes, stem_stride=1,
+                                                                  resolution=resolution)
+    spec, width = fit_width(b0, budget_flops, bounds=(0.11, 1.0))
+    if analytic_flops(spec) > budget_flops:
+        return None
+    return scale_spec(b0, width, 1.0, resolution, name=f"b0-stem1-w{width:.2f}")

@@ -65,8 +65,7 @@ def from_run_candidates(config: ProxyCheckConfig, num_classes: int) -> list[Cand
     records = sorted((r for r in run.records() if r["status"] == "ok"), key=lambda r: -r["reward"])
     best = []
     for record in records[: max(1, config.models // 2)]:
-        spec = space.decode(record["choices"], resolution=config.search.resolution, num_classes=num_classes,
-                            name=f"trial-{int(record['trial']):04d}")
+        spec = run.decode(record["choices"], name=f"trial-{int(record['trial']):04d}", num_classes=num_classes)
         best.append(Candidate(spec.name, "from-run", spec))
     seen = {" ".join(c.spec.block_strings) for c in best}
     rest = config.models - len(best)

@@ -50,16 +50,18 @@ class Finalist:
 def choose_finalists(run: SearchRun, k: int) -> list[Finalist]:
     """The ``k`` best trained candidates by proxy reward (one per architecture), the space's nearest B0 (one of
     them when the search found it) and, for small images, the hand-fixed B0 (:func:`hand_fix`). In a space
-    that searches the downsampling, the best of each downsampling level come first (the best levels first),
+    that searches the downsampling or the input size, the best of each family (downsampling level and input
+    size) come first (the best families first),
     then the rest by reward: the short proxy hardly tells the levels apart, where real training separates
     them by several points."""
     trials = run.trials()
     ok = trials[trials["status"] == "ok"].sort_values(["reward", "trial"], ascending=[False, True])
     order = list(ok.index)
-    if run.space.searches_strides:  # decoded for their strides only: no file is read per trial
-        levels: dict[int, int] = {}
+    if run.space.searches_strides or run.space.searches_resolution:  # decoded for their family only: no fit
+        levels: dict[tuple[int, int], int] = {}
         for index in order:
-            levels.setdefault(run.space.decode(ok.at[index, "choices"]).downsampling, index)
+            shape = run.space.decode(ok.at[index, "choices"])
+            levels.setdefault((shape.downsampling, shape.resolution), index)
         order = list(levels.values()) + [index for index in order if index not in levels.values()]
     chosen: dict[str, Finalist] = {}
     for index in order:
@@ -151,13 +153,16 @@ def paired_difference(mine: np.ndarray, theirs: np.ndarray) -> tuple[float, floa
     return mean, mean - half, mean + half
 
 
-def judge(run: SearchRun, finalists: list[Finalist], results: list[dict[str, Any]], data: Any) -> pd.DataFrame:
-    """One row per finalist: held-out accuracy recomputed image by image (``data``: the search's split at the
-    finalists' resolution), and the paired margin over B0's."""
+def judge(run: SearchRun, finalists: list[Finalist], results: list[dict[str, Any]],
+          data_at: Callable[[int], Any]) -> pd.DataFrame:
+    """One row per finalist: held-out accuracy recomputed image by image (``data_at(resolution)``: the search's
+    split at a finalist's resolution: the same images at each), and the paired margin over B0's."""
     from nas.retrain.driver import SPEC_FILE
 
-    correct = {f.name: held_out_correct(load_spec(run.path / FOLDER / f.name / SPEC_FILE),
-                                        run.path / FOLDER / f.name / "best.pt", data) for f in finalists}
+    specs = {f.name: load_spec(run.path / FOLDER / f.name / SPEC_FILE) for f in finalists}
+    correct = {f.name: held_out_correct(specs[f.name], run.path / FOLDER / f.name / "best.pt",
+                                        data_at(specs[f.name].resolution)) for f in finalists}
+    data = data_at(run.config.resolution)
     b0 = next(f for f in finalists if f.is_b0)
     latency = predicted_latency(run)
     rows = []
@@ -234,14 +239,21 @@ def run_finalists(run: SearchRun, k: int, epochs: float, log: Callable[[str], No
     from nas.data.datasets import load_data
 
     finalists = choose_finalists(run, k)
-    data = load_data(run.config.data, run.config.resolution, run.config.val_fraction, run.config.seed)
+    loaded: dict[int, Any] = {}
+
+    def data_at(resolution: int) -> Any:  # decoded once per size a finalist runs at
+        if resolution not in loaded:
+            loaded[resolution] = load_data(run.config.data, resolution, run.config.val_fraction, run.config.seed)
+        return loaded[resolution]
+
+    data = data_at(run.config.resolution)
     log(f"finalists: {len(finalists)} networks ({', '.join(f.name for f in finalists)}) trained with nas-train's "
         f"recipe for {epochs:g} epochs, judged on the search's held-out split")
     from nas.engine.runner import Runner
 
     with Runner(run.config.address, bool(run.config.debug)):  # one Ray instance for every finalist's training
         results = [train_finalist(run, finalist, epochs, len(data.y_train), log) for finalist in finalists]
-    table = judge(run, finalists, results, data)
+    table = judge(run, finalists, results, data_at)
     atomic_write(run.path / TABLE, table.to_csv(index=False))
     summary = rewrite_best(run, table, finalists)
     log(verdict(summary))

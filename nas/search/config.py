@@ -10,8 +10,9 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from nas.console import describe_reward
-from nas.data.datasets import is_built_in
+from nas.data.datasets import is_built_in, stored_resolution
 from nas.errors import UserInputError
+from nas.search.candidates import CandidateDecoder
 from nas.search.reward import mnas_reward, parse_flops_target
 from nas.search.start_points import Sizing, expand_start_from
 from nas.training.proxy_settings import ProxySettings
@@ -37,6 +38,16 @@ FINALISTS_ON_REAL_DATA = 3
 SEARCH_PROXY_WIDTH = 0.25
 DEFAULT_WINDOW = (0.5, 1.5)  # chosen on benchmarks/controller_landscapes.py; see docs/search-efficiency.md
 RESCORING = ("target_flops", "target_latency_ms", "w", "reward")
+
+
+RESOLUTION_STEPS = (1.0, 1.25, 1.5, 1.75, 2.0)  # a searched input size: the stated one times these
+
+
+def resolution_steps(resolution: int, largest: int) -> list[int]:
+    """The input sizes a search tries from ``resolution`` (the size a user states) up to ``largest`` (the
+    images' stored size or a cap): ``resolution`` x RESOLUTION_STEPS, multiples of 8, at most ``largest``."""
+    sizes = {resolution} | {int(round(resolution * step / 8)) * 8 for step in RESOLUTION_STEPS}
+    return sorted(size for size in sizes if resolution <= size <= largest)
 
 
 def _shown(value: Any) -> str:
@@ -141,23 +152,54 @@ class SearchConfig:
         self.start_from = expand_start_from([self.start_from] if isinstance(self.start_from, str)
                                             else list(self.start_from))
         try:  # stored whole (every field), so that the run reads the same whatever the defaults become
-            self.space = MnasNetConfig.from_dict(self.space).to_dict()
+            space = MnasNetConfig.from_dict(self.space)
         except SpaceError as exc:
             raise UserInputError(str(exc)) from None
+        self.space = space.to_dict()
+        if len(space.resolutions) > 1:
+            if self.target_latency_ms:
+                raise UserInputError(f"--target-latency: a latency table is measured at one input size; the space "
+                                     f"searches {space.resolutions} px (give a space without resolutions)")
+            if self.proxy_resolution < max(space.resolutions):
+                raise UserInputError(f"--proxy-resolution {self.proxy_resolution}: the space searches input sizes "
+                                     f"up to {max(space.resolutions)} px; the proxy decodes the images at the "
+                                     f"largest (leave --proxy-resolution out)")
 
     @classmethod
-    def new(cls, **given: Any) -> "SearchConfig":
+    def new(cls, fit_width: bool | None = None, max_resolution: int | None = None, **given: Any) -> "SearchConfig":
         """A new search's configuration from what a user gave (the command line's flags, the API's arguments):
         in a space that searches the downsampling, the proxy trains at ``resolution`` when only that is given
         (the strides are chosen at the size the network runs at); on a user's data (not data the toolkit makes,
-        such as ``synthetic``) ``finalists`` defaults to FINALISTS_ON_REAL_DATA."""
-        if given.get("space"):
-            space = MnasNetConfig.from_dict(given["space"])
-        else:  # MnasNet's, or for small images the space that also searches the downsampling
-            space = default_space_for(given.get("resolution")).config
-            given = {**given, "space": space.to_dict()}
-        if MnasNetSpace(space).searches_strides and "resolution" in given and "proxy_resolution" not in given:
-            given = {**given, "proxy_resolution": given["resolution"]}
+        such as ``synthetic``) ``finalists`` defaults to FINALISTS_ON_REAL_DATA.
+
+        The space (given, or the default of the size, ``default_space_for``) fits every network's widths to a
+        FLOPs target unless ``fit_width`` is False (not with a latency target: a latency table predicts only the
+        widths it was measured at). When it fits, the proxy trains at the networks' size and the images are
+        stored larger than ``resolution`` (``max_resolution``: a cap; default: the data's stored size), the input
+        size is searched in steps from ``resolution`` up to it (:func:`resolution_steps`): the proxy decodes the
+        images once at the largest and trains each candidate at its own."""
+        space = MnasNetConfig.from_dict(given["space"]) if given.get("space") else default_space_for(
+            given.get("resolution")).config
+        flops_only = given.get("target_flops") is not None and not given.get("target_latency_ms") and not given.get(
+            "latency_table")
+        if fit_width and not flops_only:
+            raise UserInputError("--fit-width: fits the widths to a FLOPs target alone (--target-flops without "
+                                 "--target-latency)")
+        space.fit_width = flops_only if fit_width is None else bool(fit_width)
+        resolution = int(given.get("resolution", cls.resolution))
+        if max_resolution is not None and max_resolution < resolution:
+            raise UserInputError(f"--max-resolution {max_resolution}: below --resolution {resolution}, the "
+                                 f"smallest size the search tries")
+        proxy_at_size = space.reduction_strides != [2] or given.get("proxy_resolution") == resolution
+        if space.fit_width and proxy_at_size and not space.resolutions and "resolution" in given:
+            largest = max_resolution or stored_resolution(str(given.get("data", cls.data)))
+            space.resolutions = resolution_steps(resolution, largest) if largest else []
+            space.resolutions = space.resolutions if len(space.resolutions) > 1 else []
+        given = {**given, "space": space.to_dict()}
+        if MnasNetSpace(space).searches_resolution and "proxy_resolution" not in given:
+            given = {**given, "proxy_resolution": max(space.resolutions)}
+        elif MnasNetSpace(space).searches_strides and "resolution" in given and "proxy_resolution" not in given:
+            given = {**given, "proxy_resolution": resolution}
         if given.get("finalists") is None:
             built_in = is_built_in(str(given.get("data", cls.data)))
             given = {**given, "finalists": 0 if built_in else FINALISTS_ON_REAL_DATA}
@@ -169,7 +211,9 @@ class SearchConfig:
         reward (which does not use it)."""
         out = self.proxy.warnings()
         space = self.search_space()
-        if space.searches_strides and self.proxy_resolution != self.resolution:
+        if space.searches_resolution:
+            pass  # each candidate trains at its own size, from images decoded at the largest
+        elif space.searches_strides and self.proxy_resolution != self.resolution:
             out.append(f"warning: the space searches the downsampling, but the proxy trains at "
                        f"{self.proxy_resolution} px and the networks run at {self.resolution} px (--resolution): "
                        f"the strides are chosen for {self.proxy_resolution} px; give --resolution as your images' "
@@ -193,6 +237,21 @@ class SearchConfig:
         return dataclasses.replace(self, target_flops=counts["flops"])
 
     # -- the parts of the configuration that other modules use
+    @property
+    def fit_flops(self) -> float | None:
+        """The FLOPs every network's widths are fitted to (a space with ``fit_width``, a FLOPs target and no
+        latency target or table): the target, or the window's top when that is below it; None: not fitted."""
+        if not self.space.get("fit_width") or not self.target_flops or self.target_latency_ms or self.latency_table:
+            return None
+        if isinstance(self.target_flops, str):
+            raise ValueError(f"target {self.target_flops!r} not counted yet (with_counted_target)")
+        return float(self.target_flops) * min(1.0, self.window[1])
+
+    def decoder(self, num_classes: int) -> CandidateDecoder:
+        """How this run's choices become networks (``num_classes``: the data's, unless the run sets its own)."""
+        return CandidateDecoder(self.search_space(), self.resolution, self.num_classes or num_classes,
+                                self.fit_flops)
+
     def sizing(self, num_classes: int) -> Sizing:
         """What the ``levels`` start points are sized to: the FLOPs target and window at ``resolution``, with the
         run's class count (``num_classes`` unless given)."""
@@ -296,7 +355,13 @@ class SearchConfig:
                 raise UserInputError(f"--resume: {flag} {_shown(value)} differs from the run's "
                                      f"({_shown(self.effective(key, getattr(self, key), num_classes))}); "
                                      f"start a new run with another --out instead")
-        return dataclasses.replace(self, **changes)
+        resumed = dataclasses.replace(self, **changes)
+        counted = resumed.with_counted_target(num_classes or 1000)
+        if self.space.get("fit_width") and counted.fit_flops != self.with_counted_target(num_classes or 1000).fit_flops:
+            raise UserInputError("--resume: the run fits every network's widths to its FLOPs target, so another "
+                                 "target (or window) would change the networks its trials decode to; start a new "
+                                 "run with another --out instead (the result cache serves what it can)")
+        return resumed
 
     def effective(self, key: str, value: Any, num_classes: int | None = None) -> Any:
         """The value a setting takes effect with, so that a flag given at it on ``--resume`` is not taken for a

@@ -42,15 +42,14 @@ def write_best(run_dir: Path, space: MnasNetSpace, config: SearchConfig, num_cla
     the name of the start point it is, if any); with a latency objective its predicted latency, and with
     ``measure`` (at the end, with no trial running) its latency measured here when this machine is the table's
     device."""
-    spec = space.decode(record["choices"], resolution=config.resolution, num_classes=num_classes,
-                        name=f"{Path(config.out).name}-b0")
+    spec = config.decoder(num_classes)(record["choices"], name=f"{Path(config.out).name}-b0")
     metrics = {"flops": record["flops"], "params": record["params"], "proxy_accuracy": record["accuracy"],
                "reward": record["reward"]}
     if record.get("latency_ms"):
         metrics.update(best_latency(spec, latency_table, float(record["latency_ms"]), measure))
     spec = spec.replace(
         metrics=metrics,
-        provenance={"tool": "nas-search", "target_flops": config.target_flops,
+        provenance={**spec.provenance, "tool": "nas-search", "target_flops": config.target_flops,
                     "target_latency_ms": config.target_latency_ms, "reward_mode": config.reward,
                     "w": config.w, "controller": config.controller, "trial": record["trial"],
                     "trial_id": record["trial_id"], "source": record.get("source", "trained"),

@@ -48,9 +48,9 @@ class SearchRun:
         return trained_classes(self.path) or self.config.num_classes or 1000
 
     def decode(self, choices: list[int], name: str, num_classes: int | None = None) -> ArchSpec:
-        """A trial's choices as the spec they are in this run's space, at the search's resolution."""
-        return self.space.decode(list(choices), resolution=self.config.resolution,
-                                 num_classes=num_classes or self.num_classes(), name=name)
+        """A trial's choices as the network they are in this run: its space's, at the search's resolution (or
+        the one they pick), its widths fitted to the target where the run fits them."""
+        return self.config.decoder(num_classes or self.num_classes())(choices, name=name)
 
     def trial_spec(self, trial: int) -> ArchSpec:
         """Trial ``trial`` as a B0 spec with its proxy figures in ``metrics`` and where it came from in
@@ -64,7 +64,7 @@ class SearchRun:
         return spec.replace(
             metrics={"flops": record["flops"], "params": record["params"], "proxy_accuracy": record["accuracy"],
                      "reward": record["reward"]},
-            provenance={"tool": "nas-search", "run": str(self.path.resolve()), "trial": trial,
+            provenance={**spec.provenance, "tool": "nas-search", "run": str(self.path.resolve()), "trial": trial,
                         "status": record["status"], "choices": list(record["choices"]),
                         "proxy_data": self.config.data, "space": self.space.fingerprint})
 

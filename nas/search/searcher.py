@@ -96,6 +96,7 @@ class ControllerSearcher(Searcher):
         self.num_classes, self.listener, self.cache = num_classes, listener, cache
         self.rungs, self.latency_table = tuple(rungs), latency_table
         self.budget = config.budget()
+        self.decoder = config.decoder(num_classes)  # choices -> the network trained (widths fitted to the target)
         self.records: list[TrialRecord] = []
         self.evaluated: dict[tuple[int, ...], TrialRecord] = {}
         self.told: set[int] = set()  # trials the controller has been told
@@ -154,12 +155,18 @@ class ControllerSearcher(Searcher):
         the search's seed (a cached result serves every later search with that seed)."""
         return Job(spec=spec.to_dict(), budget=self.budget, seed=self.config.seed + trial,
                    train_width=self.config.proxy_width,
+                   train_resolution=spec.resolution if self.space.searches_resolution else None,
                    rungs=self.rungs if rungs is None else tuple(rungs), cache_seed=self.config.seed)
 
     def in_window(self, choices: Sequence[int]) -> bool:
-        """Whether ``choices`` would pass the pre-screen (analytic FLOPs and predicted latency in the window)."""
+        """Whether ``choices`` would pass the pre-screen (analytic FLOPs and predicted latency in the window); for
+        a fitted network, from the bounds of its fit (two counts, not a fit's eight: the predictor asks this of
+        2,000 candidates per proposal)."""
         from nas.network.counting import profile
 
+        if self.decoder.fit_flops is not None and self.latency_table is None:
+            lo, hi = self.config.window
+            return self.decoder.fits_in(choices, lo * self.config.target_flops, hi * self.config.target_flops)
         spec = self._spec(list(choices))
         return not self.config.screens(profile(spec, method="analytic")["flops"], self.predicted_latency(spec) or 0.0)
 
@@ -191,8 +198,7 @@ class ControllerSearcher(Searcher):
         return True
 
     def _spec(self, choices: list[int], trial: int = 0) -> ArchSpec:
-        return self.space.decode(choices, resolution=self.config.resolution, num_classes=self.num_classes,
-                                 name=f"trial-{trial:04d}")
+        return self.decoder(choices, name=f"trial-{trial:04d}")
 
     # -- suggestions
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
