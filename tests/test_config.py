@@ -167,7 +167,9 @@ def test_the_default_space_searches_the_downsampling_for_small_images_only():
     latency = SearchConfig.new(target_flops=None, target_latency_ms=5.0, latency_table="t.json", out="x")
     assert latency.space == paper and latency.fit_flops is None  # a latency target: nothing fitted
     given = SearchConfig.new(target_flops=9e6, out="x", resolution=32, space=paper)  # what the user gave wins
-    assert given.space == paper and given.start_from == () and given.proxy_resolution == 32
+    assert given.space == fitted[1] and given.start_from == () and given.proxy_resolution == 32
+    as_the_paper = SearchConfig.new(target_flops=9e6, out="x", resolution=32, space=paper, fit_width=False)
+    assert as_the_paper.space == paper  # MnasNet's space as the paper has it: one flag away
 
 
 def test_a_new_search_on_a_users_data_trains_its_finalists_by_default():

@@ -46,7 +46,7 @@ RESOLUTION_STEPS = (1.0, 1.25, 1.5, 1.75, 2.0)  # a searched input size: the sta
 def resolution_steps(resolution: int, largest: int) -> list[int]:
     """The input sizes a search tries from ``resolution`` (the size a user states) up to ``largest`` (the
     images' stored size or a cap): ``resolution`` x RESOLUTION_STEPS, multiples of 8, at most ``largest``."""
-    sizes = {resolution} | {int(round(resolution * step / 8)) * 8 for step in RESOLUTION_STEPS}
+    sizes = {int(resolution * step / 8 + 0.5) * 8 for step in RESOLUTION_STEPS} | {resolution}
     return sorted(size for size in sizes if resolution <= size <= largest)
 
 

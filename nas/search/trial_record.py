@@ -4,7 +4,8 @@
 shared/DESIGN.md). ``status``: ok | failed | stopped (by the scheduler, at ``steps``) | screened (by the
 window, never trained); ``source``: trained | cache | screened; ``latency_ms``: the latency predicted by the
 search's table (empty without one); ``final_loss``, ``train_loss`` (the mean training loss over every step):
-empty when none was measured.
+empty when none was measured; ``resolution``: the input size the candidate runs at (empty in rows of older
+versions: the search's ``resolution``); ``width_fit``: the factor its widths were fitted by (empty: not fitted).
 """
 from __future__ import annotations
 
@@ -38,6 +39,8 @@ class TrialRecord(TypedDict):
     steps: int
     latency_ms: float | str
     train_loss: float | str
+    resolution: int | str
+    width_fit: float | str
 
 
 COLUMNS = list(TrialRecord.__annotations__)
@@ -65,6 +68,7 @@ def trial_record(trial: int, trial_id: str, choices: list[int], spec: ArchSpec, 
         "final_loss": "" if measured.final_loss is None else measured.final_loss, "source": source,
         "steps": int(measured.steps or 0), "latency_ms": latency or "",
         "train_loss": "" if measured.train_loss is None else round(float(measured.train_loss), 5),
+        "resolution": spec.resolution, "width_fit": spec.provenance.get("width_fit", ""),
     }
 
 
@@ -95,4 +99,6 @@ def from_csv_row(row: dict[str, str]) -> TrialRecord:
         "images_per_second": float(get("images_per_second") or 0.0), "final_loss": _number(get("final_loss")),
         "source": get("source") or "trained", "steps": int(float(get("steps") or 0)),
         "latency_ms": _number(get("latency_ms")), "train_loss": _number(get("train_loss")),
+        "resolution": int(float(get("resolution"))) if get("resolution") else "",
+        "width_fit": _number(get("width_fit")),
     }
