@@ -118,11 +118,20 @@ def t975(df: int) -> float:
 
 
 def paired_to_b0(rows: pd.DataFrame) -> pd.DataFrame:
-    """Each network's test accuracy minus EfficientNet-B0's on the same seed: mean, 95% t-interval over the
-    seeds both have, and the seeds."""
-    b0 = rows[rows["network"] == "efficientnet_b0"].set_index("seed")["test_accuracy"]
+    """Each network's test accuracy minus EfficientNet-B0's on the same seed, and (when it was trained) minus
+    the hand fix's: mean, 95% t-interval over the seeds both have, and the seeds; one row per pair."""
+    frames = [paired_to(rows, "efficientnet_b0")]
+    if HAND_FIX in set(rows["network"]):
+        frames.append(paired_to(rows, HAND_FIX))
+    return pd.concat(frames, ignore_index=True)
+
+
+def paired_to(rows: pd.DataFrame, reference: str) -> pd.DataFrame:
+    """Each network's test accuracy minus ``reference``'s on the same seed: mean, 95% t-interval over the seeds
+    both have, and the seeds (column ``diff_to_b0`` for every reference, as the file has always named it)."""
+    b0 = rows[rows["network"] == reference].set_index("seed")["test_accuracy"]
     out = []
-    for network, group in rows[rows["network"] != "efficientnet_b0"].groupby("network", sort=False):
+    for network, group in rows[rows["network"] != reference].groupby("network", sort=False):
         mine = group.set_index("seed")["test_accuracy"]
         seeds = sorted(set(mine.index) & set(b0.index))
         diffs = [float(mine[s] - b0[s]) for s in seeds]
@@ -130,8 +139,8 @@ def paired_to_b0(rows: pd.DataFrame) -> pd.DataFrame:
         half = float("nan")
         if len(diffs) > 1:
             half = t975(len(diffs) - 1) * float(pd.Series(diffs).std()) / len(diffs) ** 0.5
-        out.append({"network": network, "seeds": len(diffs), "diff_to_b0": mean, "low95": mean - half,
-                    "high95": mean + half})
+        out.append({"network": network, "reference": reference, "seeds": len(diffs), "diff_to_b0": mean,
+                    "low95": mean - half, "high95": mean + half})
     return pd.DataFrame(out)
 
 

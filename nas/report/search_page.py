@@ -25,8 +25,8 @@ from search_spaces import REFERENCES
 from search_spaces.mnasnet import MnasNetSpace, space_from_dict
 from search_spaces.spec import load_spec
 
-TABLE_COLUMNS = ["trial", "status", "source", "summary", "flops", "params", "latency_ms", "accuracy", "reward",
-                 "steps", "seconds", "reason"]
+TABLE_COLUMNS = ["trial", "status", "source", "summary", "resolution", "width_fit", "flops", "params", "latency_ms",
+                 "accuracy", "reward", "steps", "seconds", "reason"]
 
 
 def read_trials(path: Path) -> pd.DataFrame:

@@ -302,7 +302,7 @@ def train_candidates(session: Session, data: Any, remaining: int, trainable: Cal
             log(f"{config.trials} candidates by {config.controller} on {runner.where}: "
                 f"{runner.resources.describe()}; target {config.describe_target()}, {config.describe_reward()}; "
                 f"cache: {_describe_cache(cache)}")
-            progress, summary = session.progress, session.space.summary
+            progress, summary = session.progress, searcher.decoder.summary
             events = JobEvents(on_start=lambda c: progress.trial_started(int(c["trial"]), summary(c["choices"])),
                                on_tick=progress.tick)
             storage = session.run_dir / "ray"
