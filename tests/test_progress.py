@@ -70,3 +70,17 @@ def test_an_implausible_target_is_warned_about_with_the_range():
     assert "did you mean --target-flops 400M?" in warning
     warning = target_warning(SearchConfig(target_flops=50_000_000_000, out="x"), space, 1000)
     assert "above the largest" in warning and "did you mean" not in warning
+
+
+def test_with_fitted_widths_the_range_is_the_fits_reach():
+    """MnasNet's space at 224 px builds 48M-1.7G FLOPs as decoded; fitted (x0.25 to x2), 8M-6.7G: a 20M
+    target is then reachable, a 2M one is not."""
+    from nas.search.config import SearchConfig
+    from nas.search.driver import target_warning
+
+    fitted = SearchConfig.new(target_flops=20_000_000, out="x")
+    assert fitted.fit_flops and target_warning(fitted, fitted.search_space(), 1000) is None
+    plain = SearchConfig.new(target_flops=20_000_000, out="x", fit_width=False)
+    assert "below the smallest network" in target_warning(plain, plain.search_space(), 1000)
+    tiny = SearchConfig.new(target_flops=2_000_000, out="x")
+    assert "widths fitted x0.25 to x2" in target_warning(tiny, tiny.search_space(), 1000)

@@ -169,9 +169,13 @@ def check_space_size(space: Any, resolution: int, num_classes: int) -> None:
 
 
 def space_flops_range(space: Any, resolution: int, num_classes: int, samples: int = 500,
-                      seed: int = 0) -> tuple[int, int]:
+                      seed: int = 0, widths: tuple[float, float] = (1.0, 1.0)) -> tuple[int, int]:
     """About the smallest and largest FLOPs (analytic, at ``resolution``) of the networks ``space`` builds: the
-    extremes of :func:`extreme_specs` (tens of milliseconds; for a sanity warning)."""
-    flops = [profile(spec, method="analytic")["flops"]
-             for spec in extreme_specs(space, resolution, num_classes, samples, seed)]
-    return min(flops), max(flops)
+    extremes of :func:`extreme_specs` (tens of milliseconds; for a sanity warning), the smallest at the
+    narrowest of ``widths`` and the largest at the widest (a space whose widths are fitted: the fit's bounds)."""
+    from nas.network.scaling import widened
+
+    specs = extreme_specs(space, resolution, num_classes, samples, seed)
+    low = min(profile(widened(spec, widths[0]), method="analytic")["flops"] for spec in specs)
+    high = max(profile(widened(spec, widths[1]), method="analytic")["flops"] for spec in specs)
+    return low, high

@@ -71,8 +71,8 @@ def choose_finalists(run: SearchRun, k: int) -> list[Finalist]:
         spec = run.trial_spec(trial)
         chosen.setdefault(architecture_hash(spec), Finalist(f"trial-{trial:04d}", trial, spec,
                                                             float(ok.at[index, "reward"])))
-    b0 = load_spec(Path(REFERENCES) / "efficientnet_b0.json")
-    b0 = run.decode(run.space.nearest(b0), B0_NAME, run.num_classes())
+    b0 = load_spec(Path(REFERENCES) / "efficientnet_b0.json").replace(resolution=run.config.resolution)
+    b0 = run.decode(run.space.nearest(b0), B0_NAME, run.num_classes())  # at the stated size, fitted where the run fits
     key = architecture_hash(b0)
     if key in chosen:
         chosen[key].is_b0 = True

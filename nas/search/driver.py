@@ -121,7 +121,10 @@ def target_warning(config: SearchConfig, space: MnasNetSpace, num_classes: int) 
 
     if not config.target_flops:
         return None
-    low, high = space_flops_range(space, config.resolution, num_classes)
+    from nas.network.scaling import FIT_BOUNDS
+
+    low, high = space_flops_range(space, config.resolution, num_classes,
+                                  widths=FIT_BOUNDS if config.fit_flops else (1.0, 1.0))
     target = config.target_flops
     if low <= target <= high:
         return None
@@ -129,8 +132,9 @@ def target_warning(config: SearchConfig, space: MnasNetSpace, num_classes: int) 
     hint = ""
     if target < 1e6 and low <= target * 1e6 <= high:
         hint = f"; did you mean --target-flops {target:g}M?"
+    fitted = f", widths fitted x{FIT_BOUNDS[0]:g} to x{FIT_BOUNDS[1]:g}" if config.fit_flops else ""
     return (f"warning: --target-flops {_flops_text(target)} is {where} network this search space builds at "
-            f"{config.resolution} px (about {_flops_text(low)} to {_flops_text(high)}){hint}")
+            f"{config.resolution} px (about {_flops_text(low)} to {_flops_text(high)}{fitted}){hint}")
 
 
 def latency_target_warning(config: SearchConfig, space: MnasNetSpace, num_classes: int,

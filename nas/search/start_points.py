@@ -65,20 +65,24 @@ def resolve_start_points(start_from: Sequence[str], space: MnasNetSpace,
     or ``levels`` where they cannot be made."""
     points: list[tuple[str, list[int]]] = []
     for item in expand_start_from(list(start_from)):
-        found = level_start_points(space, sizing) if item == LEVELS else [(item, _nearest_point(item, space))]
+        found = level_start_points(space, sizing) if item == LEVELS else [
+            (item, _nearest_point(item, space, sizing.resolution if sizing else None))]
         points += [point for point in found if all(point[1] != seen for _, seen in points)]
     return points
 
 
-def _nearest_point(item: str, space: MnasNetSpace) -> list[int]:
-    """The choices of a reference network's name or a B0 spec file, at its nearest architecture in ``space``."""
+def _nearest_point(item: str, space: MnasNetSpace, resolution: int | None = None) -> list[int]:
+    """The choices of a reference network's name or a B0 spec file, at its nearest architecture in ``space``
+    (in a space that searches the input size, at the size nearest ``resolution``, the search's stated one,
+    rather than the spec's own)."""
     known = reference_names()
     path = Path(REFERENCES) / f"{item}.json" if item in known else Path(item)
     if item not in known and not path.is_file():
         raise UserInputError(f"--start-from {item}: neither a reference network ({', '.join(known)}, or "
                              f"{ALL_REFERENCES} for all) nor a spec file")
     try:
-        return space.nearest(load_spec(path))
+        spec = load_spec(path)
+        return space.nearest(spec.replace(resolution=resolution) if resolution else spec)
     except (SpecError, SpaceError) as exc:
         raise UserInputError(f"--start-from {item}: {exc}") from None
 
@@ -103,7 +107,7 @@ def level_start_points(space: MnasNetSpace, sizing: Sizing | None) -> list[tuple
                              f"(--space downsampling does)")
     if sizing is None or not sizing.target_flops:
         raise UserInputError(f"--start-from {LEVELS}: needs a FLOPs target (--target-flops)")
-    base = space.nearest(load_spec(Path(REFERENCES) / f"{LEVELS_BASE}.json"))
+    base = space.nearest(load_spec(Path(REFERENCES) / f"{LEVELS_BASE}.json").replace(resolution=sizing.resolution))
     stride_index = space.config.reduction_strides.index
     positions = list(space.stride_decisions.values())  # the stem's first
     points = []
