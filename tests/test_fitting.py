@@ -115,12 +115,16 @@ def test_a_new_search_fits_widths_and_searches_sizes_up_to_the_stored_one():
     assert config.proxy_resolution == 48  # decoded once at the largest; each candidate trains at its own
     assert config.fit_flops == 9e6
     assert SearchConfig.new(target_flops=9e6, out="x", resolution=32, window=(0.5, 0.8)).fit_flops == 9e6 * 0.8
-    plain = SearchConfig.new(target_flops=9e6, out="x", resolution=32, max_resolution=48, fit_width=False)
+    plain = SearchConfig.new(target_flops=9e6, out="x", resolution=32, data="npz:missing.npz", fit_width=False)
     assert not plain.space["fit_width"] and plain.space["resolutions"] == [] and plain.fit_flops is None
     # CIFAR-10 is stored at 32 px: nothing to search at --resolution 32; at MnasNet's 224 px the proxy trains
     # at 32 px whatever the networks' size, so it could not tell sizes apart: not searched either
     assert SearchConfig.new(target_flops=9e6, out="x", resolution=32, data="cifar10:x").space["resolutions"] == []
-    assert SearchConfig.new(target_flops=9e6, out="x", resolution=224, max_resolution=448).space["resolutions"] == []
+    assert SearchConfig.new(target_flops=9e6, out="x", resolution=224).space["resolutions"] == []
+    with pytest.raises(UserInputError, match="proxy trains at --proxy-resolution"):
+        SearchConfig.new(target_flops=9e6, out="x", resolution=224, max_resolution=448)
+    with pytest.raises(UserInputError, match="widths are not fitted"):
+        SearchConfig.new(target_flops=9e6, out="x", resolution=32, max_resolution=48, fit_width=False)
     with pytest.raises(UserInputError, match="below --resolution 64"):
         SearchConfig.new(target_flops=9e6, out="x", resolution=64, max_resolution=48)
     with pytest.raises(UserInputError, match="FLOPs target alone"):
@@ -188,3 +192,12 @@ def test_a_search_trains_each_candidate_at_its_size_and_at_the_budget(tmp_path, 
     jobs = [json.loads(params.read_text())["job"] for params in (out / "ray").rglob("params.json")]
     assert len(jobs) == 6  # each Tune trial trained at its candidate's size
     assert all(job["train_resolution"] == job["spec"]["resolution"] in (16, 24) for job in jobs)
+
+
+def test_the_fit_and_the_sizes_are_fixed_when_a_search_starts(tmp_path):
+    from nas import api
+    from nas.cli.search import main as search_main
+
+    with pytest.raises(UserInputError, match="max_resolution: set when a search starts"):
+        api.search(out=tmp_path / "run", resume=True, max_resolution=64)
+    assert search_main(["--resume", "--out", str(tmp_path / "run"), "--no-fit-width"]) == 2

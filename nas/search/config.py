@@ -40,6 +40,33 @@ DEFAULT_WINDOW = (0.5, 1.5)  # chosen on benchmarks/controller_landscapes.py; se
 RESCORING = ("target_flops", "target_latency_ms", "w", "reward")
 
 
+def _new_space(given: dict[str, Any], fit_width: bool | None, max_resolution: int | None) -> MnasNetConfig:
+    """A new search's space (see :meth:`SearchConfig.new`): the given or default one, its widths fitted or not,
+    its input sizes searched or not."""
+    space = MnasNetConfig.from_dict(given["space"]) if given.get("space") else default_space_for(
+        given.get("resolution")).config
+    flops_only = given.get("target_flops") is not None and not given.get("target_latency_ms") and not given.get(
+        "latency_table")
+    if fit_width and not flops_only:
+        raise UserInputError("--fit-width: fits the widths to a FLOPs target alone (--target-flops without "
+                             "--target-latency)")
+    space.fit_width = flops_only if fit_width is None else bool(fit_width)
+    resolution = int(given.get("resolution", SearchConfig.resolution))
+    proxy_at_size = space.reduction_strides != [2] or given.get("proxy_resolution") == resolution
+    if max_resolution is not None:
+        why_not = (f"below --resolution {resolution}, the smallest size the search tries" if max_resolution < resolution
+                   else "the widths are not fitted (--no-fit-width, or a latency target)" if not space.fit_width
+                   else f"the proxy trains at --proxy-resolution, not at --resolution {resolution} (give "
+                        f"--space downsampling, or --proxy-resolution {resolution})" if not proxy_at_size else "")
+        if why_not:
+            raise UserInputError(f"--max-resolution {max_resolution}: {why_not}")
+    if space.fit_width and proxy_at_size and not space.resolutions and "resolution" in given:
+        largest = max_resolution or stored_resolution(str(given.get("data", SearchConfig.data)))
+        sizes = resolution_steps(resolution, largest) if largest else []
+        space.resolutions = sizes if len(sizes) > 1 else []
+    return space
+
+
 RESOLUTION_STEPS = (1.0, 1.25, 1.5, 1.75, 2.0)  # a searched input size: the stated one times these
 
 
@@ -178,23 +205,8 @@ class SearchConfig:
         stored larger than ``resolution`` (``max_resolution``: a cap; default: the data's stored size), the input
         size is searched in steps from ``resolution`` up to it (:func:`resolution_steps`): the proxy decodes the
         images once at the largest and trains each candidate at its own."""
-        space = MnasNetConfig.from_dict(given["space"]) if given.get("space") else default_space_for(
-            given.get("resolution")).config
-        flops_only = given.get("target_flops") is not None and not given.get("target_latency_ms") and not given.get(
-            "latency_table")
-        if fit_width and not flops_only:
-            raise UserInputError("--fit-width: fits the widths to a FLOPs target alone (--target-flops without "
-                                 "--target-latency)")
-        space.fit_width = flops_only if fit_width is None else bool(fit_width)
+        space = _new_space(given, fit_width, max_resolution)
         resolution = int(given.get("resolution", cls.resolution))
-        if max_resolution is not None and max_resolution < resolution:
-            raise UserInputError(f"--max-resolution {max_resolution}: below --resolution {resolution}, the "
-                                 f"smallest size the search tries")
-        proxy_at_size = space.reduction_strides != [2] or given.get("proxy_resolution") == resolution
-        if space.fit_width and proxy_at_size and not space.resolutions and "resolution" in given:
-            largest = max_resolution or stored_resolution(str(given.get("data", cls.data)))
-            space.resolutions = resolution_steps(resolution, largest) if largest else []
-            space.resolutions = space.resolutions if len(space.resolutions) > 1 else []
         given = {**given, "space": space.to_dict()}
         if MnasNetSpace(space).searches_resolution and "proxy_resolution" not in given:
             given = {**given, "proxy_resolution": max(space.resolutions)}
@@ -211,9 +223,8 @@ class SearchConfig:
         reward (which does not use it)."""
         out = self.proxy.warnings()
         space = self.search_space()
-        if space.searches_resolution:
-            pass  # each candidate trains at its own size, from images decoded at the largest
-        elif space.searches_strides and self.proxy_resolution != self.resolution:
+        # (with the size searched, each candidate trains at its own, from images decoded at the largest)
+        if space.searches_strides and not space.searches_resolution and self.proxy_resolution != self.resolution:
             out.append(f"warning: the space searches the downsampling, but the proxy trains at "
                        f"{self.proxy_resolution} px and the networks run at {self.resolution} px (--resolution): "
                        f"the strides are chosen for {self.proxy_resolution} px; give --resolution as your images' "
