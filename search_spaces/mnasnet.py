@@ -72,6 +72,9 @@ class MnasNetConfig:
     # land just under the run's target; the filter multipliers then set the blocks' widths relative to each
     # other. False: MnasNet's space as the paper has it (each network's FLOPs follow from its choices)
     fit_width: bool = False
+    # the smallest and largest factor a fitted network's widths may take (saved with the run: they decide what
+    # its choices decode to); below x0.25 most layers sit at the 8-channel floor of the rounding
+    fit_bounds: list[float] = field(default_factory=lambda: [0.25, 2.0])
     # input sizes the networks may run at (decision input.resolution); [] or one value: the size is the run's
     resolutions: list[int] = field(default_factory=list)
     activation: str = "swish"
@@ -99,6 +102,9 @@ class MnasNetConfig:
         self.resolutions = sorted(self.resolutions)
         if not isinstance(self.fit_width, bool):
             raise SpaceError(f"fit_width: {self.fit_width!r} must be true or false")
+        self.fit_bounds = [float(b) for b in self.fit_bounds]
+        if len(self.fit_bounds) != 2 or not 0.05 <= self.fit_bounds[0] <= self.fit_bounds[1] <= 8:
+            raise SpaceError(f"fit_bounds: {self.fit_bounds} must be [low, high] with 0.05 <= low <= high <= 8")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], where: str = "space") -> "MnasNetConfig":
@@ -147,6 +153,8 @@ class MnasNetConfig:
         for name, before in (("reduction_strides", [2]), ("fit_width", False), ("resolutions", [])):
             if values[name] == before:  # as before the field existed: older tables and runs still match
                 del values[name]
+        if not self.fit_width:  # the bounds of a fit decide nothing in a space that does not fit
+            del values["fit_bounds"]
         text = json.dumps(values, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 

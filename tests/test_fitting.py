@@ -201,3 +201,16 @@ def test_the_fit_and_the_sizes_are_fixed_when_a_search_starts(tmp_path):
     with pytest.raises(UserInputError, match="max_resolution: set when a search starts"):
         api.search(out=tmp_path / "run", resume=True, max_resolution=64)
     assert search_main(["--resume", "--out", str(tmp_path / "run"), "--no-fit-width"]) == 2
+
+
+def test_a_spaces_fit_bounds_are_saved_with_it_and_bound_every_fit():
+    assert tuple(MnasNetConfig().fit_bounds) == FIT_BOUNDS
+    narrow, wide = fitted_space(), fitted_space(fit_bounds=[0.4, 1.5])
+    assert narrow.fingerprint != wide.fingerprint  # they decode the same choices to other networks
+    assert space_named("mnasnet").fingerprint == MnasNetSpace(MnasNetConfig(fit_bounds=[0.4, 1.5])).fingerprint
+    decoder = CandidateDecoder(wide, 32, 10, fit_flops=8.75e6)
+    rng = np.random.default_rng(4)
+    widths = [decoder(wide.sample(rng)).provenance["width_fit"] for _ in range(60)]
+    assert min(widths) == 0.4 and max(widths) <= 1.5
+    with pytest.raises(ValueError, match="fit_bounds"):
+        MnasNetConfig(fit_bounds=[0.5, 0.4])

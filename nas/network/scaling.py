@@ -77,9 +77,9 @@ def _widths(spec: ArchSpec, width: float) -> dict[str, Any]:
             "head_channels": round_filters(spec.head_channels, width), "blocks": blocks}
 
 
-# the factor a fitted network's widths may take: below x0.25 most of MnasNet's layers are at the 8-channel floor
-# of the rounding (a network of 8-channel blocks), above x2 the space's widest blocks reach 800 channels; a
-# network that needs a factor outside lands off the budget and the search's window screens it
+# the factor a fitted network's widths may take by default (a space's fit_bounds): below x0.25 most of MnasNet's
+# layers are at the 8-channel floor of the rounding (a network of 8-channel blocks), above x2 the space's widest
+# blocks reach 800 channels; a network that needs a factor outside lands off the budget and the window screens it
 FIT_BOUNDS = (0.25, 2.0)
 FIT_STEP = 0.01  # the factor's grain: one hundredth, as the hand fix's widths have always been chosen
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-from nas.network.scaling import FIT_BOUNDS, analytic_flops, fit_width, widened
+from nas.network.scaling import analytic_flops, fit_width, widened
 from search_spaces.mnasnet import MnasNetSpace
 from search_spaces.spec import ArchSpec
 
@@ -24,8 +24,14 @@ class CandidateDecoder:
         shape = self.shape(choices, name)
         if self.fit_flops is None:
             return shape
-        fitted, width = fit_width(shape, self.fit_flops)
+        fitted, width = fit_width(shape, self.fit_flops, self.bounds)
         return fitted.replace(provenance={**shape.provenance, "width_fit": width})
+
+    @property
+    def bounds(self) -> tuple[float, float]:
+        """The smallest and largest factor of a fit (the space's ``fit_bounds``)."""
+        low, high = self.space.config.fit_bounds
+        return low, high
 
     def summary(self, choices: Sequence[int]) -> str:
         """The network's notation (as trials.csv's summary), with its input size when the space searches it."""
@@ -44,7 +50,7 @@ class CandidateDecoder:
         if self.fit_flops is None:
             flops = analytic_flops(shape)
             return flops, flops
-        return analytic_flops(widened(shape, FIT_BOUNDS[0])), analytic_flops(widened(shape, FIT_BOUNDS[1]))
+        return analytic_flops(widened(shape, self.bounds[0])), analytic_flops(widened(shape, self.bounds[1]))
 
     def fits_in(self, choices: Sequence[int], low: float, high: float) -> bool:
         """Whether ``choices``, fitted, land within ``low``..``high`` FLOPs: a fitted network lands at the budget

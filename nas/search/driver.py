@@ -121,10 +121,8 @@ def target_warning(config: SearchConfig, space: MnasNetSpace, num_classes: int) 
 
     if not config.target_flops:
         return None
-    from nas.network.scaling import FIT_BOUNDS
-
-    low, high = space_flops_range(space, config.resolution, num_classes,
-                                  widths=FIT_BOUNDS if config.fit_flops else (1.0, 1.0))
+    bounds = tuple(space.config.fit_bounds) if config.fit_flops else (1.0, 1.0)
+    low, high = space_flops_range(space, config.resolution, num_classes, widths=bounds)
     target = config.target_flops
     if low <= target <= high:
         return None
@@ -132,7 +130,7 @@ def target_warning(config: SearchConfig, space: MnasNetSpace, num_classes: int) 
     hint = ""
     if target < 1e6 and low <= target * 1e6 <= high:
         hint = f"; did you mean --target-flops {target:g}M?"
-    fitted = f", widths fitted x{FIT_BOUNDS[0]:g} to x{FIT_BOUNDS[1]:g}" if config.fit_flops else ""
+    fitted = f", widths fitted x{bounds[0]:g} to x{bounds[1]:g}" if config.fit_flops else ""
     return (f"warning: --target-flops {_flops_text(target)} is {where} network this search space builds at "
             f"{config.resolution} px (about {_flops_text(low)} to {_flops_text(high)}{fitted}){hint}")
 
@@ -291,7 +289,8 @@ def train_candidates(session: Session, data: Any, remaining: int, trainable: Cal
         log(f"after the search: {config.finalists} finalist{'s' * (config.finalists > 1)} by proxy reward, the "
             f"space's nearest EfficientNet-B0{' and B0 with a stride-1 stem narrowed to the target' * hand_fix} "
             f"trained {config.finalist_epochs:g} epochs each with nas-train's recipe "
-            f"at {config.resolution} px, the best on the held-out split kept (--finalists 0: the proxy's winner, no "
+            f"at {'its own input size' if searcher.space.searches_resolution else f'{config.resolution} px'}, the "
+            f"best on the held-out split kept (--finalists 0: the proxy's winner, no "
             f"training)")
     log(NOTATION)
     searcher.cache = cache = open_cache(config, {"proxy": data}, _warn)
