@@ -158,18 +158,17 @@ def test_the_default_space_searches_the_downsampling_for_small_images_only():
     from search_spaces.mnasnet import space_named
 
     strided, paper = space_named("downsampling").config.to_dict(), space_named("mnasnet").config.to_dict()
-    fitted = {**strided, "fit_width": True}, {**paper, "fit_width": True}  # a FLOPs target: widths fitted
-    for resolution, space, proxy in ((32, fitted[0], 32), (64, fitted[0], 64), (65, fitted[1], 32),
-                                     (224, fitted[1], 32)):
+    for resolution, space, proxy in ((32, strided, 32), (64, strided, 64), (65, paper, 32), (224, paper, 32)):
         config = SearchConfig.new(target_flops=9e6, out="x", resolution=resolution)
         assert (config.space, config.proxy_resolution) == (space, proxy)
-    assert SearchConfig.new(target_flops=9e6, out="x").space == fitted[1]  # no resolution given: 224 px
-    latency = SearchConfig.new(target_flops=None, target_latency_ms=5.0, latency_table="t.json", out="x")
-    assert latency.space == paper and latency.fit_flops is None  # a latency target: nothing fitted
+    assert SearchConfig.new(target_flops=9e6, out="x").space == paper  # no resolution given: 224 px
     given = SearchConfig.new(target_flops=9e6, out="x", resolution=32, space=paper)  # what the user gave wins
-    assert given.space == fitted[1] and given.start_from == () and given.proxy_resolution == 32
-    as_the_paper = SearchConfig.new(target_flops=9e6, out="x", resolution=32, space=paper, fit_width=False)
-    assert as_the_paper.space == paper  # MnasNet's space as the paper has it: one flag away
+    assert given.space == paper and given.start_from == () and given.proxy_resolution == 32
+    fitted = SearchConfig.new(target_flops=9e6, out="x", resolution=32, space=paper, fit_width=True)
+    assert fitted.space == {**paper, "fit_width": True} and fitted.fit_flops == 9e6  # one flag away
+    latency = SearchConfig.new(target_flops=None, target_latency_ms=5.0, latency_table="t.json", out="x",
+                               space={**paper, "fit_width": True})
+    assert latency.space == paper and latency.fit_flops is None  # a latency target: nothing fitted
 
 
 def test_a_new_search_on_a_users_data_trains_its_finalists_by_default():

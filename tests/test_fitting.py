@@ -110,35 +110,39 @@ def test_resolution_steps_run_from_the_stated_size_to_the_stored_one():
 
 
 def test_a_new_search_fits_widths_and_searches_sizes_up_to_the_stored_one():
-    config = SearchConfig.new(target_flops=9e6, out="x", resolution=32, max_resolution=48)
+    assert not SearchConfig.new(target_flops=9e6, out="x", resolution=32).space["fit_width"]  # off by default
+    config = SearchConfig.new(target_flops=9e6, out="x", resolution=32, max_resolution=48, fit_width=True)
     assert config.space["fit_width"] and config.space["resolutions"] == [32, 40, 48]
     assert config.proxy_resolution == 48  # decoded once at the largest; each candidate trains at its own
     assert config.fit_flops == 9e6
-    assert SearchConfig.new(target_flops=9e6, out="x", resolution=32, window=(0.5, 0.8)).fit_flops == 9e6 * 0.8
+    assert SearchConfig.new(target_flops=9e6, out="x", resolution=32, window=(0.5, 0.8),
+                            fit_width=True).fit_flops == 9e6 * 0.8
     plain = SearchConfig.new(target_flops=9e6, out="x", resolution=32, data="npz:missing.npz", fit_width=False)
     assert not plain.space["fit_width"] and plain.space["resolutions"] == [] and plain.fit_flops is None
     # CIFAR-10 is stored at 32 px: nothing to search at --resolution 32; at MnasNet's 224 px the proxy trains
     # at 32 px whatever the networks' size, so it could not tell sizes apart: not searched either
-    assert SearchConfig.new(target_flops=9e6, out="x", resolution=32, data="cifar10:x").space["resolutions"] == []
-    assert SearchConfig.new(target_flops=9e6, out="x", resolution=224).space["resolutions"] == []
+    assert SearchConfig.new(target_flops=9e6, out="x", resolution=32, data="cifar10:x",
+                            fit_width=True).space["resolutions"] == []
+    assert SearchConfig.new(target_flops=9e6, out="x", resolution=224, fit_width=True).space["resolutions"] == []
     with pytest.raises(UserInputError, match="proxy trains at --proxy-resolution"):
-        SearchConfig.new(target_flops=9e6, out="x", resolution=224, max_resolution=448)
+        SearchConfig.new(target_flops=9e6, out="x", resolution=224, max_resolution=448, fit_width=True)
     with pytest.raises(UserInputError, match="widths are not fitted"):
         SearchConfig.new(target_flops=9e6, out="x", resolution=32, max_resolution=48, fit_width=False)
     with pytest.raises(UserInputError, match="below --resolution 64"):
-        SearchConfig.new(target_flops=9e6, out="x", resolution=64, max_resolution=48)
+        SearchConfig.new(target_flops=9e6, out="x", resolution=64, max_resolution=48, fit_width=True)
     with pytest.raises(UserInputError, match="FLOPs target alone"):
         SearchConfig.new(target_flops=None, target_latency_ms=3.0, latency_table="t.json", out="x", fit_width=True)
     with pytest.raises(UserInputError, match="proxy decodes the images at the largest"):
-        SearchConfig.new(target_flops=9e6, out="x", resolution=32, max_resolution=48, proxy_resolution=32)
+        SearchConfig.new(target_flops=9e6, out="x", resolution=32, max_resolution=48, proxy_resolution=32,
+                         fit_width=True)
 
 
 def test_a_fitted_run_refuses_another_target_on_resume():
-    config = SearchConfig.new(target_flops=9e6, out="x", resolution=32)
+    config = SearchConfig.new(target_flops=9e6, out="x", resolution=32, fit_width=True)
     with pytest.raises(UserInputError, match="fits every network's widths"):
         config.resumed({"target_flops": 5e6})
     assert config.resumed({"trials": 80}).trials == 80
-    unfitted = SearchConfig.new(target_flops=9e6, out="x", resolution=32, fit_width=False)
+    unfitted = SearchConfig.new(target_flops=9e6, out="x", resolution=32)
     assert unfitted.resumed({"target_flops": 5e6}).target_flops == 5e6  # rescored, as before
 
 
@@ -169,7 +173,7 @@ def test_a_search_trains_each_candidate_at_its_size_and_at_the_budget(tmp_path, 
 
     out = tmp_path / "run"
     code = search_main(["--data", "synthetic:classes=3,images=400", "--steps", "2", "--batch-size", "16",
-                        "--resolution", "16", "--max-resolution", "24", "--space", "downsampling",
+                        "--resolution", "16", "--max-resolution", "24", "--space", "downsampling", "--fit-width",
                         "--target-flops", "5M", "--cpus-per-trial", "1", "--scheduler", "none", "--trials", "6",
                         "--controller", "random", "--seed", "3", "--out", str(out)])
     assert code == 0

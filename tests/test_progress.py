@@ -78,9 +78,9 @@ def test_with_fitted_widths_the_range_is_the_fits_reach():
     from nas.search.config import SearchConfig
     from nas.search.driver import target_warning
 
-    fitted = SearchConfig.new(target_flops=20_000_000, out="x")
+    fitted = SearchConfig.new(target_flops=20_000_000, out="x", fit_width=True)
     assert fitted.fit_flops and target_warning(fitted, fitted.search_space(), 1000) is None
-    plain = SearchConfig.new(target_flops=20_000_000, out="x", fit_width=False)
+    plain = SearchConfig.new(target_flops=20_000_000, out="x")
     assert "below the smallest network" in target_warning(plain, plain.search_space(), 1000)
-    tiny = SearchConfig.new(target_flops=2_000_000, out="x")
+    tiny = SearchConfig.new(target_flops=2_000_000, out="x", fit_width=True)
     assert "widths fitted x0.25 to x2" in target_warning(tiny, tiny.search_space(), 1000)

@@ -42,7 +42,8 @@ def _search(tmp_path, name, *extra):
 
 
 def test_end_to_end_search_writes_every_output(tmp_path, capsys):
-    code, out = _search(tmp_path, "run", "--trials", "4", "--controller", "evolution", "--concurrency", "2")
+    code, out = _search(tmp_path, "run", "--trials", "4", "--controller", "evolution", "--concurrency", "2",
+                        "--fit-width")  # every candidate fitted to the 5M target
     assert code == 0
     printed = capsys.readouterr().out
     assert "top 4 of 4 candidates (4 trained)" in printed
@@ -375,12 +376,12 @@ def test_more_gpus_than_the_cluster_has_is_a_usage_error(tmp_path, capsys):
 def test_resume_with_a_new_target_rescores_the_recorded_trials(tmp_path, capsys):
     """A run whose widths are not fitted (each network's FLOPs its own) is rescored for a new target; a fitted
     run refuses one (its networks would change with it)."""
-    code, fitted = _search(tmp_path, "fitted", "--trials", "1", "--controller", "random")
+    code, fitted = _search(tmp_path, "fitted", "--trials", "1", "--controller", "random", "--fit-width")
     assert code == 0
     capsys.readouterr()
     assert search_main(["--resume", "--out", str(fitted), "--target-flops", "10M"]) == 2
     assert "fits every network's widths to its FLOPs target" in capsys.readouterr().err
-    code, out = _search(tmp_path, "rescore", "--trials", "2", "--controller", "ppo", "--no-fit-width")
+    code, out = _search(tmp_path, "rescore", "--trials", "2", "--controller", "ppo")
     assert code == 0
     before = pd.read_csv(out / "trials.csv")
     assert search_main(["--resume", "--out", str(out), "--trials", "3", "--target-flops", "10M", "--w", "-0.5"]) == 0
@@ -423,9 +424,7 @@ def test_a_run_keeps_its_space_and_resume_rejects_a_different_definition(tmp_pat
     assert code == 0
     saved = json.loads((out / "search.json").read_text())
     kept = MnasNetConfig.from_json(out / "space.json")  # the run's space beside its records, a space file itself
-    given = MnasNetConfig.from_json(space_file)
-    given.fit_width = True  # a FLOPs target: the run fits the widths of the space it was given
-    assert saved["space_fingerprint"] == kept.fingerprint() == given.fingerprint()
+    assert saved["space_fingerprint"] == kept.fingerprint() == MnasNetConfig.from_json(space_file).fingerprint()
     run = open_run(out)
     assert run.space.config == kept and len(run.space) == 18
     for record in run.records():  # every trial decodes, in the run's own space, to what the search trained
@@ -459,8 +458,8 @@ def test_a_search_over_the_downsampling_space_trains_at_the_resolution_its_netwo
     assert search_main(argv + ["--trials", "3", "--controller", "random", "--out", str(out)]) == 0
     printed = capsys.readouterr()
     assert "warning" not in printed.err
-    assert "search space: downsampling searched: the stem and each reducing block choose stride 2 or 1; every " \
-           "network's width fitted to the budget; 47 decisions" in printed.out
+    assert "search space: downsampling searched: the stem and each reducing block choose stride 2 or 1; 47 " \
+           "decisions" in printed.out
     run = open_run(out)
     assert run.config.proxy_resolution == run.config.resolution == 16 and len(run.space) == 47
     b0 = load_spec(Path(REFERENCES) / "efficientnet_b0.json")
@@ -475,14 +474,13 @@ def test_a_search_over_the_downsampling_space_trains_at_the_resolution_its_netwo
 
 def test_a_second_search_on_the_same_proxy_is_served_from_the_cache(tmp_path, capsys, private_cache_dir):
     """Evolution's first proposals are random and do not depend on rewards: the same seed proposes them again."""
-    code, first = _search(tmp_path, "first", "--trials", "3", "--controller", "evolution", "--no-fit-width")
+    code, first = _search(tmp_path, "first", "--trials", "3", "--controller", "evolution")
     assert code == 0
     import sqlite3
 
     with sqlite3.connect(private_cache_dir / "results.sqlite") as db:
         assert db.execute("SELECT COUNT(*) FROM results").fetchone()[0] == 3
-    code, second = _search(tmp_path, "second", "--trials", "3", "--controller", "evolution", "--target-flops", "9M",
-                           "--no-fit-width")  # fitted to another target, the networks would be others
+    code, second = _search(tmp_path, "second", "--trials", "3", "--controller", "evolution", "--target-flops", "9M")
     assert code == 0
     a, b = pd.read_csv(first / "trials.csv"), pd.read_csv(second / "trials.csv")
     assert list(a["source"]) == ["trained"] * 3 and list(b["source"]) == ["cache"] * 3
@@ -492,8 +490,7 @@ def test_a_second_search_on_the_same_proxy_is_served_from_the_cache(tmp_path, ca
     printed = capsys.readouterr().out
     assert "finished 3 candidates in " in printed and "(3 from the cache, 0 screened out by FLOPs)" in printed
     assert sorted(_finished_lines(printed.split("outputs in")[1])) == [0, 1, 2]  # the second run: 3 lines
-    code, third = _search(tmp_path, "third", "--trials", "2", "--controller", "evolution", "--no-cache",
-                          "--no-fit-width")
+    code, third = _search(tmp_path, "third", "--trials", "2", "--controller", "evolution", "--no-cache")
     assert code == 0 and list(pd.read_csv(third / "trials.csv")["source"]) == ["trained"] * 2
 
 

@@ -68,13 +68,15 @@ def _search_parser() -> ArgumentParser:
                    help="scale every candidate's widths (stem, blocks, head) by one factor (x0.25 to x2) so that "
                         "its FLOPs land just under --target-flops; the space's filter choices then set the "
                         "blocks' widths relative to each other. --no-fit-width: the space's networks as decoded "
-                        "(with --space mnasnet: MnasNet's space as the paper has it) (default: on with "
-                        "--target-flops alone)")
+                        "(with --space mnasnet: MnasNet's space as the paper has it) (default: off, or as a "
+                        "--space file says; on CIFAR-10 fitted searches found no better network: "
+                        "docs/results-real-data.md)")
     p.add_argument("--max-resolution", type=positive_int, metavar="PX",
-                   help="search the input size from --resolution up to this (steps of x1.25 to x2, multiples of "
-                        "8), each candidate's widths fitted to the budget at its size; needs the width fitted and "
-                        "the proxy at the networks' size (the downsampling space) (default: the size your images "
-                        "are stored at, the median shorter side: nothing searched when it is --resolution or less)")
+                   help="with --fit-width: search the input size from --resolution up to this (steps of x1.25 to "
+                        "x2, multiples of 8), each candidate fitted to the budget at its size; needs the proxy at "
+                        "the networks' size (the downsampling space) (default with --fit-width: the size your "
+                        "images are stored at, the median shorter side: nothing searched when it is --resolution "
+                        "or less)")
     add_proxy_arguments(p)
     p.add_argument("--finalists", type=non_negative_int, metavar="K",
                    help="after the search, train the K best candidates by proxy reward and the space's nearest "

@@ -40,6 +40,11 @@ DEFAULT_WINDOW = (0.5, 1.5)  # chosen on benchmarks/controller_landscapes.py; se
 RESCORING = ("target_flops", "target_latency_ms", "w", "reward")
 
 
+# widths fitted to the budget only when asked (--fit-width, or a space file's fit_width): measured on CIFAR-10,
+# fitted searches found networks that real training ranked below the space's B0 (docs/results-real-data.md)
+FIT_BY_DEFAULT = False
+
+
 def _new_space(given: dict[str, Any], fit_width: bool | None, max_resolution: int | None) -> MnasNetConfig:
     """A new search's space (see :meth:`SearchConfig.new`): the given or default one, its widths fitted or not,
     its input sizes searched or not."""
@@ -50,12 +55,13 @@ def _new_space(given: dict[str, Any], fit_width: bool | None, max_resolution: in
     if fit_width and not flops_only:
         raise UserInputError("--fit-width: fits the widths to a FLOPs target alone (--target-flops without "
                              "--target-latency)")
-    space.fit_width = flops_only if fit_width is None else bool(fit_width)
+    wanted = bool(fit_width) if fit_width is not None else space.fit_width or FIT_BY_DEFAULT
+    space.fit_width = wanted and flops_only
     resolution = int(given.get("resolution", SearchConfig.resolution))
     proxy_at_size = space.reduction_strides != [2] or given.get("proxy_resolution") == resolution
     if max_resolution is not None:
         why_not = (f"below --resolution {resolution}, the smallest size the search tries" if max_resolution < resolution
-                   else "the widths are not fitted (--no-fit-width, or a latency target)" if not space.fit_width
+                   else "the widths are not fitted (give --fit-width; not with a latency target)" if not space.fit_width
                    else f"the proxy trains at --proxy-resolution, not at --resolution {resolution} (give "
                         f"--space downsampling, or --proxy-resolution {resolution})" if not proxy_at_size else "")
         if why_not:
@@ -200,8 +206,8 @@ class SearchConfig:
         such as ``synthetic``) ``finalists`` defaults to FINALISTS_ON_REAL_DATA.
 
         The space (given, or the default of the size, ``default_space_for``) fits every network's widths to a
-        FLOPs target unless ``fit_width`` is False (not with a latency target: a latency table predicts only the
-        widths it was measured at). When it fits, the proxy trains at the networks' size and the images are
+        FLOPs target when ``fit_width`` is True (None: as the space says; never with a latency target: a latency
+        table predicts only the widths it was measured at). When it fits, the proxy trains at the networks' size and the images are
         stored larger than ``resolution`` (``max_resolution``: a cap; default: the data's stored size), the input
         size is searched in steps from ``resolution`` up to it (:func:`resolution_steps`): the proxy decodes the
         images once at the largest and trains each candidate at its own."""
