@@ -86,9 +86,9 @@ FIT_STEP = 0.01  # the factor's grain: one hundredth, as the hand fix's widths h
 
 def analytic_flops(spec: ArchSpec) -> int:
     """The spec's FLOPs at its own resolution, counted from the spec alone (fvcore's totals, exactly)."""
-    from nas.network.counting import profile
+    from nas.network.analytic import analytic_rows
 
-    return profile(spec, method="analytic")["flops"]
+    return sum(row.flops for row in analytic_rows(spec, spec.resolution, None))
 
 
 def fit_width(spec: ArchSpec, budget_flops: float, bounds: tuple[float, float] = FIT_BOUNDS,
