@@ -33,11 +33,6 @@ class CandidateDecoder:
         low, high = self.space.config.fit_bounds
         return low, high
 
-    def summary(self, choices: Sequence[int]) -> str:
-        """The network's notation (as trials.csv's summary), with its input size when the space searches it."""
-        spec = self(choices)
-        return spec.notation() + (f" at {spec.resolution}px" if self.space.searches_resolution else "")
-
     def shape(self, choices: Sequence[int], name: str = "candidate") -> ArchSpec:
         """The network as the space decodes it, before any fit."""
         return self.space.decode(list(choices), resolution=self.resolution, num_classes=self.num_classes,

@@ -40,11 +40,6 @@ DEFAULT_WINDOW = (0.5, 1.5)  # chosen on benchmarks/controller_landscapes.py; se
 RESCORING = ("target_flops", "target_latency_ms", "w", "reward")
 
 
-# widths fitted to the budget only when asked (--fit-width, or a space file's fit_width): measured on CIFAR-10,
-# fitted searches found networks that real training ranked below the space's B0 (docs/results-real-data.md)
-FIT_BY_DEFAULT = False
-
-
 def _new_space(given: dict[str, Any], fit_width: bool | None, max_resolution: int | None) -> MnasNetConfig:
     """A new search's space (see :meth:`SearchConfig.new`): the given or default one, its widths fitted or not,
     its input sizes searched or not."""
@@ -55,7 +50,9 @@ def _new_space(given: dict[str, Any], fit_width: bool | None, max_resolution: in
     if fit_width and not flops_only:
         raise UserInputError("--fit-width: fits the widths to a FLOPs target alone (--target-flops without "
                              "--target-latency)")
-    wanted = bool(fit_width) if fit_width is not None else space.fit_width or FIT_BY_DEFAULT
+    # fitted only when asked (--fit-width, or a space file's fit_width): on CIFAR-10 fitted searches found networks
+    # real training ranked below the space's B0 (docs/results-real-data.md)
+    wanted = bool(fit_width) if fit_width is not None else space.fit_width
     space.fit_width = wanted and flops_only
     resolution = int(given.get("resolution", SearchConfig.resolution))
     proxy_at_size = space.reduction_strides != [2] or given.get("proxy_resolution") == resolution
@@ -264,9 +261,10 @@ class SearchConfig:
             raise ValueError(f"target {self.target_flops!r} not counted yet (with_counted_target)")
         return float(self.target_flops) * min(1.0, self.window[1])
 
-    def decoder(self, num_classes: int) -> CandidateDecoder:
-        """How this run's choices become networks (``num_classes``: the data's, unless the run sets its own)."""
-        return CandidateDecoder(self.search_space(), self.resolution, self.num_classes or num_classes,
+    def decoder(self, num_classes: int, space: MnasNetSpace | None = None) -> CandidateDecoder:
+        """How this run's choices become networks (``num_classes``: the data's, unless the run sets its own;
+        ``space``: the run's space when the caller holds it already, else built from ``self.space``)."""
+        return CandidateDecoder(space or self.search_space(), self.resolution, self.num_classes or num_classes,
                                 self.fit_flops)
 
     def sizing(self, num_classes: int) -> Sizing:

@@ -34,7 +34,7 @@ from nas.training.budget import rung_steps
 from nas.versions import versions
 from search_spaces.mnasnet import MnasNetSpace
 from nas.search.proxy_evidence import evidence_line
-from search_spaces.spec import NOTATION
+from search_spaces.spec import NOTATION, spec_from_dict
 
 
 @dataclass
@@ -305,8 +305,14 @@ def train_candidates(session: Session, data: Any, remaining: int, trainable: Cal
             log(f"{config.trials} candidates by {config.controller} on {runner.where}: "
                 f"{runner.resources.describe()}; target {config.describe_target()}, {config.describe_reward()}; "
                 f"cache: {_describe_cache(cache)}")
-            progress, summary = session.progress, searcher.decoder.summary
-            events = JobEvents(on_start=lambda c: progress.trial_started(int(c["trial"]), summary(c["choices"])),
+            progress, sized = session.progress, session.space.searches_resolution
+
+            def started(trial_config: dict[str, Any]) -> None:  # the network the job trains, as recorded
+                spec = spec_from_dict(trial_config["job"]["spec"])
+                progress.trial_started(int(trial_config["trial"]),
+                                       spec.notation() + (f" at {spec.resolution}px" if sized else ""))
+
+            events = JobEvents(on_start=started,
                                on_tick=progress.tick)
             storage = session.run_dir / "ray"
             runner.run(searcher, {"proxy": data}, storage=storage, name=next_experiment_name(storage),

@@ -42,7 +42,7 @@ def write_best(run_dir: Path, space: MnasNetSpace, config: SearchConfig, num_cla
     the name of the start point it is, if any); with a latency objective its predicted latency, and with
     ``measure`` (at the end, with no trial running) its latency measured here when this machine is the table's
     device."""
-    spec = config.decoder(num_classes)(record["choices"], name=f"{Path(config.out).name}-b0")
+    spec = config.decoder(num_classes, space)(record["choices"], name=f"{Path(config.out).name}-b0")
     metrics = {"flops": record["flops"], "params": record["params"], "proxy_accuracy": record["accuracy"],
                "reward": record["reward"]}
     if record.get("latency_ms"):

@@ -50,7 +50,7 @@ class SearchRun:
     def decode(self, choices: list[int], name: str, num_classes: int | None = None) -> ArchSpec:
         """A trial's choices as the network they are in this run: its space's, at the search's resolution (or
         the one they pick), its widths fitted to the target where the run fits them."""
-        return self.config.decoder(num_classes or self.num_classes())(choices, name=name)
+        return self.config.decoder(num_classes or self.num_classes(), self.space)(choices, name=name)
 
     def trial_spec(self, trial: int) -> ArchSpec:
         """Trial ``trial`` as a B0 spec with its proxy figures in ``metrics`` and where it came from in

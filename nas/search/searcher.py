@@ -96,7 +96,7 @@ class ControllerSearcher(Searcher):
         self.num_classes, self.listener, self.cache = num_classes, listener, cache
         self.rungs, self.latency_table = tuple(rungs), latency_table
         self.budget = config.budget()
-        self.decoder = config.decoder(num_classes)  # choices -> the network trained (widths fitted to the target)
+        self.decoder = config.decoder(num_classes, space)  # choices -> the network trained (widths fitted to the target)
         self.records: list[TrialRecord] = []
         self.evaluated: dict[tuple[int, ...], TrialRecord] = {}
         self.told: set[int] = set()  # trials the controller has been told
