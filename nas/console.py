@@ -1,15 +1,78 @@
-"""The default line printer of the commands, and wording they share (durations, the reward).
+"""What the toolkit says while it works, through the ``nas`` logger; the commands' console output.
 
-A module-level function rather than ``print`` itself: objects that keep it (a recorder, a cache) are pickled
-by Ray Tune with the searcher, and ``print`` pickles by name as ``builtins.print``, which Ray's tqdm
-integration replaces in the driver (``RAY_TQDM_PATCH_PRINT``): pickling then fails.
+A library call (``nas.api``) is silent unless its caller listens: every line goes to ``logging.getLogger("nas")``
+(progress at INFO, warnings at WARNING), which has only a NullHandler, as a library's logger should. The
+commands install :func:`console_output` for their run: INFO lines on stdout, warnings on stderr, exactly as
+printed before; ``--quiet`` keeps the warnings only. A caller replaces it with a handler of its own, or uses
+``with console_output():`` for the commands' output.
+
+``say`` and ``warn`` are module-level functions rather than bound methods: objects that keep them (a recorder,
+a cache) are pickled by Ray Tune with the searcher, and pickle them by name.
 """
 from __future__ import annotations
 
+import contextlib
+import logging
+import sys
+from typing import Iterator
+
+LOGGER = logging.getLogger("nas")
+LOGGER.addHandler(logging.NullHandler())
+
 
 def say(line: str) -> None:
-    """Print one line to stdout, flushed."""
-    print(line, flush=True)
+    """One line of progress (INFO on the ``nas`` logger)."""
+    LOGGER.info(line)
+
+
+def warn(line: str) -> None:
+    """One warning line (WARNING on the ``nas`` logger)."""
+    LOGGER.warning(line)
+
+
+class ConsoleHandler(logging.Handler):
+    """The commands' output: INFO and below on stdout, WARNING and above on stderr, each line flushed.
+
+    The streams are looked up at each line (``sys.stdout`` as it is then), so a redirected stream is used."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        stream = sys.stderr if record.levelno >= logging.WARNING else sys.stdout
+        try:
+            stream.write(self.format(record) + "\n")
+            stream.flush()
+        except (OSError, ValueError):  # the reader went away: nothing more can be said
+            pass
+
+
+def console_handler() -> ConsoleHandler | None:
+    """The console output in place now, if any."""
+    return next((h for h in LOGGER.handlers if isinstance(h, ConsoleHandler)), None)
+
+
+def live_console() -> bool:
+    """Whether a status line may be drawn: the console output is on, not quiet, and stdout is a terminal."""
+    handler = console_handler()
+    return handler is not None and LOGGER.level <= logging.INFO and sys.stdout.isatty()
+
+
+@contextlib.contextmanager
+def console_output(quiet: bool = False) -> Iterator[None]:
+    """Print what the toolkit says for the duration (the commands' output; ``quiet``: warnings only), then put
+    the ``nas`` logger back as it was."""
+    if console_handler() is not None:  # already on (a command calling another): keep the outer one
+        yield
+        return
+    handler = ConsoleHandler()
+    level, propagate = LOGGER.level, LOGGER.propagate
+    LOGGER.addHandler(handler)
+    LOGGER.setLevel(logging.WARNING if quiet else logging.INFO)
+    LOGGER.propagate = False  # a root handler of the caller's would print every line twice
+    try:
+        yield
+    finally:
+        LOGGER.removeHandler(handler)
+        LOGGER.setLevel(level)
+        LOGGER.propagate = propagate
 
 
 def human_duration(seconds: float) -> str:

@@ -7,15 +7,20 @@ Ray for a server that is gone (where no Python signal handler runs), and Ray's c
 its own words. So while a command holds a local Ray instance, a watch thread (``watch_ray``) checks that its
 processes are alive; when one has died after a SIGTERM the command prints its stop line (``on_stop``) and exits
 143 at once (without a SIGTERM: a one-line failure, exit 1). What it had finished was written as it finished
-(trials.csv, checkpoints), and ``--resume`` continues from there."""
+(trials.csv, checkpoints), and ``--resume`` continues from there.
+
+Only a command exits its process (:func:`as_command`, which ``run_command`` enters): a library call
+(``nas.api``) never ends its caller's process, and puts back the signal handlers it found
+(:func:`handlers_kept`)."""
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
 import threading
 import time
-from typing import Callable
+from typing import Callable, Iterator
 
 TERMINATED = threading.Event()  # set once this process has received SIGTERM
 WATCH_SECONDS = 0.5  # how often the watch looks at the local Ray instance
@@ -28,6 +33,34 @@ class _Watch:
     resume: str | None = None  # the command that continues the run, when there is one
     exit_code: Callable[[], int | None] | None = None  # None while alive; the server's exit status once dead
     thread: threading.Thread | None = None
+    command = False  # whether this process runs a command (which may exit it), not a library call
+
+
+@contextlib.contextmanager
+def as_command(prog: str) -> Iterator[None]:
+    """For the duration, this process is the command ``prog``'s own: a dead Ray instance under it exits it."""
+    _Watch.prog, _Watch.resume, _Watch.command = prog, None, True
+    try:
+        yield
+    finally:
+        watch_ray(None)
+        _Watch.prog, _Watch.resume, _Watch.command = "nas", None, False
+
+
+@contextlib.contextmanager
+def handlers_kept() -> Iterator[None]:
+    """Put back the SIGINT and SIGTERM handlers in place now when the block ends (Ray's init, Tune's run and
+    :func:`stop_on_sigterm` replace them); off the main thread, where handlers cannot be set, nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    kept = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in kept.items():
+            if handler is not None:  # None: set from outside Python; it cannot be put back
+                signal.signal(signum, handler)
 
 
 def on_stop(prog: str, resume: str | None = None) -> None:
@@ -38,9 +71,10 @@ def on_stop(prog: str, resume: str | None = None) -> None:
 
 def watch_ray(exit_code: Callable[[], int | None] | None) -> None:
     """From now on, ``exit_code`` tells whether the command's local Ray instance has died (None: alive); None
-    ends the watch (before a shutdown on purpose: it waits for a look in progress)."""
+    ends the watch (before a shutdown on purpose: it waits for a look in progress). Nothing outside a command
+    (:func:`as_command`): a library call does not exit its caller's process."""
     with _Watch.lock:
-        _Watch.exit_code = exit_code
+        _Watch.exit_code = exit_code if _Watch.command else None
         if exit_code is not None and _Watch.thread is None:
             _Watch.thread = threading.Thread(target=_watch, name="ray-watch", daemon=True)
             _Watch.thread.start()

@@ -18,12 +18,13 @@ def shared_ray():
     process: each command joins it instead of starting and stopping its own (about 7 s each)."""
     import ray
 
-    from nas.engine.runner import start_ray
+    from nas.engine.runner import ray_environment, start_ray
 
-    started = start_ray(None)
-    yield
-    if started:
-        ray.shutdown()
+    with ray_environment():  # as a command's runner starts it
+        started = start_ray(None)
+        yield
+        if started:
+            ray.shutdown()
 
 
 @pytest.fixture(autouse=True)

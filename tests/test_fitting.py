@@ -202,7 +202,7 @@ def test_the_fit_and_the_sizes_are_fixed_when_a_search_starts(tmp_path):
     from nas import api
     from nas.cli.search import main as search_main
 
-    with pytest.raises(UserInputError, match="max_resolution: set when a search starts"):
+    with pytest.raises(UserInputError, match="--max-resolution: set when a search starts"):
         api.search(out=tmp_path / "run", resume=True, max_resolution=64)
     assert search_main(["--resume", "--out", str(tmp_path / "run"), "--no-fit-width"]) == 2
 

@@ -1,8 +1,10 @@
 """What a user sees while a search runs: durations, the status line, and the target sanity warning."""
 import io
+import logging
 
 import pytest
 
+from nas.console import console_output
 from nas.search.progress import Progress, human_duration
 
 
@@ -44,18 +46,29 @@ def test_a_resumed_search_paces_its_eta_on_this_session_only():
     assert progress.status().endswith("ETA 1m 00s")
 
 
-def test_lines_always_and_the_status_line_only_on_a_terminal():
-    plain = io.StringIO()
-    progress = Progress(4, lambda: (0, None), stream=plain, live=False)
-    progress.trial_started(3, "M6k3·16x1")
-    progress.tick(force=True)
-    assert plain.getvalue() == "trial   3 started   M6k3·16x1\n"
-    terminal = io.StringIO()
-    progress = Progress(4, lambda: (0, None), stream=terminal, live=True)
-    progress.log("a line")
-    progress.close()
-    text = terminal.getvalue()
+def test_lines_always_and_the_status_line_only_on_a_terminal(capsys):
+    with console_output():
+        progress = Progress(4, lambda: (0, None), live=False)
+        progress.trial_started(3, "M6k3·16x1")
+        progress.tick(force=True)
+        assert capsys.readouterr().out == "trial   3 started   M6k3·16x1\n"
+        progress = Progress(4, lambda: (0, None), live=True)
+        progress.log("a line")
+        progress.close()
+    text = capsys.readouterr().out
     assert text.startswith("a line\n\r\033[K0/4 done") and text.endswith("\r\033[K")
+
+
+def test_a_library_call_says_nothing_unless_its_caller_listens(capsys, caplog):
+    """Without the commands' console output the lines go to the ``nas`` logger only: silent by default, read by
+    a handler of the caller's (here pytest's), and never a status line."""
+    progress = Progress(4, lambda: (0, None))
+    assert not progress.live
+    progress.trial_started(3, "M6k3·16x1")
+    assert capsys.readouterr() == ("", "")
+    with caplog.at_level(logging.INFO, logger="nas"):
+        progress.log("heard")
+    assert [r.getMessage() for r in caplog.records] == ["heard"]
 
 
 def test_an_implausible_target_is_warned_about_with_the_range():

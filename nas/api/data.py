@@ -1,12 +1,12 @@
 """Data given from Python (arrays, a torch Dataset) as what ``--data`` takes: an .npz written once."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from nas.console import warn
 from nas.errors import UserInputError
 
 ARRAYS_FILE = "data.npz"
@@ -40,7 +40,7 @@ def load_proxy_data(proxy: Any) -> Any:
 
     data = load_data(proxy.data, proxy.resolution, proxy.val_fraction, proxy.seed)
     for warning in data_warnings(data, proxy.batch_size):
-        print(warning, file=sys.stderr)
+        warn(warning)
     return data
 
 

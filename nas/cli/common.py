@@ -9,7 +9,8 @@ from typing import Any, Callable, NoReturn, Sequence
 from nas.data.datasets import data_formats
 from nas.errors import UserInputError
 from nas.files import writable_directory  # noqa: F401 - the commands' check of an --out
-from nas.signals import TERMINATED, on_stop, stop_on_sigterm
+from nas.console import console_output
+from nas.signals import TERMINATED, as_command, handlers_kept, stop_on_sigterm
 
 
 class UsageError(Exception):
@@ -25,10 +26,16 @@ class ArgumentParser(argparse.ArgumentParser):
 
 def run_command(prog: str, main: Callable[[argparse.Namespace], int], parser: ArgumentParser,
                 argv: Sequence[str] | None) -> int:
-    """Parse ``argv`` and run ``main``, turning errors into one stderr line and an exit status."""
-    debug = "--debug" in (sys.argv[1:] if argv is None else argv)
-    stop_on_sigterm()
-    on_stop(prog)
+    """Parse ``argv`` and run ``main`` with the console output on (``--quiet``: warnings only), turning errors
+    into one stderr line and an exit status. The process's signal handlers are put back afterwards."""
+    words = sys.argv[1:] if argv is None else list(argv)
+    with handlers_kept(), as_command(prog), console_output(quiet="--quiet" in words):
+        stop_on_sigterm()
+        return _run(prog, main, parser, argv, debug="--debug" in words)
+
+
+def _run(prog: str, main: Callable[[argparse.Namespace], int], parser: ArgumentParser,
+         argv: Sequence[str] | None, debug: bool) -> int:
     try:
         args = parser.parse_args(argv)
         return _status(main(args))
@@ -242,6 +249,12 @@ def add_run_arguments(p: ArgumentParser) -> None:
                    help="trials at a time (default on CPU: one per CPU, up to 16, or 1 with --cpus-per-trial; "
                         f"{min(local_cpus(), 16)} on this machine; on GPUs, the cluster's GPUs / --gpus-per-trial)")
     p.add_argument("--debug", action="store_true", default=None, help="show tracebacks and Ray's own output")
+    add_quiet_argument(p)
+
+
+def add_quiet_argument(p: ArgumentParser) -> None:
+    """--quiet: warnings and the results only, no progress lines (run_command reads it)."""
+    p.add_argument("--quiet", action="store_true", help="print warnings and the results only, no progress lines")
 
 
 def given_fields(args: argparse.Namespace) -> dict[str, object]:
@@ -259,12 +272,6 @@ def space_option(path: str | None, resolution: int | None = None) -> Any:
     """The space a ``--space`` option names (an MnasNetSpace): a space file or a shipped space (``mnasnet``,
     ``downsampling``), checked (a usage error names what is wrong); None: the default space for networks at
     ``resolution`` (search_spaces.mnasnet.default_space_for)."""
-    from search_spaces.mnasnet import default_space_for, space_named
-    from search_spaces.space import SpaceError
+    from nas.search.request import search_space_named
 
-    if path is None:
-        return default_space_for(resolution)
-    try:
-        return space_named(path)
-    except SpaceError as exc:
-        raise UsageError(f"--space {exc}") from None
+    return search_space_named(path, resolution)

@@ -4,14 +4,11 @@ from __future__ import annotations
 import argparse
 import sys
 import textwrap
-import time
-from pathlib import Path
 from typing import Sequence
 
-from nas.cli.common import (ArgumentParser, UsageError, add_proxy_arguments, add_run_arguments, flops_target,
-                            given_fields, latency_time, name_list, non_negative_int,
-                            positive_float, positive_int, run_command, space_option, window_range,
-                            writable_directory)
+from nas.cli.common import (ArgumentParser, add_proxy_arguments, add_run_arguments, flops_target, given_fields,
+                            latency_time, name_list, non_negative_int, positive_float, positive_int, run_command,
+                            window_range)
 from nas.search.config import FINALISTS_ON_REAL_DATA, SearchConfig
 from nas.signals import on_stop
 
@@ -95,51 +92,11 @@ def _search_parser() -> ArgumentParser:
 
 def _search_config(args: argparse.Namespace) -> tuple[SearchConfig, SearchConfig | None]:
     """The SearchConfig of this command line, and on ``--resume`` the run's saved one (which the new one is,
-    merged with what was given)."""
-    from nas.latency.search_table import search_table
-    from nas.search.driver import saved_config
-    from nas.search.run import trained_classes
-    from nas.search.run_files import set_aside_orphaned_run
+    merged with what was given): made by the one function nas.api.search uses too."""
+    from nas.search.request import search_request
 
-    given = given_fields(args)
-    space = space_option(args.space_file, args.resolution)
-    if args.space_file:
-        given["space"] = space.config.to_dict()
-    if "start_from" in given:  # spec files by absolute path: a resume from another directory finds them
-        given["start_from"] = tuple(str(Path(item).resolve()) if Path(item).is_file() else item
-                                    for item in given["start_from"])
-    if args.resume:
-        for flag, value in (("--fit-width", args.fit_width), ("--max-resolution", args.max_resolution)):
-            if value is not None:
-                raise UsageError(f"{flag}: set when a search starts (the run's space.json keeps it); start a new "
-                                 f"run with another --out to change it")
-        if not args.out:
-            raise UsageError("--resume needs --out, the run directory to continue")
-        saved = saved_config(Path(args.out))
-        table = search_table(args.latency_table, args.latency_device, saved.resolution, saved.search_space())
-        if table:
-            given["latency_table"] = table
-        given["out"] = args.out  # the run continues where it is now: a copied or moved run resumes in place
-        config = saved.resumed(given, num_classes=trained_classes(args.out))
-        writable_directory("--out", args.out)
-        return config, saved
-    if args.target_flops is None and args.target_latency_ms is None:
-        raise UsageError("a target is required: --target-flops 400M, --target-latency 20ms, or both")
-    table = search_table(args.latency_table, args.latency_device,
-                         args.resolution or SearchConfig.defaults()["resolution"], space)
-    if table:
-        given["latency_table"] = table
-    out = args.out or str(Path("runs") / time.strftime("%Y%m%d-%H%M%S"))
-    writable_directory("--out", out)
-    if (Path(out) / "trials.csv").exists():
-        if (Path(out) / "search.json").exists():
-            raise UsageError(f"{out} already holds a search; use --resume to continue it or another --out")
-        kept = set_aside_orphaned_run(Path(out))  # no settings: it cannot be resumed; nothing of it is lost
-        print(f"warning: {out} held trials.csv without its search.json; its files were moved to {kept}, and a new "
-              f"search starts there (the result cache serves the candidates already trained)", file=sys.stderr)
-    given["out"] = out
-    return SearchConfig.new(fit_width=args.fit_width, max_resolution=args.max_resolution,
-                            **{"target_flops": None, **given}), None
+    return search_request(given_fields(args), resume=args.resume, space=args.space_file, fit_width=args.fit_width,
+                          max_resolution=args.max_resolution, latency_device=args.latency_device)
 
 
 def _search(args: argparse.Namespace) -> int:

@@ -6,8 +6,9 @@ from dataclasses import fields
 from typing import Any, Sequence
 
 from nas.data.datasets import data_formats
-from nas.cli.common import (ArgumentParser, UsageError, non_negative_float, non_negative_int, positive_float,
-                            positive_int, run_command, seed_number)
+from nas.cli.common import (ArgumentParser, UsageError, add_quiet_argument, non_negative_float, non_negative_int,
+                            positive_float, positive_int, run_command, seed_number)
+from nas.signals import on_stop
 from nas.training.recipe import LR_PER_256, OPTIMIZERS, WEIGHT_DECAY, TrainRecipe
 
 RECIPE_FLAGS = [f.name for f in fields(TrainRecipe)]
@@ -59,6 +60,7 @@ def _train_parser() -> ArgumentParser:
     where.add_argument("--address", help="join this Ray cluster (auto or host:port; --out must then be on storage "
                        "every node sees) instead of starting a local one (default: a local Ray instance)")
     p.add_argument("--debug", action="store_true", help="show tracebacks and Ray's own output")
+    add_quiet_argument(p)
     return p
 
 
@@ -113,8 +115,11 @@ def _effective(saved: Any, name: str) -> Any:
 
 def _train(args: argparse.Namespace) -> int:
     from nas.api import train_from_settings
+    from nas.retrain.driver import with_run_directory
 
-    train_from_settings(_settings(args), resume=args.resume)
+    settings = with_run_directory(_settings(args))
+    on_stop("nas-train", resume=f"nas-train --resume --out {settings.out}")
+    train_from_settings(settings, resume=args.resume)
     return 0
 
 

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
-from nas.console import say
+from nas.console import warn as say_warning
 from nas.engine.job import TRAINER_VERSION, Job, Measurement
 from search_spaces.spec import ArchSpec, load_spec
 
@@ -84,7 +84,7 @@ class CacheSettings(Protocol):
 
 
 def open_cache(settings: CacheSettings, datasets: dict[str, Any],
-               warn: Callable[[str], None] = say) -> "ResultCache | None":
+               warn: Callable[[str], None] = say_warning) -> "ResultCache | None":
     """The result cache for a command's data sets (key -> data), or None with ``--no-cache``."""
     if settings.no_cache:
         return None
@@ -99,7 +99,7 @@ class ResultCache:
     """
 
     def __init__(self, path: str | Path, datasets: dict[str, dict[str, Any]],
-                 warn: Callable[[str], None] = say) -> None:
+                 warn: Callable[[str], None] = say_warning) -> None:
         self.path, self.datasets, self.warn = Path(path), datasets, warn
         self.hits = 0
         self._open()

@@ -5,6 +5,9 @@
 
 ``run`` returns False, instead of raising, when the run was interrupted (Ctrl-C): the caller decides what
 an unfinished run means for its own records.
+
+A runner leaves its process as it found it: the environment variables it sets for Ray (:data:`RAY_ENVIRONMENT`),
+the ``ray`` logger's level and handlers, and the SIGINT/SIGTERM handlers are put back when it exits.
 """
 from __future__ import annotations
 
@@ -15,11 +18,26 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Callable, Iterator, Protocol, Sequence
 
-os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+from nas.errors import UserInputError
+from nas.signals import handlers_kept, stop_on_sigterm, watch_ray
 
-from nas.errors import UserInputError  # noqa: E402
-from nas.signals import stop_on_sigterm, watch_ray  # noqa: E402
+# What Ray reads from the environment, set while a runner is open where the caller has not set it: no usage
+# statistics sent, Tune's plain output (its newer console output would mix with the command's lines), and
+# workers at the command's priority (Ray runs them at nice 15: a trial beside any other job then gets a sliver
+# of the CPU; a joined cluster keeps its own setting).
+RAY_ENVIRONMENT = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AIR_NEW_OUTPUT": "0", "RAY_worker_niceness": "0"}
+
+
+@contextlib.contextmanager
+def ray_environment() -> Iterator[None]:
+    """:data:`RAY_ENVIRONMENT` where not set, for the duration; the environment as it was afterwards."""
+    added = [name for name in RAY_ENVIRONMENT if name not in os.environ]
+    os.environ.update({name: RAY_ENVIRONMENT[name] for name in added})
+    try:
+        yield
+    finally:
+        for name in added:
+            os.environ.pop(name, None)
 
 
 @dataclass(frozen=True)
@@ -167,9 +185,6 @@ def start_ray(address: str | None, debug: bool = False) -> bool:
         return True
     import torch
 
-    # Ray runs its workers at nice 15; a trial beside any other job then gets a sliver of the CPU. The trials
-    # are this command's work: they run at its priority (a joined cluster keeps its own setting).
-    os.environ.setdefault("RAY_worker_niceness", "0")
     # "local" always starts a new instance, even where another Ray cluster runs on this machine
     # the CPUs this process may run on (taskset, cpusets), not the machine's: a pinned command stays on its cores
     ray.init(address="local", num_cpus=usable_cpus(), num_gpus=torch.cuda.device_count(), **common)
@@ -274,6 +289,7 @@ class Runner:
         self._quieted: list[tuple[logging.Handler, int]] = []
         self._file_handler: logging.Handler | None = None
         self._ray_level = logging.NOTSET
+        self._kept = contextlib.ExitStack()  # the process as found: environment, handlers, the ray logger
 
     @property
     def where(self) -> str:
@@ -291,7 +307,14 @@ class Runner:
     def __enter__(self) -> "Runner":
         import ray
 
-        self._started = start_ray(self.address, self.debug)
+        self._kept.enter_context(handlers_kept())
+        self._kept.enter_context(ray_environment())
+        self._kept.callback(logging.getLogger("ray").setLevel, logging.getLogger("ray").level)
+        try:
+            self._started = start_ray(self.address, self.debug)
+        except BaseException:
+            self._kept.close()
+            raise
         stop_on_sigterm()  # ray.init replaced the command's handler with one that exits at once
         if self._started and not self.address:
             watch_ray(local_ray_exit_code)  # a SIGTERM to the whole process group kills it too (nas.signals)
@@ -310,8 +333,9 @@ class Runner:
             return
         ray_logger = logging.getLogger("ray")
         self._ray_level = ray_logger.level
+        callers = logging.getLogger().handlers  # the caller's own (on the root logger) are left alone
         for handler in ray_logger.handlers:
-            if not isinstance(handler, logging.FileHandler):
+            if not isinstance(handler, logging.FileHandler) and handler not in callers:
                 self._quieted.append((handler, handler.level))
                 handler.setLevel(logging.CRITICAL + 1)
         Path(self.log_file).parent.mkdir(parents=True, exist_ok=True)
@@ -339,6 +363,7 @@ class Runner:
 
             ray.shutdown()
             self._started = False
+        self._kept.close()
 
     def run(self, searcher: Any, datasets: dict[str, Any], *, storage: Path, name: str, num_samples: int,
             callbacks: Sequence[Any] = (), scheduler: Any = None,

@@ -18,7 +18,7 @@ from typing import Any, Callable, TypedDict
 
 import pandas as pd
 
-from nas.console import say
+from nas.console import say, warn as say_warning
 from nas.engine.job import Job, Measurement
 from nas.files import RunLock, atomic_path, atomic_write
 from nas.proxy_check.candidates import select_candidates
@@ -193,7 +193,7 @@ def train_pending(check: Check, pending: list[CheckJob], cache: Any, log: Callab
 
 
 def run_proxy_check(config: ProxyCheckConfig, data: Any, log: Callable[[str], None] = say,
-                    warn: Callable[[str], None] = say) -> dict[str, Any]:
+                    warn: Callable[[str], None] = say_warning) -> dict[str, Any]:
     """Train every model with both budgets (served from the result cache where known); write the report."""
     with RunLock(config.search.out, "nas-proxy-check"):  # one command at a time in an output directory
         return _run_check(config, data, log, warn)

@@ -11,12 +11,11 @@ results in the run directory.
 """
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 from typing import Any, Callable
 
-from nas.console import say
+from nas.console import say, warn
 from nas.errors import UserInputError
 from nas.report import refresh_report
 from nas.retrain.config import SETTINGS_FILE, TrainSettings
@@ -50,6 +49,13 @@ def default_out(spec: ArchSpec) -> Path:
     """``runs/train-<spec name>-<YYYYmmdd-HHMMSS>``."""
     safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in spec.name).strip(".-") or "spec"
     return Path("runs") / f"train-{safe}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def with_run_directory(settings: TrainSettings) -> TrainSettings:
+    """``settings`` with ``out`` set: the default run directory of its spec when none is given."""
+    if settings.out is None:
+        settings.out = str(default_out(resolve_spec(settings.spec, settings.trial)))
+    return settings
 
 
 def worker_resources(nodes: list[dict[str, float]], workers: int, cpus: float | None,
@@ -102,7 +108,7 @@ def _load_data(settings: TrainSettings, resolution: int) -> Any:
         x_test, y_test, test_notes = test
         data, notes = data.with_test(x_test, y_test), notes + test_notes
     for note in notes:
-        print(note, file=sys.stderr)
+        warn(note)
     if settings.recipe.batch_size > len(data.y_train):
         raise UserInputError(f"--batch-size {settings.recipe.batch_size} is more than the {len(data.y_train)} "
                              f"training images")
@@ -114,14 +120,14 @@ def _checkpoint_to_resume(out: Path, spec: ArchSpec) -> int:
     checkpoint of another architecture is refused; unusable ones are set aside with a warning."""
     state, notes = latest_checkpoint(out)
     for note in notes:
-        print(note, file=sys.stderr)
+        warn(note)
     if state is None:
         return 0
     check_architecture(state, architecture_hash(spec, int(state["num_classes"])), spec.name,
                        f"--resume: {out}'s checkpoint")
     note = restore_best(out, state)  # a run that lost best.pt resumes (before: failed at the very end)
     if note:
-        print(note, file=sys.stderr)
+        warn(note)
     return int(state["epoch"])
 
 

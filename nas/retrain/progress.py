@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Callable, TextIO
 
-from nas.console import human_duration
+from nas.console import human_duration, live_console, say
 from nas.files import read_number_rows as read_metrics  # metrics.csv: whole rows only
 
 
@@ -22,21 +22,26 @@ def epoch_line(row: dict[str, float], epochs: int) -> str:
 
 
 class EpochWatcher:
-    """Prints each new row of ``metrics.csv`` while training runs (``with EpochWatcher(...):``)."""
+    """Says each new row of ``metrics.csv`` while training runs (``with EpochWatcher(...):``); with the commands'
+    console output on a terminal, a status line below them."""
 
     def __init__(self, path: Path, epochs: int, done_before: int, stream: TextIO | None = None,
                  live: bool | None = None, interval: float = 0.5, clock: Callable[[], float] = time.monotonic,
                  on_epoch: Callable[[], None] | None = None) -> None:
         self.path, self.epochs, self.done_before = Path(path), epochs, done_before
         self.on_epoch = on_epoch  # called after new epochs were printed (the driver rewrites report.html)
-        self.stream = stream or sys.stdout
-        self.live = self.stream.isatty() if live is None else live
+        self._stream = stream  # the status line's; None: stdout as it is when drawn (where the lines go)
+        self.live = live_console() if live is None else live
         self.interval, self.clock = interval, clock
         self.shown = done_before
         self.best = float("nan")
         self.started = clock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    @property
+    def stream(self) -> TextIO:
+        return self._stream or sys.stdout
 
     def __enter__(self) -> "EpochWatcher":
         self._thread.start()
@@ -62,7 +67,7 @@ class EpochWatcher:
             self.best = best if self.best != self.best else max(self.best, best)
             if self.live:
                 print("\r\033[K", end="", file=self.stream)
-            print(epoch_line(row, self.epochs), file=self.stream, flush=True)
+            say(epoch_line(row, self.epochs))
         if rows and self.on_epoch is not None:
             self.on_epoch()
         if self.live:

@@ -6,7 +6,6 @@ and the engine (:mod:`nas.engine`: the jobs, the cache, the runner). This module
 """
 from __future__ import annotations
 
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import Any, Callable
 import pandas as pd
 
 from controllers import make_controller
-from nas.console import say
+from nas.console import say, warn
 from nas.engine.cache import open_cache
 from nas.engine.runner import Runner, next_experiment_name, trials_per_gpu
 from nas.engine.trainable import JobEvents
@@ -154,7 +153,7 @@ def latency_target_warning(config: SearchConfig, space: MnasNetSpace, num_classe
 
 
 def _warn(message: str) -> None:
-    print(message, file=sys.stderr)
+    warn(message)
 
 
 @dataclass

@@ -1,9 +1,10 @@
 """What a user sees while a search runs: a line per event, and on a terminal a live status line.
 
-Lines (always): the search's start, each trial as it starts and as it ends. On a terminal, one status line
-kept at the bottom and redrawn every second: candidates done of the total, the trials running and for how
-long, the best reward so far, elapsed time and an ETA from the measured pace. When the output is not a
-terminal (a log file, CI), only the lines are written.
+Lines (always, through ``nas.console.say``): the search's start, each trial as it starts and as it ends. With
+the commands' console output on a terminal, one status line kept at the bottom and redrawn every second:
+candidates done of the total, the trials running and for how long, the best reward so far, elapsed time and an
+ETA from the measured pace. When the output is not a terminal (a log file, CI) or is a library call's, only
+the lines are said.
 """
 from __future__ import annotations
 
@@ -11,12 +12,12 @@ import sys
 import time
 from typing import Any, Callable, TextIO
 
-from nas.console import human_duration  # noqa: F401 - the search's progress and driver use it from here
+from nas.console import human_duration, live_console, say
 
 
 
 class Progress:
-    """Progress of one search run; ``log`` prints a line, ``tick`` redraws the status line on a terminal.
+    """Progress of one search run; ``log`` says a line, ``tick`` redraws the status line on a terminal.
 
     ``done`` returns (candidates evaluated, best reward or None); ``total`` is the search's ``--trials``.
     """
@@ -24,8 +25,8 @@ class Progress:
     def __init__(self, total: int, done: Callable[[], tuple[int, float | None]], stream: TextIO | None = None,
                  live: bool | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self.total, self.done, self.clock = total, done, clock
-        self.stream = stream or sys.stdout
-        self.live = self.stream.isatty() if live is None else live
+        self._stream = stream  # the status line's; None: stdout as it is when drawn (where the lines go)
+        self.live = live_console() if live is None else live
         self.started = clock()
         self.first_done: int | None = None  # evaluated when this session began (a resume starts above 0)
         self.running: dict[int, float] = {}  # trial number -> start time
@@ -34,17 +35,21 @@ class Progress:
         self._last_tick = 0.0
 
     def __getstate__(self) -> dict[str, Any]:
-        # Tune saves the searcher (whose recorder logs here) with its state: a copy prints to stdout, plainly
+        # Tune saves the searcher (whose recorder logs here) with its state: a copy says its lines, plainly
         return {"total": self.total}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["total"], lambda: (0, None), stream=sys.stdout, live=False)
+        self.__init__(state["total"], lambda: (0, None), live=False)
+
+    @property
+    def stream(self) -> TextIO:
+        return self._stream or sys.stdout
 
     # -- lines
     def log(self, line: str) -> None:
-        """Print a line above the status line (which is redrawn after it)."""
+        """Say a line above the status line (which is redrawn after it)."""
         self._clear()
-        print(line, file=self.stream, flush=True)
+        say(line)
         self.tick(force=True)
 
     def trial_started(self, trial: int, summary: str) -> None:
