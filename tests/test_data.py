@@ -230,8 +230,13 @@ def test_the_commands_say_the_data_warnings_on_stderr(capsys):
     from nas.api.data import load_proxy_data as _proxy_data
     from nas.training.proxy_settings import ProxySettings
 
-    data = _proxy_data(ProxySettings(data="synthetic:classes=3,images=90", resolution=16, batch_size=16))
-    assert len(data.y_val) == 18
+    from nas.console import console_output
+
+    settings = ProxySettings(data="synthetic:classes=3,images=90", resolution=16, batch_size=16)
+    data = _proxy_data(settings)
+    assert len(data.y_val) == 18 and capsys.readouterr() == ("", "")  # a library call: said to the logger only
+    with console_output():  # the commands' output
+        _proxy_data(settings)
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err == (
         "warning: synthetic:classes=3,images=90,seed=0: the held-out split has 18 images, so an accuracy moves "

@@ -14,6 +14,7 @@ import torch
 
 from conftest import WritesAMarker
 from nas.cli.search import main as search_main
+from nas.console import console_output
 from nas.errors import UserInputError
 from nas.search.run_files import append_trial, repair_trials
 
@@ -198,7 +199,8 @@ def test_a_worker_that_dies_or_is_killed_is_recorded_failed_and_the_search_finis
     thread = threading.Thread(target=killer, daemon=True)
     thread.start()
     started = time.perf_counter()
-    assert run_search(config, data, trainable=dying_1_killed_2).finished
+    with console_output():  # the lines as the command prints them
+        assert run_search(config, data, trainable=dying_1_killed_2).finished
     assert time.perf_counter() - started < 100 and len(killed) == 3  # killed, not asleep: 1 + 2 retries
     trials = pd.read_csv(out / "trials.csv", keep_default_na=False).set_index("trial")
     assert list(trials["status"]) == ["ok", "failed", "failed", "ok"] and list(trials["reward"])[1:3] == [0, 0]

@@ -85,12 +85,12 @@ def _flags(settings):
                                         "proxy_resolution": None}])
 def test_the_command_line_and_the_api_make_the_same_settings(tmp_path, extra):
     settings = {**SETTINGS, **extra}
-    from_api, _ = search_config("5M", out=tmp_path / "api", **settings)
+    from_api, _ = search_config("5M", out=tmp_path / "run", **settings)  # neither writes the run's files
     start = settings.pop("start_from", None)
-    argv = ["--target-flops", "5M", "--out", str(tmp_path / "cli"), *_flags(settings)]
+    argv = ["--target-flops", "5M", "--out", str(tmp_path / "run"), *_flags(settings)]
     argv += ["--start-from", *start] if start else []
     from_cli, _ = _search_config(_search_parser().parse_args(argv))
-    assert {**from_api.to_dict(), "out": None} == {**from_cli.to_dict(), "out": None}
+    assert from_api.to_dict() == from_cli.to_dict() and from_cli.out == str(tmp_path / "run")
 
 
 def test_the_api_refuses_a_directory_that_holds_a_search_as_the_command_does(tmp_path):
@@ -102,3 +102,15 @@ def test_the_api_refuses_a_directory_that_holds_a_search_as_the_command_does(tmp
     (tmp_path / "file").write_text("")
     with pytest.raises(UserInputError, match="cannot write there"):
         search_config("5M", out=tmp_path / "file", **SETTINGS)
+
+
+@pytest.mark.usefixtures("shared_ray")
+def test_quiet_keeps_the_results_and_drops_the_progress_lines(tmp_path, capsys):
+    from nas.cli.search import main
+
+    settings = {name: value for name, value in SETTINGS.items() if name != "finalists"}
+    assert main(["--target-flops", "5M", "--out", str(tmp_path / "run"), "--quiet", *_flags(settings)]) == 0
+    printed = capsys.readouterr()
+    assert "top 1 of 1 candidates" in printed.out and "trial   0 started" not in printed.out
+    assert "held-out split has 80 images" in printed.err  # warnings stay
+    assert not logging.getLogger("nas").handlers[1:]  # the console output removed after the command

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from nas.cli.search import main as search_main
+from nas.console import console_output
 from search_spaces import REFERENCES
 from search_spaces.spec import load_spec
 
@@ -148,7 +149,8 @@ def test_failed_trial_is_recorded_and_search_completes(tmp_path, capsys):
     config = _tiny_config(tmp_path / "fail", trials=3, controller="random")
     data = load_data(config.data, config.proxy_resolution, config.val_fraction, config.seed)
     handler = signal.getsignal(signal.SIGINT)
-    outcome = run_search(config, data, trainable=failing_second_trial)
+    with console_output():  # the lines as the command prints them
+        outcome = run_search(config, data, trainable=failing_second_trial)
     assert outcome.finished
     assert signal.getsignal(signal.SIGINT) is handler  # Tune's handler is not left to swallow a later Ctrl-C
     trials = pd.read_csv(tmp_path / "fail" / "trials.csv", keep_default_na=False)

@@ -95,7 +95,10 @@ def _search_config(args: argparse.Namespace) -> tuple[SearchConfig, SearchConfig
     merged with what was given): made by the one function nas.api.search uses too."""
     from nas.search.request import search_request
 
-    return search_request(given_fields(args), resume=args.resume, space=args.space_file, fit_width=args.fit_width,
+    given = given_fields(args)
+    if args.out:
+        given["out"] = args.out
+    return search_request(given, resume=args.resume, space=args.space_file, fit_width=args.fit_width,
                           max_resolution=args.max_resolution, latency_device=args.latency_device)
 
 
