@@ -528,7 +528,8 @@ def test_asha_stops_a_weak_candidate_at_a_rung_and_it_is_recorded_stopped(tmp_pa
     config = _tiny_config(tmp_path / "asha", trials=2, controller="random", steps=8, scheduler="asha",
                           concurrency=1)
     data = load_data(config.data, config.proxy_resolution, config.val_fraction, config.seed)
-    outcome = run_search(config, data, trainable=weak_second_trial)
+    with console_output():  # the lines as the command prints them
+        outcome = run_search(config, data, trainable=weak_second_trial)
     assert outcome.finished
     trials = pd.read_csv(tmp_path / "asha" / "trials.csv", keep_default_na=False).set_index("trial")
     assert trials.loc[0, "status"] == "ok" and trials.loc[0, "steps"] == 8

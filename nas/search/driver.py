@@ -1,7 +1,8 @@
 """nas-search's driver: the controller proposes, the engine trains, the driver scores and records.
 
-The parts: :mod:`nas.search.config` (the configuration), :mod:`nas.search.searcher` (the controller as a Tune
-Searcher), :mod:`nas.search.scheduler` (ASHA by the reward), :mod:`nas.search.recorder` (the run directory),
+The parts: :mod:`nas.search.config` (the configuration), :mod:`nas.search.loop` (the search loop: ask, screen,
+serve the cache, hand out jobs, record, tell), :mod:`nas.search.searcher` (the loop as a Tune Searcher),
+:mod:`nas.search.scheduler` (ASHA by the reward), :mod:`nas.search.recorder` (the run directory),
 and the engine (:mod:`nas.engine`: the jobs, the cache, the runner). This module wires them.
 """
 from __future__ import annotations
@@ -26,7 +27,8 @@ from nas.search.recorder import Recorder
 from nas.search.run import SETTINGS_FILE, open_run, write_space_file
 from nas.search.run_files import STATE_FILE, StateError, load_state, read_records, repair_trials, write_json
 from nas.search.scheduler import make_scheduler
-from nas.search.searcher import MAX_DUPLICATES, MAX_SCREENED, ControllerSearcher, screened_reward
+from nas.search.loop import MAX_DUPLICATES, MAX_SCREENED, SearchLoop, screened_reward
+from nas.search.searcher import ControllerSearcher
 from nas.search.start_points import LEVELS, resolve_start_points
 from nas.search.trial_record import COLUMNS, EVALUATED, TrialRecord
 from nas.training.budget import rung_steps
@@ -70,7 +72,7 @@ def restore_controller(controller: Any, state: dict[str, Any] | None, history: l
 
 def rescore(history: list[TrialRecord], config: SearchConfig) -> list[TrialRecord]:
     """The records with their rewards recomputed under ``config``'s target and reward (a screened one: the
-    lowest rescored reward before it, as the searcher would have told it)."""
+    lowest rescored reward before it, as the search loop would have told it)."""
     out: list[TrialRecord] = []
     for record in sorted(history, key=lambda r: r["trial"]):
         if record["status"] in EVALUATED:
@@ -95,7 +97,7 @@ def preflight(config: SearchConfig) -> tuple[list[str], Any]:
 
 
 def open_latency_table(config: SearchConfig, space: MnasNetSpace) -> Any:
-    """The search's latency table (read once, here: the searcher, the scheduler and the recorder use it), or
+    """The search's latency table (read once, here: the search loop, the scheduler and the recorder use it), or
     None without one; a table of another space or resolution is a user error."""
     if not config.latency_table:
         return None
@@ -164,7 +166,7 @@ class Session:
     config: SearchConfig
     space: MnasNetSpace
     recorder: Recorder
-    searcher: ControllerSearcher
+    loop: SearchLoop
     progress: Progress
     log: Callable[[str], None]
     total_steps: int  # each candidate's training steps (the scheduler's horizon; the rungs lie below it)
@@ -195,7 +197,7 @@ def _load_previous(run_dir: Path, config: SearchConfig,
 
 def open_session(config: SearchConfig, data: Any, previous: SearchConfig | None, log: Callable[[str], None],
                  live: bool | None, table: Any = None) -> Session:
-    """Write search.json, read what a resume continues from, and wire the recorder, controller and searcher."""
+    """Write search.json, read what a resume continues from, and wire the recorder, controller and search loop."""
     space = config.search_space()
     if table is None:  # read here unless the command line has (before anything is written: a wrong one is a
         table = open_latency_table(config, space)  # user error)
@@ -237,11 +239,11 @@ def open_session(config: SearchConfig, data: Any, previous: SearchConfig | None,
                    else "each as its nearest architecture in the space")
             log(f"starting from {', '.join(name for name, _ in starts)} ({how}), then the {config.controller} "
                 f"controller")
-    searcher = ControllerSearcher(controller, space, config, num_classes, history, recorder,
+    loop = SearchLoop(controller, space, config, num_classes, history, recorder,
                                   duplicates=int((state or {}).get("duplicates", 0)), latency_table=table,
                                   saved=state, start_points=starts,
                                   rungs=rung_steps(total) if config.scheduler != "none" else ())
-    return Session(run_dir, config, space, recorder, searcher, progress, log, total)
+    return Session(run_dir, config, space, recorder, loop, progress, log, total)
 
 
 def run_search(config: SearchConfig, data: Any, previous: SearchConfig | None = None,
@@ -262,10 +264,10 @@ def _run_search(config: SearchConfig, data: Any, previous: SearchConfig | None, 
                 trainable: Callable[..., None] | None, live: bool | None, latency_table: Any) -> SearchOutcome:
     started = time.perf_counter()
     session = open_session(config, data, previous, log, live, latency_table)
-    searcher, log = session.searcher, session.log
-    remaining = config.trials - searcher.finished
+    loop, log = session.loop, session.log
+    remaining = config.trials - loop.finished
     if previous is not None:
-        log(f"resuming {session.run_dir}: {searcher.finished} trials finished, {max(0, remaining)} to go")
+        log(f"resuming {session.run_dir}: {loop.finished} trials finished, {max(0, remaining)} to go")
     if remaining <= 0:
         return SearchOutcome(session.recorder.finalize(), True, time.perf_counter() - started,
                              session.recorder.start_names)
@@ -279,23 +281,24 @@ def _run_search(config: SearchConfig, data: Any, previous: SearchConfig | None, 
 
 
 def train_candidates(session: Session, data: Any, remaining: int, trainable: Callable[..., None] | None) -> None:
-    """Start Ray, then let the searcher propose and the engine train ``remaining`` candidates."""
-    config, searcher, log = session.config, session.searcher, session.log
+    """Start Ray, then let the search loop propose (through Tune's searcher) and the engine train ``remaining``
+    candidates."""
+    config, loop, log = session.config, session.loop, session.log
     log(f"proxy data {data.describe()}")
     log(evidence_line(config.proxy))
     if config.finalists:
-        hand_fix = searcher.space.searches_strides and config.target_flops is not None and not config.target_latency_ms
+        hand_fix = loop.space.searches_strides and config.target_flops is not None and not config.target_latency_ms
         log(f"after the search: {config.finalists} finalist{'s' * (config.finalists > 1)} by proxy reward, the "
             f"space's nearest EfficientNet-B0{' and B0 with a stride-1 stem narrowed to the target' * hand_fix} "
             f"trained {config.finalist_epochs:g} epochs each with nas-train's recipe "
-            f"at {'its own input size' if searcher.space.searches_resolution else f'{config.resolution} px'}, the "
+            f"at {'its own input size' if loop.space.searches_resolution else f'{config.resolution} px'}, the "
             f"best on the held-out split kept (--finalists 0: the proxy's winner, no "
             f"training)")
     log(NOTATION)
-    searcher.cache = cache = open_cache(config, {"proxy": data}, _warn)
+    loop.cache = cache = open_cache(config, {"proxy": data}, _warn)
 
     def reward_of(trial: Any, result: dict[str, Any]) -> float:  # a rung report, scored as the controller learns
-        return config.score(result["accuracy"], result.get("flops") or 0, searcher.latency_of(trial.trial_id))
+        return config.score(result["accuracy"], result.get("flops") or 0, loop.latency_of(trial.trial_id))
 
     log(f"starting Ray ({'joining ' + config.address if config.address else 'a local instance'})...")
     try:
@@ -314,9 +317,9 @@ def train_candidates(session: Session, data: Any, remaining: int, trainable: Cal
             events = JobEvents(on_start=started,
                                on_tick=progress.tick)
             storage = session.run_dir / "ray"
-            runner.run(searcher, {"proxy": data}, storage=storage, name=next_experiment_name(storage),
+            runner.run(ControllerSearcher(loop), {"proxy": data}, storage=storage, name=next_experiment_name(storage),
                        num_samples=remaining, callbacks=[events], trainable=trainable,
-                       scheduler=make_scheduler(config.scheduler, session.total_steps, searcher.rungs,
+                       scheduler=make_scheduler(config.scheduler, session.total_steps, loop.rungs,
                                                         reward_of))
     finally:
         session.progress.close()
@@ -326,21 +329,21 @@ def train_candidates(session: Session, data: Any, remaining: int, trainable: Cal
 
 def finish(session: Session, seconds: float) -> SearchOutcome:
     """Say why the search ended, write the final files, and return the outcome."""
-    config, searcher, log = session.config, session.searcher, session.log
-    if searcher.converged:
+    config, loop, log = session.config, session.loop, session.log
+    if loop.converged:
         log(f"the controller has converged: {MAX_DUPLICATES} proposals in a row were already evaluated")
-    if searcher.gave_up_screening:
+    if loop.gave_up_screening:
         lo, hi = config.window
         log(f"stopped: the controller proposed {MAX_SCREENED} candidates in a row outside the window "
             f"{lo:g}-{hi:g} x target; widen it (--flops-window) or check the target")
-    finished = searcher.finished >= config.trials or searcher.converged or searcher.gave_up_screening
+    finished = loop.finished >= config.trials or loop.converged or loop.gave_up_screening
     frame = session.recorder.finalize("finished" if finished else "interrupted")
     if finished:
         cached = int((frame["source"] == "cache").sum()) if "source" in frame else 0
-        log(f"finished {searcher.finished} candidates in {human_duration(seconds)} ({cached} from the cache, "
+        log(f"finished {loop.finished} candidates in {human_duration(seconds)} ({cached} from the cache, "
             f"{session.recorder.screened} screened out by FLOPs)")
     else:
-        log(f"stopped after {searcher.finished} of {config.trials} trials; continue with: "
+        log(f"stopped after {loop.finished} of {config.trials} trials; continue with: "
             f"nas-search --resume --out {config.out}")
     return SearchOutcome(frame, finished, seconds, session.recorder.start_names)
 
