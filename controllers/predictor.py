@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import math
+from statistics import NormalDist
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -34,8 +35,6 @@ MISSES = 3  # asks that found nothing ``feasible`` accepts, after which it is no
 
 def normal_scores(values: np.ndarray) -> np.ndarray:
     """Each value replaced by the standard normal quantile of its rank (ties share the mean rank)."""
-    from statistics import NormalDist
-
     order = values.argsort(kind="stable")
     ranks = np.empty(len(values))
     ranks[order] = np.arange(len(values))

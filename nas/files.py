@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import csv
+import fcntl
 import os
 import secrets
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
+
+from nas.errors import UserInputError
 
 if TYPE_CHECKING:
     from search_spaces.spec import ArchSpec
@@ -55,8 +58,6 @@ def append_csv_rows(path: str | os.PathLike, columns: list[str], rows: Iterable[
 
 def writable_directory(flag: str, path: str | os.PathLike) -> None:
     """A user error, naming the flag, when ``path`` cannot be created or written (a file, a read-only place)."""
-    from nas.errors import UserInputError
-
     try:
         Path(path).mkdir(parents=True, exist_ok=True)
         probe = Path(path) / ".nas-write-test"
@@ -92,8 +93,6 @@ def read_number_rows(path: str | os.PathLike) -> list[dict[str, float]]:
 
 def run_in_use(run_dir: str | os.PathLike) -> str | None:
     """Who holds ``run_dir``'s RunLock now (e.g. ``nas-search (pid 123)``), or None when no one does."""
-    import fcntl
-
     path = Path(run_dir) / ".lock"
     if not path.is_file():
         return None
@@ -106,8 +105,6 @@ def run_in_use(run_dir: str | os.PathLike) -> str | None:
 
 def _lock_or_holder(handle: Any) -> str | None:
     """Take the exclusive lock on an open lock file (None), or say who holds it (what it wrote there)."""
-    import fcntl
-
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -129,8 +126,6 @@ class RunLock:
         self._handle = None
 
     def __enter__(self) -> "RunLock":
-        from nas.errors import UserInputError
-
         self.path.parent.mkdir(parents=True, exist_ok=True)
         handle = open(self.path, "a+")
         holder = _lock_or_holder(handle)

@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Sequence
 
+from search_spaces import SPACES
 from search_spaces.ops import op_named
 from search_spaces.spec import MAX_RESOLUTION, MIN_RESOLUTION, ArchSpec, BlockSpec
 from search_spaces.space import CategoricalSpace, SpaceError
@@ -404,10 +406,6 @@ def default_space_for(resolution: int | None) -> MnasNetSpace:
 def space_named(name: str) -> MnasNetSpace:
     """The space a ``--space`` value names: a shipped space (``mnasnet``, ``downsampling``: search_spaces/spaces)
     or a space file; SpaceError when neither, naming the shipped ones."""
-    import os
-
-    from search_spaces import SPACES
-
     path = str(SPACES / f"{name}.json") if not os.path.exists(name) and (SPACES / f"{name}.json").is_file() else name
     try:
         return MnasNetSpace(MnasNetConfig.from_json(path))

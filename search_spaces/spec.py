@@ -5,6 +5,7 @@ grammar) are derived from it on save and checked against it on load. See ``share
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -371,8 +372,6 @@ def architecture_hash(spec: ArchSpec, num_classes: int | None = None) -> str:
     """A SHA-256 of what decides a trained network's weights and function: stem, blocks, head, activation,
     classifier width (``num_classes`` overrides the spec's). Not the name, resolution, regularisation, metrics or
     provenance: a checkpoint of the network fits any spec with the same hash."""
-    import hashlib
-
     key = {"stem": spec.stem_channels, "blocks": spec.block_strings, "head": spec.head_channels,
            "activation": spec.activation, "num_classes": num_classes or spec.num_classes}
     if spec.stem_stride != 2:  # a stride-2 stem hashes as before the field existed

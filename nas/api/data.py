@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from nas.console import warn
+from nas.data.datasets import data_warnings, load_data
 from nas.errors import UserInputError
 
 ARRAYS_FILE = "data.npz"
@@ -36,8 +37,6 @@ def data_argument(data: Any, folder: Path) -> str:
 def load_proxy_data(proxy: Any) -> Any:
     """The data of a proxy (ProxySettings), loaded before Ray starts: a data error raises DataError (a
     UserInputError, one line); what makes the data a poor judge of architectures is said as warnings on stderr."""
-    from nas.data.datasets import data_warnings, load_data
-
     data = load_data(proxy.data, proxy.resolution, proxy.val_fraction, proxy.seed)
     for warning in data_warnings(data, proxy.batch_size):
         warn(warning)

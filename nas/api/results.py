@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from search_spaces.spec import ArchSpec, load_spec
+
+if TYPE_CHECKING:  # a DataFrame, read when a search ends; pandas is not loaded for a command's --help
+    import pandas as pd
 
 
 @dataclass

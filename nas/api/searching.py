@@ -8,9 +8,11 @@ from nas.api.data import data_argument, load_proxy_data
 from nas.api.results import SearchResult
 from nas.console import say, warn
 from nas.errors import UserInputError
+from nas.retrain.finalists import train_finalists as train_them
 from nas.search.config import SearchConfig
 from nas.search.reward import parse_flops_target
 from nas.search.request import search_request
+from nas.search.start_points import resolve_start_points
 from nas.signals import handlers_kept
 
 
@@ -66,7 +68,6 @@ def search_from_config(config: SearchConfig, previous: SearchConfig | None = Non
     the start points and the latency table, load the data, search, and train the finalists (``finalists=False``:
     leave them to :func:`train_finalists`). Lines are said on the ``nas`` logger (nas.console)."""
     from nas.search.driver import preflight, run_search  # Ray: imported when a search runs
-    from nas.search.start_points import resolve_start_points
 
     with handlers_kept():
         # an unknown start point fails before the data loads (any class count checks the names alike)
@@ -92,8 +93,6 @@ def search_from_config(config: SearchConfig, previous: SearchConfig | None = Non
 def train_finalists(result: SearchResult) -> None:
     """Train a finished search's finalists (its ``finalists`` setting; none: nothing to do) and make their
     winner best_b0.json."""
-    from nas.retrain.finalists import train_finalists as train_them  # torch and Ray: imported when they train
-
     if result.finalists_due:
         with handlers_kept():
             train_them(result.config)

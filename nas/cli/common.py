@@ -3,14 +3,21 @@ proxy data loaded before Ray starts. Bad input: one line on stderr, exit 2; a fa
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 from typing import Any, Callable, NoReturn, Sequence
 
 from nas.data.datasets import data_formats
+from nas.engine.runner import usable_cpus
 from nas.errors import UserInputError
 from nas.files import writable_directory  # noqa: F401 - the commands' check of an --out
 from nas.console import console_output
+from nas.latency.tables import parse_latency
+from nas.search.config import SearchConfig
+from nas.search.reward import parse_flops, parse_flops_target
 from nas.signals import TERMINATED, as_command, handlers_kept, stop_on_sigterm
+from nas.training.proxy_settings import SEED_LIMIT
+from nas.training.recipe import OPTIMIZERS, PROXY_LR
 
 
 class UsageError(Exception):
@@ -67,8 +74,6 @@ def _run(prog: str, main: Callable[[argparse.Namespace], int], parser: ArgumentP
 
 def _disk_full(exc: BaseException | None) -> bool:
     """Whether a failure comes from a full disk (ENOSPC), raised directly or wrapped (a Ray worker's error)."""
-    import errno
-
     seen = 0
     while exc is not None and seen < 10:
         if getattr(exc, "errno", None) == errno.ENOSPC or "No space left on device" in str(exc):
@@ -120,8 +125,6 @@ def positive_float(text: str) -> float:
 
 
 def seed_number(text: str) -> int:
-    from nas.training.proxy_settings import SEED_LIMIT
-
     try:
         value = int(text)
     except ValueError:
@@ -132,8 +135,6 @@ def seed_number(text: str) -> int:
 
 
 def flops_amount(text: str) -> int:
-    from nas.search.reward import parse_flops
-
     try:
         return parse_flops(text)
     except ValueError as exc:
@@ -142,8 +143,6 @@ def flops_amount(text: str) -> int:
 
 def flops_target(text: str) -> int | str:
     """argparse type of nas-search's --target-flops: a FLOPs budget or a reference network's name (b0, ...)."""
-    from nas.search.reward import parse_flops_target
-
     try:
         return parse_flops_target(text)
     except ValueError as exc:
@@ -166,8 +165,6 @@ def window_range(text: str) -> tuple[float, float]:
 
 
 def latency_time(text: str) -> float:
-    from nas.latency.tables import parse_latency
-
     try:
         return parse_latency(text)
     except ValueError as exc:
@@ -178,9 +175,6 @@ def add_training_arguments(p: ArgumentParser, what: str = "candidate", width: fl
     """The flags of the proxy training: budget, batch, optimizer, learning rate, data, resolution, width
     (defaults: SearchConfig's, shared by nas-search, nas-proxy-check and nas-scale --grid-search; ``width``
     another default width, as nas-scale's full-width grid points)."""
-    from nas.search.config import SearchConfig
-    from nas.training.recipe import OPTIMIZERS, PROXY_LR
-
     d = SearchConfig.defaults()
     budget = p.add_mutually_exclusive_group()
     budget.add_argument("--epochs", type=positive_float,
@@ -202,8 +196,6 @@ def add_training_arguments(p: ArgumentParser, what: str = "candidate", width: fl
 
 def add_scoring_arguments(p: ArgumentParser) -> None:
     """The flags that decide what a candidate is counted at and how it is scored (nas-search, nas-proxy-check)."""
-    from nas.search.config import SearchConfig
-
     d = SearchConfig.defaults()
     p.add_argument("--resolution", type=positive_int,
                    help=f"where FLOPs are counted (default: {d['resolution']})")
@@ -213,8 +205,6 @@ def add_scoring_arguments(p: ArgumentParser) -> None:
 
 
 def add_seed_argument(p: ArgumentParser, what: str = "the controller, data split and training") -> None:
-    from nas.search.config import SearchConfig
-
     p.add_argument("--seed", type=seed_number, help=f"seed of {what} (default: {SearchConfig.defaults()['seed']})")
 
 
@@ -226,8 +216,6 @@ def add_proxy_arguments(p: ArgumentParser) -> None:
 
 
 def local_cpus() -> int:
-    from nas.engine.runner import usable_cpus
-
     return usable_cpus()
 
 
@@ -259,8 +247,6 @@ def add_quiet_argument(p: ArgumentParser) -> None:
 
 def given_fields(args: argparse.Namespace) -> dict[str, object]:
     """The SearchConfig fields the user gave on the command line (``--epochs`` clears the default steps)."""
-    from nas.search.config import SearchConfig
-
     names = set(SearchConfig.defaults()) | {"target_flops"}
     given = {k: v for k, v in vars(args).items() if k in names and v is not None}
     if "epochs" in given:  # --epochs and --steps exclude each other

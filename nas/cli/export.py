@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Sequence
 
 from nas.cli.common import ArgumentParser, UsageError, positive_int, run_command
+from nas.files import writable_directory
 
 
 def _export_parser() -> ArgumentParser:
@@ -25,11 +27,8 @@ def _export_parser() -> ArgumentParser:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from nas.api import export
     from nas.export.onnx import TOLERANCE, onnx_summary
-    from nas.files import writable_directory
 
     if not args.onnx and not args.torchscript:
         raise UsageError("nothing to write: give --onnx FILE and/or --torchscript FILE")

@@ -8,6 +8,10 @@ from typing import Sequence
 
 from nas.cli.common import (ArgumentParser, UsageError, positive_float, positive_int, run_command, space_option,
                             writable_directory)
+from nas.console import say
+from nas.latency import tables as latency
+from nas.search.progress import human_duration
+from search_spaces.spec import MIN_RESOLUTION
 
 MAX_MIN_RUN_TIME = 5.0
 
@@ -35,11 +39,7 @@ def _latency_table_parser() -> ArgumentParser:
 
 
 def _latency_table(args: argparse.Namespace) -> int:
-    from nas.console import say
-    from nas.latency import tables as latency
     from nas.network.counting import check_space_size
-    from nas.search.progress import human_duration
-    from search_spaces.spec import MIN_RESOLUTION
 
     if args.min_run_time > MAX_MIN_RUN_TIME:  # a thousand layers: hours of measuring per second asked
         raise UsageError(f"--min-run-time {args.min_run_time:g}: at most {MAX_MIN_RUN_TIME:g} seconds per layer (the "

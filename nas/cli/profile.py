@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 from typing import Sequence
 
 from nas.cli.common import ArgumentParser, UsageError, positive_int, run_command
+from nas.latency import tables as latency
+from search_spaces.spec import MIN_RESOLUTION, load_spec
 
 def _profile_parser() -> ArgumentParser:
     parser = ArgumentParser(prog="nas-profile", description="Parameters and FLOPs of a B0 spec, block by block.")
@@ -31,8 +34,6 @@ def _profile_parser() -> ArgumentParser:
 
 def _profile_latency(args: argparse.Namespace, spec: object) -> dict[str, object]:
     """The latency figures nas-profile was asked for: measured and/or predicted by a table."""
-    from nas.latency import tables as latency
-
     out: dict[str, object] = {}
     if args.latency:
         latency.check_measurement(args.device, args.threads, args.batch_size, spec.resolution)
@@ -46,10 +47,7 @@ def _profile_latency(args: argparse.Namespace, spec: object) -> dict[str, object
 
 def _profile_onnx(args: argparse.Namespace) -> int:
     """nas-profile model.onnx --latency: onnxruntime's latency on this CPU, measured as PyTorch's is."""
-    from pathlib import Path
-
     from nas.export.onnx import measure_onnx
-    from nas.latency import tables as latency
 
     if not Path(args.spec).is_file():
         raise UsageError(f"{args.spec}: no such file")
@@ -69,7 +67,6 @@ def _profile_onnx(args: argparse.Namespace) -> int:
 
 def _profile(args: argparse.Namespace) -> int:
     from nas.network.counting import check_size, profile_rows
-    from search_spaces.spec import MIN_RESOLUTION, load_spec
 
     if args.spec.endswith(".onnx"):
         return _profile_onnx(args)

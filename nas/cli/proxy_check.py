@@ -3,10 +3,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
+from pathlib import Path
 from typing import Sequence
 
 from nas.cli.common import (ArgumentParser, add_proxy_arguments, add_run_arguments, flops_amount, given_fields,
                             positive_int, run_command, writable_directory)
+from nas.search.config import SearchConfig
+
 
 def _proxy_check_parser() -> ArgumentParser:
     p = ArgumentParser(prog="nas-proxy-check",
@@ -37,10 +41,6 @@ def _proxy_check_parser() -> ArgumentParser:
 
 
 def _proxy_check(args: argparse.Namespace) -> int:
-    import time
-    from pathlib import Path
-
-    from nas.search.config import SearchConfig
     from nas.proxy_check.driver import ProxyCheckConfig, run_proxy_check
 
     given = given_fields(args)

@@ -5,6 +5,8 @@ import argparse
 from typing import Sequence
 
 from nas.cli.common import ArgumentParser, run_command
+from nas.files import run_in_use
+from nas.report import run_kind, write_report
 
 
 def _report_parser() -> ArgumentParser:
@@ -18,9 +20,6 @@ def _report_parser() -> ArgumentParser:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from nas.files import run_in_use
-    from nas.report import run_kind, write_report
-
     kind = run_kind(args.run)
     state = None
     if kind == "search" and run_in_use(args.run):

@@ -10,12 +10,13 @@ from nas.cli.common import (ArgumentParser, UsageError, add_run_arguments, add_s
                             given_fields, non_negative_float, positive_float, positive_int,
                             run_command)
 from nas.engine.runner import TrialResources
+from nas.files import save_spec
+from nas.network.scaling import PAPER_COEFFICIENTS, ScalingError, network_stem, one_network_conflict
 from nas.training.proxy_settings import ProxySettings
+from search_spaces.spec import SpecError, load_spec
 
 
 def _scale_parser() -> ArgumentParser:
-    from nas.network.scaling import PAPER_COEFFICIENTS
-
     alpha, beta, gamma = PAPER_COEFFICIENTS
     p = ArgumentParser(prog="nas-scale", description="EfficientNet compound scaling of a B0 spec.")
     p.add_argument("spec", help="the baseline B0 spec JSON (e.g. runs/<name>/best_b0.json)")
@@ -65,8 +66,6 @@ GRID_DEFAULTS = {"grid_step": 0.1, "tolerance": 0.1}
 
 def _check_mode(args: argparse.Namespace) -> None:
     """One way of scaling, with what it needs and nothing it would ignore: usage errors otherwise."""
-    from nas.network.scaling import one_network_conflict
-
     manual = [args.width, args.depth, args.resolution]
     given_coefficients = [name for name in ("alpha", "beta", "gamma") if getattr(args, name) is not None]
     coefficients = [f"--{name}" for name in given_coefficients]
@@ -120,7 +119,6 @@ def _grid_searched(args: argparse.Namespace, spec: object, run_dir: Path) -> tup
 def _scaled(args: argparse.Namespace, spec: object) -> tuple[list, Path | None]:
     """The networks to write, and the directory they go to (None: one network, to --out or beside the spec)."""
     from nas.api import scale, scale_family
-    from nas.network.scaling import network_stem
 
     beside = Path(args.spec).parent / network_stem(spec.name)  # every default output: beside the spec
     coefficients = {name: getattr(args, name) for name in ("alpha", "beta", "gamma")}
@@ -135,10 +133,7 @@ def _scaled(args: argparse.Namespace, spec: object) -> tuple[list, Path | None]:
 
 
 def _scale(args: argparse.Namespace) -> int:
-    from nas.files import save_spec
     from nas.network.counting import profile
-    from nas.network.scaling import ScalingError
-    from search_spaces.spec import SpecError, load_spec
 
     spec = load_spec(args.spec)
     _check_mode(args)

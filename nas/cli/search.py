@@ -6,17 +6,16 @@ import sys
 import textwrap
 from typing import Sequence
 
+from controllers import CONTROLLERS
 from nas.cli.common import (ArgumentParser, add_proxy_arguments, add_run_arguments, flops_target, given_fields,
                             latency_time, name_list, non_negative_int, positive_float, positive_int, run_command,
                             window_range)
 from nas.search.config import FINALISTS_ON_REAL_DATA, SearchConfig
 from nas.signals import on_stop
+from search_spaces.spec import NOTATION
 
 
 def _search_parser() -> ArgumentParser:
-    from controllers import CONTROLLERS
-    from search_spaces.spec import NOTATION
-
     d = SearchConfig.defaults()
     p = ArgumentParser(prog="nas-search", description="Search a B0 backbone for a FLOPs or latency budget "
                                                       "(MnasNet-style).",
@@ -25,6 +24,18 @@ def _search_parser() -> ArgumentParser:
                              "[options]\n       nas-search --resume --out RUN [options]",
                        epilog=textwrap.fill(NOTATION[0].upper() + NOTATION[1:] + ".", 79),
                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_target_arguments(p)
+    _add_controller_arguments(p, d)
+    _add_space_arguments(p)
+    add_proxy_arguments(p)
+    _add_final_stage_arguments(p, d)
+    p.add_argument("--out", help="run directory (default: runs/<YYYYmmdd-HHMMSS>)")
+    p.add_argument("--resume", action="store_true", help="continue the search in --out (default: a new search)")
+    add_run_arguments(p)
+    return p
+
+
+def _add_target_arguments(p: ArgumentParser) -> None:
     required = p.add_argument_group("the target: one or both (required, except with --resume)")
     required.add_argument("--target-flops", type=flops_target, metavar="FLOPS",
                           help="FLOPs budget T at --resolution, e.g. 400M, 0.4G, 4e8, or b0 (EfficientNet-B0's FLOPs "
@@ -39,6 +50,9 @@ def _search_parser() -> ArgumentParser:
     required.add_argument("--latency-device", choices=("cpu",),
                           help="build (once, then reuse from the cache directory) the table of this machine's "
                                "CPU, 1 thread, batch 1, instead of --latency-table (default: not used)")
+
+
+def _add_controller_arguments(p: ArgumentParser, d: dict) -> None:
     p.add_argument("--controller", choices=sorted(CONTROLLERS),
                    help=f"who proposes (default: {d['controller']}); docs/search.md compares them")
     p.add_argument("--trials", type=positive_int, help=f"candidates to train, counting those a scheduler stops "
@@ -55,6 +69,9 @@ def _search_parser() -> ArgumentParser:
                         "controller their rewards: comma-separated reference names (efficientnet_b0, mnasnet_a1, "
                         "mobilenet_v2), 'references' for all three, B0 spec files, 'levels' (B0 at each downsampling "
                         "level, sized to the target), or none (default: none)")
+
+
+def _add_space_arguments(p: ArgumentParser) -> None:
     p.add_argument("--space", metavar="FILE", dest="space_file",
                    help="the search space: mnasnet (MnasNet's, strides fixed: 32x downsampling), downsampling "
                         "(the stem and each reducing block also choose stride 2 or 1: for small images; give "
@@ -74,7 +91,9 @@ def _search_parser() -> ArgumentParser:
                         "the networks' size (the downsampling space) (default with --fit-width: the size your "
                         "images are stored at, the median shorter side: nothing searched when it is --resolution "
                         "or less)")
-    add_proxy_arguments(p)
+
+
+def _add_final_stage_arguments(p: ArgumentParser, d: dict) -> None:
     p.add_argument("--finalists", type=non_negative_int, metavar="K",
                    help="after the search, train the K best candidates by proxy reward and the space's nearest "
                         "EfficientNet-B0 (and, in the downsampling space, B0 with a stride-1 stem narrowed to the "
@@ -84,10 +103,6 @@ def _search_parser() -> ArgumentParser:
                         "synthetic data)")
     p.add_argument("--finalist-epochs", type=positive_float, metavar="E",
                    help=f"nas-train epochs of each finalist (default: {d['finalist_epochs']:g})")
-    p.add_argument("--out", help="run directory (default: runs/<YYYYmmdd-HHMMSS>)")
-    p.add_argument("--resume", action="store_true", help="continue the search in --out (default: a new search)")
-    add_run_arguments(p)
-    return p
 
 
 def _search_config(args: argparse.Namespace) -> tuple[SearchConfig, SearchConfig | None]:

@@ -8,6 +8,7 @@ from typing import Any, Sequence
 from nas.data.datasets import data_formats
 from nas.cli.common import (ArgumentParser, UsageError, add_quiet_argument, non_negative_float, non_negative_int,
                             positive_float, positive_int, run_command, seed_number)
+from nas.retrain.config import TrainSettings, saved_settings
 from nas.signals import on_stop
 from nas.training.recipe import LR_PER_256, OPTIMIZERS, WEIGHT_DECAY, TrainRecipe
 
@@ -65,8 +66,6 @@ def _train_parser() -> ArgumentParser:
 
 
 def _settings(args: argparse.Namespace):
-    from nas.retrain.config import TrainSettings, saved_settings
-
     given = {k: v for k, v in vars(args).items() if k in RECIPE_FLAGS and v is not None}
     if args.resume:
         if not args.out:

@@ -15,9 +15,10 @@ from nas.engine.cache import open_cache
 from nas.engine.job import Job, Measurement, failed
 from nas.files import RunLock
 from nas.network.scaling import ScalingError, coefficient_grid, compound, scale_compound
-from nas.engine.runner import TrialResources
+from nas.engine.runner import Runner, TrialResources
 from nas.search.run_files import write_json
 from nas.training.proxy_settings import ProxySettings
+from nas.versions import versions
 from search_spaces.spec import ArchSpec, SpecError, spec_from_dict
 
 
@@ -121,7 +122,6 @@ def grid_search(spec: ArchSpec, run_dir: Path, data: Any, proxy: ProxySettings, 
     if not ok:
         raise RuntimeError("every grid point failed; see scaling.csv")
     best = max(ok, key=lambda r: (r["accuracy"], -abs(r["product"] - 2)))
-    from nas.versions import versions
 
     result = {"alpha": best["alpha"], "beta": best["beta"], "gamma": best["gamma"], "product": best["product"],
               "accuracy": best["accuracy"], "grid": {"step": step, "tolerance": tolerance, "points": len(grid)},
@@ -150,7 +150,6 @@ def _served(points: list[GridPoint], cache: Any,
 def _train(pending: list[GridPoint], run_dir: Path, data: Any, resources: TrialResources, cache: Any,
            keep: Callable[[GridPoint, Measurement, str], None]) -> None:
     """Train the pending points as the engine's jobs; remember the successful ones in the cache."""
-    from nas.engine.runner import Runner
     from nas.engine.trainable import JobEvents, JobList
 
     def kept(config: dict[str, Any], measured: Measurement) -> None:

@@ -24,17 +24,20 @@ nas-train alone calls: a search never sees it.
 """
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import os
 import pickle
 import warnings
+import zipfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
+from nas.data.synthetic import MAX_CLASSES as SYNTHETIC_CLASSES, generate
 from nas.errors import UserInputError
 from nas.files import atomic_path
 from search_spaces.spec import MAX_CLASSES, MIN_RESOLUTION
@@ -137,8 +140,6 @@ def _labels(y: np.ndarray, n: int, where: str) -> tuple[np.ndarray, int]:
 
 def _load_npz(path: str, test: bool = False) -> tuple[np.ndarray, np.ndarray, int]:
     """The ``x``/``y`` arrays of an .npz (with ``test``: ``x_test``/``y_test``, empty when it has none)."""
-    import zipfile
-
     file = Path(path)
     if not file.is_file():
         raise DataError(f"npz:{path}: no such file")
@@ -396,8 +397,6 @@ def _held_out(text: str, x: np.ndarray, y: np.ndarray, classes: int, notes: list
 
 
 def _synthetic(text: str, rest: str, resolution: int, val_fraction: float, seed: int) -> ImageSplits:
-    from nas.data.synthetic import MAX_CLASSES as SYNTHETIC_CLASSES, generate
-
     opts = _options(rest)
     unknown = set(opts) - {"classes", "images", "seed"}
     if unknown:
@@ -480,8 +479,6 @@ def load_test_data(text: str, resolution: int, train: ImageSplits) -> tuple[np.n
 
 def _npz_shape(path: str, name: str) -> tuple[int, ...]:
     """The shape of array ``name`` of an .npz, read from its header (the array is not loaded)."""
-    import zipfile
-
     with zipfile.ZipFile(path) as archive, archive.open(f"{name}.npy") as handle:
         version = np.lib.format.read_magic(handle)
         read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
@@ -560,8 +557,6 @@ CSV_SPLITS = ("train", "val", "test")
 
 
 def _csv_rows(path: str) -> tuple[Path, list[dict[str, str]]]:
-    import csv
-
     file = Path(path)
     if not file.is_file():
         raise DataError(f"csv:{path}: no such file")

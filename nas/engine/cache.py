@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Protocol
 
 from nas.console import warn as say_warning
+from nas.data.datasets import cache_root
 from nas.engine.job import TRAINER_VERSION, Job, Measurement
 from search_spaces.spec import ArchSpec, load_spec
 
@@ -43,8 +44,6 @@ VALUE_COLUMNS = ("accuracy", "flops", "params", "resolution", "num_classes", "se
 
 def default_cache_path() -> Path:
     """``$NAS_CACHE_DIR/results.sqlite`` (``~/.cache/nas-toolkit`` when the variable is not set)."""
-    from nas.data.datasets import cache_root
-
     return cache_root() / "results.sqlite"
 
 

@@ -5,10 +5,15 @@ FLOPs, so a run can be rescored and a cached result can serve any target.
 """
 from __future__ import annotations
 
+import ctypes
+import gc
 import time
 from typing import Any, Callable
 
+from nas.data.datasets import ImageSplits, resize_images
 from nas.engine.job import Job, Measurement, failed
+from nas.network.scaling import scale_spec
+from search_spaces.spec import load_spec
 
 
 def trial_device(cpus: float | None, gpus: float | None) -> str:
@@ -27,9 +32,6 @@ def release_memory() -> None:
     in one 16-trial search); ``malloc_trim(0)`` after each one keeps it flat (0.43 GiB). Elsewhere (no
     glibc) this only collects garbage.
     """
-    import ctypes
-    import gc
-
     gc.collect()
     try:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
@@ -41,7 +43,6 @@ def at_resolution(data: Any, resolution: int | None) -> Any:
     """``data`` with its images resized to ``resolution`` (itself when that is its own or None)."""
     if not resolution or resolution == data.resolution:
         return data
-    from nas.data.datasets import ImageSplits, resize_images
 
     return ImageSplits(data.name, resize_images(data.x_train, resolution), data.y_train,
                      resize_images(data.x_val, resolution), data.y_val, data.num_classes)
@@ -57,9 +58,7 @@ def measure(job: Job, data: Any, device: str = "cpu",
     one bad network never stops a command.
     """
     from nas.network.counting import profile
-    from nas.network.scaling import scale_spec
     from nas.training.proxy import train_candidate
-    from search_spaces.spec import load_spec
 
     started = time.perf_counter()
     measured = Measurement()

@@ -14,6 +14,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
+import socket
+import threading
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Callable, Iterator, Protocol, Sequence
@@ -131,8 +134,6 @@ def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT) -> None:
 
     ``auto`` (find the cluster on this machine) is left to Ray; ``ray://host:port`` is checked like host:port.
     """
-    import socket
-
     if address in ("auto", "local"):
         return
     host, _, port = address.split("://", 1)[-1].rpartition(":")
@@ -404,9 +405,6 @@ def sigint_handler_kept() -> Iterator[None]:
     """Put back the SIGINT handler a Tune run replaces (Tune leaves its own behind, which only flags a run
     that has ended): without this, Ctrl-C and SIGTERM after a search were swallowed by a later command of the
     same process (nas.api.search then nas.api.train, or benchmarks that chain them)."""
-    import signal
-    import threading
-
     if threading.current_thread() is not threading.main_thread():
         yield
         return

@@ -3,14 +3,17 @@ from __future__ import annotations
 
 import contextlib
 import io
+import warnings
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
+from torch.utils import benchmark
 
 from nas.errors import UserInputError
 from nas.files import atomic_path
+from nas.latency.tables import Latency, check_measurement
 
 TOLERANCE = 1e-4  # the largest absolute difference in the logits accepted between PyTorch and the export
 CHECK_BATCHES = (1, 3)  # batch sizes of the check: the exported batch dimension is dynamic
@@ -89,8 +92,6 @@ def check_onnx(path: str | Path, model: torch.nn.Module, resolution: int, seed: 
 
 def export_torchscript(model: torch.nn.Module, resolution: int, path: str | Path, seed: int = 0) -> float:
     """Write ``model`` as TorchScript (traced) and return the largest difference of the reloaded file's logits."""
-    import warnings
-
     example = torch.rand(2, 3, resolution, resolution)
     with warnings.catch_warnings():  # torch.jit is deprecated (for torch.export) but TorchScript is asked for
         warnings.filterwarnings("ignore", category=FutureWarning, module=r"torch\.jit")
@@ -108,10 +109,6 @@ def export_torchscript(model: torch.nn.Module, resolution: int, path: str | Path
 def measure_onnx(path: str | Path, threads: int = 1, batch_size: int = 1, min_run_time: float = 1.0):
     """onnxruntime's latency for ``path`` on this CPU (median and IQR of blocked runs, as PyTorch's is measured
     by nas-profile --latency), and the input resolution read from the model."""
-    from torch.utils import benchmark
-
-    from nas.latency.tables import Latency, check_measurement
-
     session = onnx_session(path, threads)
     shape = session.get_inputs()[0].shape
     if len(shape) != 4 or not all(isinstance(d, int) for d in shape[1:]):

@@ -8,6 +8,7 @@ import os
 from typing import Any
 
 from nas.console import say
+from nas.data.datasets import cache_root
 from nas.errors import UserInputError
 from nas.latency import tables
 
@@ -15,8 +16,6 @@ from nas.latency import tables
 def machine_table(device_kind: str, resolution: int, space: Any) -> str:
     """This machine's table (1 thread, batch 1) of ``space`` at ``resolution`` from the cache directory, built
     there (a few minutes) the first time; its path."""
-    from nas.data.datasets import cache_root
-
     device = tables.describe_device(device_kind, 1, 1)
     key = tables.space_fingerprint(space) + json.dumps(device, sort_keys=True) + str(resolution)
     digest = hashlib.sha256(key.encode()).hexdigest()[:10]

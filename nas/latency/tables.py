@@ -25,7 +25,10 @@ from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
+from nas.engine.runner import usable_cpus
 from nas.errors import UserInputError
+from nas.files import atomic_write
+from search_spaces.mnasnet import DECISIONS
 from search_spaces.ops import kind_of
 from search_spaces.spec import ArchSpec, LayerSpec
 
@@ -54,8 +57,6 @@ MAX_INPUT_BYTES = 2 * 2 ** 30  # one batch of float32 input; the activations of 
 def check_measurement(device: str, threads: int, batch_size: int, resolution: int) -> None:
     """One-line errors for a measurement that cannot mean anything here: a device this machine lacks, more
     threads than it has CPUs (they would time-share), or an input batch too large to hold."""
-    from nas.engine.runner import usable_cpus
-
     check_device(device)
     cpus = usable_cpus()
     if device == "cpu" and threads > cpus:
@@ -184,8 +185,6 @@ def space_parts(space: Any, resolution: int, num_classes: int) -> list[Part]:
     searched, the input's size depends only on how many earlier reductions kept the resolution (a stride-2
     conv halves a size rounding up, in any order), so one variant per count covers every size.
     """
-    from search_spaces.mnasnet import DECISIONS
-
     sizes = space.sizes
     per_block, filters = len(DECISIONS), DECISIONS.index("filters")
     parts: dict[str, Part] = {}
@@ -301,8 +300,6 @@ class LatencyTable:
                 "entries": dict(sorted(self.entries.items()))}
 
     def save(self, path: str | Path) -> None:
-        from nas.files import atomic_write
-
         atomic_write(Path(path), json.dumps(self.to_dict(), indent=1) + "\n")
 
 

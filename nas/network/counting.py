@@ -13,7 +13,13 @@ import logging
 import warnings
 from typing import Any, Mapping
 
+import numpy as np
+
+import torch
+
 from nas.network.analytic import Row, analytic_rows, refuse_parameters
+from nas.network.builder import build_model
+from nas.network.scaling import widened
 from search_spaces.mnasnet import DECISIONS
 from search_spaces.spec import MIN_RESOLUTION, ArchSpec, SpecError, load_spec
 
@@ -21,8 +27,6 @@ METHODS = ("fvcore", "analytic")
 
 
 def _fvcore_analysis(model: Any, resolution: int) -> Any:
-    import torch
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # `import fvcore.nn` warns about a torch.jit deprecation
         from fvcore.nn import FlopCountAnalysis
@@ -36,10 +40,6 @@ def _fvcore_analysis(model: Any, resolution: int) -> Any:
 
 def fvcore_rows(spec: ArchSpec, resolution: int, num_classes: int | None = None) -> list[Row]:
     """Per-part counts from fvcore's FlopCountAnalysis on the built model in eval mode."""
-    import torch
-
-    from nas.network.builder import build_model
-
     model = build_model(spec, num_classes)
     analysis = _fvcore_analysis(model, resolution)
     with warnings.catch_warnings(), torch.no_grad():
@@ -147,8 +147,6 @@ def profile(spec: ArchSpec | Mapping[str, Any] | str, resolution: int | None = N
 def extreme_specs(space: Any, resolution: int, num_classes: int, samples: int = 500, seed: int = 0) -> list[ArchSpec]:
     """Networks near the edges of what ``space`` builds: every op applied to all blocks at the smallest and at
     the largest setting of the other decisions, plus ``samples`` random architectures."""
-    import numpy as np
-
     rng = np.random.default_rng(seed)
     candidates = [space.sample(rng) for _ in range(samples)]
     per_block = len(DECISIONS)  # the blocks' own decisions, then the strides' and the input size's
@@ -173,8 +171,6 @@ def space_flops_range(space: Any, resolution: int, num_classes: int, samples: in
     """About the smallest and largest FLOPs (analytic, at ``resolution``) of the networks ``space`` builds: the
     extremes of :func:`extreme_specs` (tens of milliseconds; for a sanity warning), the smallest at the
     narrowest of ``widths`` and the largest at the widest (a space whose widths are fitted: the fit's bounds)."""
-    from nas.network.scaling import widened
-
     specs = extreme_specs(space, resolution, num_classes, samples, seed)
     low = min(profile(widened(spec, widths[0]), method="analytic")["flops"] for spec in specs)
     high = max(profile(widened(spec, widths[1]), method="analytic")["flops"] for spec in specs)

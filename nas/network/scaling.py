@@ -8,7 +8,8 @@ from typing import Any, Callable
 from dataclasses import replace
 
 from nas.errors import UserInputError
-from search_spaces.spec import MIN_RESOLUTION, ArchSpec
+from search_spaces import REFERENCES
+from search_spaces.spec import MIN_RESOLUTION, ArchSpec, load_spec
 
 # EfficientNet's published table: (width, depth, resolution, dropout)
 PRESETS: dict[str, tuple[float, float, int, float]] = {
@@ -194,9 +195,6 @@ def stem1_b0_within(budget_flops: float, resolution: int, num_classes: int) -> A
     """The obvious fix of EfficientNet-B0 for small images: its stem at stride 1 (16x downsampling, not 32x), at
     the widest width multiplier (at most 1, in steps of 0.01, EfficientNet's rounding) whose FLOPs at
     ``resolution`` stay within ``budget_flops``; None when no width above 0.1 does."""
-    from search_spaces import REFERENCES
-    from search_spaces.spec import load_spec
-
     b0 = load_spec(REFERENCES / "efficientnet_b0.json").replace(num_classes=num_classes, stem_stride=1,
                                                                   resolution=resolution)
     spec, width = fit_width(b0, budget_flops, bounds=(0.11, 1.0))

@@ -7,7 +7,9 @@ import numpy as np
 
 from nas.errors import UserInputError
 from nas.proxy_check.config import Candidate, ProxyCheckConfig
+from nas.proxy_check.table import read_reference_table
 from nas.search.config import SearchConfig
+from nas.search.run import open_run
 from search_spaces import REFERENCES
 from search_spaces.mnasnet import MnasNetSpace
 from search_spaces.spec import load_spec
@@ -58,8 +60,6 @@ def reference_candidates(search: SearchConfig, num_classes: int) -> list[Candida
 
 def from_run_candidates(config: ProxyCheckConfig, num_classes: int) -> list[Candidate]:
     """A run's best half of ``--models`` by reward (trained ones), the rest sampled from the space."""
-    from nas.search.run import open_run
-
     run = open_run(config.from_run, "--from")
     space = run.space  # the run's own: its choices index into it
     records = sorted((r for r in run.records() if r["status"] == "ok"), key=lambda r: -r["reward"])
@@ -75,8 +75,6 @@ def from_run_candidates(config: ProxyCheckConfig, num_classes: int) -> list[Cand
 def table_candidates(config: ProxyCheckConfig, num_classes: int) -> list[Candidate]:
     """The networks of ``--reference-table``, at the search's resolution; refused when the table was trained
     on another number of classes than the check's data has."""
-    from nas.proxy_check.table import read_reference_table
-
     known = read_reference_table(config.reference_table)
     classes = {model.spec.num_classes for model in known}
     if classes != {num_classes}:

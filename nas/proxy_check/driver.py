@@ -19,7 +19,10 @@ from typing import Any, Callable, TypedDict
 import pandas as pd
 
 from nas.console import say, warn as say_warning
+from nas.data.datasets import load_data
+from nas.engine.cache import open_cache
 from nas.engine.job import Job, Measurement
+from nas.engine.runner import Runner, trials_per_gpu
 from nas.files import RunLock, atomic_path, atomic_write
 from nas.proxy_check.candidates import select_candidates
 from nas.proxy_check.config import Candidate, ProxyCheckConfig
@@ -139,8 +142,6 @@ class Check:
 
 def open_check(config: ProxyCheckConfig, data: Any) -> Check:
     """The check's budgets (the proxy as nas-search trains it, the reference), data, models and trainings."""
-    from nas.data.datasets import load_data
-
     config.validate(len(data.x_train))
     search = config.search
     out = Path(search.out).resolve()
@@ -164,7 +165,6 @@ def save_rows(check: Check, log: Callable[[str], None]) -> None:
 
 def train_pending(check: Check, pending: list[CheckJob], cache: Any, log: Callable[[str], None]) -> None:
     """Train the trainings the cache did not know, as the engine's jobs; each row written as it finishes."""
-    from nas.engine.runner import Runner, trials_per_gpu
     from nas.engine.trainable import JobEvents, JobList
 
     def keep(config: dict[str, Any], measured: Measurement) -> None:
@@ -201,8 +201,6 @@ def run_proxy_check(config: ProxyCheckConfig, data: Any, log: Callable[[str], No
 
 def _run_check(config: ProxyCheckConfig, data: Any, log: Callable[[str], None],
                warn: Callable[[str], None]) -> dict[str, Any]:
-    from nas.engine.cache import open_cache
-
     check = open_check(config, data)
     proxy, reference = check.budgets["proxy"], check.budgets["reference"]
     log(f"proxy check: {len(check.candidates)} models ({sum(c.kind == 'reference' for c in check.candidates)} "

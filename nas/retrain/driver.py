@@ -11,16 +11,24 @@ results in the run directory.
 """
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 from typing import Any, Callable
 
 from nas.console import say, warn
+from nas.data.datasets import DataError, data_warnings, load_data, load_test_data
+from nas.engine.runner import Runner, next_experiment_name, node_resources
 from nas.errors import UserInputError
+from nas.files import RunLock, save_spec, writable_directory
+from nas.network.counting import check_size, profile
 from nas.report import refresh_report
 from nas.retrain.config import SETTINGS_FILE, TrainSettings
+from nas.retrain.progress import EpochWatcher
+from nas.retrain.worker import train_loop_per_worker
 from nas.training.checkpoints import check_architecture, latest_checkpoint, restore_best
 from nas.training.full import METRICS
+from nas.versions import versions
 from search_spaces.spec import ArchSpec, architecture_hash, load_spec
 
 RESULT_FILE, SPEC_FILE, CURVES_FILE = "result.json", "spec.json", "curves.png"
@@ -83,8 +91,6 @@ def worker_resources(nodes: list[dict[str, float]], workers: int, cpus: float | 
 
 
 def _prepare_out(settings: TrainSettings, spec: ArchSpec, resume: bool) -> Path:
-    from nas.files import writable_directory
-
     out = Path(settings.out) if settings.out else default_out(spec)
     if not resume and (out / SETTINGS_FILE).exists():
         raise UserInputError(f"--out {out} already holds a nas-train run: continue it with --resume, or choose "
@@ -96,8 +102,6 @@ def _prepare_out(settings: TrainSettings, spec: ArchSpec, resume: bool) -> Path:
 def _load_data(settings: TrainSettings, resolution: int) -> Any:
     """The ImageSplits at ``resolution``: training/held-out (the search's rule) and the test split (when there is
     one and ``measure_test``); warnings on stderr."""
-    from nas.data.datasets import DataError, data_warnings, load_data, load_test_data
-
     try:
         data = load_data(settings.data, resolution, settings.val_fraction, settings.recipe.seed)
         test = load_test_data(settings.data, resolution, data) if settings.measure_test else None
@@ -134,10 +138,7 @@ def _checkpoint_to_resume(out: Path, spec: ArchSpec) -> int:
 def run_training(settings: TrainSettings, resume: bool = False, log: Callable[[str], None] = say,
                  live: bool | None = None) -> dict[str, Any]:
     """Train ``settings.spec`` with Ray Train and write the run directory; returns result.json's content."""
-    from nas.files import RunLock, save_spec
-    from nas.network.counting import check_size, profile
     from nas.search.run_files import write_json
-    from nas.versions import versions
 
     if settings.recipe.batch_size % settings.workers:  # before anything is read or written
         raise UserInputError(f"--batch-size {settings.recipe.batch_size} does not split evenly over "
@@ -183,10 +184,6 @@ def _fit(settings: TrainSettings, spec: ArchSpec, data: Any, out: Path, done: in
     """Run the workers under Ray Train; the final report of rank 0."""
     import ray
     from ray.train import FailureConfig, RunConfig, ScalingConfig
-
-    from nas.engine.runner import Runner, next_experiment_name, node_resources
-    from nas.retrain.progress import EpochWatcher
-    from nas.retrain.worker import train_loop_per_worker
 
     with Runner(settings.address, settings.debug, log_file=out / "ray.log") as runner:
         cpus, gpus = worker_resources(node_resources(), settings.workers, settings.cpus_per_worker,
@@ -249,8 +246,6 @@ def _fit_interruptibly(trainer: Any) -> Any:
     the resume command, exit 130 (143 after SIGTERM); the workers stop when Ray shuts down, and the
     checkpoints of finished epochs are kept.
     """
-    import threading
-
     outcome: dict[str, Any] = {}
 
     def fit() -> None:

@@ -14,6 +14,7 @@ accuracy and the margin in ``provenance.finalists``.
 """
 from __future__ import annotations
 
+import json
 import math
 import time
 from dataclasses import dataclass
@@ -24,7 +25,15 @@ import numpy as np
 import pandas as pd
 
 from nas.console import say
-from nas.search.run import SearchRun
+from nas.data.datasets import load_data
+from nas.engine.runner import Runner
+from nas.files import RunLock, atomic_write, save_spec
+from nas.latency.tables import load_table
+from nas.network.scaling import stem1_b0_within
+from nas.report import refresh_report
+from nas.retrain.config import TrainSettings, saved_settings
+from nas.search.run import SearchRun, open_run
+from nas.training.recipe import TrainRecipe
 from search_spaces import REFERENCES
 from search_spaces.spec import ArchSpec, architecture_hash, load_spec
 
@@ -90,8 +99,6 @@ def hand_fix(run: SearchRun) -> ArchSpec | None:
     obvious fix by hand for small images, so that the search never returns a network its held-out split
     ranks below it (on CIFAR-10 one default search's winner tested 1.85 points below it, docs/search.md).
     It is outside the space (its stem and head are narrowed too). None otherwise."""
-    from nas.network.scaling import stem1_b0_within
-
     config = run.config
     if not run.space.searches_strides or config.target_flops is None or config.target_latency_ms:
         return None
@@ -104,12 +111,7 @@ def train_finalist(run: SearchRun, finalist: Finalist, epochs: float, train_imag
                    log: Callable[[str], None]) -> dict[str, Any]:
     """nas-train of one finalist in ``finalists/<name>/``: read back when done, resumed when interrupted. Its
     batch is nas-train's, or the training split when that is smaller (nas-train refuses a larger batch)."""
-    import json
-
-    from nas.files import save_spec
-    from nas.retrain.config import TrainSettings, saved_settings
     from nas.retrain.driver import RESULT_FILE, run_training
-    from nas.training.recipe import TrainRecipe
 
     out = run.path / FOLDER / finalist.name
     if (out / RESULT_FILE).is_file():
@@ -183,7 +185,6 @@ def predicted_latency(run: SearchRun) -> Callable[[ArchSpec], float]:
     """The latency (ms) the run's table predicts for a spec, for a search with a latency target; else 0."""
     if not (run.config.target_latency_ms and run.config.latency_table):
         return lambda spec: 0.0
-    from nas.latency.tables import load_table
 
     table = load_table(run.config.latency_table, run.space)
     return table.predict
@@ -193,8 +194,6 @@ def rewrite_best(run: SearchRun, table: pd.DataFrame, finalists: list[Finalist])
     """best_b0.json becomes the finalists' winner: the best search reward with the held-out accuracy in place
     of the proxy's (so a finalist over a hard target does not win on accuracy alone); the proxy's order
     breaks ties."""
-    from nas.files import save_spec
-
     winner = table.sort_values("reward", ascending=False, kind="stable").iloc[0]
     finalist = next(f for f in finalists if f.name == winner["name"])
     previous = load_spec(run.path / "best_b0.json")
@@ -234,10 +233,6 @@ def verdict(summary: dict[str, Any]) -> str:
 
 def run_finalists(run: SearchRun, k: int, epochs: float, log: Callable[[str], None] = say) -> dict[str, Any]:
     """Train the finalists, judge them, write finalists.csv and best_b0.json; the winner's summary."""
-    from nas.files import atomic_write
-
-    from nas.data.datasets import load_data
-
     finalists = choose_finalists(run, k)
     loaded: dict[int, Any] = {}
 
@@ -249,7 +244,6 @@ def run_finalists(run: SearchRun, k: int, epochs: float, log: Callable[[str], No
     data = data_at(run.config.resolution)
     log(f"finalists: {len(finalists)} networks ({', '.join(f.name for f in finalists)}) trained with nas-train's "
         f"recipe for {epochs:g} epochs, judged on the search's held-out split")
-    from nas.engine.runner import Runner
 
     with Runner(run.config.address, bool(run.config.debug)):  # one Ray instance for every finalist's training
         results = [train_finalist(run, finalist, epochs, len(data.y_train), log) for finalist in finalists]
@@ -263,10 +257,6 @@ def run_finalists(run: SearchRun, k: int, epochs: float, log: Callable[[str], No
 def train_finalists(config: Any) -> dict[str, Any] | None:
     """After a finished search (its SearchConfig), the finalists it asks for (``config.finalists``, none when 0)
     trained and judged under the run's lock; the run's report rewritten. The winner's summary, or None."""
-    from nas.files import RunLock
-    from nas.report import refresh_report
-    from nas.search.run import open_run
-
     if not config.finalists:
         return None
     with RunLock(config.out):

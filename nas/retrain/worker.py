@@ -6,15 +6,18 @@ a worker group that Ray Train restarts after a failure continues from the last e
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
+
+from nas.training.recipe import TrainRecipe
+
+from search_spaces.spec import load_spec
 
 
 def train_loop_per_worker(config: dict[str, Any]) -> dict[str, Any]:
     """Train on this worker's rank, reporting each epoch to Ray Train; returns rank 0's final accuracies (Ray
     Train hands rank 0's return value to the driver)."""
-    import json
-
     import ray
     import ray.train
     import ray.train.torch
@@ -22,8 +25,6 @@ def train_loop_per_worker(config: dict[str, Any]) -> dict[str, Any]:
 
     from nas.training.checkpoints import latest_checkpoint
     from nas.training.full import train_network
-    from nas.training.recipe import TrainRecipe
-    from search_spaces.spec import load_spec
 
     context = ray.train.get_context()
     rank, world_size = context.get_world_rank(), context.get_world_size()

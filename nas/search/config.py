@@ -17,10 +17,11 @@ from nas.search.reward import mnas_reward, parse_flops_target
 from nas.search.start_points import Sizing, expand_start_from
 from nas.training.proxy_settings import ProxySettings
 from nas.training.recipe import PROXY_LR, TrainRecipe
+from search_spaces import REFERENCES
 from search_spaces.mnasnet import (MnasNetConfig, MnasNetSpace, default_space, default_space_for,
                                    mnasnet_paper_config)
 from search_spaces.space import SpaceError
-from search_spaces.spec import MAX_CLASSES, MAX_RESOLUTION, MIN_RESOLUTION
+from search_spaces.spec import MAX_CLASSES, MAX_RESOLUTION, MIN_RESOLUTION, load_spec
 
 # what a resumed search may change: the budget of trials, the resources, the cache and the output, and the
 # reward (the recorded trials are rescored with it, and the controller is told the rescored history)
@@ -243,8 +244,6 @@ class SearchConfig:
         if not isinstance(self.target_flops, str):
             return self
         from nas.network.counting import profile
-        from search_spaces import REFERENCES
-        from search_spaces.spec import load_spec
 
         reference = load_spec(REFERENCES / f"{self.target_flops}.json")
         counts = profile(reference, self.resolution, method="analytic", num_classes=self.num_classes or num_classes)

@@ -21,6 +21,7 @@ from nas.engine.runner import Runner, next_experiment_name, trials_per_gpu
 from nas.engine.trainable import JobEvents
 from nas.errors import UserInputError
 from nas.files import RunLock
+from nas.latency.tables import load_table
 from nas.search.config import SearchConfig
 from nas.search.progress import Progress, human_duration
 from nas.search.recorder import Recorder
@@ -101,7 +102,6 @@ def open_latency_table(config: SearchConfig, space: MnasNetSpace) -> Any:
     None without one; a table of another space or resolution is a user error."""
     if not config.latency_table:
         return None
-    from nas.latency.tables import load_table
 
     table = load_table(config.latency_table, space)
     if table.resolution != config.resolution:

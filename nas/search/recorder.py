@@ -14,6 +14,8 @@ import pandas as pd
 
 from nas.console import say
 from nas.files import save_spec
+from nas.latency.tables import describe_device, measure_spec
+from nas.report import refresh_report
 from nas.versions import versions
 from nas.search.config import SearchConfig
 from nas.search.pareto import plot_pareto
@@ -64,8 +66,6 @@ def write_best(run_dir: Path, space: MnasNetSpace, config: SearchConfig, num_cla
 def best_latency(spec: Any, table: Any, predicted_ms: float, measure: bool) -> dict[str, Any]:
     """The best candidate's latency figures: predicted, the table's device, and (``measure``, when this
     machine is that device) measured afresh here."""
-    from nas.latency.tables import describe_device, measure_spec
-
     out: dict[str, Any] = {"predicted_latency_ms": round(predicted_ms, 4), "latency_device": table.device}
     here = describe_device(table.device["kind"], table.device["threads"], table.device["batch_size"])
     if measure and table.matches(here):
@@ -101,8 +101,6 @@ class Recorder:
 
     def write_report(self, state: str) -> None:
         """Rewrite report.html (``state``: running, finished, interrupted); a failure warns once."""
-        from nas.report import refresh_report
-
         problem = refresh_report(self.run_dir, state)
         if problem and not self._report_failed:
             self.log(f"warning: {problem}")

@@ -4,6 +4,8 @@ from __future__ import annotations
 import math
 import re
 
+from search_spaces import REFERENCES
+
 REWARD_MODES = ("soft", "hard")
 _SUFFIX = {"": 1, "K": 1e3, "M": 1e6, "G": 1e9, "B": 1e9, "T": 1e12}
 REFERENCE_ALIASES = {"b0": "efficientnet_b0"}  # --target-flops b0
@@ -35,8 +37,6 @@ def parse_flops_target(text: str | int | float) -> int | str:
     """What ``--target-flops`` takes: a FLOPs budget (:func:`parse_flops`) or a shipped reference network's name
     (``b0`` for ``efficientnet_b0``, ``mnasnet_a1``, ``mobilenet_v2``), returned as its file name: that network's
     FLOPs at the search's resolution, counted once the data's class count is known."""
-    from search_spaces import REFERENCES
-
     if isinstance(text, str) and not _FLOPS_RE.match(text):
         name = REFERENCE_ALIASES.get(text.strip().lower(), text.strip().lower())
         names = sorted(path.stem for path in REFERENCES.glob("*.json"))

@@ -16,7 +16,7 @@ import pandas as pd
 
 from nas.errors import UserInputError
 from nas.search.config import SearchConfig
-from nas.search.run_files import read_records, read_trials
+from nas.search.run_files import read_records, read_trials, write_json
 from nas.search.trial_record import TrialRecord
 from search_spaces.mnasnet import MnasNetSpace
 from search_spaces.spec import ArchSpec, load_spec
@@ -97,6 +97,4 @@ def open_run(run_dir: str | Path, flag: str = "--resume") -> SearchRun:
 
 def write_space_file(run_dir: Path, space: MnasNetSpace) -> None:
     """Keep the run's space beside its records as a space file (``nas-search --space RUN/space.json``)."""
-    from nas.search.run_files import write_json
-
     write_json(Path(run_dir) / SPACE_FILE, space.config.to_file())

@@ -15,6 +15,7 @@ from typing import Any, Callable
 import torch
 import torch.nn.functional as F
 
+from nas.network.blocks import MBConv, RegularConv
 from nas.network.builder import build_model
 from nas.training.device_data import DeviceData
 from nas.training.recipe import TrainRecipe, make_ema, make_optimizer, make_schedule
@@ -38,8 +39,6 @@ def init_for_short_training(model: torch.nn.Module) -> None:
     large initial logits when there are few classes. Measured on the synthetic proxy (B0, 200 steps): 11%
     held-out accuracy (chance) with the reference init, 48% with this one.
     """
-    from nas.network.blocks import MBConv, RegularConv
-
     for module in model.modules():
         if isinstance(module, MBConv) and module.residual:
             torch.nn.init.zeros_(module.project[1].weight)

@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
+import torch.distributed as dist
 
 from nas.data.datasets import ImageSplits
 from nas.files import append_csv_rows, atomic_write
@@ -132,8 +133,6 @@ def train_network(spec: ArchSpec, data: ImageSplits, recipe: TrainRecipe, out_di
 def replica_drift(model: torch.nn.Module) -> float:
     """The largest difference between this worker's weights and any other's (all ranks call it): 0 when DDP
     kept the replicas in step, as it must; anything else means the workers trained apart."""
-    import torch.distributed as dist
-
     flat = torch.cat([p.detach().reshape(-1).float() for p in model.parameters()])
     gathered = [torch.empty_like(flat) for _ in range(dist.get_world_size())]
     dist.all_gather(gathered, flat)
