@@ -1,6 +1,6 @@
 """Two searches in a row on the same proxy with different targets: what the result cache saves the second.
 
-    python benchmarks/cache_reuse.py [--trials 16] [--steps 100] [--controller ppo] [--targets 400M,600M]
+    python -m benchmarks cache_reuse [--trials 16] [--steps 100] [--controller ppo] [--targets 400M,600M]
 
 Runs ``nas-search`` (each in its own process, as a user would) twice with a fresh cache directory, then once
 more with ``--no-cache`` at the second target as the control, and prints trainings, cache hits and wall

@@ -7,7 +7,7 @@ optimum is found by coordinate ascent on the noise-free objective from many rand
 rugged`` adds interacting triples of decisions anywhere in the network (many local optima; the optimum is
 then the best of the restarts, a lower bound) and triples the noise.
 
-    python benchmarks/controller_landscapes.py [--seeds 10] [--samples 300] [--concurrency 1] [--landscape rugged]
+    python -m benchmarks controller_landscapes [--seeds 10] [--samples 300] [--concurrency 1] [--landscape rugged]
                                      [--flops-window LO,HI] [--screened-reward zero|floor|none]
 
 Prints, per controller, the mean over seeds of the best (noise-free) reward found after 25/50/100/200/300

@@ -1,7 +1,7 @@
 """ONNX export of EfficientNet-B0: the difference from PyTorch, and onnxruntime's latency against PyTorch's on
 this CPU, measured side by side in interleaved rounds.
 
-    python benchmarks/export_latency.py [--resolution 224] [--threads 1] [--batch-size 1] [--rounds 5]
+    python -m benchmarks export_latency [--resolution 224] [--threads 1] [--batch-size 1] [--rounds 5]
 
 Random weights (latency does not depend on them); the exported graph is nas-export's (normalisation inside).
 """

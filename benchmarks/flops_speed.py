@@ -1,6 +1,6 @@
 """Time the analytic FLOP count against fvcore on the same specs, in one run, and print the ratio.
 
-    python benchmarks/flops_speed.py [--specs 30] [--resolution 224] [--csv benchmarks/results/flops_speed.csv]
+    python -m benchmarks flops_speed [--specs 30] [--resolution 224] [--csv benchmarks/results/flops_speed.csv]
 """
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """One short check for a CUDA machine, run in one call; prints a table per part. Needs torch (timm if present);
 no Ray, no fvcore: trials are the trainer itself, in processes, as Ray's fractional GPUs would place them.
 
-    PYTHONPATH=. python benchmarks/gpu_check.py [--parts a,b,c,d] [--steps 300] [--per-process 3]
-    PYTHONPATH=. python benchmarks/gpu_check.py --device cpu --quick     # the script's own dry run, on CPU
+    PYTHONPATH=. python -m benchmarks gpu_check [--parts a,b,c,d] [--steps 300] [--per-process 3]
+    PYTHONPATH=. python -m benchmarks gpu_check --device cpu --quick     # the script's own dry run, on CPU
 
 (a) our EfficientNet-B0 against timm's at 224 px, batch 128, bf16 autocast + channels_last: training img/s
     and the ratio; (b) one default proxy candidate (32 px, --steps steps, batch 64): seconds, img/s and GPU

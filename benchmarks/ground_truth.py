@@ -1,8 +1,8 @@
 """The ground truth a proxy is judged against: networks of the space trained with nas-train's recipe on real
 images, one row per training, in a table any proxy can be scored against (``nas-proxy-check --reference-table``).
 
-    python benchmarks/ground_truth.py --data cifar10:../shared/data/cifar10 --resolution 32 --epochs 15
-    python benchmarks/ground_truth.py --data folder:../shared/data/clothing10 --resolution 64 --epochs 15
+    python -m benchmarks ground_truth --data cifar10:../shared/data/cifar10 --resolution 32 --epochs 15
+    python -m benchmarks ground_truth --data folder:../shared/data/clothing10 --resolution 64 --epochs 15
 
 The networks (``--models``, in this order): the space's nearest to EfficientNet-B0, MnasNet-A1 and MobileNetV2;
 four downsampling variants of B0's nearest (a stride-1 stem, the same made narrower, the last reduction kept,

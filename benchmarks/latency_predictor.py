@@ -1,6 +1,6 @@
 """Does the lookup table predict a network's latency? Predicted against measured, on this machine.
 
-    PYTHONPATH=. python benchmarks/latency_predictor.py [--specs 30] [--threads 1 2] [--out DIR]
+    PYTHONPATH=. python -m benchmarks latency_predictor [--specs 30] [--threads 1 2] [--out DIR]
 
 For each thread count: builds (or reuses, from ``--out``) the latency table of the default search space at
 224 px, batch 1, and extends it with the layers of the three reference networks (which lie partly outside

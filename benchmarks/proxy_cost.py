@@ -2,7 +2,7 @@
 
 Run it from the root of each checkout to compare two versions side by side, alternating (it reads the
 ``nas`` package of the directory it runs in; older versions' TrainBudget is taken where proxy_recipe is absent):
-    (cd OLD && python /path/to/benchmarks/proxy_cost.py); (cd NEW && python benchmarks/proxy_cost.py)
+    (cd OLD && python /path/to/benchmarks/proxy_cost.py); (cd NEW && python -m benchmarks proxy_cost)
 Results: benchmarks/results/proxy_cost.csv.
 """
 import sys, json

@@ -22,7 +22,7 @@ with the trainer (no Ray), on ``--data``, and prints per recipe:
 ``base`` is the trainer's defaults (what nas-search uses); other recipes override them, e.g.
 ``steps=600``, ``batch_size=128,lr=0.006``, ``proxy_resolution=48``.
 
-    python benchmarks/proxy_noise.py --data cifar10:../shared/data/cifar10 --models 7 --seeds 2 \
+    python -m benchmarks proxy_noise --data cifar10:../shared/data/cifar10 --models 7 --seeds 2 \
         --reference-epochs 8 --recipe base --recipe steps=600 --out benchmarks/results/proxy_noise_cifar10.csv
 
 Rows are appended to ``--out`` (CSV) as they finish and reused when run again, so an interrupted run goes on

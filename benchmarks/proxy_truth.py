@@ -3,7 +3,7 @@ evidence nas-search reads at its start (``nas/search/proxy_evidence.csv``), and 
 
     nas-proxy-check --target-flops 9M --resolution 32 --data cifar10:../shared/data/cifar10 \
         --reference-table benchmarks/results/ground_truth_cifar10.csv --repeats 2 --out runs/proxy-vs-truth/default
-    python benchmarks/proxy_truth.py runs/proxy-vs-truth/*
+    python -m benchmarks proxy_truth runs/proxy-vs-truth/*
 
 Each check (its ``proxy_check.json``) gives one row per score of its proxy: ``accuracy`` (one proxy run's
 held-out accuracy, the first seed), ``accuracy-2-seeds`` (averaged over two seeds), ``train_loss`` (the proxy

@@ -1,10 +1,10 @@
 """Does the search pay on real images? The default nas-search, then nas-train of its winner and of the three
 reference networks under one recipe and several seeds, judged on the data's test split.
 
-    python benchmarks/real_data.py --data cifar10:../shared/data/cifar10 --targets 400M --seeds 0,1,2 --epochs 15
-    python benchmarks/real_data.py --data folder:../shared/data/clothing10 --resolution 64 --targets 400M \
+    python -m benchmarks real_data --data cifar10:../shared/data/cifar10 --targets 400M --seeds 0,1,2 --epochs 15
+    python -m benchmarks real_data --data folder:../shared/data/clothing10 --resolution 64 --targets 400M \
         --epochs 15 --reference-seeds 0,1 [--finalists 4]
-    python benchmarks/real_data.py --data cifar10:../shared/data/cifar10 --space downsampling --targets b0 \
+    python -m benchmarks real_data --data cifar10:../shared/data/cifar10 --space downsampling --targets b0 \
         --hand-fix --reference-seeds 0 --out runs/real-data/cifar10-downsampling
 
 (a) ``nas-search --target-flops T --data D`` with every other option at its default (``--start-from`` passed on

@@ -1,6 +1,6 @@
 """report.html's size and the time to write it, for runs of 50 to 1,000 candidates.
 
-    python benchmarks/report_page.py --candidates 50,200,1000
+    python -m benchmarks report_page --candidates 50,200,1000
 
 Each run directory is made as a search would leave it: search.json with the default configuration, trials.csv
 of N architectures sampled from the space (FLOPs and params counted analytically at 224 px, as the search

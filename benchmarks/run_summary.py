@@ -1,7 +1,7 @@
 """What a finished (or stopped) nas-search run holds, as two results files: its candidates by family and its
 finalists' real trainings, each figure read from the run's own files.
 
-    python benchmarks/run_summary.py runs/real-data/cifar10-fit/search-b0-fit --name cifar10_fit
+    python -m benchmarks run_summary runs/real-data/cifar10-fit/search-b0-fit --name cifar10_fit
 
 Writes ``benchmarks/results/<name>_families.csv`` (per stem stride, downsampling and input size: candidates,
 best and median proxy accuracy, median fitted width, mean trial seconds) and ``<name>_finalists.csv`` (per

@@ -1,7 +1,7 @@
 """How a whole default search holds up beside one CPU-bound job (issue: a search collapsed 5-10x beside
 another command).
 
-    python benchmarks/search_load.py [--trials 10] [--data synthetic] [--conditions alone,busy]
+    python -m benchmarks search_load [--trials 10] [--data synthetic] [--conditions alone,busy]
 
 Runs ``nas-search`` as a user would (default controller, concurrency, threads and proxy; ``--no-cache`` and
 ``--scheduler none`` so that every candidate trains its full budget) once alone and once beside a busy Python

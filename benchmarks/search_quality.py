@@ -1,6 +1,6 @@
 """What a search finds for a budget of training steps: controllers x (pre-screen, ASHA), against the shipped nets.
 
-    python benchmarks/search_quality.py [--seeds 3] [--steps 100] [--budget 12] [--target 400M]
+    python -m benchmarks search_quality [--seeds 3] [--steps 100] [--budget 12] [--target 400M]
                                         [--controllers random,evolution,ppo] [--configs plain,screen,asha,both]
                                         [--out benchmarks/results/search_quality]
 

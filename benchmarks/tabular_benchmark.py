@@ -6,7 +6,7 @@ this project made it, so it checks the controllers on accuracies they were not t
 shipped: take ``data/nas-bench-macro_cifar10.json`` from the benchmark's repository
 (github.com/xiusu/NAS-Bench-Macro, Apache-2.0) and give its path.
 
-    python benchmarks/tabular_benchmark.py nas-bench-macro_cifar10.json [--seeds 50] [--samples 100]
+    python -m benchmarks tabular_benchmark nas-bench-macro_cifar10.json [--seeds 50] [--samples 100]
                                            [--controllers random,evolution,ppo,reinforce,predictor]
 
 Each query is answered as a search sees it: the test accuracy of one of the network's three trainings, drawn

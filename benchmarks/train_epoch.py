@@ -5,7 +5,7 @@ timm needs torchvision, whose wheel may replace the pinned CPU torch: run this f
 
     python3 -m venv /tmp/timmvenv && /tmp/timmvenv/bin/pip install torch torchvision timm && \\
         /tmp/timmvenv/bin/pip install -e .
-    /tmp/timmvenv/bin/python benchmarks/train_epoch.py --data cifar10:../shared/data/cifar10 --rounds 3
+    /tmp/timmvenv/bin/python -m benchmarks train_epoch --data cifar10:../shared/data/cifar10 --rounds 3
 
 Each round trains one epoch with nas-train's loop (nas.training.full.train_network, which reports its training
 seconds per epoch, evaluation excluded) and one epoch each with the plain loop (AdamW, the same

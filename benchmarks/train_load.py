@@ -1,6 +1,6 @@
 """nas-train beside another CPU-bound job: its default threads against ``--cpus-per-worker 1``.
 
-    python benchmarks/train_load.py [--data cifar10:../shared/data/cifar10] [--epochs 3]
+    python -m benchmarks train_load [--data cifar10:../shared/data/cifar10] [--epochs 3]
 
 Runs ``nas-train`` as a user would (a fresh process, a local Ray instance, EfficientNet-B0 at 32 px) four
 times, one after another: alone and beside a busy Python loop (one core's worth of other work), each with the

@@ -1,7 +1,7 @@
 """Which optimizer nas-train defaults to: EfficientNet-B0 trained by nas-train's loop on real images with SGD
 (Nesterov), AdamW and RMSprop, each at its default learning rate and weight decay, the rest of the recipe equal.
 
-    python benchmarks/train_recipe.py --data cifar10:../shared/data/cifar10 --epochs 8
+    python -m benchmarks train_recipe --data cifar10:../shared/data/cifar10 --epochs 8
 
 One network at a time on this machine's CPUs (no Ray: the same loop nas-train's workers run); prints held-out
 accuracy (best of raw and EMA weights) and seconds per optimizer, and writes benchmarks/results/train_recipe.csv.

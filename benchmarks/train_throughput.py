@@ -4,7 +4,7 @@ timm imports torchvision, which does not import beside the CPU torch 2.13.0, so 
 virtual environment (the project itself does not depend on timm):
 
     python3 -m venv /tmp/timmvenv && /tmp/timmvenv/bin/pip install torch==2.14.1 torchvision==0.29.1 timm
-    PYTHONPATH=. /tmp/timmvenv/bin/python benchmarks/train_throughput.py [--resolution 32] [--steps 30]
+    PYTHONPATH=. /tmp/timmvenv/bin/python -m benchmarks train_throughput [--resolution 32] [--steps 30]
 
 Both models are trained by nas.training.proxy.train_model (channels_last, float32 on CPU, bf16 autocast on CUDA) on
 the same synthetic data; the first steps are a warm-up and excluded by timing two runs and differencing.

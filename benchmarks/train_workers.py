@@ -1,6 +1,6 @@
 """One against two Ray Train workers (DDP over gloo on this CPU): the same global batch, the same seeds.
 
-    python benchmarks/train_workers.py --data cifar10:../shared/data/cifar10 --epochs 5 --seeds 0,1
+    python -m benchmarks train_workers --data cifar10:../shared/data/cifar10 --epochs 5 --seeds 0,1
 
 Runs nas-train (the whole command path: Ray, TorchTrainer, the run directory) for each seed with 1 worker of all
 CPUs and with 2 workers of half the CPUs each, one run at a time; prints the held-out accuracy of each, the

@@ -1,7 +1,7 @@
 """How a proxy trial holds up when something else runs on the machine.
 
-    python benchmarks/trial_load.py                     # every condition below, about 10 minutes on 2 cores
-    python benchmarks/trial_load.py --steps 100 --conditions alone,busy
+    python -m benchmarks trial_load                     # every condition below, about 10 minutes on 2 cores
+    python -m benchmarks trial_load --steps 100 --conditions alone,busy
 
 A *trial* here is what a search trial does: the proxy training of EfficientNet-B0 (the default budget's batch,
 32 px) in a fresh Python process, timed over ``--steps`` steps after a warm-up. Each condition runs it with

@@ -1,7 +1,7 @@
 """Which downsampling layouts a FLOPs window leaves: random draws of a space, counted by their stem stride and
 total downsampling, against what finished searches trained.
 
-    python benchmarks/window_levels.py --resolution 32 --target b0 --window 0.5,1.0 \
+    python -m benchmarks window_levels --resolution 32 --target b0 --window 0.5,1.0 \
         --runs runs/real-data/cifar10-x025/search-b0-x025-finalists
 
 A search in a space that searches the downsampling only ever trains networks inside its FLOPs window (the

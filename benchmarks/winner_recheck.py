@@ -1,6 +1,6 @@
 """Does a search's winner beat EfficientNet-B0 when measured again? The honest second measurement.
 
-    python benchmarks/winner_recheck.py RUN [--seeds 3] [--first-seed 100] [--network efficientnet_b0 ... | --winner-only]
+    python -m benchmarks winner_recheck RUN [--seeds 3] [--first-seed 100] [--network efficientnet_b0 ... | --winner-only]
 
 A search's best reward is the best of many noisy measurements, so it is flattered by selection. This trains
 the run's ``best_b0.json`` again with the run's own proxy (data, budget, optimizer, resolution) under fresh

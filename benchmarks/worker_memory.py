@@ -1,7 +1,7 @@
 """Resident memory of the trial worker over a long search: does the reused Ray worker grow per trial?
 
-    python benchmarks/worker_memory.py [--trials 50] [--steps 30]
-    python benchmarks/worker_memory.py --in-process [--trials 20] [--steps 30]
+    python -m benchmarks worker_memory [--trials 50] [--steps 30]
+    python -m benchmarks worker_memory --in-process [--trials 20] [--steps 30]
 
 Runs ``nas-search`` (its own process, a fresh cache, the default synthetic proxy data) and samples, every
 half second, the resident memory (RSS) of Ray's worker processes (``ray::...``) and of the driver. Prints,

@@ -1,6 +1,6 @@
 """Zero-cost scores against a table of real trainings: do they rank networks as real training does?
 
-    python benchmarks/zero_cost.py --table benchmarks/results/ground_truth_cifar10.csv \
+    python -m benchmarks zero_cost --table benchmarks/results/ground_truth_cifar10.csv \
         --data cifar10:../shared/data/cifar10 --resolution 32
 
 For each network of a reference table (``benchmarks/ground_truth.py``), scores computed at initialisation on
