@@ -262,3 +262,26 @@ def test_export_refuses_a_directory_and_a_resolution_too_large_to_trace(tmp_path
     assert export_main([b0, "--onnx", str(tmp_path / "b0.onnx"), "--resolution", "20000"]) == 2
     err = capsys.readouterr().err
     assert "3,168G FLOPs at 20000 px: too large to run here (at most 200G)" in err and not (tmp_path / "b0.onnx").exists()
+
+
+def test_the_held_out_split_is_the_datas_not_the_training_seeds(tmp_path):
+    """Another --seed trains on the same images and is judged on the same held-out ones; --split-seed picks
+    another split; a train.json from before split_seed keeps the split it was trained with (its seed's)."""
+    import json
+
+    from nas.retrain.config import TrainSettings, default_split_seed
+    from nas.retrain.driver import _load_data
+    from nas.training.recipe import TrainRecipe
+
+    def held_out(**values):
+        splits = _load_data(TrainSettings(spec="x", data=data, **values), 16)
+        return splits.x_val.tobytes(), splits.y_val.tolist()
+
+    data = _npz_with_test(tmp_path / "images.npz", n=100, n_test=10)
+    first = held_out(recipe=TrainRecipe(seed=1, batch_size=4))
+    assert held_out(recipe=TrainRecipe(seed=2, batch_size=4)) == first
+    assert held_out(recipe=TrainRecipe(seed=1, batch_size=4), split_seed=5) != first
+    old = TrainSettings(spec="x", recipe=TrainRecipe(seed=7)).to_dict()
+    del old["split_seed"]
+    assert TrainSettings.from_dict(json.loads(json.dumps(old))).split_seed == 7
+    assert default_split_seed(str(tmp_path)) == 0  # not a nas-search run

@@ -8,7 +8,7 @@ from nas.api.data import data_argument
 from nas.api.results import SearchResult, TrainResult
 from nas.errors import UserInputError
 from nas.files import save_spec
-from nas.retrain.config import TrainSettings, saved_settings
+from nas.retrain.config import TrainSettings, default_split_seed, saved_settings
 from nas.signals import handlers_kept
 from nas.training.recipe import TrainRecipe
 from search_spaces.spec import ArchSpec
@@ -16,11 +16,12 @@ from search_spaces.spec import ArchSpec
 
 def train(spec: str | Path | ArchSpec | SearchResult, data: Any = "synthetic", *, out: str | Path | None = None,
           trial: int | None = None, resolution: int | None = None, workers: int = 1, resume: bool = False,
-          **recipe: Any) -> TrainResult:
+          split_seed: int | None = None, **recipe: Any) -> TrainResult:
     """nas-train: ``train(result.best_path, data="folder:photos/", resolution=64, epochs=30)``.
 
     ``spec``: a spec file, a nas-search run directory (with ``trial``: that trial), an ArchSpec, or a
     SearchResult. ``recipe``: TrainRecipe's fields (epochs, batch_size, optimizer, lr, weight_decay, seed, ...).
+    ``split_seed``: which images are held out (default: a search run's own seed, else 0), whatever ``seed``.
     """
     if isinstance(spec, SearchResult):
         spec = spec.run_dir
@@ -38,7 +39,8 @@ def train(spec: str | Path | ArchSpec | SearchResult, data: Any = "synthetic", *
         raise UserInputError(str(exc)) from None
     settings = TrainSettings(spec=str(spec), trial=trial, data=data_argument(data, Path(out) if out else Path("runs")),
                              recipe=recipe_value, resolution=resolution, out=str(out) if out else None,
-                             workers=workers)
+                             workers=workers, split_seed=split_seed if split_seed is not None
+                             else default_split_seed(str(spec)))
     return train_from_settings(settings)
 
 

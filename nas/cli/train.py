@@ -8,7 +8,7 @@ from typing import Any, Sequence
 from nas.data.datasets import data_formats
 from nas.cli.common import (ArgumentParser, UsageError, add_quiet_argument, non_negative_float, non_negative_int,
                             positive_float, positive_int, run_command, seed_number)
-from nas.retrain.config import TrainSettings, saved_settings
+from nas.retrain.config import TrainSettings, default_split_seed, saved_settings
 from nas.signals import on_stop
 from nas.training.recipe import LR_PER_256, OPTIMIZERS, WEIGHT_DECAY, TrainRecipe
 
@@ -47,8 +47,10 @@ def _train_parser() -> ArgumentParser:
                         f"min(decay, (1+n)/(10+n)); evaluated beside the raw weights (default: {d.ema_decay:g})")
     recipe.add_argument("--crop-scale", type=positive_float, help=f"random-resized-crop: the smallest crop as a "
                         f"fraction of the image area, with a random flip (default: {d.crop_scale:g})")
-    recipe.add_argument("--seed", type=seed_number, help=f"seed of the split, the weights and the data order "
-                        f"(default: {d.seed})")
+    recipe.add_argument("--seed", type=seed_number, help=f"seed of the weights and the data order (default: "
+                        f"{d.seed})")
+    p.add_argument("--split-seed", type=seed_number, help="seed of the held-out split: another --seed trains on "
+                   "the same images (default: the search's --seed when SPEC is a nas-search run, else 0)")
     p.add_argument("--out", help="run directory (default: runs/train-<name>-<YYYYmmdd-HHMMSS>)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     where = p.add_argument_group("where it runs (Ray Train)")
@@ -75,7 +77,7 @@ def _settings(args: argparse.Namespace):
         if changed:
             raise UsageError(f"--resume continues with the run's own recipe; --{changed[0].replace('_', '-')} "
                              f"differs from it ({getattr(saved.recipe, changed[0])})")
-        for name in ("data", "resolution"):
+        for name in ("data", "resolution", "split_seed"):
             if getattr(args, name) is not None and getattr(args, name) != _effective(saved, name):
                 raise UsageError(f"--resume continues with the run's own --{name} ({_effective(saved, name)})")
         if args.trial is not None and args.trial != saved.trial:
@@ -100,7 +102,8 @@ def _settings(args: argparse.Namespace):
     return TrainSettings(spec=args.spec, trial=args.trial, data=args.data or "synthetic", recipe=recipe,
                          resolution=args.resolution, out=args.out, workers=args.workers or 1,
                          gpus_per_worker=args.gpus_per_worker, cpus_per_worker=args.cpus_per_worker,
-                         address=args.address, debug=bool(args.debug))
+                         address=args.address, debug=bool(args.debug),
+                         split_seed=args.split_seed if args.split_seed is not None else default_split_seed(args.spec))
 
 
 def _effective(saved: Any, name: str) -> Any:

@@ -23,6 +23,7 @@ class TrainSettings:
     recipe: TrainRecipe = field(default_factory=TrainRecipe)
     resolution: int | None = None
     val_fraction: float = 0.2
+    split_seed: int = 0  # which images are held out (with val_fraction): the data's, not the training's seed
     out: str | None = None
     workers: int = 1
     gpus_per_worker: float | None = None
@@ -38,6 +39,7 @@ class TrainSettings:
     def from_dict(cls, data: dict[str, Any]) -> "TrainSettings":
         values = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         values["recipe"] = TrainRecipe.from_dict(data.get("recipe", {}))
+        values.setdefault("split_seed", values["recipe"].seed)  # before split_seed: split by the training seed
         return cls(**values)
 
 
@@ -53,3 +55,13 @@ def saved_settings(out_dir: Path) -> TrainSettings:
         return TrainSettings.from_dict(data)
     except (ValueError, TypeError) as exc:
         raise UserInputError(f"--resume: {path} cannot be read ({exc})") from None
+
+
+def default_split_seed(source: str) -> int:
+    """The held-out split's seed when none is given: a nas-search run's own ``--seed`` (its winner is then
+    judged on the images the search held out), else 0 (the search's default)."""
+    if (Path(source) / "search.json").is_file():
+        from nas.search.run import open_run  # pandas: loaded when a run is read
+
+        return int(open_run(Path(source)).config.seed)
+    return 0

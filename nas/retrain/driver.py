@@ -103,7 +103,7 @@ def _load_data(settings: TrainSettings, resolution: int) -> Any:
     """The ImageSplits at ``resolution``: training/held-out (the search's rule) and the test split (when there is
     one and ``measure_test``); warnings on stderr."""
     try:
-        data = load_data(settings.data, resolution, settings.val_fraction, settings.recipe.seed)
+        data = load_data(settings.data, resolution, settings.val_fraction, settings.split_seed)
         test = load_test_data(settings.data, resolution, data) if settings.measure_test else None
     except DataError as exc:
         raise UserInputError(str(exc)) from None

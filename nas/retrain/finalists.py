@@ -124,7 +124,8 @@ def train_finalist(run: SearchRun, finalist: Finalist, epochs: float, train_imag
     config = run.config
     recipe = TrainRecipe(epochs=epochs, seed=config.seed, batch_size=min(TrainRecipe.batch_size, train_images))
     settings = TrainSettings(spec=str(spec_file), data=config.data, recipe=recipe,
-                             val_fraction=config.val_fraction, out=str(out), address=config.address,
+                             val_fraction=config.val_fraction, split_seed=config.seed, out=str(out),
+                             address=config.address,
                              measure_test=False)
     return run_training(settings, log=log)
 
