@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from nas.console import warn
-from nas.data.datasets import data_warnings, load_data
+from nas.data.datasets import data_warnings
 from nas.errors import UserInputError
 
 ARRAYS_FILE = "data.npz"
@@ -37,7 +37,7 @@ def data_argument(data: Any, folder: Path) -> str:
 def load_proxy_data(proxy: Any) -> Any:
     """The data of a proxy (ProxySettings), loaded before Ray starts: a data error raises DataError (a
     UserInputError, one line); what makes the data a poor judge of architectures is said as warnings on stderr."""
-    data = load_data(proxy.data, proxy.resolution, proxy.val_fraction, proxy.seed)
+    data = proxy.data_ref.load()
     for warning in data_warnings(data, proxy.batch_size):
         warn(warning)
     return data

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from nas.console import say, warn
-from nas.data.datasets import DataError, data_warnings, load_data, load_test_data
+from nas.data.datasets import DataError, DataRef, data_warnings
 from nas.engine.runner import Runner, next_experiment_name, node_resources
 from nas.errors import UserInputError
 from nas.files import RunLock, save_spec, writable_directory
@@ -103,8 +103,9 @@ def _load_data(settings: TrainSettings, resolution: int) -> Any:
     """The ImageSplits at ``resolution``: training/held-out (the search's rule) and the test split (when there is
     one and ``measure_test``); warnings on stderr."""
     try:
-        data = load_data(settings.data, resolution, settings.val_fraction, settings.split_seed)
-        test = load_test_data(settings.data, resolution, data) if settings.measure_test else None
+        reference = DataRef(settings.data, resolution, settings.val_fraction, settings.split_seed)
+        data = reference.load()
+        test = reference.load_test(data) if settings.measure_test else None
     except DataError as exc:
         raise UserInputError(str(exc)) from None
     notes = data_warnings(data)  # a batch larger than the training split is refused below, not warned of

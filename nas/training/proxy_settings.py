@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from nas.data.sources import DataRef
 from nas.errors import UserInputError
 from nas.training.recipe import OPTIMIZERS, PROXY_LR, TrainRecipe, proxy_recipe
 from search_spaces.spec import MAX_RESOLUTION, MIN_RESOLUTION
@@ -73,6 +74,11 @@ class ProxySettings:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @property
+    def data_ref(self) -> DataRef:
+        """The proxy's data: its images at the proxy's resolution, the held-out share split with its seed."""
+        return DataRef(self.data, self.resolution, self.val_fraction, self.seed)
 
     @classmethod
     def from_fields(cls, values: dict[str, Any]) -> "ProxySettings":
