@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from nas.cli.search import main as search_main
-from nas.retrain.finalists import paired_difference
+from nas.search.final_stage import paired_difference
 
 pytestmark = pytest.mark.usefixtures("shared_ray")  # one Ray instance for the commands run in-process
 
@@ -68,7 +68,7 @@ def test_finalists_are_trained_judged_on_held_out_images_and_the_winner_becomes_
 def test_in_a_space_that_searches_the_downsampling_the_best_of_each_level_are_finalists_first(tmp_path):
     """The proxy's top three all downsample 32x; the finalists are the best 32x, the best 16x and the best 8x."""
     from nas.engine.job import Measurement
-    from nas.retrain.finalists import choose_finalists
+    from nas.search.final_stage import choose_finalists
     from nas.search.config import SearchConfig
     from nas.search.run import SETTINGS_FILE, open_run
     from nas.search.run_files import append_trial, write_json
@@ -105,7 +105,7 @@ def test_for_small_images_the_hand_fixed_b0_is_a_finalist_and_may_win_from_outsi
     from nas.engine.job import Measurement
     from nas.files import save_spec
     from nas.network.counting import profile
-    from nas.retrain.finalists import HAND_FIX_NAME, choose_finalists, rewrite_best
+    from nas.search.final_stage import HAND_FIX_NAME, choose_finalists, rewrite_best
     from nas.search.config import SearchConfig
     from nas.search.run import SETTINGS_FILE, open_run
     from nas.search.run_files import append_trial, write_json

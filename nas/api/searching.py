@@ -8,8 +8,9 @@ from nas.api.data import data_argument, load_proxy_data
 from nas.api.results import SearchResult
 from nas.console import say, warn
 from nas.errors import UserInputError
-from nas.retrain.finalists import train_finalists as train_them
+from nas.retrain.finalists import train_finalist
 from nas.search.config import SearchConfig
+from nas.search.final_stage import train_finalists as final_stage
 from nas.search.reward import parse_flops_target
 from nas.search.request import search_request
 from nas.search.start_points import resolve_start_points
@@ -95,4 +96,4 @@ def train_finalists(result: SearchResult) -> None:
     winner best_b0.json."""
     if result.finalists_due:
         with handlers_kept():
-            train_them(result.config)
+            final_stage(result.config, train=train_finalist)

@@ -139,7 +139,7 @@ class SearchConfig:
     # choices index into, saved with the run so that a change of the default space never re-decodes it
     space: dict[str, Any] = field(default_factory=lambda: default_space().config.to_dict())
     # after the search, the best candidates by proxy reward and the space's nearest B0 trained with nas-train's
-    # recipe and judged on the held-out split (nas.retrain.finalists); 0: the proxy's winner is the result. A new
+    # recipe and judged on the held-out split (nas.search.final_stage); 0: the proxy's winner is the result. A new
     # search on a user's data takes FINALISTS_ON_REAL_DATA (SearchConfig.new); 0 here reads old runs as they ran
     finalists: int = 0
     finalist_epochs: float = 15

@@ -71,14 +71,20 @@ class DeviceData:
             yield self.to_input(self.x[start:start + batch_size]), self.y[start:start + batch_size]
 
 
+def predictions(model: torch.nn.Module, data: DeviceData, autocast: bool, batch_size: int = EVAL_BATCH) -> torch.Tensor:
+    """The class ``model`` predicts for each image of ``data``, in eval mode: the one evaluation loop (proxy
+    trainings, nas-train's epochs and test, the finalists' image-by-image judgement)."""
+    model.eval()
+    out = []
+    with torch.no_grad(), torch.autocast(data.device.type, dtype=torch.bfloat16, enabled=autocast):
+        for x, _ in data.batches(batch_size):
+            out.append(model(x).argmax(1))
+    return torch.cat(out) if out else torch.empty(0, dtype=torch.int64, device=data.device)
+
+
 def top1_accuracy(model: torch.nn.Module, data: DeviceData, autocast: bool, batch_size: int = EVAL_BATCH) -> float:
     """Top-1 accuracy on ``data`` in eval mode."""
-    model.eval()
-    correct = 0
-    with torch.no_grad(), torch.autocast(data.device.type, dtype=torch.bfloat16, enabled=autocast):
-        for x, y in data.batches(batch_size):
-            correct += int((model(x).argmax(1) == y).sum())
-    return correct / max(1, len(data))
+    return int((predictions(model, data, autocast, batch_size) == data.y).sum()) / max(1, len(data))
 
 
 def recalibrate_batchnorm(model: torch.nn.Module, data: DeviceData, autocast: bool, batches: int = 4,
