@@ -63,17 +63,16 @@ def trials_per_gpu(proxy_resolution: int, batch_size: int) -> int:
 
     A small proxy (the default: 32 px, batch 64) leaves a data-centre GPU mostly idle, launch-bound: four
     trials share one (``--gpus-per-trial 0.25``); anything larger gets a GPU of its own. Provisional: not yet
-    measured on a GPU; ``benchmarks/gpu_check.py`` part (c) measures candidates per hour at 1, 2, 4 and 8.
+    measured on a GPU; ``python -m benchmarks gpu_check`` part (c) measures candidates per hour at 1, 2, 4 and
+    8.
     """
     return 4 if proxy_resolution * proxy_resolution * batch_size <= SMALL_PROXY_PIXELS else 1
 
 
 # On CPU, trials run one torch thread each, as many at once as there are CPUs (up to this many, each trial's
-# worker holding about 0.5 GB). Measured by benchmarks/trial_load.py on 2 cores (100 steps of B0 at 32 px):
-# two 1-thread trials train 1,014 img/s together where one 2-thread trial trains 785 (small proxies scale
-# badly across threads), and a 1-thread trial keeps 0.98x of its speed beside a busy loop and 0.94x beside
-# a second trainer, where a 2-thread trial keeps 0.28x and under 0.09x (its OpenMP threads wait on the one
-# that shares a core).
+# worker holding about 0.5 GB): small proxies scale badly across threads, and a 1-thread trial keeps its speed
+# beside other work where a 2-thread one collapses (its OpenMP threads wait on the one that shares a core);
+# measured by benchmarks/trial_load.py, figures in docs/clusters-and-gpus.md ("Trials beside other work").
 CPU_TRIALS_AT_ONCE = 16
 
 
@@ -419,7 +418,7 @@ def sigint_handler_kept() -> Iterator[None]:
 def driver_on_one_thread() -> Iterator[None]:
     """Keep this process's own compute (a controller's update, the predictor's fit) on one torch and one BLAS
     thread while trials run: beside trials that keep the cores busy, a 2-thread update spins and waits
-    (benchmarks/trial_load.py's collapse); measured here, a PPO update went from 8 s to 0.2 s."""
+    (benchmarks/trial_load.py's collapse; docs/clusters-and-gpus.md)."""
     import torch
     from threadpoolctl import threadpool_limits
 

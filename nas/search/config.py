@@ -28,14 +28,12 @@ from search_spaces.spec import MAX_CLASSES, MAX_RESOLUTION, MIN_RESOLUTION, load
 RESUMABLE = ("out", "trials", "address", "gpus_per_trial", "cpus_per_trial", "concurrency", "cache", "no_cache",
              "debug", "window", "scheduler", "finalists", "finalist_epochs")
 SCHEDULERS = ("none", "asha")
-# a new search's --finalists on any --data but the built-in synthetic (docs/search.md): on CIFAR-10 (32 px) and
-# clothing10 (64 px) 3 finalists trained 15 epochs gave a better network on test than the proxy's pick (+3.05
-# against +1.7 points over B0; -2.2 against -3.9), at 11-28 minutes on 2 CPU cores
+# a new search's --finalists on any --data but the built-in synthetic: on both real data sets measured, 3
+# finalists trained 15 epochs gave a better network on test than the proxy's pick (figures: docs/search.md)
 FINALISTS_ON_REAL_DATA = 3
 # the search's proxy trains each candidate at a quarter of its channels: the cheapest proxy whose Kendall tau
-# against real trainings reached 0.6 on both data sets measured (CIFAR-10 at 32 px 0.81, 21.6 s a network;
-# clothing10 at 64 px 0.60, 52.8 s; full width 0.77 and 0.64 at 113 and 190 s; docs/proxy-check.md). Runs
-# saved before it trained at full width (from_dict); nas-scale --grid-search keeps full width (ProxySettings)
+# against real trainings reached 0.6 on both real data sets measured (figures: docs/proxy-check.md). Runs saved
+# before it trained at full width (from_dict); nas-scale --grid-search keeps full width (ProxySettings)
 SEARCH_PROXY_WIDTH = 0.25
 DEFAULT_WINDOW = (0.5, 1.5)  # chosen on benchmarks/controller_landscapes.py; see docs/search-efficiency.md
 RESCORING = ("target_flops", "target_latency_ms", "w", "reward")
