@@ -114,3 +114,9 @@ def test_quiet_keeps_the_results_and_drops_the_progress_lines(tmp_path, capsys):
     assert "top 1 of 1 candidates" in printed.out and "trial   0 started" not in printed.out
     assert "held-out split has 80 images" in printed.err  # warnings stay
     assert not logging.getLogger("nas").handlers[1:]  # the console output removed after the command
+
+
+def test_importing_the_library_loads_neither_torch_nor_ray():
+    """``import nas.api`` stays light: torch and Ray load when a call needs them."""
+    code = "import sys, nas.api; assert not {'torch', 'ray'} & set(sys.modules), {'torch', 'ray'} & set(sys.modules)"
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=os.path.dirname(os.path.dirname(__file__)))

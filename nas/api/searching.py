@@ -8,7 +8,6 @@ from nas.api.data import data_argument, load_proxy_data
 from nas.api.results import SearchResult
 from nas.console import say, warn
 from nas.errors import UserInputError
-from nas.retrain.finalists import train_finalist
 from nas.search.config import SearchConfig
 from nas.search.final_stage import train_finalists as final_stage
 from nas.search.reward import parse_flops_target
@@ -94,6 +93,8 @@ def search_from_config(config: SearchConfig, previous: SearchConfig | None = Non
 def train_finalists(result: SearchResult) -> None:
     """Train a finished search's finalists (its ``finalists`` setting; none: nothing to do) and make their
     winner best_b0.json."""
+    from nas.retrain.finalists import train_finalist  # nas-train's: torch and Ray, loaded when finalists train
+
     if result.finalists_due:
         with handlers_kept():
             final_stage(result.config, train=train_finalist)
