@@ -55,12 +55,12 @@ def handlers_kept() -> Iterator[None]:
         yield
         return
     kept = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    fallback = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL}
     try:
         yield
     finally:
-        for signum, handler in kept.items():
-            if handler is not None:  # None: set from outside Python; it cannot be put back
-                signal.signal(signum, handler)
+        for signum, handler in kept.items():  # None: set from outside Python; Python's default instead
+            signal.signal(signum, handler if handler is not None else fallback[signum])
 
 
 def on_stop(prog: str, resume: str | None = None) -> None:

@@ -14,9 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import signal
 import socket
-import threading
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Callable, Iterator, Protocol, Sequence
@@ -391,27 +389,14 @@ class Runner:
                                       verbose=1 if self.debug else 0, callbacks=list(callbacks),
                                       failure_config=tune.FailureConfig(max_failures=TRIAL_RETRIES)))
         try:
-            with driver_on_one_thread(), sigint_handler_kept():
+            # Tune leaves its SIGINT handler behind (it only flags a run that has ended): put back before the next
+            # run of this runner or a later command of the process, or Ctrl-C and SIGTERM would be swallowed
+            with driver_on_one_thread(), handlers_kept():
                 grid = tuner.fit()
         except KeyboardInterrupt:
             return False
         # Tune stops gracefully on Ctrl-C: trials never started, or started and not ended, mean an interrupted run
         return len(grid) == num_samples and grid.num_terminated + grid.num_errors == len(grid)
-
-
-@contextlib.contextmanager
-def sigint_handler_kept() -> Iterator[None]:
-    """Put back the SIGINT handler a Tune run replaces (Tune leaves its own behind, which only flags a run
-    that has ended): without this, Ctrl-C and SIGTERM after a search were swallowed by a later command of the
-    same process (nas.api.search then nas.api.train, or benchmarks that chain them)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    handler = signal.getsignal(signal.SIGINT)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, handler if handler is not None else signal.default_int_handler)
 
 
 @contextlib.contextmanager

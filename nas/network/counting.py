@@ -131,8 +131,6 @@ def profile(spec: ArchSpec | Mapping[str, Any] | str, resolution: int | None = N
     if method == "fvcore":  # totals only: no per-part breakdown, no extra forward pass for the shapes
         _check_resolution(resolution)
         _check_fvcore_size(spec, resolution, num_classes)
-        from nas.network.builder import build_model
-
         model = build_model(spec, num_classes)
         analysis = _fvcore_analysis(model, resolution)
         with warnings.catch_warnings():
