@@ -2,33 +2,27 @@
 
     python -m benchmarks cache_reuse [--trials 16] [--steps 100] [--controller ppo] [--targets 400M,600M]
 
-Runs ``nas-search`` (each in its own process, as a user would) twice with a fresh cache directory, then once
-more with ``--no-cache`` at the second target as the control, and prints trainings, cache hits and wall
+Runs a search through ``nas.api`` (each in its own process, as a user would) twice with a fresh cache directory, then once
+more without the cache (``no_cache=True``, nas-search's ``--no-cache``) at the second target as the control, and prints trainings, cache hits and wall
 time of each. Needs the machine to itself: a second CPU job slows trials several times.
 """
 from __future__ import annotations
 
 import argparse
 import os
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pandas as pd
 
+import nas.api
+from benchmarks import processes
 
-def run(out: Path, target: str, args: argparse.Namespace, *extra: str) -> tuple[float, pd.DataFrame]:
-    """One ``nas-search`` in its own process, as a user runs it; its wall time and trials."""
-    argv = ["--target-flops", target, "--trials", str(args.trials), "--steps", str(args.steps),
-            "--controller", args.controller, "--seed", str(args.seed), "--out", str(out), *extra]
-    started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", "import sys; from nas.cli.search import main as search_main; "
-                           "sys.exit(search_main())", *argv], cwd=Path(__file__).resolve().parents[1])
-    seconds = time.perf_counter() - started
-    if done.returncode != 0:
-        raise SystemExit(f"nas-search {' '.join(argv)} exited {done.returncode}")
+
+def run(out: Path, target: str, args: argparse.Namespace, **extra: object) -> tuple[float, pd.DataFrame]:
+    """One search through nas.api in its own process, as a user runs one; its wall time and trials."""
+    seconds = processes.timed(nas.api.search, target, trials=args.trials, steps=args.steps,
+                              controller=args.controller, seed=args.seed, out=out, **extra)
     return seconds, pd.read_csv(out / "trials.csv")
 
 
@@ -45,9 +39,9 @@ def main() -> None:
         root = Path(tmp)
         os.environ["NAS_CACHE_DIR"] = str(root / "cache")
         rows = []
-        for name, target, extra in (("first", first_target, ()), ("second", second_target, ()),
-                                    ("second, --no-cache", second_target, ("--no-cache",))):
-            seconds, trials = run(root / name.replace(", ", "-").replace("--", ""), target, args, *extra)
+        for name, target, extra in (("first", first_target, {}), ("second", second_target, {}),
+                                    ("second, --no-cache", second_target, {"no_cache": True})):
+            seconds, trials = run(root / name.replace(", ", "-").replace("--", ""), target, args, **extra)
             cached = int((trials["source"] == "cache").sum())
             rows.append({"run": name, "target": target, "trials": len(trials), "trained": len(trials) - cached,
                          "from cache": cached, "seconds": round(seconds, 1),

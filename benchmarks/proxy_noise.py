@@ -105,16 +105,16 @@ def main(argv: list[str] | None = None) -> int:
     recipes = args.recipe or ["base"]
     torch.set_num_threads(args.threads)
 
-    search = SearchConfig(target_flops=int(args.target_flops), out="unused", steps=args.steps, data=args.data,
+    search = SearchConfig.of(target_flops=int(args.target_flops), out="unused", steps=args.steps, data=args.data,
                           proxy_resolution=args.proxy_resolution)
     loaded: dict[int, object] = {}
 
     def data_at(resolution: int):
         if resolution not in loaded:
-            loaded[resolution] = load_data(search.data, resolution, search.val_fraction, search.seed)
+            loaded[resolution] = load_data(search.proxy.data, resolution, search.proxy.val_fraction, search.proxy.seed)
         return loaded[resolution]
 
-    data = data_at(search.proxy_resolution)
+    data = data_at(search.proxy.resolution)
     candidates = sample_stratified(ProxyCheckConfig(search, models=args.models), search.search_space(),
                                    data.num_classes, args.models, seed=0)
     candidates += reference_candidates(search, data.num_classes)

@@ -15,13 +15,13 @@ from search_spaces.spec import ArchSpec
 def proxy_rewards(networks: dict[str, ArchSpec], data: Any, config: SearchConfig, seeds: list[int],
                   log: Callable[[str], None] | None = None) -> pd.DataFrame:
     """One row per network and seed: accuracy, FLOPs, reward (0 for a failed training), seconds."""
-    trial_device(config.cpus_per_trial or 2, 0)
+    trial_device(config.resources.cpus_per_trial or 2, 0)
     rows = []
     for name, spec in networks.items():
         spec = spec.replace(num_classes=data.num_classes)
         for seed in seeds:
-            measured = measure(Job(spec.to_dict(), config.budget(), seed=seed), data)
-            reward = config.score(measured.accuracy, measured.flops) if measured.ok else 0.0
+            measured = measure(Job(spec.to_dict(), config.proxy.recipe(), seed=seed), data)
+            reward = config.objective.score(measured.accuracy, measured.flops) if measured.ok else 0.0
             rows.append({"network": name, "seed": seed, "accuracy": measured.accuracy, "flops": measured.flops,
                          "reward": reward, "seconds": round(measured.seconds, 1)})
             if log is not None:

@@ -30,7 +30,7 @@ def make_run(run_dir: Path, candidates: int, seed: int = 0) -> None:
     from nas.search.trial_record import trial_record
     from search_spaces.mnasnet import default_space
 
-    config = SearchConfig(target_flops=400_000_000, out=str(run_dir), trials=candidates)
+    config = SearchConfig.of(target_flops=400_000_000, out=str(run_dir), trials=candidates)
     space, rng = default_space(), np.random.default_rng(seed)
     run_dir.mkdir(parents=True, exist_ok=True)
     write_json(run_dir / "search.json", {"config": config.to_dict(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
@@ -47,7 +47,7 @@ def make_run(run_dir: Path, candidates: int, seed: int = 0) -> None:
                                steps=75 if status == "stopped" else 300,
                                seconds=float(rng.uniform(5, 25)), final=status != "stopped",
                                reason="NaN loss" if status == "failed" else "")
-        records.append(trial_record(trial, f"t{trial:05d}", choices, spec, measured, "trained", config.score,
+        records.append(trial_record(trial, f"t{trial:05d}", choices, spec, measured, "trained", config.objective.score,
                                     status="screened" if status == "screened" else None))
     append_trials(run_dir / "trials.csv", records)
     best = max((r for r in records if r["status"] == "ok"), key=lambda r: r["reward"])

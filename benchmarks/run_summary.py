@@ -30,7 +30,7 @@ def families(run_dir: Path) -> pd.DataFrame:
     shapes = [run.space.decode(list(choices)) for choices in trials["choices"]]
     trials["stem_stride"] = [s.stem_stride for s in shapes]
     trials["downsampling"] = [s.downsampling for s in shapes]
-    trials["input_size"] = [s.resolution if run.space.searches_resolution else run.config.resolution for s in shapes]
+    trials["input_size"] = [s.resolution if run.space.searches_resolution else run.config.objective.resolution for s in shapes]
     trained = trials[trials["status"] != "screened"]
     return (trained.groupby(["stem_stride", "downsampling", "input_size"])
             .agg(candidates=("trial", "size"), best_proxy=("accuracy", "max"), median_proxy=("accuracy", "median"),

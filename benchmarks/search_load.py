@@ -3,7 +3,7 @@ another command).
 
     python -m benchmarks search_load [--trials 10] [--data synthetic] [--conditions alone,busy]
 
-Runs ``nas-search`` as a user would (default controller, concurrency, threads and proxy; ``--no-cache`` and
+Runs a search through ``nas.api`` as a user would (its own process; default controller, concurrency, threads and proxy; ``--no-cache`` and
 ``--scheduler none`` so that every candidate trains its full budget) once alone and once beside a busy Python
 loop, each in a fresh process and run directory, one after another. Reports the wall time of the whole
 command (Ray's start included, as a user waits for it), the candidates trained, the proxy images trained per
@@ -14,13 +14,14 @@ machine to itself.
 from __future__ import annotations
 
 import argparse
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pandas as pd
+
+import nas.api
+from benchmarks import processes
+from nas.search.config import SearchConfig
 
 from neighbours import busy_neighbour, write_table  # benchmarks/neighbours.py, beside this script
 
@@ -28,19 +29,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def run_search(out: Path, args: argparse.Namespace) -> dict[str, float]:
-    """One default nas-search into ``out``; its figures."""
-    argv = [sys.executable, "-c", "import sys; from nas.cli.search import main; sys.exit(main())",
-            "--target-flops", args.target, "--trials", str(args.trials), "--data", args.data, "--no-cache",
-            "--scheduler", "none", "--seed", "0", "--out", str(out)]
-    started = time.perf_counter()
-    done = subprocess.run(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    wall = time.perf_counter() - started
-    if done.returncode != 0:
-        raise SystemExit(f"nas-search exited {done.returncode}: {done.stderr.strip().splitlines()[-1:]}")
+    """One default search into ``out``; its figures."""
+    wall = processes.timed(nas.api.search, args.target, data=args.data, trials=args.trials, no_cache=True,
+                           scheduler="none", seed=0, out=out)
     trials = pd.read_csv(out / "trials.csv")
     trained = trials[trials["status"].isin(["ok", "stopped"])]
-    from nas.search.config import SearchConfig
-
     batch = SearchConfig.defaults()["batch_size"]  # the search runs with the default proxy batch
     images = float((trained["steps"].astype(float) * batch).sum())
     trial_seconds = float(trained["seconds"].sum())

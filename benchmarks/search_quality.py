@@ -4,7 +4,7 @@
                                         [--controllers random,evolution,ppo] [--configs plain,screen,asha,both]
                                         [--out benchmarks/results/search_quality]
 
-Every configuration runs ``nas-search`` (in its own process, ``--no-cache``, as a user would) with the same
+Every configuration runs a search through ``nas.api`` (in its own process, no cache, as a user would) with the same
 proxy (``--steps`` per candidate) until it has spent ``--budget`` x ``--steps`` training steps (a stopped
 candidate counts the steps it reached, a screened one none); the best reward found within that budget is
 read from trials.csv in the order the candidates finished. The three reference networks are trained with the
@@ -12,7 +12,7 @@ same proxy budget (one per seed) and scored with the same reward at 224 px. Writ
 (one row per run), ``curves.csv`` and ``search_quality.png`` (best reward against steps spent, one line per
 configuration, mean over seeds; the references as horizontal lines), and prints the table.
 Needs the machine to itself: a second CPU job slows trials several times (wall times are reported:
-``trial_seconds`` sums the candidates within the budget, ``seconds`` is the whole nas-search run).
+``trial_seconds`` sums the candidates within the budget, ``seconds`` is the whole search).
 Every search is kept under ``--out``/runs and read instead of repeated when the benchmark runs again.
 """
 from __future__ import annotations
@@ -20,19 +20,19 @@ from __future__ import annotations
 import argparse
 import math
 import statistics
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pandas as pd
 
+import nas.api
+from benchmarks import processes
+
 ROOT = Path(__file__).resolve().parents[1]
 
-CONFIGS = {"plain": ["--flops-window", "0,inf", "--scheduler", "none"],
-           "screen": ["--flops-window", "0.5,1.5", "--scheduler", "none"],
-           "asha": ["--flops-window", "0,inf", "--scheduler", "asha"],
-           "both": ["--flops-window", "0.5,1.5", "--scheduler", "asha"]}
+CONFIGS = {"plain": {"flops_window": (0, float("inf")), "scheduler": "none"},
+           "screen": {"flops_window": (0.5, 1.5), "scheduler": "none"},
+           "asha": {"flops_window": (0, float("inf")), "scheduler": "asha"},
+           "both": {"flops_window": (0.5, 1.5), "scheduler": "asha"}}
 
 
 def steps_spent(trials: pd.DataFrame, steps: int) -> pd.Series:
@@ -58,25 +58,18 @@ def curve(trials: pd.DataFrame, steps: int, budget: int) -> pd.DataFrame:
 
 def run_search(out: Path, controller: str, config: str, seed: int,
                args: argparse.Namespace) -> tuple[float, pd.DataFrame]:
-    """One nas-search into ``out`` (kept under --out/runs); a run already there is read, not repeated."""
+    """One search into ``out`` (kept under --out/runs); a run already there is read, not repeated."""
     wall = out / "wall_seconds.txt"
     if (out / "trials.csv").exists() and not (out / "running").exists():
         seconds = float(wall.read_text()) if wall.exists() else float("nan")
         return seconds, pd.read_csv(out / "trials.csv", keep_default_na=False)
     # enough candidates to spend the budget: ASHA stops about half of them at a quarter of the steps, so a
     # candidate costs about 0.4 of the full proxy on average
-    trials = math.ceil(args.budget * (args.asha_factor if "asha" in CONFIGS[config] else 1))
-    argv = ["--target-flops", args.target, "--trials", str(trials), "--steps", str(args.steps),
-            "--controller", controller, "--seed", str(seed), "--out", str(out), "--no-cache", "--data", args.data,
-            *CONFIGS[config]]
-    started = time.perf_counter()
+    trials = math.ceil(args.budget * (args.asha_factor if CONFIGS[config]["scheduler"] == "asha" else 1))
     out.mkdir(parents=True, exist_ok=True)
     (out / "running").touch()
-    done = subprocess.run([sys.executable, "-c", "import sys; from nas.cli.search import main as search_main; "
-                           "sys.exit(search_main())", *argv], cwd=ROOT, stdout=subprocess.DEVNULL)
-    seconds = time.perf_counter() - started
-    if done.returncode != 0:
-        raise SystemExit(f"nas-search {' '.join(argv)} exited {done.returncode}")
+    seconds = processes.timed(nas.api.search, args.target, data=args.data, trials=trials, steps=args.steps,
+                              controller=controller, seed=seed, out=out, no_cache=True, **CONFIGS[config])
     (out / "running").unlink()
     wall.write_text(f"{seconds:.1f}\n")
     return seconds, pd.read_csv(out / "trials.csv", keep_default_na=False)
@@ -94,9 +87,9 @@ def reference_rewards(args: argparse.Namespace, seeds: list[int]) -> pd.DataFram
     networks = {path.stem: load_spec(path) for path in sorted(REFERENCES.glob("*.json"))}
     frames = []
     for seed in seeds:  # the data split follows the seed, as in each search
-        config = SearchConfig(target_flops=parse_flops(args.target), out="unused", steps=args.steps, seed=seed,
+        config = SearchConfig.of(target_flops=parse_flops(args.target), out="unused", steps=args.steps, seed=seed,
                               cpus_per_trial=2, data=args.data)
-        data = load_data(config.data, config.proxy_resolution, config.val_fraction, config.seed)
+        data = load_data(config.proxy.data, config.proxy.resolution, config.proxy.val_fraction, config.proxy.seed)
         frames.append(proxy_rewards(networks, data, config, [seed]))
     return pd.concat(frames, ignore_index=True)
 

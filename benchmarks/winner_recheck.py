@@ -37,13 +37,13 @@ def main() -> None:
     args = parser.parse_args()
 
     config = saved_config(args.run)
-    data = load_data(config.data, config.proxy_resolution, config.val_fraction, config.seed)
+    data = load_data(config.proxy.data, config.proxy.resolution, config.proxy.val_fraction, config.proxy.seed)
     names = [] if args.winner_only else (args.networks or sorted(p.stem for p in REFERENCES.glob("*.json")))
     networks = {"winner": load_spec(args.run / "best_b0.json")}
     networks.update({name: load_spec(REFERENCES / f"{name}.json") for name in names})
     seeds = range(args.first_seed, args.first_seed + args.seeds)
-    print(f"{args.run}: proxy {config.steps or config.epochs} {'steps' if config.steps else 'epochs'}, "
-          f"{config.optimizer}, {data.describe()}; target {config.describe_target()}, seeds {list(seeds)}",
+    print(f"{args.run}: proxy {config.proxy.steps or config.proxy.epochs} {'steps' if config.proxy.steps else 'epochs'}, "
+          f"{config.proxy.optimizer}, {data.describe()}; target {config.objective.describe_target()}, seeds {list(seeds)}",
           flush=True)
     frame = proxy_rewards(networks, data, config, list(seeds), log=lambda line: print(line, flush=True))
     frame.to_csv(args.run / "recheck.csv", index=False)

@@ -3,7 +3,7 @@
     python -m benchmarks worker_memory [--trials 50] [--steps 30]
     python -m benchmarks worker_memory --in-process [--trials 20] [--steps 30]
 
-Runs ``nas-search`` (its own process, a fresh cache, the default synthetic proxy data) and samples, every
+Runs a search through ``nas.api`` (its own process, a fresh cache, the default synthetic proxy data) and samples, every
 half second, the resident memory (RSS) of Ray's worker processes (``ray::...``) and of the driver. Prints,
 every 5 trials, the trial worker's floor (the least RSS sampled while that many trials were done: what it
 keeps between candidates) and peak (what the candidate in training needs on top), and the growth of the
@@ -17,14 +17,14 @@ it after every candidate, and (without it) counting FLOPs only or training only,
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+
+import nas.api
+from benchmarks import processes
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -57,34 +57,36 @@ def worker_rss(driver: int) -> tuple[float, float]:
     return (max(workers) if workers else 0.0), table.get(driver, (0, "", 0.0))[2]
 
 
-IN_PROCESS = """
-import sys, numpy as np, torch
-from pathlib import Path
-from nas.search.config import SearchConfig
-from nas.data.datasets import load_data
-from nas.network.counting import profile
-from nas.training.proxy import train_candidate
-from nas.engine.measure import release_memory
-from search_spaces.mnasnet import MnasNetSpace
+def rss_per_candidate(variant: str, trials: int, steps: int) -> list[float]:
+    """RSS in MiB of this process before and after each of ``trials`` random candidates, evaluated as
+    ``variant`` says (run in a fresh process: :func:`in_process`)."""
+    import torch
 
-variant, trials, steps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-torch.set_num_threads(2)
-rss = lambda: int(Path("/proc/self/status").read_text().split("VmRSS:")[1].split()[0]) / 1024
-config = SearchConfig(target_flops=400_000_000, out="unused", steps=steps)
-data = load_data("synthetic", 32, 0.2, 0)
-space, rng = MnasNetSpace(), np.random.default_rng(0)
-samples = [rss()]
-for trial in range(trials):
-    spec = space.decode(space.sample(rng), resolution=224, num_classes=data.num_classes)
-    if variant != "train only":
-        profile(spec, method="fvcore")
-    if variant != "fvcore only":
-        train_candidate(spec, data, config.budget(), device="cpu", seed=trial)
-    if variant == "release_memory":
-        release_memory()
-    samples.append(rss())
-print(" ".join(f"{v:.0f}" for v in samples))
-"""
+    from nas.data.datasets import load_data
+    from nas.engine.measure import release_memory
+    from nas.network.counting import profile
+    from nas.training.proxy import train_candidate
+    from nas.training.recipe import proxy_recipe
+    from search_spaces.mnasnet import MnasNetSpace
+
+    torch.set_num_threads(2)
+    rss = lambda: int(Path("/proc/self/status").read_text().split("VmRSS:")[1].split()[0]) / 1024  # noqa: E731
+    recipe = proxy_recipe(steps=steps, epochs=None, batch_size=64, optimizer="adamw", lr=None)
+    data = load_data("synthetic", 32, 0.2, 0)
+    space, rng = MnasNetSpace(), np.random.default_rng(0)
+    samples = [rss()]
+    for trial in range(trials):
+        spec = space.decode(space.sample(rng), resolution=224, num_classes=data.num_classes)
+        if variant != "train only":
+            profile(spec, method="fvcore")
+        if variant != "fvcore only":
+            train_candidate(spec, data, recipe, device="cpu", seed=trial)
+        if variant == "release_memory":
+            release_memory()
+        samples.append(rss())
+    return samples
+
+
 VARIANTS = ("plain", "release_memory", "fvcore only", "train only")
 
 
@@ -94,11 +96,7 @@ def in_process(trials: int, steps: int) -> None:
     marks = [0] + [n for n in (1, 5, 10, 20, 30, 50) if n <= trials]
     print(f"{'variant':>16} " + " ".join(f"{'after ' + str(n):>9}" for n in marks) + f" {'MiB/trial':>10}")
     for variant in VARIANTS:
-        done = subprocess.run([sys.executable, "-c", IN_PROCESS, variant, str(trials), str(steps)], cwd=ROOT,
-                              capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
-        if done.returncode != 0:
-            raise SystemExit(done.stderr.strip().splitlines()[-1])
-        samples = [float(v) for v in done.stdout.split()]
+        samples = processes.value(rss_per_candidate, variant, trials, steps)
         half = list(range(len(samples) // 2, len(samples)))
         slope = np.polyfit(half, [samples[n] for n in half], 1)[0]
         print(f"{variant:>16} " + " ".join(f"{samples[n]:>9.0f}" for n in marks) + f" {slope:>+10.1f}", flush=True)
@@ -115,11 +113,9 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "run"
-        env = dict(os.environ, NAS_CACHE_DIR=str(Path(tmp) / "cache"))
-        argv = [sys.executable, "-c", "import sys; from nas.cli.search import main as search_main; sys.exit(search_main())",
-                "--target-flops", "400M", "--trials", str(args.trials), "--steps", str(args.steps),
-                "--controller", "random", "--flops-window", "0,inf", "--out", str(out)]
-        process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
+        process = processes.start(nas.api.search, "400M", trials=args.trials, steps=args.steps,
+                                  controller="random", flops_window=(0, float("inf")), out=out,
+                                  cache=str(Path(tmp) / "cache" / "results.sqlite"))
         driver = process.pid
         csv = out / "trials.csv"
         # RSS samples of the trial worker while ``rows`` trials were finished: their floor is what the worker
@@ -128,7 +124,7 @@ def main() -> None:
         driver_rss: dict[int, float] = {}
         print(f"{args.trials} trials of {args.steps} steps (random controller, default synthetic data)")
         print(f"{'trials done':>11} {'worker floor MiB':>17} {'worker peak MiB':>16} {'driver MiB':>11}", flush=True)
-        while process.poll() is None:
+        while process.is_alive():
             rows = max(0, len(csv.read_text().splitlines()) - 1) if csv.exists() else 0
             worker, own = worker_rss(driver)
             if worker:
@@ -137,8 +133,7 @@ def main() -> None:
                 samples.setdefault(rows, []).append(worker)
                 driver_rss[rows] = own
             time.sleep(0.5)
-        if process.returncode != 0:
-            raise SystemExit(f"nas-search exited {process.returncode}")
+        processes.finished(process, "nas.api.search")
     last = max(samples)
     _print_row(last, samples[last], driver_rss[last])
     done = sorted(n for n in samples if n >= last // 2)

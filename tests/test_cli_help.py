@@ -100,5 +100,27 @@ def test_the_stated_default_is_the_default_used(make):
         assert stated is not None and stated.startswith(_shown(expected)), \
             f"{action.option_strings}: help states {stated!r}, the default is {expected!r}"
         checked += 1
-    assert checked == {_search_parser: 17, _proxy_check_parser: 12, _scale_parser: 12,
+    assert checked == {_search_parser: 18, _proxy_check_parser: 13, _scale_parser: 13,
                        _train_parser: 9}.get(make, checked)
+
+
+def test_every_setting_of_a_search_is_a_flag_and_its_errors_are_said_as_flags(tmp_path, capsys):
+    """The flags are checked against the request's fields: each flat setting (nas.search.config.FLAT_NAMES)
+    has the flag flag_spelling names, with the setting as its destination, and each other flag is one of the
+    request's own options; an error a part raises in its own terms reaches the user as the flag."""
+    from nas.cli.common import flag_spelling
+    from nas.cli.search import _search_parser, main
+    from nas.search.config import FLAT_NAMES
+
+    parser = _search_parser()
+    destinations = {option: action.dest for action in parser._actions for option in action.option_strings}
+    api_only = {"controller_options"}  # a dict of the controller's own keywords: nas.api.search only
+    for name in set(FLAT_NAMES) - api_only:
+        assert destinations.get(flag_spelling(name)) in (name, f"{name}_file"), name
+    request_options = {"help", "space_file", "fit_width", "max_resolution", "latency_device", "resume", "quiet"}
+    assert set(destinations.values()) - set(FLAT_NAMES) == request_options
+    for flags, said in ((["--proxy-resolution", "4"], "--proxy-resolution 4: must be 8 to 4096"),
+                        (["--flops-window", "2,1"], "--flops-window 2,1: expected 0 <= LO < HI"),
+                        (["--target-latency", "5ms"], "--target-latency / --latency-table: a latency target needs")):
+        assert main(["--target-flops", "400M", "--out", str(tmp_path / "run"), *flags]) == 2
+        assert capsys.readouterr().err.startswith(f"nas-search: error: {said}")

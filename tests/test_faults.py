@@ -192,10 +192,10 @@ def test_a_worker_that_dies_or_is_killed_is_recorded_failed_and_the_search_finis
             time.sleep(0.1)
 
     out = tmp_path / "killed"
-    config = SearchConfig(target_flops=5_000_000, out=str(out), data="synthetic:classes=3,images=1000",
+    config = SearchConfig.of(target_flops=5_000_000, out=str(out), data="synthetic:classes=3,images=1000",
                           proxy_resolution=16, steps=2, batch_size=16, resolution=64, cpus_per_trial=1,
                           concurrency=1, window=(0, float("inf")), trials=4, controller="random", scheduler="none")
-    data = load_data(config.data, config.proxy_resolution, config.val_fraction, config.seed)
+    data = load_data(config.proxy.data, config.proxy.resolution, config.proxy.val_fraction, config.proxy.seed)
     thread = threading.Thread(target=killer, daemon=True)
     thread.start()
     started = time.perf_counter()
@@ -350,7 +350,7 @@ def test_screened_candidates_are_written_in_batches_not_one_fsync_each(tmp_path)
     from nas.search.trial_record import trial_record
     from search_spaces.mnasnet import MnasNetSpace
 
-    space, config = MnasNetSpace(), SearchConfig(target_flops=400_000_000, out=str(tmp_path))
+    space, config = MnasNetSpace(), SearchConfig.of(target_flops=400_000_000, out=str(tmp_path))
     recorder = Recorder(tmp_path, config, space, 10, [], log=lambda line: None)
     rng = np.random.default_rng(0)
 
@@ -359,7 +359,7 @@ def test_screened_candidates_are_written_in_batches_not_one_fsync_each(tmp_path)
         spec = space.decode(choices, num_classes=10)
         measured = Measurement(accuracy=0.5 if status == "ok" else 0.0, flops=1, params=1)
         return trial_record(trial, str(trial), choices, spec, measured, "trained" if status == "ok" else "screened",
-                            config.score, status=None if status == "ok" else "screened")
+                            config.objective.score, status=None if status == "ok" else "screened")
 
     for trial in range(3):
         recorder.record(record(trial, "screened"), {"trial": trial})

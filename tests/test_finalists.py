@@ -77,7 +77,7 @@ def test_in_a_space_that_searches_the_downsampling_the_best_of_each_level_are_fi
     from search_spaces.mnasnet import space_named
 
     space = space_named("downsampling")
-    config = SearchConfig(target_flops=8_751_136, out=str(tmp_path), resolution=32, num_classes=10,
+    config = SearchConfig.of(target_flops=8_751_136, out=str(tmp_path), resolution=32, num_classes=10,
                           space=space.config.to_dict())
     write_json(tmp_path / SETTINGS_FILE, {"config": config.to_dict()})
     levels = dict(level_start_points(space, Sizing(8_751_136, (0.5, 1.5), 32, 10)))
@@ -90,7 +90,7 @@ def test_in_a_space_that_searches_the_downsampling_the_best_of_each_level_are_fi
         spec = space.decode(choices, resolution=32, num_classes=10)
         append_trial(tmp_path / "trials.csv", trial_record(trial, f"t{trial}", choices, spec,
                                                            Measurement(accuracy=accuracy, flops=8_000_000, params=1),
-                                                           "trained", config.score))
+                                                           "trained", config.objective.score))
     finalists = choose_finalists(open_run(tmp_path, "finalists"), 3)
     assert [f.name for f in finalists][:3] == ["trial-0000", "trial-0003", "trial-0004"]  # 32x, 16x, 8x
     assert [f.spec.downsampling for f in finalists][:3] == [32, 16, 8]
@@ -113,20 +113,20 @@ def test_for_small_images_the_hand_fixed_b0_is_a_finalist_and_may_win_from_outsi
     from search_spaces.mnasnet import space_named
 
     space = space_named("downsampling")
-    config = SearchConfig(target_flops="b0", out=str(tmp_path), resolution=32, num_classes=10,
+    config = SearchConfig.of(target_flops="b0", out=str(tmp_path), resolution=32, num_classes=10,
                           space=space.config.to_dict())
     write_json(tmp_path / SETTINGS_FILE, {"config": config.to_dict()})
     choices = space.sample(np.random.default_rng(0))
     spec = space.decode(choices, resolution=32, num_classes=10)
     append_trial(tmp_path / "trials.csv", trial_record(0, "t0", choices, spec,
                                                        Measurement(accuracy=0.5, flops=8_000_000, params=1),
-                                                       "trained", config.with_counted_target(10).score))
+                                                       "trained", config.with_counted_target(10).objective.score))
     save_spec(spec.replace(name="run-b0"), tmp_path / "best_b0.json")
     run = open_run(tmp_path, "finalists")
     finalists = choose_finalists(run, 1)
     assert [f.name for f in finalists] == ["trial-0000", "efficientnet_b0-nearest", HAND_FIX_NAME]
     fixed = finalists[-1]
-    counted = config.with_counted_target(10).target_flops  # EfficientNet-B0's FLOPs at 32 px, 10 classes
+    counted = config.with_counted_target(10).objective.target_flops  # EfficientNet-B0's FLOPs at 32 px, 10 classes
     assert fixed.spec.stem_stride == 1 and not fixed.is_b0 and fixed.trial is None
     assert 0.9 * counted < profile(fixed.spec, method="analytic")["flops"] <= counted
     assert not run.space.contains(fixed.spec)

@@ -9,6 +9,7 @@ from nas.network.counting import profile
 from nas.network.scaling import FIT_BOUNDS, FIT_STEP, fit_width, stem1_b0_within, widened
 from nas.search.candidates import CandidateDecoder
 from nas.search.config import SearchConfig, resolution_steps
+from nas.search.resuming import resumed
 from search_spaces import REFERENCES
 from search_spaces.mnasnet import MnasNetConfig, MnasNetSpace, space_named
 from search_spaces.spec import load_spec
@@ -110,27 +111,27 @@ def test_resolution_steps_run_from_the_stated_size_to_the_stored_one():
 
 
 def test_a_new_search_fits_widths_and_searches_sizes_up_to_the_stored_one():
-    assert not SearchConfig.new(target_flops=9e6, out="x", resolution=32).space["fit_width"]  # off by default
+    assert not SearchConfig.new(target_flops=9e6, out="x", resolution=32).space.fit_width  # off by default
     config = SearchConfig.new(target_flops=9e6, out="x", resolution=32, max_resolution=48, fit_width=True)
-    assert config.space["fit_width"] and config.space["resolutions"] == [32, 40, 48]
-    assert config.proxy_resolution == 48  # decoded once at the largest; each candidate trains at its own
+    assert config.space.fit_width and config.space.resolutions == [32, 40, 48]
+    assert config.proxy.resolution == 48  # decoded once at the largest; each candidate trains at its own
     assert config.fit_flops == 9e6
     assert SearchConfig.new(target_flops=9e6, out="x", resolution=32, window=(0.5, 0.8),
                             fit_width=True).fit_flops == 9e6 * 0.8
     plain = SearchConfig.new(target_flops=9e6, out="x", resolution=32, data="npz:missing.npz", fit_width=False)
-    assert not plain.space["fit_width"] and plain.space["resolutions"] == [] and plain.fit_flops is None
+    assert not plain.space.fit_width and plain.space.resolutions == [] and plain.fit_flops is None
     # CIFAR-10 is stored at 32 px: nothing to search at --resolution 32; at MnasNet's 224 px the proxy trains
     # at 32 px whatever the networks' size, so it could not tell sizes apart: not searched either
     assert SearchConfig.new(target_flops=9e6, out="x", resolution=32, data="cifar10:x",
-                            fit_width=True).space["resolutions"] == []
-    assert SearchConfig.new(target_flops=9e6, out="x", resolution=224, fit_width=True).space["resolutions"] == []
-    with pytest.raises(UserInputError, match="proxy trains at --proxy-resolution"):
+                            fit_width=True).space.resolutions == []
+    assert SearchConfig.new(target_flops=9e6, out="x", resolution=224, fit_width=True).space.resolutions == []
+    with pytest.raises(UserInputError, match="^max_resolution 448: the proxy trains at its own resolution"):
         SearchConfig.new(target_flops=9e6, out="x", resolution=224, max_resolution=448, fit_width=True)
     with pytest.raises(UserInputError, match="widths are not fitted"):
         SearchConfig.new(target_flops=9e6, out="x", resolution=32, max_resolution=48, fit_width=False)
-    with pytest.raises(UserInputError, match="below --resolution 64"):
+    with pytest.raises(UserInputError, match="^max_resolution 48: below the networks' resolution, 64 px"):
         SearchConfig.new(target_flops=9e6, out="x", resolution=64, max_resolution=48, fit_width=True)
-    with pytest.raises(UserInputError, match="FLOPs target alone"):
+    with pytest.raises(UserInputError, match="^fit_width: fits the widths to a FLOPs target alone"):
         SearchConfig.new(target_flops=None, target_latency_ms=3.0, latency_table="t.json", out="x", fit_width=True)
     with pytest.raises(UserInputError, match="proxy decodes the images at the largest"):
         SearchConfig.new(target_flops=9e6, out="x", resolution=32, max_resolution=48, proxy_resolution=32,
@@ -140,10 +141,10 @@ def test_a_new_search_fits_widths_and_searches_sizes_up_to_the_stored_one():
 def test_a_fitted_run_refuses_another_target_on_resume():
     config = SearchConfig.new(target_flops=9e6, out="x", resolution=32, fit_width=True)
     with pytest.raises(UserInputError, match="fits every network's widths"):
-        config.resumed({"target_flops": 5e6})
-    assert config.resumed({"trials": 80}).trials == 80
+        resumed(config, {"target_flops": 5e6})
+    assert resumed(config, {"trials": 80}).trials == 80
     unfitted = SearchConfig.new(target_flops=9e6, out="x", resolution=32)
-    assert unfitted.resumed({"target_flops": 5e6}).target_flops == 5e6  # rescored, as before
+    assert resumed(unfitted, {"target_flops": 5e6}).objective.target_flops == 5e6  # rescored, as before
 
 
 def test_the_stored_size_of_a_folder_is_its_images_shorter_side(tmp_path):
@@ -180,7 +181,7 @@ def test_a_search_trains_each_candidate_at_its_size_and_at_the_budget(tmp_path, 
     printed = capsys.readouterr().out
     assert "input size searched: 16, 24 px" in printed and "width fitted to the budget" in printed
     run = open_run(out)
-    assert run.config.proxy_resolution == 24 and run.space.config.resolutions == [16, 24]
+    assert run.config.proxy.resolution == 24 and run.space.config.resolutions == [16, 24]
     trials = pd.read_csv(out / "trials.csv")
     trained = trials[trials["status"] == "ok"]
     assert len(trained) == 6 and set(trained["resolution"]) == {16, 24}

@@ -229,13 +229,13 @@ def test_a_search_with_a_latency_target_scores_predicted_latency(space_table_64,
 def test_latency_alone_is_a_target_and_screens(space_table_64, tmp_path):
     from nas.search.config import SearchConfig
 
-    config = SearchConfig(target_flops=None, out=str(tmp_path), target_latency_ms=10.0,
+    config = SearchConfig.of(target_flops=None, out=str(tmp_path), target_latency_ms=10.0,
                           latency_table=str(space_table_64))
-    assert config.score(0.5, 0, 10.0) == pytest.approx(0.5)  # FLOPs do not count without a FLOPs target
-    assert config.score(0.5, 4e8, 20.0) == pytest.approx(0.5 * 2 ** -0.07)
-    assert config.score(0.5, 4e8, 0.0) == 0.0  # no prediction: no reward
-    assert config.screens(4e8, 20.0) and not config.screens(4e8, 10.0)
-    assert config.describe_target() == "10 ms latency (predicted)"
+    assert config.objective.score(0.5, 0, 10.0) == pytest.approx(0.5)  # FLOPs do not count without a FLOPs target
+    assert config.objective.score(0.5, 4e8, 20.0) == pytest.approx(0.5 * 2 ** -0.07)
+    assert config.objective.score(0.5, 4e8, 0.0) == 0.0  # no prediction: no reward
+    assert config.objective.screens(4e8, 20.0) and not config.objective.screens(4e8, 10.0)
+    assert config.objective.describe_target() == "10 ms latency (predicted)"
 
 
 @pytest.mark.parametrize("extra, message", [
@@ -263,10 +263,10 @@ def test_an_unreachable_latency_target_is_warned_about_with_the_range(space_tabl
 
     space, table = MnasNetSpace(), latency.load_table(space_table_64)
     predicted = table.predict(space.decode(space.sample(np.random.default_rng(1)), resolution=64, num_classes=1000))
-    config = SearchConfig(target_flops=None, target_latency_ms=predicted, latency_table=str(space_table_64),
+    config = SearchConfig.of(target_flops=None, target_latency_ms=predicted, latency_table=str(space_table_64),
                           resolution=64, out="x")
     assert latency_target_warning(config, space, 1000, table) is None
-    config = SearchConfig(target_flops=None, target_latency_ms=predicted / 1000, latency_table=str(space_table_64),
+    config = SearchConfig.of(target_flops=None, target_latency_ms=predicted / 1000, latency_table=str(space_table_64),
                           resolution=64, out="x")
     warning = latency_target_warning(config, space, 1000, table)
     assert "below the fastest network" in warning and "did you mean" in warning

@@ -3,6 +3,7 @@ import pytest
 
 from nas.latency.tables import _layer_key
 from nas.network.blocks import LAYER_TYPES
+from nas.network.costs import LAYER_COSTS
 from nas.report.diagram import block_op
 from search_spaces.mnasnet import MNASNET_OPS, MnasNetConfig, MnasNetSpace
 from search_spaces.ops import LAYER_KINDS, op_name, op_named
@@ -11,7 +12,7 @@ from search_spaces.spec import OPS, BlockSpec, parse_block_string
 
 
 def test_the_network_builds_every_kind_of_the_table_and_the_spec_accepts_them():
-    assert set(LAYER_TYPES) == set(LAYER_KINDS) == set(OPS)
+    assert set(LAYER_TYPES) == set(LAYER_COSTS) == set(LAYER_KINDS) == set(OPS)  # built, costed, written
 
 
 @pytest.mark.parametrize("name, op, expand, token, timm", [

@@ -77,11 +77,11 @@ def test_an_implausible_target_is_warned_about_with_the_range():
     from search_spaces.mnasnet import MnasNetSpace
 
     space = MnasNetSpace()
-    assert target_warning(SearchConfig(target_flops=400_000_000, out="x"), space, 1000) is None
-    warning = target_warning(SearchConfig(target_flops=400, out="x"), space, 1000)
+    assert target_warning(SearchConfig.of(target_flops=400_000_000, out="x"), space, 1000) is None
+    warning = target_warning(SearchConfig.of(target_flops=400, out="x"), space, 1000)
     assert "below the smallest network" in warning and "224 px" in warning
     assert "did you mean --target-flops 400M?" in warning
-    warning = target_warning(SearchConfig(target_flops=50_000_000_000, out="x"), space, 1000)
+    warning = target_warning(SearchConfig.of(target_flops=50_000_000_000, out="x"), space, 1000)
     assert "above the largest" in warning and "did you mean" not in warning
 
 

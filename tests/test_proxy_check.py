@@ -90,7 +90,7 @@ def test_verdict_words_follow_tau_and_its_interval():
 
 
 def test_sampled_models_spread_across_the_flops_window():
-    config = ProxyCheckConfig(search=SearchConfig(target_flops=400_000_000, out="x"), models=8)
+    config = ProxyCheckConfig(search=SearchConfig.of(target_flops=400_000_000, out="x"), models=8)
     chosen = sample_stratified(config, config.search.search_space(), num_classes=10, count=8, seed=0)
     flops = [profile(c.spec, method="analytic")["flops"] for c in chosen]
     assert len(chosen) == 8 and len({" ".join(c.spec.block_strings) for c in chosen}) == 8
@@ -108,7 +108,7 @@ def test_from_a_run_takes_its_best_models_first(tmp_path):
 
     # a run made with a space of its own (5 blocks): its choices decode with it, not with the default space
     space = MnasNetSpace(MnasNetConfig(skeleton=Skeleton([16, 24, 40, 80, 160], [1, 2, 2, 3, 1], [1, 2, 2, 2, 1])))
-    run_config = SearchConfig(target_flops=400_000_000, out=str(tmp_path), space=space.config.to_dict())
+    run_config = SearchConfig.of(target_flops=400_000_000, out=str(tmp_path), space=space.config.to_dict())
     write_json(tmp_path / "search.json", {"config": run_config.to_dict()})
     rng = np.random.default_rng(3)
     for trial, reward in enumerate([0.2, 0.9, 0.5, 0.7]):
@@ -117,7 +117,7 @@ def test_from_a_run_takes_its_best_models_first(tmp_path):
                                                "block_strings": space.decode(choices).block_strings,
                                                "flops": 1, "params": 1, "accuracy": reward, "reward": reward,
                                                "status": "ok", "reason": "", "source": "trained"})
-    config = ProxyCheckConfig(search=SearchConfig(target_flops=400_000_000, out="x"), models=4,
+    config = ProxyCheckConfig(search=SearchConfig.of(target_flops=400_000_000, out="x"), models=4,
                               from_run=str(tmp_path), references=False)
     chosen = select_candidates(config, num_classes=10)
     assert [c.name for c in chosen[:2]] == ["trial-0001", "trial-0003"] and len(chosen) == 4
@@ -183,7 +183,7 @@ def test_no_proxy_run_shares_the_reference_seed():
     from nas.proxy_check.candidates import reference_candidates
     from nas.proxy_check.driver import plan_jobs
 
-    search = SearchConfig(target_flops=400_000_000, out="x")
+    search = SearchConfig.of(target_flops=400_000_000, out="x")
     candidates = reference_candidates(search, 10)
     budgets = {"proxy": search.proxy, "reference": dataclasses.replace(search.proxy, steps=3000)}
     jobs = plan_jobs(candidates, repeats=3, seed=7, budgets=budgets)

@@ -1,5 +1,6 @@
 """nas.api: docs/python.md's example runs as written in a fresh directory; data from arrays and a torch
 Dataset; bad input raises the commands' one-line errors."""
+import json
 import re
 from pathlib import Path
 
@@ -28,6 +29,7 @@ def test_the_python_page_runs_as_written_in_a_fresh_directory(tmp_path, monkeypa
     assert (tmp_path / "runs/demo/data.npz").is_file()  # the arrays, kept with the run
     assert trained.run_dir == Path("runs/demo-trained") and trained.checkpoint.is_file()
     assert trained.val_accuracy == trained.result["val_accuracy"] and trained.test_accuracy is None
+    assert json.loads((tmp_path / "runs/demo-trained/train.json").read_text())["cpus_per_worker"] == 1
     assert exported.onnx.is_file() and exported.max_difference <= 1e-4
     assert b3.resolution == round(300 * 32 / 224) and sum(p.numel() for p in namespace["model"].parameters()) > 0
     assert f"held-out accuracy {trained.val_accuracy:.3f}" in capsys.readouterr().out
@@ -60,8 +62,12 @@ def test_bad_input_raises_the_commands_one_line_errors(tmp_path):
         data_argument(42, tmp_path)
     with pytest.raises(UserInputError, match="needs arrays 'x' and 'y'"):
         data_argument({"images": np.zeros((2, 4, 4, 3), np.uint8)}, tmp_path)
-    with pytest.raises(UserInputError, match="target_flops"):
+    with pytest.raises(UserInputError, match="^target_flops: FLOPs 'lots'"):
         api.search(target_flops="lots", out=tmp_path / "x")
+    with pytest.raises(UserInputError, match="^proxy_resolution 4: must be 8 to"):  # named as the keyword
+        api.search("400M", out=tmp_path / "x", proxy_resolution=4)
+    with pytest.raises(UserInputError, match="^proxy_resolutoin: not a setting of a search"):
+        api.search("400M", out=tmp_path / "x", proxy_resolutoin=64)
     b0 = "search_spaces/references/efficientnet_b0.json"
     with pytest.raises(UserInputError, match="give one of preset"):
         api.scale(b0)

@@ -23,9 +23,9 @@ def _decisions(scheduler, results):
 def test_asha_stops_by_the_reward_not_by_the_accuracy():
     """Two candidates equally accurate at the first rung, the second at 10x the FLOPs target: by accuracy
     they tie (ASHA would let both go on); by the reward the second is behind and is stopped."""
-    config = SearchConfig(target_flops=100_000_000, out="unused")
+    config = SearchConfig.of(target_flops=100_000_000, out="unused")
     scheduler = make_scheduler("asha", 8, rung_steps(8),
-                               lambda trial, result: config.score(result["accuracy"], result["flops"]))
+                               lambda trial, result: config.objective.score(result["accuracy"], result["flops"]))
     on_target = {"steps": 2, "accuracy": 0.5, "flops": 100_000_000}
     too_big = {"steps": 2, "accuracy": 0.5, "flops": 1_000_000_000}
     assert _decisions(scheduler, [on_target, too_big]) == [TrialScheduler.CONTINUE, TrialScheduler.STOP]

@@ -130,7 +130,7 @@ def _tiny_config(out, **changes):
                   steps=2, batch_size=16, resolution=64, cpus_per_trial=1, window=(0, float("inf")),
                   scheduler="none")
     values.update(changes)
-    return SearchConfig(**values)
+    return SearchConfig.of(**values)
 
 
 def test_failed_trial_is_recorded_and_search_completes(tmp_path, capsys):
@@ -147,7 +147,7 @@ def test_failed_trial_is_recorded_and_search_completes(tmp_path, capsys):
     import signal
 
     config = _tiny_config(tmp_path / "fail", trials=3, controller="random")
-    data = load_data(config.data, config.proxy_resolution, config.val_fraction, config.seed)
+    data = load_data(config.proxy.data, config.proxy.resolution, config.proxy.val_fraction, config.proxy.seed)
     handler = signal.getsignal(signal.SIGINT)
     with console_output():  # the lines as the command prints them
         outcome = run_search(config, data, trainable=failing_second_trial)
@@ -168,17 +168,17 @@ def test_an_exception_inside_the_trial_is_a_failed_measurement():
     from nas.engine.measure import measure
 
     config = _tiny_config("unused")
-    data = load_data(config.data, config.proxy_resolution, config.val_fraction, config.seed)
+    data = load_data(config.proxy.data, config.proxy.resolution, config.proxy.val_fraction, config.proxy.seed)
     spec = load_spec(Path(__file__).resolve().parents[1] / "search_spaces" / "references" / "mobilenet_v2.json")
     spec_dict = spec.to_dict()
     spec_dict["blocks"][0]["in"] = 7  # does not match the stem: the spec is rejected inside the trial
-    measured = measure(Job(spec_dict, config.budget(), seed=0), data)
+    measured = measure(Job(spec_dict, config.proxy.recipe(), seed=0), data)
     assert measured.status == "failed" and "blocks[0].in" in measured.reason and measured.accuracy == 0.0
-    good = measure(Job(spec.replace(resolution=64, num_classes=3).to_dict(), config.budget(), seed=0), data)
+    good = measure(Job(spec.replace(resolution=64, num_classes=3).to_dict(), config.proxy.recipe(), seed=0), data)
     assert good.status == "ok" and good.steps == 2 and good.final
     assert good.accuracy * len(data.y_val) == round(good.accuracy * len(data.y_val))  # a share of held-out images
     assert (good.flops, good.params) == (25_547_776, 2_227_715)  # fvcore at 64 px, 3 classes
-    again = measure(Job(spec.replace(resolution=64, num_classes=3).to_dict(), config.budget(), seed=0), data)
+    again = measure(Job(spec.replace(resolution=64, num_classes=3).to_dict(), config.proxy.recipe(), seed=0), data)
     assert again.accuracy == good.accuracy and again.final_loss == good.final_loss  # seeded: the same again
     assert good.train_loss > 0 and again.train_loss == good.train_loss
 
@@ -189,11 +189,11 @@ def test_a_narrow_proxy_trains_a_narrower_network_and_counts_the_full_one():
     from nas.engine.measure import measure
 
     config = _tiny_config("unused")
-    data = load_data(config.data, config.proxy_resolution, config.val_fraction, config.seed)
+    data = load_data(config.proxy.data, config.proxy.resolution, config.proxy.val_fraction, config.proxy.seed)
     spec = load_spec(Path(__file__).resolve().parents[1] / "search_spaces" / "references" / "mobilenet_v2.json")
     spec = spec.replace(resolution=64, num_classes=3)
-    full = measure(Job(spec.to_dict(), config.budget(), seed=0), data)
-    narrow = measure(Job(spec.to_dict(), config.budget(), seed=0, train_width=0.25), data)
+    full = measure(Job(spec.to_dict(), config.proxy.recipe(), seed=0), data)
+    narrow = measure(Job(spec.to_dict(), config.proxy.recipe(), seed=0, train_width=0.25), data)
     assert narrow.status == "ok" and (narrow.flops, narrow.params) == (full.flops, full.params)
     assert narrow.train_loss != full.train_loss  # another network was trained
 
@@ -463,10 +463,10 @@ def test_a_search_over_the_downsampling_space_trains_at_the_resolution_its_netwo
     assert "search space: downsampling searched: the stem and each reducing block choose stride 2 or 1; 47 " \
            "decisions" in printed.out
     run = open_run(out)
-    assert run.config.proxy_resolution == run.config.resolution == 16 and len(run.space) == 47
+    assert run.config.proxy.resolution == run.config.objective.resolution == 16 and len(run.space) == 47
     b0 = load_spec(Path(REFERENCES) / "efficientnet_b0.json")
-    assert run.config.target_flops == profile(b0, 16, method="fvcore", num_classes=3)["flops"]
-    assert f"target: efficientnet_b0's FLOPs at 16 px with 3 classes, {run.config.target_flops / 1e6:.4g}M" \
+    assert run.config.objective.target_flops == profile(b0, 16, method="fvcore", num_classes=3)["flops"]
+    assert f"target: efficientnet_b0's FLOPs at 16 px with 3 classes, {run.config.objective.target_flops / 1e6:.4g}M" \
         in printed.out
     for record in run.records():  # FLOPs as trained: fvcore's count of the decoded network, strides and all
         spec = run.trial_spec(record["trial"])
@@ -527,7 +527,7 @@ def test_asha_stops_a_weak_candidate_at_a_rung_and_it_is_recorded_stopped(tmp_pa
 
     config = _tiny_config(tmp_path / "asha", trials=2, controller="random", steps=8, scheduler="asha",
                           concurrency=1)
-    data = load_data(config.data, config.proxy_resolution, config.val_fraction, config.seed)
+    data = load_data(config.proxy.data, config.proxy.resolution, config.proxy.val_fraction, config.proxy.seed)
     with console_output():  # the lines as the command prints them
         outcome = run_search(config, data, trainable=weak_second_trial)
     assert outcome.finished

@@ -43,7 +43,7 @@ class RecordedRun:
 
 
 def _config(run_dir, **values):
-    return SearchConfig(**{"target_flops": 300_000_000, "out": str(run_dir), "trials": 6, "resolution": 64,
+    return SearchConfig.of(**{"target_flops": 300_000_000, "out": str(run_dir), "trials": 6, "resolution": 64,
                            "window": (0, float("inf")), **values})
 
 
@@ -323,8 +323,8 @@ def test_start_from_names_expand_and_bad_ones_are_one_line_errors(tmp_path):
     from nas.search.start_points import expand_start_from
 
     assert expand_start_from(["references", "mobilenet_v2"]) == ("efficientnet_b0", "mnasnet_a1", "mobilenet_v2")
-    assert expand_start_from(["none"]) == () and SearchConfig(300, "o", start_from="none").start_from == ()
-    assert SearchConfig(300, "o", start_from=["references"]).start_from[0] == "efficientnet_b0"
+    assert expand_start_from(["none"]) == () and SearchConfig.of(target_flops=300, out="o", start_from="none").start_from == ()
+    assert SearchConfig.of(target_flops=300, out="o", start_from=["references"]).start_from[0] == "efficientnet_b0"
     with pytest.raises(UserInputError, match="--start-from resnet50: neither a reference network"):
         _start_points("resnet50")
     from search_spaces.random_specs import reference

@@ -24,7 +24,7 @@ def search_run(tmp_path):
     """A search run directory as nas-search writes it: search.json and two trials (the files' own writers)."""
     run = tmp_path / "search"
     run.mkdir()
-    config = SearchConfig(target_flops=400_000_000, out=str(run), resolution=96)
+    config = SearchConfig.of(target_flops=400_000_000, out=str(run), resolution=96)
     write_json(run / "search.json", {"config": config.to_dict()})
     space = MnasNetSpace()
     rng = random.Random(0)
@@ -33,7 +33,7 @@ def search_run(tmp_path):
         choices = [rng.randrange(size) for size in space.sizes]
         spec = space.decode(choices, resolution=96, num_classes=10)
         measured = Measurement(accuracy=accuracy, flops=123_000_000 + trial, params=2_000_000, steps=300)
-        records.append(trial_record(trial, f"t{trial}", choices, spec, measured, "trained", config.score))
+        records.append(trial_record(trial, f"t{trial}", choices, spec, measured, "trained", config.objective.score))
     append_trials(run / "trials.csv", records)
     return run, records
 

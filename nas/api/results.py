@@ -34,7 +34,7 @@ class SearchResult:
     @property
     def finalists_due(self) -> bool:
         """Whether finalists are to be trained: the search finished, asked for them and trained a candidate."""
-        return bool(self.finished and self.config.finalists and (self.trials["status"] == "ok").any())
+        return bool(self.finished and self.config.final_stage.finalists and (self.trials["status"] == "ok").any())
 
 
 @dataclass

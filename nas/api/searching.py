@@ -77,11 +77,12 @@ def search_from_config(config: SearchConfig, previous: SearchConfig | None = Non
         for warning in warnings:
             warn(warning)
         data = load_proxy_data(config.proxy)  # before Ray starts: a missing directory is one line
-        if isinstance(config.target_flops, str):
-            name = config.target_flops
+        if isinstance(config.objective.target_flops, str):
+            name = config.objective.target_flops
             config = config.with_counted_target(data.num_classes)
-            say(f"target: {name}'s FLOPs at {config.resolution} px with "
-                f"{config.num_classes or data.num_classes} classes, {config.target_flops / 1e6:.4g}M")
+            objective = config.objective
+            say(f"target: {name}'s FLOPs at {objective.resolution} px with "
+                f"{objective.num_classes or data.num_classes} classes, {objective.target_flops / 1e6:.4g}M")
         outcome = run_search(config, data, previous=previous, latency_table=table)
         result = SearchResult(Path(config.out), outcome.trials, outcome.finished, config, outcome.start_names,
                               len(data.y_val))

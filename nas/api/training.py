@@ -16,12 +16,15 @@ from search_spaces.spec import ArchSpec
 
 def train(spec: str | Path | ArchSpec | SearchResult, data: Any = "synthetic", *, out: str | Path | None = None,
           trial: int | None = None, resolution: int | None = None, workers: int = 1, resume: bool = False,
-          split_seed: int | None = None, **recipe: Any) -> TrainResult:
+          split_seed: int | None = None, address: str | None = None, gpus_per_worker: float | None = None,
+          cpus_per_worker: float | None = None, **recipe: Any) -> TrainResult:
     """nas-train: ``train(result.best_path, data="folder:photos/", resolution=64, epochs=30)``.
 
     ``spec``: a spec file, a nas-search run directory (with ``trial``: that trial), an ArchSpec, or a
     SearchResult. ``recipe``: TrainRecipe's fields (epochs, batch_size, optimizer, lr, weight_decay, seed, ...).
     ``split_seed``: which images are held out (default: a search run's own seed, else 0), whatever ``seed``.
+    ``address``, ``gpus_per_worker``, ``cpus_per_worker``: where and on what the workers run, as nas-train's
+    flags (default: a local Ray instance, sized to the machine).
     """
     if isinstance(spec, SearchResult):
         spec = spec.run_dir
@@ -40,7 +43,8 @@ def train(spec: str | Path | ArchSpec | SearchResult, data: Any = "synthetic", *
     settings = TrainSettings(spec=str(spec), trial=trial, data=data_argument(data, Path(out) if out else Path("runs")),
                              recipe=recipe_value, resolution=resolution, out=str(out) if out else None,
                              workers=workers, split_seed=split_seed if split_seed is not None
-                             else default_split_seed(str(spec)))
+                             else default_split_seed(str(spec)), address=address,
+                             gpus_per_worker=gpus_per_worker, cpus_per_worker=cpus_per_worker)
     return train_from_settings(settings)
 
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import errno
+import os
 import sys
 from typing import Any, Callable, NoReturn, Sequence
 
 from nas.data.datasets import data_formats
 from nas.engine.runner import usable_cpus
-from nas.errors import UserInputError
+from nas.errors import SettingError, UserInputError
 from nas.files import writable_directory  # noqa: F401 - the commands' check of an --out
 from nas.console import console_output
 from nas.latency.tables import parse_latency
@@ -49,6 +50,8 @@ def _run(prog: str, main: Callable[[argparse.Namespace], int], parser: ArgumentP
     except (UsageError, UserInputError) as exc:
         if debug:
             raise
+        if isinstance(exc, SettingError):  # named as its settings: said as the flags that give them
+            exc = exc.renamed(flag_spelling)
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -56,8 +59,6 @@ def _run(prog: str, main: Callable[[argparse.Namespace], int], parser: ArgumentP
         print(f"{prog}: {how}; finished work is kept", file=sys.stderr)
         return _status(130)
     except BrokenPipeError:  # the reader went away (| head): nothing more to say, and nothing at exit either
-        import os
-
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except Exception as exc:  # noqa: BLE001 - the one place that turns failures into an exit status
@@ -70,6 +71,15 @@ def _run(prog: str, main: Callable[[argparse.Namespace], int], parser: ArgumentP
         print(f"{prog}: failed: {type(exc).__name__}: {exc} (rerun with --debug for a traceback)",
               file=sys.stderr)
         return 1
+
+
+# the flags whose spelling is not their setting's flat name with dashes (nas.search.config.FLAT_NAMES)
+FLAG_SPELLINGS = {"window": "--flops-window", "target_latency_ms": "--target-latency", "space": "--space"}
+
+
+def flag_spelling(name: str) -> str:
+    """The command line's flag of a flat setting: ``proxy_resolution`` -> ``--proxy-resolution``."""
+    return FLAG_SPELLINGS.get(name, "--" + name.replace("_", "-"))
 
 
 def _disk_full(exc: BaseException | None) -> bool:
@@ -187,6 +197,9 @@ def add_training_arguments(p: ArgumentParser, what: str = "candidate", width: fl
                    help="peak learning rate of the proxy training (default: "
                         f"{', '.join(f'{lr:g} for {name}' for name, lr in PROXY_LR.items())})")
     p.add_argument("--data", help=f"proxy data (default: {d['data']}): {data_formats()} (see docs/data.md)")
+    p.add_argument("--val-fraction", type=positive_float, metavar="F",
+                   help=f"share of the training images held out to rank each {what} on, split with --seed "
+                        f"(default: {d['val_fraction']:g})")
     p.add_argument("--proxy-resolution", type=positive_int,
                    help=f"training resolution (default: {d['proxy_resolution']})")
     p.add_argument("--proxy-width", type=positive_float,

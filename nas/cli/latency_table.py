@@ -10,6 +10,7 @@ from nas.cli.common import (ArgumentParser, UsageError, positive_float, positive
                             writable_directory)
 from nas.console import say
 from nas.latency import tables as latency
+from nas.network.counting import check_space_size
 from nas.search.progress import human_duration
 from search_spaces.spec import MIN_RESOLUTION
 
@@ -39,8 +40,6 @@ def _latency_table_parser() -> ArgumentParser:
 
 
 def _latency_table(args: argparse.Namespace) -> int:
-    from nas.network.counting import check_space_size
-
     if args.min_run_time > MAX_MIN_RUN_TIME:  # a thousand layers: hours of measuring per second asked
         raise UsageError(f"--min-run-time {args.min_run_time:g}: at most {MAX_MIN_RUN_TIME:g} seconds per layer (the "
                          f"table measures about a thousand layers)")

@@ -8,6 +8,7 @@ from typing import Sequence
 
 from nas.cli.common import ArgumentParser, UsageError, positive_int, run_command
 from nas.latency import tables as latency
+from nas.network.counting import check_size, profile_rows
 from search_spaces.spec import MIN_RESOLUTION, load_spec
 
 def _profile_parser() -> ArgumentParser:
@@ -66,8 +67,6 @@ def _profile_onnx(args: argparse.Namespace) -> int:
 
 
 def _profile(args: argparse.Namespace) -> int:
-    from nas.network.counting import check_size, profile_rows
-
     if args.spec.endswith(".onnx"):
         return _profile_onnx(args)
     spec = load_spec(args.spec)

@@ -46,7 +46,7 @@ def _proxy_check(args: argparse.Namespace) -> int:
     given = given_fields(args)
     given["out"] = args.out or str(Path("runs") / f"proxy-check-{time.strftime('%Y%m%d-%H%M%S')}")
     writable_directory("--out", given["out"])
-    check = ProxyCheckConfig(search=SearchConfig(**given), models=args.models, reference_steps=args.reference_steps,
+    check = ProxyCheckConfig(search=SearchConfig.of(**given), models=args.models, reference_steps=args.reference_steps,
                              reference_resolution=args.reference_resolution, repeats=args.repeats,
                              from_run=args.from_run, references=not args.no_references,
                              reference_table=args.reference_table)

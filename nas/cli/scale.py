@@ -11,6 +11,7 @@ from nas.cli.common import (ArgumentParser, UsageError, add_run_arguments, add_s
                             run_command)
 from nas.engine.runner import TrialResources
 from nas.files import save_spec
+from nas.network.counting import profile
 from nas.network.scaling import PAPER_COEFFICIENTS, ScalingError, network_stem, one_network_conflict
 from nas.training.proxy_settings import ProxySettings
 from search_spaces.spec import SpecError, load_spec
@@ -133,8 +134,6 @@ def _scaled(args: argparse.Namespace, spec: object) -> tuple[list, Path | None]:
 
 
 def _scale(args: argparse.Namespace) -> int:
-    from nas.network.counting import profile
-
     spec = load_spec(args.spec)
     _check_mode(args)
     if not _is_file_name(spec.name):

@@ -138,7 +138,7 @@ def _search(args: argparse.Namespace) -> int:
         print(f"{int(row['trial']):>5}  {row['reward']:7.4f}  {row['accuracy']:6.3f}  {row['flops'] / 1e6:7.1f}  "
               f"{row['params'] / 1e6:7.2f}  {row['summary']}" + (f"  (start point: {start})" if start else ""))
     close_call = close_call_line(frame, result.held_out_images, starts,
-                                 train_command=f"nas-train {config.out} --trial N --data {config.data}")
+                                 train_command=f"nas-train {config.out} --trial N --data {config.proxy.data}")
     if close_call:
         print(close_call)
     print(f"outputs in {config.out}: best_b0.json, trials.csv, pareto.png, report.html, search.json, space.json")

@@ -16,6 +16,7 @@ from nas.engine.job import Job, Measurement, failed
 from nas.files import RunLock
 from nas.network.scaling import ScalingError, coefficient_grid, compound, scale_compound
 from nas.engine.runner import Runner, TrialResources
+from nas.network.counting import check_size
 from nas.search.run_files import write_json
 from nas.training.proxy_settings import ProxySettings
 from nas.versions import versions
@@ -80,8 +81,6 @@ def plan_points(spec: ArchSpec, grid: list[tuple[float, float, float]], proxy: P
 def check_grid(spec: ArchSpec, proxy: ProxySettings, step: float = 0.1, tolerance: float = 0.1) -> None:
     """Every point of the grid within the size bound at the resolutions it is counted and trained at, before
     any data loads or anything trains (a UserInputError otherwise; a grid too fine or empty is one too)."""
-    from nas.network.counting import check_size
-
     for point in plan_points(spec, coefficient_grid(step, tolerance), proxy):
         if point.job is not None:  # a point that cannot be scaled is recorded as such, never trained
             check_size(spec_from_dict(point.job.spec), max(spec.resolution, point.job.train_resolution))

@@ -18,6 +18,7 @@ from typing import Any, Callable, Protocol
 from nas.console import warn as say_warning
 from nas.data.datasets import cache_root
 from nas.engine.job import TRAINER_VERSION, Job, Measurement
+from nas.network.counting import profile
 from search_spaces.spec import ArchSpec, load_spec
 
 SCHEMA = """
@@ -76,7 +77,7 @@ def proxy_fingerprint(data: dict[str, Any], job: Job) -> str:
 
 
 class CacheSettings(Protocol):
-    """Where a command keeps its results (a SearchConfig has these fields)."""
+    """Where a command keeps its results (a TrialResources has these fields)."""
 
     cache: str | None
     no_cache: bool
@@ -169,8 +170,6 @@ class ResultCache:
                                images_per_second=values["images_per_second"], final_loss=values["final_loss"],
                                train_loss=values["train_loss"])
         if (values["resolution"], values["num_classes"]) != (spec.resolution, spec.num_classes):
-            from nas.network.counting import profile
-
             counts = profile(spec, method="analytic")
             measured.flops, measured.params = counts["flops"], counts["params"]
         return measured

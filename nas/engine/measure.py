@@ -12,6 +12,7 @@ from typing import Any, Callable
 
 from nas.data.datasets import ImageSplits, resize_images
 from nas.engine.job import Job, Measurement, failed
+from nas.network.counting import profile
 from nas.network.scaling import scale_spec
 from search_spaces.spec import load_spec
 
@@ -57,7 +58,6 @@ def measure(job: Job, data: Any, device: str = "cpu",
     Every failure inside is returned as a failed measurement with its reason rather than raised, so that
     one bad network never stops a command.
     """
-    from nas.network.counting import profile
     from nas.training.proxy import train_candidate
 
     started = time.perf_counter()

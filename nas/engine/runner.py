@@ -1,6 +1,6 @@
 """The one runner of every command that trains: start or join Ray, size the trials' resources, run the jobs.
 
-    with Runner.for_settings(config, log_file=run_dir / "ray.log") as runner:
+    with Runner.for_settings(config.resources, log_file=run_dir / "ray.log") as runner:
         finished = runner.run(searcher, {"proxy": data}, storage=run_dir / "ray", name="tune-0", num_samples=16)
 
 ``run`` returns False, instead of raising, when the run was interrupted (Ctrl-C): the caller decides what
@@ -17,7 +17,7 @@ import os
 import socket
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Callable, Iterator, Protocol, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from nas.errors import UserInputError
 from nas.signals import handlers_kept, stop_on_sigterm, watch_ray
@@ -237,20 +237,10 @@ class QuietFileHandler(logging.FileHandler):
         pass
 
 
-class RunSettings(Protocol):
-    """Where and how a command's trials run (a SearchConfig has these fields)."""
-
-    address: str | None
-    debug: bool
-    gpus_per_trial: float | None
-    cpus_per_trial: float | None
-    concurrency: int | None
-
-
 @dataclass(frozen=True)
 class TrialResources:
-    """Where a command's trials run and where it keeps their results: what :class:`RunSettings` and the
-    result cache's settings read, for a command that is not a search (a SearchConfig has these fields too)."""
+    """Where a command's trials run (Ray's address, the resources of a trial, how many at a time), Ray's own
+    output on the console or not (``debug``), and where the results are cached; a search's ``resources``."""
 
     address: str | None = None
     debug: bool = False
@@ -272,7 +262,7 @@ class Runner:
     """Ray for one command: started (or joined) on enter, shut down on exit if this runner started it."""
 
     @classmethod
-    def for_settings(cls, settings: RunSettings, per_gpu: int = 1, log_file: Path | None = None) -> "Runner":
+    def for_settings(cls, settings: TrialResources, per_gpu: int = 1, log_file: Path | None = None) -> "Runner":
         """A runner for a command's settings (address, debug, per-trial resources, concurrency)."""
         return cls(settings.address, bool(settings.debug), settings.gpus_per_trial, settings.cpus_per_trial,
                    settings.concurrency, per_gpu, log_file)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from nas.errors import UserInputError
+from nas.network.counting import check_size
 from search_spaces.spec import ArchSpec, load_spec
 
 
@@ -26,7 +27,6 @@ def exportable(source: str | Path, checkpoint: str | Path | None, resolution: in
     given, its best.pt when there is one) at ``resolution`` (default: the checkpoint's, else the spec's),
     refused in one line when it is too large to run here."""
     from nas.export.model import exportable_model
-    from nas.network.counting import check_size
 
     path = Path(source)
     if path.is_dir():

@@ -158,7 +158,8 @@ def network_parts(spec: ArchSpec) -> Iterator[Part]:
     """The parts whose latencies add up to the network's: stem, each layer, head with pooling and classifier."""
     from torch import nn
 
-    from nas.network.blocks import LAYER_TYPES, ConvBnAct, conv_output_size
+    from nas.network.blocks import LAYER_TYPES, ConvBnAct
+    from nas.network.costs import conv_output_size
 
     act, size = spec.activation, spec.resolution
     stride = spec.stem_stride

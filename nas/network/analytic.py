@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from nas.network.blocks import LAYER_TYPES, conv_bn_counts, conv_output_size
+from nas.network.costs import LAYER_COSTS, conv_bn_counts, conv_output_size
 from search_spaces.spec import MIN_RESOLUTION, ArchSpec, BlockSpec, SpecError
 
 
@@ -23,7 +23,7 @@ def _block_counts(block: BlockSpec, size: int) -> tuple[int, int, int]:
     """(params, flops, output size) of one block whose input has spatial size ``size``."""
     params = flops = 0
     for layer in block.layers():
-        layer_params, layer_flops = LAYER_TYPES[layer.op].count(layer, size)
+        layer_params, layer_flops = LAYER_COSTS[layer.op](layer, size)
         params, flops = params + layer_params, flops + layer_flops
         size = conv_output_size(size, layer.kernel, layer.stride)
     return params, flops, size

@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from nas.network.costs import se_channels
 from search_spaces.spec import LayerSpec
 
 BN_EPS = 1e-3
@@ -24,26 +25,6 @@ def make_activation(name: str) -> nn.Module:
     if name == "relu6":
         return nn.ReLU6(inplace=True)
     raise ValueError(f"activation: unknown {name!r}")
-
-
-def conv_output_size(size: int, kernel: int, stride: int) -> int:
-    """Spatial size after a k x k convolution with padding k // 2 and ``stride``."""
-    return (size + 2 * (kernel // 2) - kernel) // stride + 1
-
-
-def conv_bn_counts(cin: int, cout: int, kernel: int, groups: int, size_out: int) -> tuple[int, int]:
-    """(params, FLOPs) of a ConvBnAct in fvcore's convention: conv MACs plus 2 per BN output element."""
-    weights = kernel * kernel * (cin // groups) * cout
-    return weights + 2 * cout, weights * size_out * size_out + 2 * cout * size_out * size_out
-
-
-def se_counts(channels: int, reduced: int) -> tuple[int, int]:
-    """(params, FLOPs) of a SqueezeExcite: its two 1x1 convs with biases (the mean and gate are uncounted)."""
-    return 2 * channels * reduced + reduced + channels, 2 * channels * reduced
-
-
-def _add(*counts: tuple[int, int]) -> tuple[int, int]:
-    return sum(c[0] for c in counts), sum(c[1] for c in counts)
 
 
 def batch_norm(channels: int) -> nn.BatchNorm2d:
@@ -79,11 +60,6 @@ class SqueezeExcite(nn.Module):
         return x * torch.sigmoid(scale)
 
 
-def se_channels(in_channels: int, ratio: float) -> int:
-    """Reduced SE width: relative to the block's input channels, as in the TensorFlow reference."""
-    return max(1, int(in_channels * ratio))
-
-
 def drop_path(x: torch.Tensor, rate: float, training: bool) -> torch.Tensor:
     """Stochastic depth: zero whole samples with probability ``rate``, rescale the rest."""
     if rate <= 0.0 or not training:
@@ -112,19 +88,6 @@ class MBConv(nn.Module):
         return cls(layer.in_channels, layer.out_channels, layer.kernel, layer.stride, layer.expand, layer.se,
                    layer.residual, activation, drop_rate)
 
-    @staticmethod
-    def count(layer: LayerSpec, size: int) -> tuple[int, int]:
-        """(params, FLOPs) of the layer on a ``size`` x ``size`` input, exactly as fvcore counts it."""
-        cin, mid, out_size = layer.in_channels, layer.in_channels * layer.expand, conv_output_size(
-            size, layer.kernel, layer.stride)
-        parts = [conv_bn_counts(mid, mid, layer.kernel, mid, out_size),
-                 conv_bn_counts(mid, layer.out_channels, 1, 1, out_size)]
-        if layer.expand > 1:
-            parts.append(conv_bn_counts(cin, mid, 1, 1, size))
-        if layer.se > 0:
-            parts.append(se_counts(mid, se_channels(cin, layer.se)))
-        return _add(*parts)
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.project(self.se(self.depthwise(self.expand(x))))
         if self.residual:
@@ -148,15 +111,6 @@ class RegularConv(nn.Module):
         return cls(layer.in_channels, layer.out_channels, layer.kernel, layer.stride, layer.se, layer.residual,
                    activation, drop_rate)
 
-    @staticmethod
-    def count(layer: LayerSpec, size: int) -> tuple[int, int]:
-        """(params, FLOPs) of the layer on a ``size`` x ``size`` input, exactly as fvcore counts it."""
-        out_size = conv_output_size(size, layer.kernel, layer.stride)
-        parts = [conv_bn_counts(layer.in_channels, layer.out_channels, layer.kernel, 1, out_size)]
-        if layer.se > 0:
-            parts.append(se_counts(layer.out_channels, se_channels(layer.in_channels, layer.se)))
-        return _add(*parts)
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.se(self.conv(x))
         if self.residual:
@@ -164,7 +118,6 @@ class RegularConv(nn.Module):
         return out
 
 
-# The one table from a spec's ``op`` to its layer class: the model builder builds with ``build`` and the
-# analytic counter counts with ``count``. A new op is a class here and a row in this table.
-# the module class of each layer kind of the op table (search_spaces/ops.py): a new op is a row there and a class here
+# a spec's ``op`` -> its module, built with ``build`` (its cost: nas.network.costs.LAYER_COSTS, the same keys).
+# A new op is a row of the op table (search_spaces/ops.py), a class here and its cost there
 LAYER_TYPES: dict[str, type[MBConv] | type[RegularConv]] = {"mbconv": MBConv, "conv": RegularConv}

@@ -15,10 +15,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-import torch
-
 from nas.network.analytic import Row, analytic_rows, refuse_parameters
-from nas.network.builder import build_model
 from nas.network.scaling import widened
 from search_spaces.mnasnet import DECISIONS
 from search_spaces.spec import MIN_RESOLUTION, ArchSpec, SpecError, load_spec
@@ -27,6 +24,8 @@ METHODS = ("fvcore", "analytic")
 
 
 def _fvcore_analysis(model: Any, resolution: int) -> Any:
+    import torch
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # `import fvcore.nn` warns about a torch.jit deprecation
         from fvcore.nn import FlopCountAnalysis
@@ -40,6 +39,10 @@ def _fvcore_analysis(model: Any, resolution: int) -> Any:
 
 def fvcore_rows(spec: ArchSpec, resolution: int, num_classes: int | None = None) -> list[Row]:
     """Per-part counts from fvcore's FlopCountAnalysis on the built model in eval mode."""
+    import torch  # torch, fvcore and the builder: loaded when a network is built, not for analytic counts
+
+    from nas.network.builder import build_model
+
     model = build_model(spec, num_classes)
     analysis = _fvcore_analysis(model, resolution)
     with warnings.catch_warnings(), torch.no_grad():
@@ -131,6 +134,8 @@ def profile(spec: ArchSpec | Mapping[str, Any] | str, resolution: int | None = N
     if method == "fvcore":  # totals only: no per-part breakdown, no extra forward pass for the shapes
         _check_resolution(resolution)
         _check_fvcore_size(spec, resolution, num_classes)
+        from nas.network.builder import build_model
+
         model = build_model(spec, num_classes)
         analysis = _fvcore_analysis(model, resolution)
         with warnings.catch_warnings():

@@ -6,6 +6,7 @@ import math
 import numpy as np
 
 from nas.errors import UserInputError
+from nas.network.counting import check_size, profile
 from nas.proxy_check.config import Candidate, ProxyCheckConfig
 from nas.proxy_check.table import read_reference_table
 from nas.search.config import SearchConfig
@@ -22,10 +23,8 @@ def sample_stratified(config: ProxyCheckConfig, space: MnasNetSpace, num_classes
     One per FLOPs stratum, drawn by rejection from the space; a stratum the space cannot reach within the
     attempt bound takes the closest architecture drawn.
     """
-    from nas.network.counting import profile
-
     search = config.search
-    low, high = (math.log(f * search.target_flops) for f in config.window)
+    low, high = (math.log(f * search.objective.target_flops) for f in config.window)
     edges = np.linspace(low, high, count + 1)
     rng = np.random.default_rng(seed)
     seen = set(exclude or ())
@@ -34,7 +33,7 @@ def sample_stratified(config: ProxyCheckConfig, space: MnasNetSpace, num_classes
         best, best_distance = None, float("inf")
         middle = (edges[stratum] + edges[stratum + 1]) / 2
         for _ in range(4000):
-            spec = space.decode(space.sample(rng), resolution=search.resolution, num_classes=num_classes)
+            spec = space.decode(space.sample(rng), resolution=search.objective.resolution, num_classes=num_classes)
             if " ".join(spec.block_strings) in seen:
                 continue
             flops = math.log(profile(spec, method="analytic")["flops"])
@@ -53,7 +52,7 @@ def reference_candidates(search: SearchConfig, num_classes: int) -> list[Candida
     """The shipped reference networks at the search's resolution and class count."""
     out = []
     for path in sorted(REFERENCES.glob("*.json")):
-        spec = load_spec(path).replace(resolution=search.resolution, num_classes=num_classes)
+        spec = load_spec(path).replace(resolution=search.objective.resolution, num_classes=num_classes)
         out.append(Candidate(path.stem, "reference", spec))
     return out
 
@@ -69,7 +68,7 @@ def from_run_candidates(config: ProxyCheckConfig, num_classes: int) -> list[Cand
         best.append(Candidate(spec.name, "from-run", spec))
     seen = {" ".join(c.spec.block_strings) for c in best}
     rest = config.models - len(best)
-    return best + sample_stratified(config, space, num_classes, rest, config.search.seed, seen)
+    return best + sample_stratified(config, space, num_classes, rest, config.search.proxy.seed, seen)
 
 
 def table_candidates(config: ProxyCheckConfig, num_classes: int) -> list[Candidate]:
@@ -80,19 +79,17 @@ def table_candidates(config: ProxyCheckConfig, num_classes: int) -> list[Candida
     if classes != {num_classes}:
         raise UserInputError(f"--reference-table {config.reference_table}: its networks were trained on "
                              f"{'/'.join(map(str, sorted(classes)))} classes, --data has {num_classes}")
-    return [Candidate(model.name, model.kind, model.spec.replace(resolution=config.search.resolution), model)
+    return [Candidate(model.name, model.kind, model.spec.replace(resolution=config.search.objective.resolution), model)
             for model in known]
 
 
 def select_candidates(config: ProxyCheckConfig, num_classes: int) -> list[Candidate]:
     """The models of the check, in a fixed order for a given configuration; each within the size bound
     (check_size) at the resolutions it is counted and trained at."""
-    from nas.network.counting import check_size
-
     chosen = _candidates(config, num_classes)
     search = config.search
     for candidate in chosen:
-        check_size(candidate.spec, max(search.resolution, search.proxy_resolution,
+        check_size(candidate.spec, max(search.objective.resolution, search.proxy.resolution,
                                        config.reference_resolution or 0), num_classes)
     return chosen
 
@@ -104,7 +101,7 @@ def _candidates(config: ProxyCheckConfig, num_classes: int) -> list[Candidate]:
         chosen = from_run_candidates(config, num_classes)
     else:
         chosen = sample_stratified(config, config.search.search_space(), num_classes, config.models,
-                                   config.search.seed)
+                                   config.search.proxy.seed)
     if config.references:
         chosen += reference_candidates(config.search, num_classes)
     return chosen

@@ -51,10 +51,10 @@ class ProxyCheckConfig:
             return
         proxy_steps = self.proxy_steps(num_train)
         reference = self.reference(num_train)
-        if (reference.steps <= proxy_steps and reference.resolution <= self.search.proxy_resolution
-                and self.search.proxy_width >= 1):
+        if (reference.steps <= proxy_steps and reference.resolution <= self.search.proxy.resolution
+                and self.search.proxy.width >= 1):
             raise UserInputError(f"--reference-steps {reference.steps}: the reference budget must be larger than "
-                                 f"the proxy's ({proxy_steps} steps at {self.search.proxy_resolution}px)")
+                                 f"the proxy's ({proxy_steps} steps at {self.search.proxy.resolution}px)")
         if self.from_run is not None and not (Path(self.from_run) / "trials.csv").is_file():
             raise UserInputError(f"--from {self.from_run}: not a nas-search run (no trials.csv there)")
 

@@ -24,6 +24,7 @@ from nas.engine.cache import open_cache
 from nas.engine.job import Job, Measurement
 from nas.engine.runner import Runner, trials_per_gpu
 from nas.files import RunLock, atomic_path, atomic_write
+from nas.network.counting import profile
 from nas.proxy_check.candidates import select_candidates
 from nas.proxy_check.config import Candidate, ProxyCheckConfig
 from nas.proxy_check.report import held_out_accuracy, in_window, plot, summarize
@@ -93,7 +94,7 @@ def check_row(planned: CheckJob, candidate: Candidate, budget: ProxySettings, se
     return {"model": planned.model, "name": candidate.name, "kind": candidate.kind, "budget": planned.budget,
             "repeat": planned.repeat, "seed": planned.job.seed, "steps": budget.steps,
             "train_resolution": budget.resolution, "flops": flops, "params": int(measured.params or 0),
-            "accuracy": accuracy, "reward": search.score(accuracy, flops) if measured.ok else 0.0,
+            "accuracy": accuracy, "reward": search.objective.score(accuracy, flops) if measured.ok else 0.0,
             "status": measured.status, "reason": measured.reason or "",
             "seconds": round(float(measured.seconds or 0.0), 2), "source": source,
             "block_strings": " ".join(candidate.spec.block_strings),
@@ -103,14 +104,13 @@ def check_row(planned: CheckJob, candidate: Candidate, budget: ProxySettings, se
 def known_row(model: int, candidate: Candidate, config: SearchConfig) -> CheckRow:
     """The reference row of a reference table's model: its test accuracy after real training (the held-out one
     where the table has no test accuracy), scored with the search's reward at the search's resolution."""
-    from nas.network.counting import profile
-
     known = candidate.known
     accuracy = known.test_accuracy if known.test_accuracy is not None else known.val_accuracy
     counts = profile(candidate.spec, method="analytic")
     return {"model": model, "name": candidate.name, "kind": candidate.kind, "budget": "reference", "repeat": 1,
             "seed": -1, "steps": 0, "train_resolution": known.spec.resolution, "flops": counts["flops"],
-            "params": counts["params"], "accuracy": accuracy, "reward": config.score(accuracy, counts["flops"]),
+            "params": counts["params"], "accuracy": accuracy,
+            "reward": config.objective.score(accuracy, counts["flops"]),
             "status": "ok", "reason": "", "seconds": 0.0, "source": "table",
             "block_strings": " ".join(candidate.spec.block_strings), "train_loss": None}
 
@@ -150,10 +150,10 @@ def open_check(config: ProxyCheckConfig, data: Any) -> Check:
     proxy = dataclasses.replace(search.proxy, steps=config.proxy_steps(len(data.x_train)), epochs=None)
     reference_data = data
     if reference.resolution != data.resolution and not config.reference_table:  # as nas-search loads it
-        reference_data = load_data(search.data, reference.resolution, search.val_fraction, search.seed)
+        reference_data = load_data(proxy.data, reference.resolution, proxy.val_fraction, proxy.seed)
     budgets = {"proxy": proxy, "reference": reference}
-    candidates = select_candidates(config, search.num_classes or data.num_classes)
-    planned = plan_jobs(candidates, config.repeats, search.seed, budgets)
+    candidates = select_candidates(config, search.objective.num_classes or data.num_classes)
+    planned = plan_jobs(candidates, config.repeats, search.proxy.seed, budgets)
     return Check(config, out, candidates, planned, budgets, {"proxy": data, "reference": reference_data})
 
 
@@ -182,7 +182,7 @@ def train_pending(check: Check, pending: list[CheckJob], cache: Any, log: Callab
     events = JobEvents(on_result=keep)  # a worker that errored comes as a failed measurement
     search = check.config.search
     largest = max(budget.resolution for budget in check.budgets.values())
-    with Runner.for_settings(search, trials_per_gpu(largest, search.batch_size),
+    with Runner.for_settings(search.resources, trials_per_gpu(largest, search.proxy.batch_size),
                              log_file=check.out / "ray.log") as runner:
         log(f"on {runner.where}: {runner.resources.describe()}")
         finished = runner.run(JobList([p.job for p in pending]), check.datasets, storage=check.out / "ray",
@@ -206,7 +206,7 @@ def _run_check(config: ProxyCheckConfig, data: Any, log: Callable[[str], None],
     log(f"proxy check: {len(check.candidates)} models ({sum(c.kind == 'reference' for c in check.candidates)} "
         f"reference networks), proxy {proxy.describe()} x {config.repeats} seeds, "
         f"reference {_reference_text(config, reference)}; {len(check.planned)} trainings")
-    cache = open_cache(config.search, check.datasets, warn)
+    cache = open_cache(config.search.resources, check.datasets, warn)
     check.rows += [known_row(i, c, config.search) for i, c in enumerate(check.candidates) if c.known is not None]
     pending = []
     for planned in check.planned:
@@ -235,8 +235,8 @@ def write_report(check: Check, seconds: float) -> dict[str, Any]:
     figures = summarize(frame, config.repeats)
     if config.reference_table:
         figures.update(held_out_accuracy(frame, check.candidates))
-    if config.search.target_flops:
-        figures.update(in_window(frame, *(f * config.search.target_flops for f in config.window)))
+    if config.search.objective.target_flops:
+        figures.update(in_window(frame, *(f * config.search.objective.target_flops for f in config.window)))
     figures.update(config={"proxy": proxy.to_dict(), "reference_steps": reference.steps,
                            "reference_resolution": reference.resolution, "repeats": config.repeats,
                            "models": config.models, "window": list(config.window), "from": config.from_run,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from html import escape
 
+from nas.network.counting import analytic_rows
 from search_spaces.ops import kind_of
 from search_spaces.spec import ArchSpec, BlockSpec
 
@@ -39,8 +40,6 @@ def network_svg(spec: ArchSpec, resolution: int | None = None, caption: str = ""
     Every block is a ``<g class="block">``; stem and head are ``class="part"``. Hovering a box shows its
     FLOPs and params.
     """
-    from nas.network.counting import analytic_rows
-
     resolution = resolution or spec.resolution
     rows = analytic_rows(spec, resolution)
     parts = len(spec.blocks) + 2

@@ -20,6 +20,7 @@ from nas.report.diagram import network_svg
 from nas.report.page import facts, section, table, write_page
 from nas.report.svg import Chart, Series
 from nas.console import human_duration
+from nas.network.counting import profile
 from nas.plotting import pareto_front
 from search_spaces import REFERENCES
 from search_spaces.mnasnet import MnasNetSpace, space_from_dict
@@ -111,7 +112,6 @@ def networks(run_dir: Path, config: dict[str, Any]) -> str:
         reference = reference.replace(num_classes=best.num_classes)
     else:
         drawings.append('<p class="note">no candidate has finished yet.</p>')
-    from nas.network.counting import profile
 
     counted = profile(reference, resolution, method="analytic")
     drawings.append(network_svg(reference, resolution, f"EfficientNet-B0 for comparison: {counted['flops'] / 1e6:.1f}M "

@@ -63,5 +63,5 @@ def default_split_seed(source: str) -> int:
     if (Path(source) / "search.json").is_file():
         from nas.search.run import open_run  # pandas: loaded when a run is read
 
-        return int(open_run(Path(source)).config.seed)
+        return int(open_run(Path(source)).config.proxy.seed)
     return 0

@@ -24,6 +24,7 @@ from nas.files import RunLock, save_spec, writable_directory
 from nas.network.counting import check_size, profile
 from nas.report import refresh_report
 from nas.retrain.config import SETTINGS_FILE, TrainSettings
+from nas.retrain.curves import save_curves
 from nas.retrain.progress import EpochWatcher
 from nas.retrain.worker import train_loop_per_worker
 from nas.training.checkpoints import check_architecture, latest_checkpoint, restore_best
@@ -170,7 +171,6 @@ def run_training(settings: TrainSettings, resume: bool = False, log: Callable[[s
                   **final, "recipe": settings.recipe.to_dict(), "workers": settings.workers,
                   "versions": versions()}
         write_json(out / RESULT_FILE, result)
-        from nas.retrain.curves import save_curves
 
         save_curves(out / METRICS, out / CURVES_FILE, spec.name)
         refresh_report(out, warn=log)

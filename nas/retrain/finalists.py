@@ -26,9 +26,9 @@ def train_finalist(run: SearchRun, finalist: Finalist, epochs: float, train_imag
     spec_file.parent.mkdir(parents=True, exist_ok=True)
     save_spec(finalist.spec, spec_file)
     config = run.config
-    recipe = TrainRecipe(epochs=epochs, seed=config.seed, batch_size=min(TrainRecipe.batch_size, train_images))
-    settings = TrainSettings(spec=str(spec_file), data=config.data, recipe=recipe,
-                             val_fraction=config.val_fraction, split_seed=config.seed, out=str(out),
-                             address=config.address,
+    recipe = TrainRecipe(epochs=epochs, seed=config.proxy.seed, batch_size=min(TrainRecipe.batch_size, train_images))
+    settings = TrainSettings(spec=str(spec_file), data=config.proxy.data, recipe=recipe,
+                             val_fraction=config.proxy.val_fraction, split_seed=config.proxy.seed, out=str(out),
+                             address=config.resources.address,
                              measure_test=False)
     return run_training(settings, log=log)

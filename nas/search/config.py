@@ -1,32 +1,31 @@
 """The one typed configuration of a search: from the command line to the driver and, as is, to every trial.
 
-The command line's defaults are this dataclass's defaults; ``search.json`` holds ``to_dict()``; ``--resume``
-merges what the user gave into the saved configuration with :meth:`SearchConfig.resumed`.
+Its parts (the objective, the proxy, the space, the resources, the final stage) are frozen and check
+themselves; the command line's defaults are their defaults; ``search.json`` holds ``to_dict()``, flat as it
+always was; ``--resume`` merges what the user gave into the saved configuration (nas.search.resuming).
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, fields
 from typing import Any
 
-from nas.console import describe_reward
 from nas.data.datasets import is_built_in, stored_resolution
-from nas.errors import UserInputError
+from nas.engine.runner import TrialResources
+from nas.errors import SettingError, UserInputError
 from nas.search.candidates import CandidateDecoder
-from nas.search.reward import mnas_reward, parse_flops_target
+from nas.search.objective import DEFAULT_WINDOW, Objective
 from nas.search.start_points import Sizing, expand_start_from
+from nas.training.proxy_settings import FLAT_NAMES as PROXY_FLAT_NAMES
 from nas.training.proxy_settings import ProxySettings
-from nas.training.recipe import PROXY_LR, TrainRecipe
-from search_spaces import REFERENCES
 from search_spaces.mnasnet import (MnasNetConfig, MnasNetSpace, default_space, default_space_for,
                                    mnasnet_paper_config)
 from search_spaces.space import SpaceError
-from search_spaces.spec import MAX_CLASSES, MAX_RESOLUTION, MIN_RESOLUTION, load_spec
 
-# what a resumed search may change: the budget of trials, the resources, the cache and the output, and the
-# reward (the recorded trials are rescored with it, and the controller is told the rescored history)
-RESUMABLE = ("out", "trials", "address", "gpus_per_trial", "cpus_per_trial", "concurrency", "cache", "no_cache",
-             "debug", "window", "scheduler", "finalists", "finalist_epochs")
+__all__ = ["DEFAULT_WINDOW", "FINALISTS_ON_REAL_DATA", "FinalStage", "Objective", "SearchConfig",
+           "resolution_steps"]
+
 SCHEDULERS = ("none", "asha")
 # a new search's --finalists on any --data but the built-in synthetic: on both real data sets measured, 3
 # finalists trained 15 epochs gave a better network on test than the proxy's pick (figures: docs/search.md)
@@ -35,8 +34,6 @@ FINALISTS_ON_REAL_DATA = 3
 # against real trainings reached 0.6 on both real data sets measured (figures: docs/proxy-check.md). Runs saved
 # before it trained at full width (from_dict); nas-scale --grid-search keeps full width (ProxySettings)
 SEARCH_PROXY_WIDTH = 0.25
-DEFAULT_WINDOW = (0.5, 1.5)  # chosen on benchmarks/controller_landscapes.py; see docs/search-efficiency.md
-RESCORING = ("target_flops", "target_latency_ms", "w", "reward")
 
 
 def _new_space(given: dict[str, Any], fit_width: bool | None, max_resolution: int | None) -> MnasNetConfig:
@@ -47,23 +44,24 @@ def _new_space(given: dict[str, Any], fit_width: bool | None, max_resolution: in
     flops_only = given.get("target_flops") is not None and not given.get("target_latency_ms") and not given.get(
         "latency_table")
     if fit_width and not flops_only:
-        raise UserInputError("--fit-width: fits the widths to a FLOPs target alone (--target-flops without "
-                             "--target-latency)")
+        raise SettingError("fit_width", "fits the widths to a FLOPs target alone, not with a latency target or "
+                                        "table")
     # fitted only when asked (--fit-width, or a space file's fit_width): on CIFAR-10 fitted searches found networks
     # real training ranked below the space's B0 (docs/results-real-data.md)
     wanted = bool(fit_width) if fit_width is not None else space.fit_width
     space.fit_width = wanted and flops_only
-    resolution = int(given.get("resolution", SearchConfig.resolution))
+    resolution = int(given.get("resolution", DEFAULTS["resolution"]))
     proxy_at_size = space.reduction_strides != [2] or given.get("proxy_resolution") == resolution
     if max_resolution is not None:
-        why_not = (f"below --resolution {resolution}, the smallest size the search tries" if max_resolution < resolution
-                   else "the widths are not fitted (give --fit-width; not with a latency target)" if not space.fit_width
-                   else f"the proxy trains at --proxy-resolution, not at --resolution {resolution} (give "
-                        f"--space downsampling, or --proxy-resolution {resolution})" if not proxy_at_size else "")
+        why_not = (f"below the networks' resolution, {resolution} px, the smallest size the search tries"
+                   if max_resolution < resolution
+                   else "the widths are not fitted (fit the widths; not with a latency target)" if not space.fit_width
+                   else f"the proxy trains at its own resolution, not at the networks' {resolution} px (give the "
+                        f"downsampling space, or the proxy resolution {resolution})" if not proxy_at_size else "")
         if why_not:
-            raise UserInputError(f"--max-resolution {max_resolution}: {why_not}")
+            raise SettingError("max_resolution", why_not, max_resolution)
     if space.fit_width and proxy_at_size and not space.resolutions and "resolution" in given:
-        largest = max_resolution or stored_resolution(str(given.get("data", SearchConfig.data)))
+        largest = max_resolution or stored_resolution(str(given.get("data", DEFAULTS["data"])))
         sizes = resolution_steps(resolution, largest) if largest else []
         space.resolutions = sizes if len(sizes) > 1 else []
     return space
@@ -79,314 +77,234 @@ def resolution_steps(resolution: int, largest: int) -> list[int]:
     return sorted(size for size in sizes if resolution <= size <= largest)
 
 
-def _shown(value: Any) -> str:
-    """A setting's value as a flag would give it: ``a,b`` for a list, ``none`` for an empty one."""
-    if isinstance(value, (tuple, list)):
-        return ",".join(map(str, value)) or "none"
-    return str(value)
+FLAT_NAMES: dict[str, tuple[str, str]] = {}  # filled below: a flat setting -> (its part, its field there)
 
 
-@dataclass
-class SearchConfig:
-    """Everything that defines one search; written to ``search.json`` first, passed to every trial.
+@dataclass(frozen=True)
+class FinalStage:
+    """After the search, the best candidates by proxy reward and the space's nearest B0 trained with nas-train's
+    recipe and judged on the held-out split (nas.search.final_stage); 0 finalists: the proxy's winner is the
+    result. A new search on a user's data takes FINALISTS_ON_REAL_DATA (SearchConfig.new); 0 reads old runs as
+    they ran."""
 
-    Flat, as search.json has always held it: the proxy's fields (data, val_fraction, proxy_resolution,
-    proxy_width, steps, epochs, batch_size, optimizer, lr, seed) are read as one value by :attr:`proxy`; the objective (targets,
-    reward, w, window) and the resources are the rest.
-    """
-
-    # None: latency is the only objective (then target_latency_ms is set); a reference network's name (b0 ...):
-    # its FLOPs at ``resolution``, counted by :meth:`with_counted_target` once the data's class count is known
-    target_flops: int | str | None
-    out: str
-    controller: str = "predictor"
-    trials: int = 40  # with ASHA stopping weak ones at 1/4 and 1/2 of their steps: 48 candidates in ~12 min
-    # on a 2-core CPU (docs/search-efficiency.md)
-    epochs: float | None = ProxySettings.epochs
-    steps: int | None = ProxySettings.steps
-    batch_size: int = ProxySettings.batch_size
-    optimizer: str = ProxySettings.optimizer  # the proxy training's optimizer: adamw, sgd or rmsprop
-    lr: float | None = ProxySettings.lr  # peak learning rate; None: the optimizer's default (PROXY_LR)
-    data: str = ProxySettings.data
-    val_fraction: float = ProxySettings.val_fraction
-    proxy_resolution: int = ProxySettings.resolution
-    proxy_width: float = SEARCH_PROXY_WIDTH  # the proxy trains each candidate at this width multiplier
-    resolution: int = 224
-    num_classes: int | None = None
-    reward: str = "soft"
-    w: float = -0.07
-    seed: int = ProxySettings.seed
-    address: str | None = None
-    gpus_per_trial: float | None = None
-    cpus_per_trial: float | None = None
-    concurrency: int | None = None
-    cache: str | None = None  # the result cache's file; None: $NAS_CACHE_DIR/results.sqlite
-    no_cache: bool = False
-    debug: bool = False  # Ray's own output on the console, tracebacks
-    controller_options: dict[str, Any] = field(default_factory=dict)
-    # candidates whose analytic FLOPs at ``resolution`` (and predicted latency) fall outside [lo, hi] x their
-    # target are not trained (--flops-window)
-    window: tuple[float, float] = DEFAULT_WINDOW
-    scheduler: str = "asha"  # Ray Tune's ASHA stops weak candidates at rungs of the step budget; "none": off
-    # MnasNet's latency objective: a target in ms and the nas-latency-table file that predicts every candidate's
-    target_latency_ms: float | None = None
-    latency_table: str | None = None
-    # networks trained before the controller proposes (nas.search.start_points): reference names or spec files
-    start_from: tuple[str, ...] = ()
-    # the search space's configuration (MnasNetConfig's fields, --space FILE): the space that trials.csv's
-    # choices index into, saved with the run so that a change of the default space never re-decodes it
-    space: dict[str, Any] = field(default_factory=lambda: default_space().config.to_dict())
-    # after the search, the best candidates by proxy reward and the space's nearest B0 trained with nas-train's
-    # recipe and judged on the held-out split (nas.search.final_stage); 0: the proxy's winner is the result. A new
-    # search on a user's data takes FINALISTS_ON_REAL_DATA (SearchConfig.new); 0 here reads old runs as they ran
     finalists: int = 0
-    finalist_epochs: float = 15
+    epochs: float = 15  # nas-train epochs of each finalist
 
     def __post_init__(self) -> None:
-        if self.target_flops is None and self.target_latency_ms is None:
-            raise UserInputError("a target is required: --target-flops (e.g. 400M), --target-latency (e.g. 20ms) "
-                                 "or both")
-        if isinstance(self.target_flops, str):
-            try:
-                self.target_flops = parse_flops_target(self.target_flops)
-            except ValueError as exc:
-                raise UserInputError(f"--target-flops: {exc}") from None
-        if self.target_latency_ms is not None:
-            if not 0 < self.target_latency_ms < float("inf"):
-                raise UserInputError(f"--target-latency {self.target_latency_ms:g} ms: must be positive")
-            if not self.latency_table:
-                raise UserInputError("--target-latency needs a latency table: --latency-table FILE "
-                                     "(nas-latency-table) or --latency-device cpu")
-        self.proxy  # the proxy's fields checked as one value
-        if self.resolution < MIN_RESOLUTION:
-            raise UserInputError(f"--resolution {self.resolution}: must be at least {MIN_RESOLUTION}")
-        if self.resolution > MAX_RESOLUTION:
-            raise UserInputError(f"--resolution {self.resolution}: at most {MAX_RESOLUTION}")
-        if self.num_classes is not None and not 1 < self.num_classes <= MAX_CLASSES:
-            raise UserInputError(f"--num-classes {self.num_classes}: must be 2..{MAX_CLASSES:,}")
-        if self.reward not in ("soft", "hard"):
-            raise UserInputError(f"--reward {self.reward!r}: expected soft or hard")
-        if not -10 <= self.w <= 0:  # a positive w rewards bigger networks: the opposite of a budget
-            raise UserInputError(f"--w {self.w:g}: must be between -10 and 0 (MnasNet's is -0.07; 0 ignores the "
-                                 f"target)")
-        if self.finalists < 0 or not 0 < self.finalist_epochs < float("inf"):
-            raise UserInputError(f"--finalists {self.finalists} / --finalist-epochs {self.finalist_epochs:g}: "
-                                 f"expected K >= 0 and positive epochs")
+        if self.finalists < 0:
+            raise SettingError("finalists", "expected 0 or more", self.finalists)
+        if not 0 < self.epochs < float("inf"):
+            raise SettingError("epochs", "must be positive", self.epochs)
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """Everything that defines one search, in parts that each check themselves; written to ``search.json``
+    first (flat, :meth:`to_dict`, as it has always been), passed to every trial.
+
+    Made from flat settings (the flags' and the API's names, search.json's keys) by :meth:`of`; errors name
+    the flat settings (:class:`~nas.errors.SettingError`), and the command line spells them as its flags.
+    """
+
+    objective: Objective  # the targets, the reward, the window
+    proxy: ProxySettings = ProxySettings(width=SEARCH_PROXY_WIDTH)  # how each candidate trains: data, fidelity, seed
+    # the search space (MnasNetConfig's fields, --space FILE): the space that trials.csv's choices index into,
+    # saved whole with the run so that a change of the default space never re-decodes it
+    space: MnasNetConfig = dataclasses.field(default_factory=lambda: default_space().config)
+    resources: TrialResources = TrialResources()  # where trials run, the result cache, Ray's output
+    final_stage: FinalStage = FinalStage()
+    out: str = ""
+    controller: str = "predictor"
+    controller_options: dict[str, Any] = dataclasses.field(default_factory=dict)
+    trials: int = 40  # with ASHA stopping weak ones at 1/4 and 1/2 of their steps
+    scheduler: str = "asha"  # Ray Tune's ASHA stops weak candidates at rungs of the step budget; "none": off
+    # networks trained before the controller proposes (nas.search.start_points): reference names or spec files
+    start_from: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
         if self.scheduler not in SCHEDULERS:
-            raise UserInputError(f"--scheduler {self.scheduler!r}: expected one of {', '.join(SCHEDULERS)}")
-        lo, hi = (float(v) for v in self.window)
-        if not 0 <= lo < hi:
-            raise UserInputError(f"--flops-window {lo:g},{hi:g}: expected 0 <= LO < HI, e.g. 0.5,1.5 (0,inf: off)")
-        self.window = (lo, hi)
-        self.start_from = expand_start_from([self.start_from] if isinstance(self.start_from, str)
-                                            else list(self.start_from))
-        try:  # stored whole (every field), so that the run reads the same whatever the defaults become
-            space = MnasNetConfig.from_dict(self.space)
-        except SpaceError as exc:
-            raise UserInputError(str(exc)) from None
-        self.space = space.to_dict()
-        if len(space.resolutions) > 1:
-            if self.target_latency_ms:
-                raise UserInputError(f"--target-latency: a latency table is measured at one input size; the space "
-                                     f"searches {space.resolutions} px (give a space without resolutions)")
-            if self.proxy_resolution < max(space.resolutions):
-                raise UserInputError(f"--proxy-resolution {self.proxy_resolution}: the space searches input sizes "
-                                     f"up to {max(space.resolutions)} px; the proxy decodes the images at the "
-                                     f"largest (leave --proxy-resolution out)")
+            raise SettingError("scheduler", f"expected one of {', '.join(SCHEDULERS)}", repr(self.scheduler))
+        start_from = [self.start_from] if isinstance(self.start_from, str) else list(self.start_from)
+        object.__setattr__(self, "start_from", expand_start_from(start_from))
+        resolutions = self.space.resolutions
+        if len(resolutions) > 1:
+            if self.objective.target_latency_ms:
+                raise SettingError("target_latency_ms", f"a latency table is measured at one input size; the "
+                                   f"space searches {resolutions} px (give a space without resolutions)")
+            if self.proxy.resolution < max(resolutions):
+                raise SettingError("proxy_resolution", f"the space searches input sizes up to {max(resolutions)} "
+                                   f"px; the proxy decodes the images at the largest (leave it out)",
+                                   self.proxy.resolution)
+
+    @classmethod
+    def of(cls, **flat: Any) -> "SearchConfig":
+        """From flat settings (search.json's keys, the flags' and the API's names); what is not given takes its
+        default. An unknown name, or a value a part refuses, is a SettingError naming the flat setting."""
+        unknown = sorted(set(flat) - set(FLAT_NAMES))
+        if unknown:
+            raise SettingError(unknown[0], "not a setting of a search (known: "
+                               f"{', '.join(sorted(FLAT_NAMES))})")
+        given: dict[str, dict[str, Any]] = {}
+        for name, value in flat.items():
+            part, own = FLAT_NAMES[name]
+            given.setdefault(part, {})[own] = value
+        parts: dict[str, Any] = {}
+        for part, kind in PARTS.items():
+            own_names = {own: name for name, (where, own) in FLAT_NAMES.items() if where == part}
+            try:
+                parts[part] = kind(**{**PART_DEFAULTS.get(part, {}), **given.get(part, {})})
+            except SettingError as exc:
+                raise exc.renamed(own_names) from None
+        if "space" in flat:
+            try:
+                parts["space"] = MnasNetConfig.from_dict(dict(flat["space"]))
+            except SpaceError as exc:
+                raise UserInputError(str(exc)) from None
+        run = {name: value for name, value in given.get("", {}).items() if name != "space"}
+        return cls(**parts, **run)
 
     @classmethod
     def new(cls, fit_width: bool | None = None, max_resolution: int | None = None, **given: Any) -> "SearchConfig":
-        """A new search's configuration from what a user gave (the command line's flags, the API's arguments):
-        in a space that searches the downsampling, the proxy trains at ``resolution`` when only that is given
-        (the strides are chosen at the size the network runs at); on a user's data (not data the toolkit makes,
-        such as ``synthetic``) ``finalists`` defaults to FINALISTS_ON_REAL_DATA.
+        """A new search's configuration from flat settings a user gave (the command line's flags, the API's
+        arguments): in a space that searches the downsampling, the proxy trains at ``resolution`` when only that
+        is given (the strides are chosen at the size the network runs at); on a user's data (not data the
+        toolkit makes, such as ``synthetic``) ``finalists`` defaults to FINALISTS_ON_REAL_DATA.
 
         The space (given, or the default of the size, ``default_space_for``) fits every network's widths to a
         FLOPs target when ``fit_width`` is True (None: as the space says; never with a latency target: a latency
-        table predicts only the widths it was measured at). When it fits, the proxy trains at the networks' size and the images are
-        stored larger than ``resolution`` (``max_resolution``: a cap; default: the data's stored size), the input
-        size is searched in steps from ``resolution`` up to it (:func:`resolution_steps`): the proxy decodes the
-        images once at the largest and trains each candidate at its own."""
+        table predicts only the widths it was measured at). When it fits, the proxy trains at the networks' size
+        and the images are stored larger than ``resolution`` (``max_resolution``: a cap; default: the data's
+        stored size), the input size is searched in steps from ``resolution`` up to it
+        (:func:`resolution_steps`): the proxy decodes the images once at the largest and trains each candidate at
+        its own."""
         space = _new_space(given, fit_width, max_resolution)
-        resolution = int(given.get("resolution", cls.resolution))
+        resolution = int(given.get("resolution", DEFAULTS["resolution"]))
         given = {**given, "space": space.to_dict()}
         if MnasNetSpace(space).searches_resolution and "proxy_resolution" not in given:
             given = {**given, "proxy_resolution": max(space.resolutions)}
         elif MnasNetSpace(space).searches_strides and "resolution" in given and "proxy_resolution" not in given:
             given = {**given, "proxy_resolution": resolution}
         if given.get("finalists") is None:
-            built_in = is_built_in(str(given.get("data", cls.data)))
+            built_in = is_built_in(str(given.get("data", DEFAULTS["data"])))
             given = {**given, "finalists": 0 if built_in else FINALISTS_ON_REAL_DATA}
-        return cls(**given)
+        return cls.of(**given)
 
     def warnings(self) -> list[str]:
         """Values that are allowed but probably not meant, as ``warning:`` lines: a learning rate far above the
         optimizer's default (the proxy training diverges and every candidate fails), ``--w`` with the hard
         reward (which does not use it)."""
         out = self.proxy.warnings()
-        space = self.search_space()
+        space, objective = self.search_space(), self.objective
         # (with the size searched, each candidate trains at its own, from images decoded at the largest)
-        if space.searches_strides and not space.searches_resolution and self.proxy_resolution != self.resolution:
+        if space.searches_strides and not space.searches_resolution and self.proxy.resolution != objective.resolution:
             out.append(f"warning: the space searches the downsampling, but the proxy trains at "
-                       f"{self.proxy_resolution} px and the networks run at {self.resolution} px (--resolution): "
-                       f"the strides are chosen for {self.proxy_resolution} px; give --resolution as your images' "
-                       f"size")
-        if self.reward == "hard" and self.w != SearchConfig.w:
-            out.append(f"warning: --w {self.w:g} is not used by the hard reward (exponent 0 under the target, -1 "
-                       f"over it)")
+                       f"{self.proxy.resolution} px and the networks run at {objective.resolution} px "
+                       f"(--resolution): the strides are chosen for {self.proxy.resolution} px; give --resolution "
+                       f"as your images' size")
+        if objective.reward == "hard" and objective.w != DEFAULTS["w"]:
+            out.append(f"warning: --w {objective.w:g} is not used by the hard reward (exponent 0 under the target, "
+                       f"-1 over it)")
         return out
 
     def with_counted_target(self, num_classes: int) -> "SearchConfig":
-        """This configuration with a target given as a reference network's name (``b0``) made a number: that
-        network's FLOPs at ``resolution`` with the run's class count (``num_classes`` unless given)."""
-        if not isinstance(self.target_flops, str):
-            return self
-        from nas.network.counting import profile
-
-        reference = load_spec(REFERENCES / f"{self.target_flops}.json")
-        counts = profile(reference, self.resolution, method="analytic", num_classes=self.num_classes or num_classes)
-        return dataclasses.replace(self, target_flops=counts["flops"])
+        """This configuration with a target given as a reference network's name (``b0``) made a number
+        (:meth:`Objective.counted`)."""
+        return dataclasses.replace(self, objective=self.objective.counted(num_classes))
 
     # -- the parts of the configuration that other modules use
     @property
     def fit_flops(self) -> float | None:
         """The FLOPs every network's widths are fitted to (a space with ``fit_width``, a FLOPs target and no
         latency target or table): the target, or the window's top when that is below it; None: not fitted."""
-        if not self.space.get("fit_width") or not self.target_flops or self.target_latency_ms or self.latency_table:
+        objective = self.objective
+        if not self.space.fit_width or not objective.target_flops or objective.target_latency_ms \
+                or objective.latency_table:
             return None
-        if isinstance(self.target_flops, str):
-            raise ValueError(f"target {self.target_flops!r} not counted yet (with_counted_target)")
-        return float(self.target_flops) * min(1.0, self.window[1])
+        if isinstance(objective.target_flops, str):
+            raise ValueError(f"target {objective.target_flops!r} not counted yet (with_counted_target)")
+        return float(objective.target_flops) * min(1.0, objective.window[1])
 
     def decoder(self, num_classes: int, space: MnasNetSpace | None = None) -> CandidateDecoder:
         """How this run's choices become networks (``num_classes``: the data's, unless the run sets its own;
         ``space``: the run's space when the caller holds it already, else built from ``self.space``)."""
-        return CandidateDecoder(space or self.search_space(), self.resolution, self.num_classes or num_classes,
-                                self.fit_flops)
+        objective = self.objective
+        return CandidateDecoder(space or self.search_space(), objective.resolution,
+                                objective.num_classes or num_classes, self.fit_flops)
 
     def sizing(self, num_classes: int) -> Sizing:
         """What the ``levels`` start points are sized to: the FLOPs target and window at ``resolution``, with the
         run's class count (``num_classes`` unless given)."""
-        return Sizing(self.target_flops, self.window, self.resolution, self.num_classes or num_classes)
+        objective = self.objective
+        return Sizing(objective.target_flops, objective.window, objective.resolution,
+                      objective.num_classes or num_classes)
 
     def search_space(self) -> MnasNetSpace:
         """The space this search proposes from and its records decode with."""
-        return MnasNetSpace(MnasNetConfig.from_dict(self.space))
+        return MnasNetSpace(self.space)
 
-    @property
-    def proxy(self) -> ProxySettings:
-        """The proxy's settings as one value (the same for nas-proxy-check and nas-scale --grid-search)."""
-        return ProxySettings.from_fields(asdict(self))
-
-    def budget(self) -> TrainRecipe:
-        """How every candidate is trained: the one recipe at the proxy's fidelity (steps or epochs, batch)."""
-        return self.proxy.recipe()
-
-    def score(self, accuracy: float, flops: float, latency_ms: float = 0.0) -> float:
-        """MnasNet's reward of a measured accuracy under this search's targets, on the driver: one factor
-        ``(FLOPs / T) ** w`` per objective set (FLOPs, predicted latency), so both multiply when both are set."""
-        reward = float(accuracy)
-        for value, target in ((flops, self.target_flops), (latency_ms, self.target_latency_ms)):
-            if target:
-                if not value or not value > 0:
-                    return 0.0
-                reward = mnas_reward(reward, value, target, self.w, self.reward)
-        return reward
-
-    @property
-    def screening(self) -> bool:
-        """Whether the window is on (anything but ``0,inf``)."""
-        return self.window != (0.0, float("inf"))
-
-    def screens(self, flops: float, latency_ms: float = 0.0) -> bool:
-        """Whether a candidate (FLOPs at ``resolution``, predicted latency) is kept from training by the window:
-        outside ``window`` x the target of any objective that is set."""
-        lo, hi = self.window
-        return any(target and not lo * target <= (value or 0) <= hi * target
-                   for value, target in ((flops, self.target_flops), (latency_ms, self.target_latency_ms)))
-
-    def describe_reward(self) -> str:
-        """``soft reward (w=-0.07)`` or ``hard reward (accuracy at or under the target)``, for log lines."""
-        return describe_reward(self.reward, self.w)
-
-    def describe_target(self) -> str:
-        """``400M FLOPs at 224px``, ``20 ms (predicted)`` or both, for log lines and titles."""
-        parts = []
-        if self.target_flops:
-            parts.append(f"{self.target_flops / 1e6:g}M FLOPs at {self.resolution}px")
-        if self.target_latency_ms:
-            parts.append(f"{self.target_latency_ms:g} ms latency (predicted)")
-        return " and ".join(parts)
-
-    # -- files and resume
+    # -- files
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The flat settings (search.json's ``config``): every setting by its flat name."""
+        out: dict[str, Any] = {}
+        for name, (part, own) in FLAT_NAMES.items():
+            holder = self if part == "" else getattr(self, part)
+            out[name] = self.space.to_dict() if name == "space" else getattr(holder, own)
+        return copy.deepcopy({name: out[name] for name in FILE_ORDER})
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "SearchConfig":
         """From ``search.json``'s ``config``; keys of older versions that no longer exist are ignored."""
-        known = {f.name for f in fields(cls)}
         if "flops_window" in values:  # its name before it screened latency too
             values = {"window": values["flops_window"], **values}
-        values = {k: v for k, v in values.items() if k in known}
+        values = {k: v for k, v in values.items() if k in FLAT_NAMES}
         values.setdefault("optimizer", "sgd")  # runs from before the choice trained with SGD
         values.setdefault("start_from", ())  # runs from before start points started from none
         values.setdefault("space", mnasnet_paper_config().to_dict())  # runs from before the space was saved
         values.setdefault("proxy_width", ProxySettings.width)  # runs from before the narrow proxy: full width
-        return cls(**values)
+        values.setdefault("finalists", 0)  # runs from before the final stage: the proxy's winner
+        return cls.of(**values)
 
     @classmethod
     def defaults(cls) -> dict[str, Any]:
-        """Field name -> default, for the command line's help and for the values the user did not give."""
-        out = {}
-        for f in fields(cls):
-            if f.default is not dataclasses.MISSING:
-                out[f.name] = f.default
-        return out
+        """Flat setting -> default, for the command line's help and for the values the user did not give."""
+        return dict(DEFAULTS)
 
-    def resumed(self, given: dict[str, Any], num_classes: int | None = None) -> "SearchConfig":
-        """This (saved) configuration continued with what the user gave on ``--resume`` (``num_classes``: the
-        class count of the run's networks, when known).
 
-        The trial budget, resources, cache and debug output may change; a new target, ``w`` or reward form
-        rescores the recorded trials. Anything else that differs from the run's definition is a user error; a
-        setting given at the value the run already takes effect with is not a change.
-        """
-        changes = {}
-        for key, value in given.items():
-            if key in RESUMABLE or key in RESCORING:
-                changes[key] = value
-            elif key == "space":
-                mine, theirs = MnasNetConfig.from_dict(self.space), MnasNetConfig.from_dict(value)
-                if mine != theirs:
-                    raise UserInputError(f"--resume: --space describes another space ({theirs.fingerprint()}) than "
-                                         f"the run's ({mine.fingerprint()}, kept as space.json in the run); start a "
-                                         f"new run with another --out instead")
-            elif self.effective(key, getattr(self, key), num_classes) != self.effective(key, value, num_classes):
-                flag = "--" + key.replace("_", "-")
-                raise UserInputError(f"--resume: {flag} {_shown(value)} differs from the run's "
-                                     f"({_shown(self.effective(key, getattr(self, key), num_classes))}); "
-                                     f"start a new run with another --out instead")
-        resumed = dataclasses.replace(self, **changes)
-        counted = resumed.with_counted_target(num_classes or 1000)
-        if self.space.get("fit_width") and counted.fit_flops != self.with_counted_target(num_classes or 1000).fit_flops:
-            raise UserInputError("--resume: the run fits every network's widths to its FLOPs target, so another "
-                                 "target (or window) would change the networks its trials decode to; start a new "
-                                 "run with another --out instead (the result cache serves what it can)")
-        return resumed
+PARTS: dict[str, Any] = {"objective": Objective, "proxy": ProxySettings, "resources": TrialResources,
+                         "final_stage": FinalStage}
+PART_DEFAULTS = {"proxy": {"width": SEARCH_PROXY_WIDTH}}  # a search's proxy is narrow (SEARCH_PROXY_WIDTH)
+# the flat names that are not their field's name in the part (the part's own name would be ambiguous)
+_RENAMED = {("proxy", own): flat for own, flat in PROXY_FLAT_NAMES.items()} | {("final_stage", "epochs"):
+                                                                                    "finalist_epochs"}
 
-    def effective(self, key: str, value: Any, num_classes: int | None = None) -> Any:
-        """The value a setting takes effect with, so that a flag given at it on ``--resume`` is not taken for a
-        change: None (the default) as what it stands for (the optimizer's learning rate; the data's class count,
-        ``num_classes``, when known), start points as the names they expand to (``none``: no start points)."""
-        if key == "lr" and value is None:
-            return PROXY_LR[self.optimizer]
-        if key == "num_classes" and value is None:
-            return num_classes
-        if key == "start_from":
-            return expand_start_from([value] if isinstance(value, str) else list(value))
-        return value
 
-    def rescores(self, other: "SearchConfig") -> bool:
-        """Whether ``other`` scores trials differently from this configuration."""
-        return any(getattr(self, key) != getattr(other, key) for key in RESCORING)
+def _flat_names() -> dict[str, tuple[str, str]]:
+    names = {}
+    for part, kind in PARTS.items():
+        for f in fields(kind):
+            names[_RENAMED.get((part, f.name), f.name)] = (part, f.name)
+    for f in fields(SearchConfig):
+        if f.name not in PARTS:
+            names[f.name] = ("", f.name)
+    return names
+
+
+def _defaults() -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for name, (part, own) in FLAT_NAMES.items():
+        kind = PARTS.get(part, SearchConfig)
+        default = PART_DEFAULTS.get(part, {}).get(own, next(f for f in fields(kind) if f.name == own).default)
+        if default is not dataclasses.MISSING and name not in ("target_flops", "out"):  # given for each run
+            values[name] = default
+    return values
+
+
+# search.json's order of the settings, as it has always been written
+FILE_ORDER = ("target_flops", "out", "controller", "trials", "epochs", "steps", "batch_size", "optimizer", "lr",
+              "data", "val_fraction", "proxy_resolution", "proxy_width", "resolution", "num_classes", "reward", "w",
+              "seed", "address", "gpus_per_trial", "cpus_per_trial", "concurrency", "cache", "no_cache", "debug",
+              "controller_options", "window", "scheduler", "target_latency_ms", "latency_table", "start_from",
+              "space", "finalists", "finalist_epochs")
+FLAT_NAMES.update(_flat_names())
+assert set(FILE_ORDER) == set(FLAT_NAMES), "every flat setting has its place in search.json"
+DEFAULTS = _defaults()

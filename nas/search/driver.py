@@ -22,6 +22,7 @@ from nas.engine.trainable import JobEvents
 from nas.errors import UserInputError
 from nas.files import RunLock
 from nas.latency.tables import load_table
+from nas.network.counting import check_space_size, extreme_specs, space_flops_range
 from nas.search.config import SearchConfig
 from nas.search.progress import Progress, human_duration
 from nas.search.recorder import Recorder
@@ -29,6 +30,7 @@ from nas.search.run import SETTINGS_FILE, open_run, write_space_file
 from nas.search.run_files import STATE_FILE, StateError, load_state, read_records, repair_trials, write_json
 from nas.search.scheduler import make_scheduler
 from nas.search.loop import MAX_DUPLICATES, MAX_SCREENED, SearchLoop, screened_reward
+from nas.search.resuming import rescores
 from nas.search.searcher import ControllerSearcher
 from nas.search.start_points import LEVELS, resolve_start_points
 from nas.search.trial_record import COLUMNS, EVALUATED, TrialRecord
@@ -77,7 +79,7 @@ def rescore(history: list[TrialRecord], config: SearchConfig) -> list[TrialRecor
     out: list[TrialRecord] = []
     for record in sorted(history, key=lambda r: r["trial"]):
         if record["status"] in EVALUATED:
-            reward = config.score(record["accuracy"], record["flops"], record.get("latency_ms") or 0.0)
+            reward = config.objective.score(record["accuracy"], record["flops"], record.get("latency_ms") or 0.0)
         elif record["status"] == "screened":
             reward = screened_reward(out)
         else:
@@ -90,23 +92,22 @@ def preflight(config: SearchConfig) -> tuple[list[str], Any]:
     """What a new or resumed search checks before its data loads, for the command line and the API alike: its
     warnings, the size bound of its space's largest network, and its latency table (opened once; None
     without one). User errors are raised."""
-    from nas.network.counting import check_space_size
-
-    space = config.search_space()
-    check_space_size(space, max(config.resolution, config.proxy_resolution), config.num_classes or 1000)
+    space, objective = config.search_space(), config.objective
+    check_space_size(space, max(objective.resolution, config.proxy.resolution), objective.num_classes or 1000)
     return config.warnings(), open_latency_table(config, space)
 
 
 def open_latency_table(config: SearchConfig, space: MnasNetSpace) -> Any:
     """The search's latency table (read once, here: the search loop, the scheduler and the recorder use it), or
     None without one; a table of another space or resolution is a user error."""
-    if not config.latency_table:
+    objective = config.objective
+    if not objective.latency_table:
         return None
 
-    table = load_table(config.latency_table, space)
-    if table.resolution != config.resolution:
-        raise UserInputError(f"--latency-table {config.latency_table}: built for {table.resolution}px, the search "
-                             f"counts at {config.resolution}px (--resolution)")
+    table = load_table(objective.latency_table, space)
+    if table.resolution != objective.resolution:
+        raise UserInputError(f"--latency-table {objective.latency_table}: built for {table.resolution}px, the search "
+                             f"counts at {objective.resolution}px (--resolution)")
     return table
 
 
@@ -118,13 +119,11 @@ def _flops_text(flops: float) -> str:
 
 def target_warning(config: SearchConfig, space: MnasNetSpace, num_classes: int) -> str | None:
     """A warning when ``--target-flops`` lies outside what the space can build at ``--resolution``."""
-    from nas.network.counting import space_flops_range
-
-    if not config.target_flops:
+    if not config.objective.target_flops:
         return None
     bounds = tuple(space.config.fit_bounds) if config.fit_flops else (1.0, 1.0)
-    low, high = space_flops_range(space, config.resolution, num_classes, widths=bounds)
-    target = config.target_flops
+    low, high = space_flops_range(space, config.objective.resolution, num_classes, widths=bounds)
+    target = config.objective.target_flops
     if low <= target <= high:
         return None
     where = "below the smallest" if target < low else "above the largest"
@@ -133,25 +132,24 @@ def target_warning(config: SearchConfig, space: MnasNetSpace, num_classes: int) 
         hint = f"; did you mean --target-flops {target:g}M?"
     fitted = f", widths fitted x{bounds[0]:g} to x{bounds[1]:g}" if config.fit_flops else ""
     return (f"warning: --target-flops {_flops_text(target)} is {where} network this search space builds at "
-            f"{config.resolution} px (about {_flops_text(low)} to {_flops_text(high)}{fitted}){hint}")
+            f"{config.objective.resolution} px (about {_flops_text(low)} to {_flops_text(high)}{fitted}){hint}")
 
 
 def latency_target_warning(config: SearchConfig, space: MnasNetSpace, num_classes: int,
                            table: Any) -> str | None:
     """A warning when ``--target-latency`` lies outside what the table predicts for the space's networks (a
     target given in seconds where milliseconds are meant, say), as :func:`target_warning` does for FLOPs."""
-    from nas.network.counting import extreme_specs
-
-    if not config.target_latency_ms or table is None:
+    objective = config.objective
+    if not objective.target_latency_ms or table is None:
         return None
-    predicted = [table.predict(spec) for spec in extreme_specs(space, config.resolution, num_classes, samples=200)]
-    low, high, target = min(predicted), max(predicted), config.target_latency_ms
+    predicted = [table.predict(spec) for spec in extreme_specs(space, objective.resolution, num_classes, samples=200)]
+    low, high, target = min(predicted), max(predicted), objective.target_latency_ms
     if low <= target <= high:
         return None
     where = "below the fastest" if target < low else "above the slowest"
     hint = f"; did you mean {target * 1000:g}ms?" if target < low and low <= target * 1000 <= high else ""
     return (f"warning: --target-latency {target:g}ms is {where} network this search space builds, as "
-            f"{config.latency_table} predicts (about {low:.3g} to {high:.3g} ms){hint}")
+            f"{objective.latency_table} predicts (about {low:.3g} to {high:.3g} ms){hint}")
 
 
 def _warn(message: str) -> None:
@@ -190,7 +188,7 @@ def _load_previous(run_dir: Path, config: SearchConfig,
     if not (run_dir / STATE_FILE).exists() and (run_dir / "controller.pkl").exists():
         _warn("note: controller.pkl, the controller state of an older version, is not loaded (a pickle can run "
               "code); the controller is rebuilt from trials.csv instead")
-    if previous.rescores(config):
+    if rescores(previous, config):
         return rescore(history, config), None, True
     return history, state, False
 
@@ -208,7 +206,7 @@ def open_session(config: SearchConfig, data: Any, previous: SearchConfig | None,
                                          "versions": versions(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                                          "resumed": previous is not None})
     write_space_file(run_dir, space)
-    num_classes = config.num_classes or data.num_classes
+    num_classes = config.objective.num_classes or data.num_classes
 
     def done() -> tuple[int, float | None]:  # asked by the status line once the recorder below exists
         return recorder.count, (recorder.best or {}).get("reward")
@@ -220,8 +218,8 @@ def open_session(config: SearchConfig, data: Any, previous: SearchConfig | None,
                         on_record=lambda record: progress.trial_ended(int(record["trial"])))
     if rescored:
         recorder.rescored(history)
-        log(f"rescored {len(history)} recorded trials for target {config.describe_target()}, "
-            f"{config.describe_reward()}")
+        log(f"rescored {len(history)} recorded trials for target {config.objective.describe_target()}, "
+            f"{config.objective.describe_reward()}")
     elif history and not set(COLUMNS) <= set(pd.read_csv(run_dir / "trials.csv", nrows=0).columns):
         recorder.rescored(history)  # a run from an older version: rewritten once with today's columns
     if previous is None or rescored:
@@ -229,9 +227,9 @@ def open_session(config: SearchConfig, data: Any, previous: SearchConfig | None,
                         latency_target_warning(config, space, num_classes, table)):
             if warning:
                 _warn(warning)
-    controller = make_controller(config.controller, space, seed=config.seed, **config.controller_options)
+    controller = make_controller(config.controller, space, seed=config.proxy.seed, **config.controller_options)
     restore_controller(controller, state, history)
-    total = config.budget().total_steps(len(data.y_train))
+    total = config.proxy.recipe().total_steps(len(data.y_train))
     if previous is None:
         log(f"search space: {space.overview()}")
         if starts:
@@ -250,7 +248,7 @@ def run_search(config: SearchConfig, data: Any, previous: SearchConfig | None = 
                log: Callable[[str], None] = say, trainable: Callable[..., None] | None = None,
                live: bool | None = None, latency_table: Any = None) -> SearchOutcome:
     """Run a search into ``config.out``, or resume it when ``previous`` (the run's saved configuration) is given.
-    ``latency_table``: ``config.latency_table`` already read (:func:`open_latency_table`), or None to read it.
+    ``latency_table``: ``config.objective.latency_table`` already read (:func:`open_latency_table`), or None to read it.
 
     ``trainable``: the Tune trainable, the engine's ``run_job`` unless a test injects another. Lines go to
     ``log``; with the default on a terminal, a live status line is kept below them (``live`` forces it on or
@@ -284,28 +282,30 @@ def train_candidates(session: Session, data: Any, remaining: int, trainable: Cal
     """Start Ray, then let the search loop propose (through Tune's searcher) and the engine train ``remaining``
     candidates."""
     config, loop, log = session.config, session.loop, session.log
+    objective, finalists, resources = config.objective, config.final_stage.finalists, config.resources
     log(f"proxy data {data.describe()}")
     log(evidence_line(config.proxy))
-    if config.finalists:
-        hand_fix = loop.space.searches_strides and config.target_flops is not None and not config.target_latency_ms
-        log(f"after the search: {config.finalists} finalist{'s' * (config.finalists > 1)} by proxy reward, the "
+    if finalists:
+        hand_fix = (loop.space.searches_strides and objective.target_flops is not None
+                    and not objective.target_latency_ms)
+        log(f"after the search: {finalists} finalist{'s' * (finalists > 1)} by proxy reward, the "
             f"space's nearest EfficientNet-B0{' and B0 with a stride-1 stem narrowed to the target' * hand_fix} "
-            f"trained {config.finalist_epochs:g} epochs each with nas-train's recipe "
-            f"at {'its own input size' if loop.space.searches_resolution else f'{config.resolution} px'}, the "
+            f"trained {config.final_stage.epochs:g} epochs each with nas-train's recipe "
+            f"at {'its own input size' if loop.space.searches_resolution else f'{objective.resolution} px'}, the "
             f"best on the held-out split kept (--finalists 0: the proxy's winner, no "
             f"training)")
     log(NOTATION)
-    loop.cache = cache = open_cache(config, {"proxy": data}, _warn)
+    loop.cache = cache = open_cache(config.resources, {"proxy": data}, _warn)
 
     def reward_of(trial: Any, result: dict[str, Any]) -> float:  # a rung report, scored as the controller learns
-        return config.score(result["accuracy"], result.get("flops") or 0, loop.latency_of(trial.trial_id))
+        return objective.score(result["accuracy"], result.get("flops") or 0, loop.latency_of(trial.trial_id))
 
-    log(f"starting Ray ({'joining ' + config.address if config.address else 'a local instance'})...")
+    log(f"starting Ray ({'joining ' + resources.address if resources.address else 'a local instance'})...")
     try:
-        with Runner.for_settings(config, trials_per_gpu(config.proxy_resolution, config.batch_size),
+        with Runner.for_settings(resources, trials_per_gpu(config.proxy.resolution, config.proxy.batch_size),
                                  log_file=session.run_dir / "ray.log") as runner:
             log(f"{config.trials} candidates by {config.controller} on {runner.where}: "
-                f"{runner.resources.describe()}; target {config.describe_target()}, {config.describe_reward()}; "
+                f"{runner.resources.describe()}; target {objective.describe_target()}, {objective.describe_reward()}; "
                 f"cache: {_describe_cache(cache)}")
             progress, sized = session.progress, session.space.searches_resolution
 
@@ -333,7 +333,7 @@ def finish(session: Session, seconds: float) -> SearchOutcome:
     if loop.converged:
         log(f"the controller has converged: {MAX_DUPLICATES} proposals in a row were already evaluated")
     if loop.gave_up_screening:
-        lo, hi = config.window
+        lo, hi = config.objective.window
         log(f"stopped: the controller proposed {MAX_SCREENED} candidates in a row outside the window "
             f"{lo:g}-{hi:g} x target; widen it (--flops-window) or check the target")
     finished = loop.finished >= config.trials or loop.converged or loop.gave_up_screening

@@ -87,7 +87,7 @@ def choose_finalists(run: SearchRun, k: int) -> list[Finalist]:
         spec = run.trial_spec(trial)
         chosen.setdefault(architecture_hash(spec), Finalist(f"trial-{trial:04d}", trial, spec,
                                                             float(ok.at[index, "reward"])))
-    b0 = load_spec(Path(REFERENCES) / "efficientnet_b0.json").replace(resolution=run.config.resolution)
+    b0 = load_spec(Path(REFERENCES) / "efficientnet_b0.json").replace(resolution=run.config.objective.resolution)
     b0 = run.decode(run.space.nearest(b0), B0_NAME, run.num_classes())  # at the stated size, fitted where the run fits
     key = architecture_hash(b0)
     if key in chosen:
@@ -107,10 +107,10 @@ def hand_fix(run: SearchRun) -> ArchSpec | None:
     ranks below it (on CIFAR-10 one default search's winner tested 1.85 points below it, docs/search.md).
     It is outside the space (its stem and head are narrowed too). None otherwise."""
     config = run.config
-    if not run.space.searches_strides or config.target_flops is None or config.target_latency_ms:
+    if not run.space.searches_strides or config.objective.target_flops is None or config.objective.target_latency_ms:
         return None
-    target = config.with_counted_target(run.num_classes()).target_flops  # a reference's name (b0) counted
-    fixed = stem1_b0_within(float(target), config.resolution, run.num_classes())
+    target = config.with_counted_target(run.num_classes()).objective.target_flops  # a reference's name (b0) counted
+    fixed = stem1_b0_within(float(target), config.objective.resolution, run.num_classes())
     return None if fixed is None else fixed.replace(name=HAND_FIX_NAME)
 
 
@@ -152,7 +152,7 @@ def judge(run: SearchRun, finalists: list[Finalist], results: list[dict[str, Any
     specs = {f.name: load_spec(run.path / FOLDER / f.name / TRAINED_SPEC) for f in finalists}
     correct = {f.name: held_out_correct(specs[f.name], run.path / FOLDER / f.name / TRAINED_WEIGHTS,
                                         data_at(specs[f.name].resolution)) for f in finalists}
-    data = data_at(run.config.resolution)
+    data = data_at(run.config.objective.resolution)
     b0 = next(f for f in finalists if f.is_b0)
     latency = predicted_latency(run)
     rows = []
@@ -162,7 +162,7 @@ def judge(run: SearchRun, finalists: list[Finalist], results: list[dict[str, Any
         rows.append({"name": finalist.name, "trial": finalist.trial, "is_b0": finalist.is_b0,
                      "proxy_reward": finalist.proxy_reward, "flops": result["flops"], "params": result["params"],
                      "held_out_accuracy": accuracy,
-                     "reward": run.config.score(accuracy, result["flops"], latency(finalist.spec)),
+                     "reward": run.config.objective.score(accuracy, result["flops"], latency(finalist.spec)),
                      "held_out_images": len(data.y_val),
                      "margin_over_b0": margin, "low95": low, "high95": high,
                      "beyond_noise": bool(low > 0 or high < 0), "epochs": result["recipe"]["epochs"]})
@@ -171,10 +171,10 @@ def judge(run: SearchRun, finalists: list[Finalist], results: list[dict[str, Any
 
 def predicted_latency(run: SearchRun) -> Callable[[ArchSpec], float]:
     """The latency (ms) the run's table predicts for a spec, for a search with a latency target; else 0."""
-    if not (run.config.target_latency_ms and run.config.latency_table):
+    if not (run.config.objective.target_latency_ms and run.config.objective.latency_table):
         return lambda spec: 0.0
 
-    table = load_table(run.config.latency_table, run.space)
+    table = load_table(run.config.objective.latency_table, run.space)
     return table.predict
 
 
@@ -225,17 +225,19 @@ def run_finalists(run: SearchRun, k: int, epochs: float, train: TrainFinalist,
     summary."""
     finalists = choose_finalists(run, k)
     loaded: dict[int, Any] = {}
+    proxy = run.config.proxy
 
     def data_at(resolution: int) -> Any:  # decoded once per size a finalist runs at
         if resolution not in loaded:
-            loaded[resolution] = DataRef(run.config.data, resolution, run.config.val_fraction, run.config.seed).load()
+            loaded[resolution] = DataRef(proxy.data, resolution, proxy.val_fraction, proxy.seed).load()
         return loaded[resolution]
 
-    data = data_at(run.config.resolution)
+    data = data_at(run.config.objective.resolution)
     log(f"finalists: {len(finalists)} networks ({', '.join(f.name for f in finalists)}) trained with nas-train's "
         f"recipe for {epochs:g} epochs, judged on the search's held-out split")
 
-    with Runner(run.config.address, bool(run.config.debug)):  # one Ray instance for every finalist's training
+    resources = run.config.resources
+    with Runner(resources.address, bool(resources.debug)):  # one Ray instance for every finalist's training
         results = [train(run, finalist, epochs, len(data.y_train), log) for finalist in finalists]
     table = judge(run, finalists, results, data_at)
     atomic_write(run.path / TABLE, table.to_csv(index=False))
@@ -245,13 +247,13 @@ def run_finalists(run: SearchRun, k: int, epochs: float, train: TrainFinalist,
 
 
 def train_finalists(config: Any, train: TrainFinalist) -> dict[str, Any] | None:
-    """After a finished search (its SearchConfig), the finalists it asks for (``config.finalists``, none when 0)
-    trained with ``train`` and judged under the run's lock; the run's report rewritten. The winner's summary,
+    """After a finished search (its SearchConfig), the finalists it asks for (``config.final_stage``: none when
+    0) trained with ``train`` and judged under the run's lock; the run's report rewritten. The winner's summary,
     or None."""
-    if not config.finalists:
+    stage = config.final_stage
+    if not stage.finalists:
         return None
     with RunLock(config.out):
-        summary = run_finalists(open_run(config.out, "--finalists"), config.finalists, config.finalist_epochs,
-                                train)
+        summary = run_finalists(open_run(config.out, "--finalists"), stage.finalists, stage.epochs, train)
     refresh_report(Path(config.out))
     return summary

@@ -13,6 +13,7 @@ from typing import Any, NamedTuple, Protocol, Sequence
 
 from nas.engine.job import Job, Measurement, failed
 from nas.engine.runner import TRIAL_RETRIES
+from nas.network.counting import profile
 from nas.search.config import SearchConfig
 from nas.search.trial_record import EVALUATED, TrialRecord, trial_record
 from nas.signals import InterruptWatch
@@ -55,14 +56,14 @@ def screened_reward(records: list[TrialRecord]) -> float:
 
 def screen_reason(config: SearchConfig, flops: int, latency_ms: float | None) -> str:
     """Why the window kept a candidate from training: its FLOPs and/or predicted latency against the window."""
-    lo, hi = config.window
+    lo, hi = config.objective.window
     reasons = []
-    if config.target_flops:
-        reasons.append(f"{flops / 1e6:.0f}M FLOPs (window {lo * config.target_flops / 1e6:g}M-"
-                       f"{hi * config.target_flops / 1e6:g}M)")
-    if config.target_latency_ms:
-        reasons.append(f"{latency_ms:.1f} ms (window {lo * config.target_latency_ms:g}-"
-                       f"{hi * config.target_latency_ms:g} ms)")
+    if config.objective.target_flops:
+        reasons.append(f"{flops / 1e6:.0f}M FLOPs (window {lo * config.objective.target_flops / 1e6:g}M-"
+                       f"{hi * config.objective.target_flops / 1e6:g}M)")
+    if config.objective.target_latency_ms:
+        reasons.append(f"{latency_ms:.1f} ms (window {lo * config.objective.target_latency_ms:g}-"
+                       f"{hi * config.objective.target_latency_ms:g} ms)")
     return "outside the window: " + ", ".join(reasons)
 
 
@@ -96,7 +97,7 @@ class SearchLoop:
         self.controller, self.space, self.config = controller, space, config
         self.num_classes, self.listener, self.cache = num_classes, listener, cache
         self.rungs, self.latency_table = tuple(rungs), latency_table
-        self.budget = config.budget()
+        self.budget = config.proxy.recipe()
         self.decoder = config.decoder(num_classes, space)  # choices -> the network trained (widths fitted to the target)
         self.records: list[TrialRecord] = []
         self.evaluated: dict[tuple[int, ...], TrialRecord] = {}
@@ -119,7 +120,7 @@ class SearchLoop:
                        if tuple(choices) not in self.evaluated]
         self.start_points = [(name, list(choices)) for name, choices in start_points]
         self.start_keys = {tuple(choices) for _, choices in start_points}
-        if config.screening:
+        if config.objective.screening:
             controller.feasible = self.in_window  # the predictor then proposes only what the pre-screen passes
 
     def predicted_latency(self, spec: ArchSpec) -> float | None:
@@ -154,31 +155,29 @@ class SearchLoop:
     def job(self, spec: ArchSpec, trial: int, rungs: Sequence[int] | None = None) -> Job:
         """The job of trial ``trial``: the search's budget and rungs (or ``rungs``), seeded by the trial, cached by
         the search's seed (a cached result serves every later search with that seed)."""
-        return Job(spec=spec.to_dict(), budget=self.budget, seed=self.config.seed + trial,
-                   train_width=self.config.proxy_width,
+        return Job(spec=spec.to_dict(), budget=self.budget, seed=self.config.proxy.seed + trial,
+                   train_width=self.config.proxy.width,
                    train_resolution=spec.resolution if self.space.searches_resolution else None,
-                   rungs=self.rungs if rungs is None else tuple(rungs), cache_seed=self.config.seed)
+                   rungs=self.rungs if rungs is None else tuple(rungs), cache_seed=self.config.proxy.seed)
 
     def in_window(self, choices: Sequence[int]) -> bool:
         """Whether ``choices`` would pass the pre-screen (analytic FLOPs and predicted latency in the window); for
         a fitted network, from the bounds of its fit (two counts, not a fit's eight: the predictor asks this of
         2,000 candidates per proposal)."""
-        from nas.network.counting import profile
-
         if self.decoder.fit_flops is not None and self.latency_table is None:
-            lo, hi = self.config.window
-            return self.decoder.fits_in(choices, lo * self.config.target_flops, hi * self.config.target_flops)
+            lo, hi = self.config.objective.window
+            target = self.config.objective.target_flops
+            return self.decoder.fits_in(choices, lo * target, hi * target)
         spec = self._spec(list(choices))
-        return not self.config.screens(profile(spec, method="analytic")["flops"], self.predicted_latency(spec) or 0.0)
+        flops = profile(spec, method="analytic")["flops"]
+        return not self.config.objective.screens(flops, self.predicted_latency(spec) or 0.0)
 
     def _screen(self, choices: list[int], spec: ArchSpec, latency_ms: float | None) -> bool:
         """The pre-screen: True (recorded and told) when ``choices`` is not to be trained."""
-        from nas.network.counting import profile  # analytic == fvcore exactly (tests/test_profile.py)
-
-        if not self.config.screening:
+        if not self.config.objective.screening:
             return False
         counts = profile(spec, method="analytic")
-        if not self.config.screens(counts["flops"], latency_ms or 0.0):
+        if not self.config.objective.screens(counts["flops"], latency_ms or 0.0):
             self.screened_in_a_row = 0
             return False
         self.screened_in_a_row += 1
@@ -193,8 +192,8 @@ class SearchLoop:
         self.next_trial += 1
         measured = Measurement(flops=counts["flops"], params=counts["params"],
                                reason=screen_reason(self.config, counts["flops"], latency_ms))
-        record = trial_record(trial, "screened", choices, spec, measured, "screened", self.config.score, latency_ms,
-                              status="screened")
+        record = trial_record(trial, "screened", choices, spec, measured, "screened", self.config.objective.score,
+                              latency_ms, status="screened")
         self._complete(dict(record, reward=reward))
         return True
 
@@ -242,7 +241,7 @@ class SearchLoop:
             cached = self.cache.get(job) if self.cache is not None else None
             if cached is not None:
                 cached.seconds = 0.0  # serving it took no trial
-                self._complete(trial_record(trial, "cache", choices, spec, cached, "cache", self.config.score,
+                self._complete(trial_record(trial, "cache", choices, spec, cached, "cache", self.config.objective.score,
                                             latency_ms))
                 continue
             self.live[trial_id] = Running(trial, choices, spec, latency_ms, job)
@@ -275,7 +274,8 @@ class SearchLoop:
                                                  f"or crashed) on each of its {1 + TRIAL_RETRIES} attempts "
                                                  f"(details in {Path(self.config.out) / 'ray.log'})",
                               flops=measured.flops, params=measured.params)
-        record = trial_record(trial, trial_id, choices, spec, measured, "trained", self.config.score, latency_ms)
+        record = trial_record(trial, trial_id, choices, spec, measured, "trained", self.config.objective.score,
+                              latency_ms)
         if record["status"] == "ok" and self.cache is not None:
             self.cache.put(job, measured, run=str(self.config.out))
         self._complete(record)

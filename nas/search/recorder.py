@@ -51,15 +51,15 @@ def write_best(run_dir: Path, space: MnasNetSpace, config: SearchConfig, num_cla
         metrics.update(best_latency(spec, latency_table, float(record["latency_ms"]), measure))
     spec = spec.replace(
         metrics=metrics,
-        provenance={**spec.provenance, "tool": "nas-search", "target_flops": config.target_flops,
-                    "target_latency_ms": config.target_latency_ms, "reward_mode": config.reward,
-                    "w": config.w, "controller": config.controller, "trial": record["trial"],
+        provenance={**spec.provenance, "tool": "nas-search", "target_flops": config.objective.target_flops,
+                    "target_latency_ms": config.objective.target_latency_ms, "reward_mode": config.objective.reward,
+                    "w": config.objective.w, "controller": config.controller, "trial": record["trial"],
                     "trial_id": record["trial_id"], "source": record.get("source", "trained"),
                     "choices": list(record["choices"]),
                     "start_point": start_point,
-                    "proxy_data": config.data,
-                    "proxy_resolution": config.proxy_resolution, "budget": config.budget().to_dict(),
-                    "seed": config.seed, "versions": versions(), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+                    "proxy_data": config.proxy.data,
+                    "proxy_resolution": config.proxy.resolution, "budget": config.proxy.recipe().to_dict(),
+                    "seed": config.proxy.seed, "versions": versions(), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
     save_spec(spec, run_dir / "best_b0.json")
 
 
@@ -184,12 +184,12 @@ class Recorder:
         self.flush()
         frame = read_trials(self.trials_csv)
         config = self.config
-        by_latency = bool(config.target_latency_ms)
+        by_latency = bool(config.objective.target_latency_ms)
         if by_latency and self.best is not None:  # the best's latency, measured now that no trial runs
             self._write_best(self.best, measure=True)
-        plot_pareto(frame, config.target_latency_ms if by_latency else config.target_flops,
-                    self.run_dir / "pareto.png", window=config.window,
-                    title=f"{Path(config.out).name}: {config.controller}, target {config.describe_target()}",
+        plot_pareto(frame, config.objective.target_latency_ms if by_latency else config.objective.target_flops,
+                    self.run_dir / "pareto.png", window=config.objective.window,
+                    title=f"{Path(config.out).name}: {config.controller}, target {config.objective.describe_target()}",
                     x="latency_ms" if by_latency else "flops")
         self.write_report(state)
         return frame

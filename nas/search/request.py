@@ -15,7 +15,8 @@ from nas.console import warn
 from nas.errors import UserInputError
 from nas.files import writable_directory
 from nas.latency.search_table import search_table
-from nas.search.config import SearchConfig
+from nas.search.config import DEFAULTS, SearchConfig
+from nas.search.resuming import resumed
 from nas.search.run import open_run, trained_classes
 from nas.search.run_files import set_aside_orphaned_run
 from search_spaces.mnasnet import default_space_for, space_from_dict, space_named
@@ -62,7 +63,7 @@ def search_request(given: dict[str, Any], *, resume: bool = False, space: str | 
     if callable(given.get("data")):
         given["data"] = given["data"](Path(out))
     if given.get("latency_table") or latency_device:
-        resolution = given.get("resolution") or SearchConfig.defaults()["resolution"]
+        resolution = given.get("resolution") or DEFAULTS["resolution"]
         space_now = (space_from_dict(given["space"]) if "space" in given
                      else search_space_named(None, given.get("resolution")))
         given["latency_table"] = search_table(given.get("latency_table"), latency_device, resolution, space_now)
@@ -82,10 +83,10 @@ def _resumed(given: dict[str, Any], fit_width: bool | None, max_resolution: int 
     if callable(given.get("data")):  # a resumed run reads its own data
         given.pop("data")
     saved = open_run(Path(out), "--resume").config
-    table = search_table(given.get("latency_table"), latency_device, saved.resolution, saved.search_space())
+    table = search_table(given.get("latency_table"), latency_device, saved.objective.resolution, saved.search_space())
     if table:
         given["latency_table"] = table
-    config = saved.resumed(given, num_classes=trained_classes(out))  # a moved run resumes where it is now
+    config = resumed(saved, given, num_classes=trained_classes(out))  # a moved run resumes where it is now
     writable_directory("--out", out)
     return config, saved
 

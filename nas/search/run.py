@@ -45,7 +45,7 @@ class SearchRun:
 
     def num_classes(self) -> int:
         """The class count of the run's networks: best_b0.json's, else the configuration's, else 1000."""
-        return trained_classes(self.path) or self.config.num_classes or 1000
+        return trained_classes(self.path) or self.config.objective.num_classes or 1000
 
     def decode(self, choices: list[int], name: str, num_classes: int | None = None) -> ArchSpec:
         """A trial's choices as the network they are in this run: its space's, at the search's resolution (or
@@ -66,7 +66,7 @@ class SearchRun:
                      "reward": record["reward"]},
             provenance={**spec.provenance, "tool": "nas-search", "run": str(self.path.resolve()), "trial": trial,
                         "status": record["status"], "choices": list(record["choices"]),
-                        "proxy_data": self.config.data, "space": self.space.fingerprint})
+                        "proxy_data": self.config.proxy.data, "space": self.space.fingerprint})
 
 
 def trained_classes(run_dir: str | Path) -> int | None:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Sequence
 
 from nas.errors import UserInputError
+from nas.network.counting import profile
 from search_spaces import REFERENCES
 from search_spaces.mnasnet import MnasNetSpace
 from search_spaces.space import SpaceError
@@ -127,8 +128,6 @@ def _sized(space: MnasNetSpace, choices: list[int], sizing: Sizing) -> tuple[flo
     """(FLOPs, choices) of ``choices`` with every block's filters and layers set to one uniform choice, and its
     MBConv expand-6 blocks at expand 3 or not: the one with the most FLOPs in [window's low x target, target];
     None when none is."""
-    from nas.network.counting import profile
-
     config, target = space.config, float(sizing.target_flops or 0)
     narrower = config.ops.index("mbconv3") if "mbconv3" in config.ops and "mbconv6" in config.ops else None
     best: tuple[float, list[int]] | None = None

@@ -9,11 +9,13 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from nas.data.sources import DataRef
-from nas.errors import UserInputError
+from nas.errors import SettingError
 from nas.training.recipe import OPTIMIZERS, PROXY_LR, TrainRecipe, proxy_recipe
 from search_spaces.spec import MAX_RESOLUTION, MIN_RESOLUTION
 
 MAX_WIDTH = 4.0
+# the proxy's own field -> its name among a command's flat fields (search.json, the flags)
+FLAT_NAMES = {"resolution": "proxy_resolution", "width": "proxy_width"}
 SEED_LIMIT = 2 ** 32  # seeds are 0..SEED_LIMIT-1: what numpy's and torch's generators all accept
 
 
@@ -34,20 +36,18 @@ class ProxySettings:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.resolution < MIN_RESOLUTION:
-            raise UserInputError(f"--proxy-resolution {self.resolution}: must be at least {MIN_RESOLUTION}")
-        if self.resolution > MAX_RESOLUTION:
-            raise UserInputError(f"--proxy-resolution {self.resolution}: at most {MAX_RESOLUTION}")
+        if not MIN_RESOLUTION <= self.resolution <= MAX_RESOLUTION:
+            raise SettingError("resolution", f"must be {MIN_RESOLUTION} to {MAX_RESOLUTION}", self.resolution)
         if self.optimizer not in OPTIMIZERS:
-            raise UserInputError(f"--optimizer {self.optimizer!r}: expected {' or '.join(OPTIMIZERS)}")
+            raise SettingError("optimizer", f"expected {' or '.join(OPTIMIZERS)}", repr(self.optimizer))
         if self.lr is not None and not 0 < self.lr < float("inf"):
-            raise UserInputError(f"--lr {self.lr:g}: must be positive")
+            raise SettingError("lr", "must be positive", self.lr)
         if not 0 <= self.seed < SEED_LIMIT:
-            raise UserInputError(f"--seed {self.seed}: must be between 0 and {SEED_LIMIT - 1}")
+            raise SettingError("seed", f"must be between 0 and {SEED_LIMIT - 1}", self.seed)
         if not 0 < self.width <= MAX_WIDTH:
-            raise UserInputError(f"--proxy-width {self.width:g}: must be above 0 and at most {MAX_WIDTH:g}")
+            raise SettingError("width", f"must be above 0 and at most {MAX_WIDTH:g}", self.width)
         if not 0 < self.val_fraction < 1:
-            raise UserInputError(f"val_fraction {self.val_fraction:g}: must be between 0 and 1")
+            raise SettingError("val_fraction", "must be between 0 and 1", self.val_fraction)
 
     def recipe(self) -> TrainRecipe:
         """How every candidate is trained: the one recipe at the proxy's fidelity."""
@@ -84,10 +84,13 @@ class ProxySettings:
     def from_fields(cls, values: dict[str, Any]) -> "ProxySettings":
         """From a command's flat fields, as search.json holds them (``proxy_resolution`` and ``proxy_width`` are
         the proxy's resolution and width; ``resolution``, where FLOPs are counted, and the other fields are not
-        the proxy's), with the defaults for what is missing."""
-        names = {f.name for f in fields(cls)} - {"resolution", "width"}
+        the proxy's), with the defaults for what is missing. Errors name the flat fields."""
+        names = {f.name for f in fields(cls)} - set(FLAT_NAMES)
         chosen = {key: value for key, value in values.items() if key in names}
-        for flat, own in (("proxy_resolution", "resolution"), ("proxy_width", "width")):
+        for own, flat in FLAT_NAMES.items():
             if flat in values:
                 chosen[own] = values[flat]
-        return cls(**chosen)
+        try:
+            return cls(**chosen)
+        except SettingError as exc:
+            raise exc.renamed(FLAT_NAMES) from None
