@@ -31,7 +31,7 @@ import pandas as pd
 
 from nas.console import say
 from nas.files import atomic_write
-from real_data import _slug, run_training
+from benchmarks.real_data import _slug, run_training
 from search_spaces import REFERENCES
 from search_spaces.mnasnet import MnasNetSpace, space_named
 from search_spaces.spec import ArchSpec, load_spec

@@ -23,7 +23,7 @@ import nas.api
 from benchmarks import processes
 from nas.search.config import SearchConfig
 
-from neighbours import busy_neighbour, write_table  # benchmarks/neighbours.py, beside this script
+from benchmarks.neighbours import busy_neighbour, write_table
 
 ROOT = Path(__file__).resolve().parent.parent
 

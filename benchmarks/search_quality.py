@@ -80,7 +80,7 @@ def reference_rewards(args: argparse.Namespace, seeds: list[int]) -> pd.DataFram
     from nas.data.datasets import load_data
     from nas.search.config import SearchConfig
     from nas.search.reward import parse_flops
-    from proxy_scores import proxy_rewards
+    from benchmarks.proxy_scores import proxy_rewards
     from search_spaces import REFERENCES
     from search_spaces.spec import load_spec
 

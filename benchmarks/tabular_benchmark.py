@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from controller_landscapes import parse_variant
+from benchmarks.controller_landscapes import parse_variant
 from controllers import CONTROLLERS, make_controller
 
 CHECKPOINTS = (10, 25, 50, 100, 200, 300)

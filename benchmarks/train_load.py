@@ -20,7 +20,7 @@ import pandas as pd
 import nas.api
 from benchmarks import processes
 
-from neighbours import busy_neighbour, write_table  # benchmarks/neighbours.py, beside this script
+from benchmarks.neighbours import busy_neighbour, write_table
 
 ROOT = Path(__file__).resolve().parent.parent
 CONDITIONS = [("alone", None), ("alone", 1), ("busy", None), ("busy", 1)]

@@ -27,7 +27,7 @@ import sys
 import time
 from pathlib import Path
 
-from neighbours import BUSY_LOOP  # benchmarks/neighbours.py, beside this script
+from benchmarks.neighbours import BUSY_LOOP
 
 ROOT = Path(__file__).resolve().parent.parent
 WAIT_POLICIES = {

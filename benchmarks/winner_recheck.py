@@ -22,7 +22,7 @@ import pandas as pd
 def main() -> None:
     from nas.data.datasets import load_data
     from nas.search.driver import saved_config
-    from proxy_scores import proxy_rewards
+    from benchmarks.proxy_scores import proxy_rewards
     from search_spaces import REFERENCES
     from search_spaces.spec import load_spec
 

@@ -40,3 +40,18 @@ def test_an_unknown_benchmark_is_one_line_and_exit_2(capsys):
     assert harness.main(["nope"]) == 2
     assert capsys.readouterr().err.strip() == "python -m benchmarks: no benchmark 'nope'; python -m benchmarks lists them"
     assert harness.main([]) == 0 and "flops_speed" in capsys.readouterr().out
+
+
+def test_benchmarks_import_each_other_as_the_benchmarks_package():
+    """A script run by the harness has the repository's root on its path, not benchmarks/: a helper beside it
+    is imported as ``benchmarks.NAME`` (a bare ``from neighbours import ...`` failed under the harness)."""
+    import ast
+
+    scripts = {p.stem for p in (harness.ROOT / "benchmarks").glob("*.py")}
+    bare = []
+    for path in (harness.ROOT / "benchmarks").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level
+                     else [alias.name for alias in node.names] if isinstance(node, ast.Import) else [])
+            bare += [f"{path.name}: {name}" for name in names if name.split(".")[0] in scripts]
+    assert bare == []
