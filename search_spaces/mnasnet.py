@@ -37,7 +37,7 @@ def nearest_multiple(channels: float, divisor: int = 8) -> int:
     return max(divisor, int(channels / divisor + 0.5) * divisor)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Skeleton:
     """The reference network the space is built around (MobileNetV2 by default)."""
 
@@ -56,7 +56,7 @@ class Skeleton:
             raise SpaceError("skeleton: channels, layers, stem and head must be positive")
 
 
-@dataclass
+@dataclass(frozen=True)
 class MnasNetConfig:
     """Choices of each decision, the skeleton, and the fixed training-time fields of decoded specs."""
 
@@ -85,7 +85,7 @@ class MnasNetConfig:
 
     def __post_init__(self) -> None:
         if isinstance(self.skeleton, dict):
-            self.skeleton = Skeleton(**self.skeleton)
+            object.__setattr__(self, "skeleton", Skeleton(**self.skeleton))
         unknown = [op for op in self.ops if op_named(op) is None]
         if unknown:
             raise SpaceError(f"ops: {unknown[0]!r} is not one of {', '.join(MNASNET_OPS)} (or mbconvN)")
@@ -96,15 +96,15 @@ class MnasNetConfig:
         if any(s not in (1, 2) for s in self.reduction_strides) or len(set(self.reduction_strides)) != len(
                 self.reduction_strides):
             raise SpaceError(f"reduction_strides: {self.reduction_strides} must be distinct values of 1 and 2")
-        self.resolutions = [int(r) for r in self.resolutions]
+        object.__setattr__(self, "resolutions", [int(r) for r in self.resolutions])
         if any(r < MIN_RESOLUTION or r > MAX_RESOLUTION for r in self.resolutions) or len(set(
                 self.resolutions)) != len(self.resolutions):
             raise SpaceError(f"resolutions: {self.resolutions} must be distinct sizes of {MIN_RESOLUTION} to "
                              f"{MAX_RESOLUTION} px")
-        self.resolutions = sorted(self.resolutions)
+        object.__setattr__(self, "resolutions", sorted(self.resolutions))
         if not isinstance(self.fit_width, bool):
             raise SpaceError(f"fit_width: {self.fit_width!r} must be true or false")
-        self.fit_bounds = [float(b) for b in self.fit_bounds]
+        object.__setattr__(self, "fit_bounds", [float(b) for b in self.fit_bounds])
         if len(self.fit_bounds) != 2 or not 0.05 <= self.fit_bounds[0] <= self.fit_bounds[1] <= 8:
             raise SpaceError(f"fit_bounds: {self.fit_bounds} must be [low, high] with 0.05 <= low <= high <= 8")
 

@@ -21,10 +21,7 @@ def flops(spec):
 
 def fitted_space(**fields):
     config = space_named("downsampling").config
-    config.fit_width = True
-    for name, value in fields.items():
-        setattr(config, name, value)
-    return MnasNetSpace(MnasNetConfig.from_dict(config.to_dict()))
+    return MnasNetSpace(MnasNetConfig.from_dict({**config.to_dict(), "fit_width": True, **fields}))
 
 
 def test_a_fit_is_the_widest_factor_within_the_budget():

@@ -49,7 +49,7 @@ def _new_space(given: dict[str, Any], fit_width: bool | None, max_resolution: in
     # fitted only when asked (--fit-width, or a space file's fit_width): on CIFAR-10 fitted searches found networks
     # real training ranked below the space's B0 (docs/results-real-data.md)
     wanted = bool(fit_width) if fit_width is not None else space.fit_width
-    space.fit_width = wanted and flops_only
+    space = dataclasses.replace(space, fit_width=wanted and flops_only)
     resolution = int(given.get("resolution", DEFAULTS["resolution"]))
     proxy_at_size = space.reduction_strides != [2] or given.get("proxy_resolution") == resolution
     if max_resolution is not None:
@@ -63,7 +63,7 @@ def _new_space(given: dict[str, Any], fit_width: bool | None, max_resolution: in
     if space.fit_width and proxy_at_size and not space.resolutions and "resolution" in given:
         largest = max_resolution or stored_resolution(str(given.get("data", DEFAULTS["data"])))
         sizes = resolution_steps(resolution, largest) if largest else []
-        space.resolutions = sizes if len(sizes) > 1 else []
+        space = dataclasses.replace(space, resolutions=sizes if len(sizes) > 1 else [])
     return space
 
 
