@@ -1,6 +1,7 @@
 """nas-search --finalists: the best candidates and the space's nearest B0 trained for real, judged image by image
 on the held-out split, the winner written as best_b0.json; the paired interval; the test split left unread."""
 import json
+from pathlib import Path
 import math
 
 import numpy as np
@@ -94,9 +95,12 @@ def test_in_a_space_that_searches_the_downsampling_the_best_of_each_level_are_fi
     finalists = choose_finalists(open_run(tmp_path, "finalists"), 3)
     assert [f.name for f in finalists][:3] == ["trial-0000", "trial-0003", "trial-0004"]  # 32x, 16x, 8x
     assert [f.spec.downsampling for f in finalists][:3] == [32, 16, 8]
-    assert finalists[3].is_b0 and [f.name for f in finalists[3:]] == ["efficientnet_b0-nearest", "b0-stem1-scaled"]
-    assert [f.name for f in choose_finalists(open_run(tmp_path, "finalists"), 5)][:5] == [
-        "trial-0000", "trial-0003", "trial-0004", "trial-0001", "trial-0002"]  # then the rest by reward
+    assert finalists[3].is_b0 and [f.name for f in finalists[3:]] == ["efficientnet_b0-nearest", "b0-stem1-scaled",
+                                                                       "b0-8x-32px"]
+    assert [f.simple_fix for f in finalists[3:]] == [False, True, True]
+    # trials 1 and 2 are near-copies of trial 0 (one or two kernels apart): never finalists beside it
+    assert [f.name for f in choose_finalists(open_run(tmp_path, "finalists"), 5)][:4] == [
+        "trial-0000", "trial-0003", "trial-0004", "efficientnet_b0-nearest"]
 
 
 def test_for_small_images_the_hand_fixed_b0_is_a_finalist_and_may_win_from_outside_the_space(tmp_path):
@@ -124,8 +128,8 @@ def test_for_small_images_the_hand_fixed_b0_is_a_finalist_and_may_win_from_outsi
     save_spec(spec.replace(name="run-b0"), tmp_path / "best_b0.json")
     run = open_run(tmp_path, "finalists")
     finalists = choose_finalists(run, 1)
-    assert [f.name for f in finalists] == ["trial-0000", "efficientnet_b0-nearest", HAND_FIX_NAME]
-    fixed = finalists[-1]
+    assert [f.name for f in finalists] == ["trial-0000", "efficientnet_b0-nearest", HAND_FIX_NAME, "b0-8x-32px"]
+    fixed = finalists[2]
     counted = config.with_counted_target(10).objective.target_flops  # EfficientNet-B0's FLOPs at 32 px, 10 classes
     assert fixed.spec.stem_stride == 1 and not fixed.is_b0 and fixed.trial is None
     assert 0.9 * counted < profile(fixed.spec, method="analytic")["flops"] <= counted
@@ -133,8 +137,101 @@ def test_for_small_images_the_hand_fixed_b0_is_a_finalist_and_may_win_from_outsi
     table = pd.DataFrame([{"name": f.name, "held_out_accuracy": accuracy, "reward": accuracy, "flops": 1,
                            "params": 1, "margin_over_b0": accuracy - 0.5, "low95": 0.01, "high95": 0.1,
                            "beyond_noise": True, "epochs": 15, "held_out_images": 2000}
-                          for f, accuracy in zip(finalists, (0.52, 0.5, 0.55))])
+                          for f, accuracy in zip(finalists[:3], (0.52, 0.5, 0.55))])
     summary = rewrite_best(run, table, finalists)
     best = json.loads((tmp_path / "best_b0.json").read_text())
     assert summary["winner"] == HAND_FIX_NAME and best["stem_stride"] == 1 and best["name"] == "run-b0"
     assert best["provenance"]["choices"] is None and best["provenance"]["trial"] is None
+
+
+def _downsampling_run(tmp_path, accuracies, choices_list):
+    """A run directory of the downsampling space at 32 px (B0's FLOPs, 10 classes) with these trained trials."""
+    from nas.engine.job import Measurement
+    from nas.search.config import SearchConfig
+    from nas.search.run import SETTINGS_FILE, open_run
+    from nas.search.run_files import append_trial, write_json
+    from nas.search.trial_record import trial_record
+    from search_spaces.mnasnet import space_named
+
+    space = space_named("downsampling")
+    config = SearchConfig.of(target_flops=8_751_136, out=str(tmp_path), resolution=32, num_classes=10,
+                             space=space.config.to_dict())
+    write_json(tmp_path / SETTINGS_FILE, {"config": config.to_dict()})
+    for trial, (choices, accuracy) in enumerate(zip(choices_list, accuracies)):
+        spec = space.decode(choices, resolution=32, num_classes=10)
+        append_trial(tmp_path / "trials.csv", trial_record(trial, f"t{trial}", choices, spec,
+                                                           Measurement(accuracy=accuracy, flops=8_000_000, params=1),
+                                                           "trained", config.objective.score))
+    return open_run(tmp_path, "finalists")
+
+
+def test_the_simple_fixes_are_b0_fitted_to_the_target_at_each_level_with_a_small_last_map(tmp_path):
+    """At 32 px: B0 at 16x (the hand fix) and 8x (last maps of 2 and 4 px), each within B0's FLOPs and as wide
+    as the target allows; 32x (a 1 px map) is the space's B0's business; 4x (8 px) cannot be made narrow
+    enough (EfficientNet's rounding keeps 8 channels a layer); 2x (16 px) is past the maps a fix ends at."""
+    from nas.network.counting import profile
+    from nas.network.scaling import b0_at_level
+    from nas.search.final_stage import HAND_FIX_NAME, simple_fixes
+    from search_spaces.mnasnet import space_named
+
+    space = space_named("downsampling")
+    run = _downsampling_run(tmp_path, [0.5], [space.sample(np.random.default_rng(0))])
+    fixes = simple_fixes(run)
+    assert [f.name for f in fixes] == [HAND_FIX_NAME, "b0-8x-32px"]
+    assert [f.downsampling for f in fixes] == [16, 8]
+    assert b0_at_level(8_751_136, 32, 10, 4) is None and b0_at_level(8_751_136, 32, 10, 3) is None
+    for fix in fixes:  # fitted: within the target, and one width step wider would not be
+        flops = profile(fix, method="analytic")["flops"]
+        assert 0.85 * 8_751_136 < flops <= 8_751_136 and not run.space.contains(fix)
+
+
+def test_halving_continues_the_best_third_of_the_searched_b0_and_the_best_simple_fix():
+    from nas.search.final_stage import Finalist, continuing, halves, short_epochs
+    from search_spaces.spec import load_spec
+
+    spec = load_spec(Path(__file__).resolve().parents[1] / "search_spaces/references/efficientnet_b0.json")
+    searched = [Finalist(f"trial-{n}", n, spec, 0.5) for n in range(4)]
+    b0 = Finalist("efficientnet_b0-nearest", None, spec, None, is_b0=True)
+    fixes = [Finalist(name, None, spec, None, simple_fix=True) for name in ("fix-a", "fix-b")]
+    finalists = searched + [b0] + fixes
+    short = pd.DataFrame({"name": [f.name for f in finalists], "reward": [0.4, 0.6, 0.5, 0.55, 0.3, 0.45, 0.5],
+                          "best_fix": ["fix-b"] * 7})
+    assert [f.name for f in continuing(finalists, short)] == ["trial-1", "trial-3", "efficientnet_b0-nearest",
+                                                              "fix-b"]  # ceil(4 / 3) = 2 searched
+    assert halves(finalists, 15) and halves(searched[:1] + [b0] + fixes, 15)  # two fixes: one is left out
+    assert not halves(searched[:1] + [b0] + fixes[:1], 15)  # nothing to leave out: no short trainings
+    assert not halves(finalists, 1) and halves(finalists, 2)  # short trainings of whole epochs, shorter than all
+    assert [short_epochs(e) for e in (1, 2, 3, 15, 20)] == [1, 1, 1, 5, 6]
+
+
+def test_the_verdict_names_the_margins_over_b0_and_over_the_best_simple_fix():
+    from nas.search.final_stage import verdict
+
+    line = verdict({"winner": "trial-0007", "held_out_accuracy": 0.6, "margin_over_b0": 0.03,
+                    "interval95": [0.01, 0.05], "held_out_images": 2000, "best_fix": "b0-8x-32px",
+                    "margin_over_best_fix": 0.004, "fix_interval95": [-0.01, 0.018]})
+    assert line == ("finalists: trial-0007 wins (held-out 0.6000), +3.0 points (95% interval +1.0 to +5.0: beyond "
+                    "the noise) over the space's nearest EfficientNet-B0, +0.4 points (95% interval -1.0 to +1.8: "
+                    "within the noise) over the best simple fix (b0-8x-32px), on 2000 held-out images")
+
+
+@pytest.mark.slow  # nine nas-train runs: about two minutes
+def test_successive_halving_trains_all_briefly_and_the_chosen_ones_to_full_length(tmp_path, capsys):
+    _npz(tmp_path / "colours.npz", np.random.default_rng(0))
+    out = tmp_path / "run"
+    assert search_main(["--target-flops", "b0", "--resolution", "32", "--space", "downsampling",
+                        "--data", f"npz:{tmp_path / 'colours.npz'}", "--trials", "3", "--steps", "2",
+                        "--batch-size", "16", "--concurrency", "1", "--cpus-per-trial", "1", "--flops-window", "0,inf",
+                        "--no-cache", "--finalists", "2", "--finalist-epochs", "3", "--out", str(out)]) == 0
+    table = pd.read_csv(out / "finalists.csv")
+    full, short = table[table["full_length"]], table[~table["full_length"]]
+    assert set(full["epochs"]) == {3} and set(short["epochs"]) == {1}
+    assert full["is_b0"].sum() == 1 and full["simple_fix"].sum() == 1  # B0 and the best simple fix continue
+    assert (~full["is_b0"] & ~full["simple_fix"]).sum() == 1  # ceil(2 / 3) searched finalists
+    assert (out / "finalists" / "short").is_dir() and all((out / "finalists" / name / "result.json").is_file()
+                                                          for name in full["name"])
+    judged = json.loads((out / "best_b0.json").read_text())["provenance"]["finalists"]
+    assert judged["winner"] in set(full["name"]) and judged["full_length"] == list(full["name"])
+    fix = full[full["simple_fix"]].iloc[0]
+    assert judged.get("best_fix", fix["name"]) == fix["name"] and fix["margin_over_best_fix"] == 0
+    assert "over the best simple fix" in capsys.readouterr().out or judged["winner"] == fix["name"]

@@ -201,3 +201,28 @@ def stem1_b0_within(budget_flops: float, resolution: int, num_classes: int) -> A
     if analytic_flops(spec) > budget_flops:
         return None
     return scale_spec(b0, width, 1.0, resolution, name=f"b0-stem1-w{width:.2f}")
+
+
+B0_REDUCTIONS = 5  # EfficientNet-B0 halves the size in its stem and four blocks: 32x
+SIMPLE_FIX_WIDTHS = (0.11, 2.0)  # the width a simple fix of B0 may take to meet a budget
+
+
+def b0_at_level(budget_flops: float, resolution: int, num_classes: int, downsampling: int,
+                bounds: tuple[float, float] = SIMPLE_FIX_WIDTHS) -> ArchSpec | None:
+    """EfficientNet-B0 shrinking its input ``downsampling`` times (32, 16, ... 1) instead of 32: its first
+    reductions, the stem's first, kept at stride 1; at the widest width multiplier within ``bounds`` (steps of
+    0.01, EfficientNet's rounding) whose FLOPs at ``resolution`` stay within ``budget_flops``. None when no
+    width does, or ``downsampling`` is not a power of 2 up to 32."""
+    kept = B0_REDUCTIONS - int(math.log2(downsampling)) if downsampling >= 1 else -1
+    if not 0 <= kept <= B0_REDUCTIONS or 2 ** (B0_REDUCTIONS - kept) != downsampling:
+        return None
+    b0 = load_spec(REFERENCES / "efficientnet_b0.json").replace(num_classes=num_classes, resolution=resolution)
+    blocks, left = list(b0.blocks), kept - 1  # the stem's reduction is the first kept
+    for i, block in enumerate(blocks):
+        if block.stride == 2 and left > 0:
+            blocks[i], left = replace(block, stride=1), left - 1
+    base = b0.replace(stem_stride=1 if kept else 2, blocks=tuple(blocks))
+    spec, width = fit_width(base, budget_flops, bounds=bounds)
+    if analytic_flops(spec) > budget_flops:
+        return None
+    return scale_spec(base, width, 1.0, resolution, name=f"b0-{downsampling}x-w{width:.2f}")

@@ -253,6 +253,12 @@ def _finalists_text(provenance: dict[str, Any]) -> str:
         return ""
     low, high = judged["interval95"]
     noise = "beyond the noise" if judged["beyond_noise"] else "within the noise"
-    return (f"; the winner of {len(judged['compared'])} finalists trained for {judged['epochs']:g} epochs: held-out "
+    text = (f"; the winner of {len(judged['compared'])} finalists trained for {judged['epochs']:g} epochs: held-out "
             f"{judged['held_out_accuracy']:.3f}, {judged['margin_over_b0'] * 100:+.1f} points over the space's "
             f"nearest EfficientNet-B0 (95% interval {low * 100:+.1f} to {high * 100:+.1f}, {noise})")
+    if judged.get("best_fix") and judged["best_fix"] != judged["winner"]:
+        low, high = judged["fix_interval95"]
+        noise = "beyond the noise" if judged["fix_beyond_noise"] else "within the noise"
+        text += (f", {judged['margin_over_best_fix'] * 100:+.1f} points over the best simple fix, "
+                 f"{judged['best_fix']} (95% interval {low * 100:+.1f} to {high * 100:+.1f}, {noise})")
+    return text

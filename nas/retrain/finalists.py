@@ -14,15 +14,16 @@ from nas.training.recipe import TrainRecipe
 
 
 def train_finalist(run: SearchRun, finalist: Finalist, epochs: float, train_images: int,
-                   log: Callable[[str], None]) -> dict[str, Any]:
-    """nas-train of one finalist in ``finalists/<name>/``: read back when done, resumed when interrupted. Its
-    batch is nas-train's, or the training split when that is smaller (nas-train refuses a larger batch)."""
-    out = run.path / FOLDER / finalist.name
+                   log: Callable[[str], None], folder: str = FOLDER) -> dict[str, Any]:
+    """nas-train of one finalist in ``<folder>/<name>/`` (``finalists/``, or ``finalists/short/`` for the short
+    trainings): read back when done, resumed when interrupted. Its batch is nas-train's, or the training split
+    when that is smaller (nas-train refuses a larger batch)."""
+    out = run.path / folder / finalist.name
     if (out / RESULT_FILE).is_file():
         return json.loads((out / RESULT_FILE).read_text())
     if (out / "train.json").is_file():
         return run_training(saved_settings(out), resume=True, log=log)
-    spec_file = run.path / FOLDER / f"{finalist.name}.json"
+    spec_file = run.path / folder / f"{finalist.name}.json"
     spec_file.parent.mkdir(parents=True, exist_ok=True)
     save_spec(finalist.spec, spec_file)
     config = run.config

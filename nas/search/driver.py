@@ -24,6 +24,7 @@ from nas.files import RunLock
 from nas.latency.tables import load_table
 from nas.network.counting import check_space_size, extreme_specs, space_flops_range
 from nas.search.config import SearchConfig
+from nas.search.final_stage import final_stage_plan
 from nas.search.progress import Progress, human_duration
 from nas.search.recorder import Recorder
 from nas.search.run import SETTINGS_FILE, open_run, write_space_file
@@ -286,14 +287,7 @@ def train_candidates(session: Session, data: Any, remaining: int, trainable: Cal
     log(f"proxy data {data.describe()}")
     log(evidence_line(config.proxy))
     if finalists:
-        hand_fix = (loop.space.searches_strides and objective.target_flops is not None
-                    and not objective.target_latency_ms)
-        log(f"after the search: {finalists} finalist{'s' * (finalists > 1)} by proxy reward, the "
-            f"space's nearest EfficientNet-B0{' and B0 with a stride-1 stem narrowed to the target' * hand_fix} "
-            f"trained {config.final_stage.epochs:g} epochs each with nas-train's recipe "
-            f"at {'its own input size' if loop.space.searches_resolution else f'{objective.resolution} px'}, the "
-            f"best on the held-out split kept (--finalists 0: the proxy's winner, no "
-            f"training)")
+        log(final_stage_plan(config, loop.space))
     log(NOTATION)
     loop.cache = cache = open_cache(config.resources, {"proxy": data}, _warn)
 
