@@ -5,7 +5,7 @@ finalists' real trainings, each figure read from the run's own files.
 
 Writes ``benchmarks/results/<name>_families.csv`` (per stem stride, downsampling and input size: candidates,
 best and median proxy accuracy, median fitted width, mean trial seconds) and ``<name>_finalists.csv`` (per
-finalist trained so far: held-out accuracy, FLOPs, params, width factor, downsampling, input size, the
+finalist training so far, full or short: held-out accuracy, FLOPs, params, width factor, downsampling, input size, the
 training's wall seconds from its metrics.csv), plus the search's wall seconds when ``wall_seconds.txt`` is
 there.
 """
@@ -39,13 +39,17 @@ def families(run_dir: Path) -> pd.DataFrame:
 
 
 def finalists(run_dir: Path) -> pd.DataFrame:
-    """Each finalist trained so far (a result.json in finalists/<name>/)."""
+    """Each finalist training so far (a result.json in finalists/<name>/, and the short trainings of
+    successive halving in finalists/short/<name>/)."""
     rows = []
-    for result_file in sorted((run_dir / "finalists").glob("*/result.json")):
+    trained = [("full", path) for path in sorted((run_dir / "finalists").glob("*/result.json"))] + \
+        [("short", path) for path in sorted((run_dir / "finalists" / "short").glob("*/result.json"))]
+    for length, result_file in trained:
         result = json.loads(result_file.read_text())
         spec = load_spec(result_file.parent / "spec.json")
         metrics = pd.read_csv(result_file.parent / "metrics.csv")
-        rows.append({"name": result_file.parent.name, "held_out_accuracy": result["val_accuracy"],
+        rows.append({"name": result_file.parent.name, "length": length, "epochs": result["recipe"]["epochs"],
+                     "held_out_accuracy": result["val_accuracy"],
                      "flops": result["flops"], "params": result["params"],
                      "width_fit": spec.provenance.get("width_fit", ""), "stem_stride": spec.stem_stride,
                      "downsampling": spec.downsampling, "input_size": result["resolution"],
