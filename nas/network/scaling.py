@@ -191,28 +191,17 @@ def network_stem(name: str) -> str:
     return name
 
 
-def stem1_b0_within(budget_flops: float, resolution: int, num_classes: int) -> ArchSpec | None:
-    """The obvious fix of EfficientNet-B0 for small images: its stem at stride 1 (16x downsampling, not 32x), at
-    the widest width multiplier (at most 1, in steps of 0.01, EfficientNet's rounding) whose FLOPs at
-    ``resolution`` stay within ``budget_flops``; None when no width above 0.1 does."""
-    b0 = load_spec(REFERENCES / "efficientnet_b0.json").replace(num_classes=num_classes, stem_stride=1,
-                                                                  resolution=resolution)
-    spec, width = fit_width(b0, budget_flops, bounds=(0.11, 1.0))
-    if analytic_flops(spec) > budget_flops:
-        return None
-    return scale_spec(b0, width, 1.0, resolution, name=f"b0-stem1-w{width:.2f}")
-
-
 B0_REDUCTIONS = 5  # EfficientNet-B0 halves the size in its stem and four blocks: 32x
 SIMPLE_FIX_WIDTHS = (0.11, 2.0)  # the width a simple fix of B0 may take to meet a budget
 
 
 def b0_at_level(budget_flops: float, resolution: int, num_classes: int, downsampling: int,
-                bounds: tuple[float, float] = SIMPLE_FIX_WIDTHS) -> ArchSpec | None:
+                bounds: tuple[float, float] = SIMPLE_FIX_WIDTHS, label: str | None = None) -> ArchSpec | None:
     """EfficientNet-B0 shrinking its input ``downsampling`` times (32, 16, ... 1) instead of 32: its first
     reductions, the stem's first, kept at stride 1; at the widest width multiplier within ``bounds`` (steps of
     0.01, EfficientNet's rounding) whose FLOPs at ``resolution`` stay within ``budget_flops``. None when no
-    width does, or ``downsampling`` is not a power of 2 up to 32."""
+    width does, or ``downsampling`` is not a power of 2 up to 32. Named ``<label>-w<width>`` (``label``
+    default ``b0-<downsampling>x``)."""
     kept = B0_REDUCTIONS - int(math.log2(downsampling)) if downsampling >= 1 else -1
     if not 0 <= kept <= B0_REDUCTIONS or 2 ** (B0_REDUCTIONS - kept) != downsampling:
         return None
@@ -225,4 +214,11 @@ def b0_at_level(budget_flops: float, resolution: int, num_classes: int, downsamp
     spec, width = fit_width(base, budget_flops, bounds=bounds)
     if analytic_flops(spec) > budget_flops:
         return None
-    return scale_spec(base, width, 1.0, resolution, name=f"b0-{downsampling}x-w{width:.2f}")
+    return scale_spec(base, width, 1.0, resolution, name=f"{label or f'b0-{downsampling}x'}-w{width:.2f}")
+
+
+def stem1_b0_within(budget_flops: float, resolution: int, num_classes: int) -> ArchSpec | None:
+    """The obvious fix of EfficientNet-B0 for small images: its stem at stride 1 (16x downsampling, not 32x), at
+    the widest width multiplier (at most 1, in steps of 0.01, EfficientNet's rounding) whose FLOPs at
+    ``resolution`` stay within ``budget_flops``; None when no width above 0.1 does."""
+    return b0_at_level(budget_flops, resolution, num_classes, 16, bounds=(0.11, 1.0), label="b0-stem1")

@@ -102,8 +102,7 @@ def final_stage_plan(config: Any, space: Any) -> str:
     """What the final stage of a search with ``config`` (a SearchConfig) in ``space`` will train, in one line
     said at the search's start."""
     stage, objective = config.final_stage, config.objective
-    fixes = ((space.searches_strides or space.searches_resolution) and objective.target_flops is not None
-             and not objective.target_latency_ms)
+    fixes = has_simple_fixes(config, space)
     where = "its own input size" if space.searches_resolution else f"{objective.resolution} px"
     line = (f"after the search: {stage.finalists} finalist{'s' * (stage.finalists > 1)} by proxy reward, the "
             f"space's nearest EfficientNet-B0")
@@ -157,28 +156,37 @@ def _apart(mine: list[int], theirs: list[int]) -> int:
     return sum(a != b for a, b in zip(mine, theirs))
 
 
+def has_simple_fixes(config: Any, space: Any) -> bool:
+    """Whether a search with ``config`` (a SearchConfig) in ``space`` trains simple fixes of B0 among its
+    finalists: a space that searches the downsampling or the input size, a FLOPs target, no latency target."""
+    objective = config.objective
+    return bool((space.searches_strides or space.searches_resolution) and objective.target_flops is not None
+                and not objective.target_latency_ms)
+
+
 def simple_fixes(run: SearchRun) -> list[ArchSpec]:
-    """The obvious fixes of EfficientNet-B0 for the run's images, in a space that searches the downsampling or
-    the input size, with a FLOPs target and no latency target (none otherwise): the hand fix (B0 with a
-    stride-1 stem, narrowed to the target: :func:`hand_fix`), and B0 fitted to the target
+    """The obvious fixes of EfficientNet-B0 for the run's images, where :func:`has_simple_fixes` (none
+    otherwise). In a space that searches the downsampling (the default for images of 64 px or less), the hand
+    fix: B0 with a stride-1 stem at the widest width within the target, the obvious fix by hand for small
+    images, so that the search never returns a network its held-out split ranks below it (on CIFAR-10 one
+    default search's winner tested 1.85 points below it, docs/search.md). Then B0 fitted to the target
     (:func:`nas.network.scaling.b0_at_level`) at each downsampling level whose last feature map is FINAL_MAP
     pixels at the stated size, and at each other input size the search tries, the level whose map comes
     nearest 4 pixels. Outside the space (their stems and heads are scaled too)."""
     config, space = run.config, run.space
-    objective = config.objective
-    if not (space.searches_strides or space.searches_resolution) or objective.target_flops is None \
-            or objective.target_latency_ms:
+    if not has_simple_fixes(config, space):
         return []
-    target = float(config.with_counted_target(run.num_classes()).objective.target_flops)  # b0 counted
-    fixed = hand_fix(run)
-    fixes = [] if fixed is None else [fixed]
-    for resolution in space.config.resolutions or [objective.resolution]:
+    classes, stated = run.num_classes(), config.objective.resolution
+    target = float(config.with_counted_target(classes).objective.target_flops)  # a reference's name counted
+    fixed = stem1_b0_within(target, stated, classes) if space.searches_strides else None
+    fixes = [] if fixed is None else [fixed.replace(name=HAND_FIX_NAME)]
+    for resolution in space.config.resolutions or [stated]:
         levels = [level for level in (32, 16, 8, 4, 2) if FINAL_MAP[0] <= _last_map(resolution, level)
                   <= FINAL_MAP[1]]
-        if resolution != objective.resolution:
+        if resolution != stated:
             levels = sorted(levels, key=lambda level: abs(_last_map(resolution, level) - 4))[:1]
         for level in levels:
-            fix = b0_at_level(target, resolution, run.num_classes(), level)
+            fix = b0_at_level(target, resolution, classes, level)
             if fix is not None and architecture_hash(fix) not in {architecture_hash(f) for f in fixes}:
                 fixes.append(fix.replace(name=f"b0-{level}x-{resolution}px"))
     return fixes
@@ -191,20 +199,6 @@ def _last_map(resolution: int, downsampling: int) -> int:
     for _ in range(int(math.log2(downsampling))):
         size = conv_output_size(size, 3, 2)
     return size
-
-
-def hand_fix(run: SearchRun) -> ArchSpec | None:
-    """In a space that searches the downsampling (the default for images of 64 px or less) with a FLOPs target
-    and no latency target: EfficientNet-B0 with a stride-1 stem at the widest width within the target, the
-    obvious fix by hand for small images, so that the search never returns a network its held-out split
-    ranks below it (on CIFAR-10 one default search's winner tested 1.85 points below it, docs/search.md).
-    It is outside the space (its stem and head are narrowed too). None otherwise."""
-    objective = run.config.objective
-    if not run.space.searches_strides or objective.target_flops is None or objective.target_latency_ms:
-        return None
-    target = run.config.with_counted_target(run.num_classes()).objective.target_flops  # a reference's name counted
-    fixed = stem1_b0_within(float(target), objective.resolution, run.num_classes())
-    return None if fixed is None else fixed.replace(name=HAND_FIX_NAME)
 
 
 def held_out_correct(spec: ArchSpec, checkpoint: Path, data: Any) -> np.ndarray:
