@@ -152,7 +152,9 @@ class SearchConfig:
         for part, kind in PARTS.items():
             own_names = {own: name for name, (where, own) in FLAT_NAMES.items() if where == part}
             try:
-                parts[part] = kind(**{**PART_DEFAULTS.get(part, {}), **given.get(part, {})})
+                default = PART_DEFAULTS.get(part)  # the search's own default of the part, where it has one
+                own = given.get(part, {})
+                parts[part] = dataclasses.replace(default, **own) if default is not None else kind(**own)
             except SettingError as exc:
                 raise exc.renamed(own_names) from None
         if "space" in flat:
@@ -272,7 +274,9 @@ class SearchConfig:
 
 PARTS: dict[str, Any] = {"objective": Objective, "proxy": ProxySettings, "resources": TrialResources,
                          "final_stage": FinalStage}
-PART_DEFAULTS = {"proxy": {"width": SEARCH_PROXY_WIDTH}}  # a search's proxy is narrow (SEARCH_PROXY_WIDTH)
+# each part's default in a search: SearchConfig's field default (its proxy is narrow: SEARCH_PROXY_WIDTH)
+PART_DEFAULTS = {f.name: f.default for f in fields(SearchConfig)
+                 if f.name in PARTS and f.default is not dataclasses.MISSING}
 # the flat names that are not their field's name in the part (the part's own name would be ambiguous)
 _RENAMED = {("proxy", own): flat for own, flat in PROXY_FLAT_NAMES.items()} | {("final_stage", "epochs"):
                                                                                     "finalist_epochs"}
@@ -292,8 +296,10 @@ def _flat_names() -> dict[str, tuple[str, str]]:
 def _defaults() -> dict[str, Any]:
     values: dict[str, Any] = {}
     for name, (part, own) in FLAT_NAMES.items():
-        kind = PARTS.get(part, SearchConfig)
-        default = PART_DEFAULTS.get(part, {}).get(own, next(f for f in fields(kind) if f.name == own).default)
+        if part in PART_DEFAULTS:
+            default = getattr(PART_DEFAULTS[part], own)
+        else:
+            default = next(f for f in fields(PARTS.get(part, SearchConfig)) if f.name == own).default
         if default is not dataclasses.MISSING and name not in ("target_flops", "out"):  # given for each run
             values[name] = default
     return values
