@@ -28,6 +28,7 @@ import numpy as np
 from nas.engine.runner import usable_cpus
 from nas.errors import UserInputError
 from nas.files import atomic_write
+from nas.network.costs import conv_output_size
 from search_spaces.mnasnet import DECISIONS
 from search_spaces.ops import kind_of
 from search_spaces.spec import ArchSpec, LayerSpec
@@ -159,7 +160,6 @@ def network_parts(spec: ArchSpec) -> Iterator[Part]:
     from torch import nn
 
     from nas.network.blocks import LAYER_TYPES, ConvBnAct
-    from nas.network.costs import conv_output_size
 
     act, size = spec.activation, spec.resolution
     stride = spec.stem_stride
