@@ -1,14 +1,17 @@
 """Does the lookup table predict a network's latency? Predicted against measured, on this machine.
 
-    PYTHONPATH=. python -m benchmarks latency_predictor [--specs 30] [--threads 1 2] [--out DIR]
+    PYTHONPATH=. python -m benchmarks latency_predictor [--specs 30] [--threads 1 2] [--runtimes torch onnxruntime]
+                                                        [--out DIR]
 
-For each thread count: builds (or reuses, from ``--out``) the latency table of the default search space at
+For each runtime (PyTorch eager; onnxruntime on the CPU, the runtime of nas-export's file) and thread count:
+builds (or reuses, from ``--out``) the latency table of the default search space at
 224 px, batch 1, and extends it with the layers of the three reference networks (which lie partly outside
 the space; the device is this machine, so the table may be extended here). Then ``--specs`` random
 architectures of the space plus the reference networks are built and measured whole (``--rounds``
-interleaved measurements each, their median); their predicted latency is the sum of their parts' entries
+interleaved measurements each, their median; in onnxruntime each network exported as nas-export exports it);
+their predicted latency is the sum of their parts' entries
 times the table's calibration scale (fitted on 8 other random networks when the table was built), and the
-uncalibrated sum is reported too. Prints, per thread count, the median and worst absolute error
+uncalibrated sum is reported too. Prints, per runtime and thread count, the median and worst absolute error
 in % of the measured latency and Spearman's rho (and Kendall's tau) between predicted and measured; writes
 ``latency_predictor.csv``. Run it with the machine to itself.
 """
@@ -30,17 +33,19 @@ from search_spaces.mnasnet import default_space
 REFERENCES = Path(__file__).resolve().parents[1] / "search_spaces" / "references"
 
 
-def table_for(threads: int, out: Path, references: list) -> latency.LatencyTable:
-    """The space's table at ``threads`` (built once, then reused), extended with the references' layers."""
-    path = out / f"table_cpu_{threads}t.json"
+def table_for(runtime: str, threads: int, out: Path, references: list) -> latency.LatencyTable:
+    """The space's table in ``runtime`` at ``threads`` (built once, then reused), extended with the references'
+    layers."""
+    path = out / (f"table_cpu_{threads}t.json" if runtime == "torch" else f"table_{runtime}_cpu_{threads}t.json")
     space = default_space()
     if path.is_file():
         table = latency.load_table(path, space)
-        print(f"{threads} thread(s): reusing {path} ({len(table.entries)} entries, built in {table.seconds:.0f} s)")
+        print(f"{runtime}, {threads} thread(s): reusing {path} ({len(table.entries)} entries, built in "
+              f"{table.seconds:.0f} s)")
     else:
-        table = latency.build_table(space, 224, 1000, "cpu", threads)
-        print(f"{threads} thread(s): built the table, {len(table.entries)} entries in {table.seconds:.0f} s",
-              flush=True)
+        table = latency.build_table(space, 224, 1000, "cpu", threads, runtime=runtime)
+        print(f"{runtime}, {threads} thread(s): built the table, {len(table.entries)} entries in "
+              f"{table.seconds:.0f} s", flush=True)
     missing = table.missing(references)
     if missing:
         table.fill(missing)
@@ -56,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--specs", type=int, default=30, help="random architectures of the space")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--runtimes", nargs="+", default=list(latency.RUNTIMES), choices=latency.RUNTIMES)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--rounds", type=int, default=3, help="measurements of each network (median)")
     parser.add_argument("--out", default="benchmarks/results/latency")
@@ -68,33 +74,34 @@ def main(argv: list[str] | None = None) -> int:
     specs = [space.decode(space.sample(rng), name=f"random-{i:02d}") for i in range(args.specs)] + references
 
     rows = []
-    for threads in args.threads:
-        table = table_for(threads, out, references)
-        started = time.perf_counter()
-        measured = latency.measure_networks(specs, "cpu", threads, 1, args.rounds)
-        for spec, runs in zip(specs, measured):
-            rows.append(dict(threads=threads, name=spec.name, predicted_ms=table.predict(spec),
-                             summed_ms=table.summed(spec), measured_ms=float(np.median(runs)),
-                             spread_ms=max(runs) - min(runs)))
-        print(f"  measured {len(specs)} networks in {time.perf_counter() - started:.0f} s", flush=True)
+    for runtime in args.runtimes:
+        for threads in args.threads:
+            table = table_for(runtime, threads, out, references)
+            started = time.perf_counter()
+            measured = latency.measure_networks(specs, "cpu", threads, 1, args.rounds, runtime=runtime)
+            for spec, runs in zip(specs, measured):
+                rows.append(dict(runtime=runtime, threads=threads, name=spec.name, predicted_ms=table.predict(spec),
+                                 summed_ms=table.summed(spec), measured_ms=float(np.median(runs)),
+                                 spread_ms=max(runs) - min(runs), table_seconds=round(table.seconds, 1)))
+            print(f"  measured {len(specs)} networks in {time.perf_counter() - started:.0f} s", flush=True)
     frame = pd.DataFrame(rows)
     frame["error_pct"] = 100 * (frame.predicted_ms - frame.measured_ms) / frame.measured_ms
     frame["uncalibrated_error_pct"] = 100 * (frame.summed_ms - frame.measured_ms) / frame.measured_ms
     frame.to_csv(out / "latency_predictor.csv", index=False)
 
-    print(f"\n{'threads':>7} {'networks':>8} {'measured ms':>14} {'median |err| %':>14} {'worst |err| %':>13} "
+    print(f"\n{'runtime':>11} {'threads':>7} {'networks':>8} {'measured ms':>14} {'median |err| %':>14} {'worst |err| %':>13} "
           f"{'mean err %':>10} {'uncalibrated median |err| %':>27} {'Spearman':>8} {'Kendall':>7}")
-    for threads, group in frame.groupby("threads"):
+    for (runtime, threads), group in frame.groupby(["runtime", "threads"], sort=False):
         errors = group.error_pct.abs()
-        print(f"{threads:>7} {len(group):>8} {group.measured_ms.min():6.1f}..{group.measured_ms.max():<6.1f} "
+        print(f"{runtime:>11} {threads:>7} {len(group):>8} {group.measured_ms.min():6.1f}..{group.measured_ms.max():<6.1f} "
               f"{errors.median():>14.1f} {errors.max():>13.1f} {group.error_pct.mean():>10.1f} "
               f"{group.uncalibrated_error_pct.abs().median():>27.1f} "
               f"{spearman_rho(group.predicted_ms, group.measured_ms):>8.3f} "
               f"{kendall_tau_b(group.predicted_ms, group.measured_ms):>7.3f}")
     for spec in references:
         line = frame[frame.name == spec.name]
-        print(f"  {spec.name}: " + ", ".join(f"{r.threads}t predicted {r.predicted_ms:.1f} ms, measured "
-                                             f"{r.measured_ms:.1f} ms" for r in line.itertuples()))
+        print(f"  {spec.name}: " + ", ".join(f"{r.runtime} {r.threads}t predicted {r.predicted_ms:.1f} ms, "
+                                             f"measured {r.measured_ms:.1f} ms" for r in line.itertuples()))
     return 0
 
 

@@ -14,6 +14,7 @@ CONTROLLERS: dict[str, str] = {
     "evolution": "controllers.evolution:RegularizedEvolution",
     "random": "controllers.random_search:RandomSearch",
     "predictor": "controllers.predictor:PredictorSearch",
+    "optuna": "controllers.optuna_tpe:OptunaTPE",  # an optional extra: pip install -e ".[optuna]"
 }
 
 
@@ -26,7 +27,8 @@ def controller_class(name: str) -> type[Controller]:
 
 
 def make_controller(name: str, space: Any, seed: int = 0, **options: Any) -> Controller:
-    """A controller by name (``ppo``, ``reinforce``, ``evolution``, ``random``, ``predictor``) over ``space.sizes``."""
+    """A controller by name (``ppo``, ``reinforce``, ``evolution``, ``random``, ``predictor``, ``optuna``) over
+    ``space.sizes``."""
     return controller_class(name)(space, seed=seed, **options)
 
 

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import shutil
 import sys
-from typing import Iterator
+from typing import Iterator, TextIO
 
 LOGGER = logging.getLogger("nas")
 LOGGER.addHandler(logging.NullHandler())
@@ -73,6 +75,24 @@ def console_output(quiet: bool = False) -> Iterator[None]:
         LOGGER.removeHandler(handler)
         LOGGER.setLevel(level)
         LOGGER.propagate = propagate
+
+
+def terminal_width(stream: TextIO) -> int:
+    """The columns of the terminal ``stream`` writes to (``COLUMNS`` when set, 80 when it cannot be told)."""
+    try:
+        return os.get_terminal_size(stream.fileno()).columns or 80
+    except (AttributeError, ValueError, OSError):  # not a real file (a test's StringIO), or not a terminal
+        return shutil.get_terminal_size((80, 24)).columns
+
+
+def status_line(text: str, stream: TextIO) -> str:
+    """What redraws a status line in place: a carriage return, clear to the end of the line, then ``text``
+    clipped to one column less than the terminal's width. A line that wrapped would leave a fragment each
+    time it is redrawn."""
+    width = max(10, terminal_width(stream) - 1)
+    if len(text) > width:
+        text = text[:width - 1] + "…"
+    return "\r\033[K" + text
 
 
 def human_duration(seconds: float) -> str:

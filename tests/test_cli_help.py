@@ -117,10 +117,41 @@ def test_every_setting_of_a_search_is_a_flag_and_its_errors_are_said_as_flags(tm
     api_only = {"controller_options"}  # a dict of the controller's own keywords: nas.api.search only
     for name in set(FLAT_NAMES) - api_only:
         assert destinations.get(flag_spelling(name)) in (name, f"{name}_file"), name
-    request_options = {"help", "space_file", "fit_width", "max_resolution", "latency_device", "resume", "quiet"}
+    request_options = {"help", "space_file", "fit_width", "max_resolution", "latency_device", "resume", "quiet",
+                       "version"}
     assert set(destinations.values()) - set(FLAT_NAMES) == request_options
     for flags, said in ((["--proxy-resolution", "4"], "--proxy-resolution 4: must be 8 to 4096"),
                         (["--flops-window", "2,1"], "--flops-window 2,1: expected 0 <= LO < HI"),
                         (["--target-latency", "5ms"], "--target-latency / --latency-table: a latency target needs")):
         assert main(["--target-flops", "400M", "--out", str(tmp_path / "run"), *flags]) == 2
         assert capsys.readouterr().err.startswith(f"nas-search: error: {said}")
+
+
+@pytest.mark.parametrize("make", PARSERS)
+def test_every_command_says_its_version(make, capsys):
+    from nas import __version__
+
+    parser = make()
+    with pytest.raises(SystemExit) as stop:
+        parser.parse_args(["--version"])
+    assert stop.value.code == 0
+    assert capsys.readouterr().out.startswith(f"{parser.prog} {__version__} (torch ")
+
+
+def test_python_m_nas_runs_the_console_scripts_commands():
+    import configparser
+    from pathlib import Path
+
+    from nas.__main__ import COMMANDS
+
+    config = configparser.ConfigParser()
+    config.read(Path(__file__).resolve().parents[1] / "setup.cfg")
+    scripts = dict(line.split(" = ") for line in config["options.entry_points"]["console_scripts"].split("\n")
+                   if line.strip())
+    assert {f"nas-{name}": f"{module}:main" for name, module in COMMANDS.items()} == scripts
+    done = subprocess.run([sys.executable, "-m", "nas", "profile", "--help"], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.startswith("usage: nas-profile")
+    done = subprocess.run([sys.executable, "-m", "nas", "serach"], capture_output=True, text=True)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr == "python -m nas: error: 'serach' is not a command (commands: search, scale, train, " \
+                          "export, profile, proxy-check, latency-table, report)\n"

@@ -185,3 +185,42 @@ def test_predictor_takes_free_features_of_the_caller():
         controller.tell(choices, problem.observe(choices))
     assert len(seen) > 50  # the fitted observations and the scored pools went through it
     assert controller.encode([[0] * len(SIZES)]).shape == (1, sum(SIZES) + 2)
+
+
+def test_optuna_beats_random_search():
+    seeds = range(3)
+    ours = statistics.mean(_late_mean("optuna", s) for s in seeds)
+    baseline = statistics.mean(_late_mean("random", s) for s in seeds)
+    assert ours > baseline + 0.25, (ours, baseline)
+
+
+def test_optuna_state_loads_with_weights_only_and_keeps_told_choices_it_never_asked(tmp_path):
+    controller = make_controller("optuna", SIZES, seed=1, n_startup_trials=3)
+    controller.tell([0] * len(SIZES), 2.0)  # a start point: told without an ask
+    for i in range(6):
+        choices = controller.ask()
+        controller.tell(choices, float(i) / 10)
+    controller.ask()  # one outstanding
+    torch.save(controller.state_dict(), tmp_path / "state.pt")
+    again = make_controller("optuna", SIZES, seed=5)
+    again.load_state_dict(torch.load(tmp_path / "state.pt", weights_only=True))
+    assert [t.value for t in again.study.trials][:2] == [2.0, 0.0] and again.study.trials[-1].value is None
+    assert again.ask() == controller.ask()
+
+
+def test_optuna_leaves_optunas_logger_as_the_caller_set_it(caplog):
+    import logging
+
+    with caplog.at_level(logging.DEBUG, logger="optuna"):  # the caller's level: everything
+        controller = make_controller("optuna", SIZES, seed=0)
+        controller.tell(controller.ask(), 1.0)
+        assert logging.getLogger("optuna").level == logging.DEBUG
+    assert not [r for r in caplog.records if r.name.startswith("optuna")]  # no "Trial 0 finished" lines
+
+
+def test_optuna_missing_is_said_in_one_line(monkeypatch):
+    import controllers.optuna_tpe as optuna_tpe
+
+    monkeypatch.setattr(optuna_tpe, "optuna", None)
+    with pytest.raises(ValueError, match=r'Optuna is not installed \(pip install -e "\.\[optuna\]"'):
+        make_controller("optuna", SIZES)

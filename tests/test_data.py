@@ -363,3 +363,17 @@ def test_a_csv_of_paths_and_labels_is_a_data_source_with_its_own_splits(tmp_path
     with pytest.raises(DataError, match="expected synthetic, npz:PATH, cifar10:DIR, cifar100:DIR, folder:DIR, "
                                         "csv:FILE"):
         load_data("tfrecord:/data", resolution=16)
+
+
+def test_the_cache_folder_follows_nas_cache_dir_then_xdg_cache_home(monkeypatch, tmp_path):
+    from pathlib import Path
+
+    from nas.data.decode_cache import cache_root
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("NAS_CACHE_DIR", str(tmp_path / "mine"))
+    assert cache_root() == tmp_path / "mine"
+    monkeypatch.delenv("NAS_CACHE_DIR")
+    assert cache_root() == tmp_path / "xdg" / "nas-toolkit"
+    monkeypatch.setenv("XDG_CACHE_HOME", "")  # set but empty: as if not set (the XDG specification)
+    assert cache_root() == Path.home() / ".cache" / "nas-toolkit"

@@ -183,13 +183,14 @@ def test_the_ema_follows_the_weights_with_the_warm_up():
     model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.BatchNorm1d(2))
     ema = make_ema(model, 0.99)
     start = [p.detach().clone() for p in model.parameters()]
-    ema.update_parameters(model)  # the first update copies
+    ema.update(model)  # the first update copies
     with torch.no_grad():
         for p in model.parameters():
             p.add_(1.0)
     model(torch.randn(4, 2))  # BatchNorm's counter and statistics move too
-    ema.update_parameters(model)
+    ema.update(model)
     weight = ema_weight(0.99, 1)
     for averaged, first in zip(ema.module.parameters(), start):
         assert torch.allclose(averaged, first + weight, atol=1e-6)
     assert int(ema.module[1].num_batches_tracked) == 1
+    assert ema.updates == 2 and isinstance(ema.updates, int)  # counted on the host: no device read per step

@@ -157,6 +157,77 @@ def _forward_ms(spec) -> float:
     return float(np.median(times[10:]))
 
 
+@pytest.fixture(scope="module")
+def tiny_onnx_table() -> latency.LatencyTable:
+    return latency.build_table(tiny_space(), resolution=16, num_classes=5, min_run_time=0.001,
+                               runtime="onnxruntime", calibration_networks=1)
+
+
+def _onnx_ms(spec) -> float:
+    """The median time (ms) of one run of ``spec``'s network in onnxruntime (one thread, batch 1), exported
+    and timed plainly here: the file nas-export would write."""
+    import time
+
+    import onnxruntime as ort
+    import torch
+
+    from nas.export.onnx import export_onnx
+    from nas.network.builder import build_model
+
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "net.onnx"
+        export_onnx(build_model(spec).eval(), spec.resolution, path)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads, options.inter_op_num_threads = 1, 1
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    feed = {session.get_inputs()[0].name: torch.rand(1, 3, spec.resolution, spec.resolution).numpy()}
+    times = []
+    for _ in range(300):
+        start = time.perf_counter()
+        session.run(None, feed)
+        times.append((time.perf_counter() - start) * 1000)
+    return float(np.median(times[50:]))
+
+
+def test_an_onnxruntime_table_predicts_onnxruntime_not_pytorch(tiny_onnx_table, tiny_table, tmp_path, capsys):
+    """Each layer timed in onnxruntime: the table says so, covers the space, and predicts the whole network as
+    onnxruntime runs it (timed here plainly, side by side), which PyTorch eager runs several times slower at
+    this size; nas-profile --runtime onnxruntime measures the same."""
+    assert tiny_onnx_table.device["runtime"] == "onnxruntime" and "onnxruntime" in tiny_onnx_table.device
+    assert set(tiny_onnx_table.entries) == set(tiny_table.entries)
+    assert tiny_onnx_table.matches(latency.describe_device("cpu", 1, 1, "onnxruntime"))
+    assert not tiny_onnx_table.matches(latency.describe_device("cpu", 1, 1))  # an eager measurement is not it
+    assert not tiny_table.matches(latency.describe_device("cpu", 1, 1, "onnxruntime"))
+    space = tiny_space()
+    spec = space.decode([1] * len(space.sizes), resolution=16, num_classes=5)
+    plain, eager = _onnx_ms(spec), _forward_ms(spec)
+    assert plain / 2 < tiny_onnx_table.predict(spec) < plain * 2, (tiny_onnx_table.predict(spec), plain)
+    assert eager > 3 * plain  # the two runtimes differ: a table of one does not serve the other
+    spec_path = tmp_path / "spec.json"
+    spec_path.write_text(json.dumps(spec.to_dict()))
+    assert profile_main([str(spec_path), "--json", "--latency", "--runtime", "onnxruntime"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["latency"]["device"]["runtime"] == "onnxruntime"
+    assert plain / 2 < out["latency"]["median_ms"] < plain * 2, (out["latency"], plain)
+    assert profile_main([str(spec_path), "--latency", "--runtime", "onnxruntime", "--device", "cuda"]) == 2
+    assert "--runtime onnxruntime: measured on the CPU" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_the_command_writes_an_onnxruntime_table(tiny_onnx_table, tmp_path, capsys):
+    space_file = tmp_path / "space.json"
+    space_file.write_text(json.dumps(tiny_space().config.to_file()))
+    out = tmp_path / "ort.json"
+    assert latency_table_main(["--out", str(out), "--space", str(space_file), "--resolution", "16",
+                               "--num-classes", "5", "--min-run-time", "0.001", "--runtime", "onnxruntime"]) == 0
+    assert "in onnxruntime" in capsys.readouterr().out
+    table = latency.load_table(out, tiny_space())
+    assert set(table.entries) == set(tiny_onnx_table.entries) and table.device["runtime"] == "onnxruntime"
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--out", "{tmp}/t.json", "--threads", "0"], "--threads"),
     (["--out", "{tmp}/t.json", "--resolution", "4"], "too small"),

@@ -56,6 +56,7 @@ def test_a_run_writes_its_records_and_judges_the_network_on_the_test_split(train
     page = (out / "report.html").read_text()  # the finished run's page: its accuracies, curves and network
     assert "(finished)" not in page and "<dt>status</dt><dd>finished</dd>" in page
     assert "test accuracy" in page and page.count('class="series"') >= 3 and 'class="network"' in page
+    assert 'http-equiv="refresh"' not in page  # finished: the page no longer reloads itself
     result = json.loads((out / "result.json").read_text())
     assert result["test_images"] == 60 and result["test_accuracy"] > 0.8 and result["val_accuracy"] > 0.8
     counted = profile(TINY.replace(num_classes=3), 16)  # fvcore at the training resolution, the classes of the data

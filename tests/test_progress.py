@@ -97,3 +97,20 @@ def test_with_fitted_widths_the_range_is_the_fits_reach():
     assert "below the smallest network" in target_warning(plain, plain.search_space(), 1000)
     tiny = SearchConfig.new(target_flops=2_000_000, out="x", fit_width=True)
     assert "widths fitted x0.25 to x2" in target_warning(tiny, tiny.search_space(), 1000)
+
+
+def test_the_status_line_stays_one_line_on_a_narrow_terminal_whatever_the_trials(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "40")
+    clock, stream = Clock(), io.StringIO()
+    progress = Progress(500, lambda: (3, 0.61), stream=stream, live=True, clock=clock)
+    for trial in range(12):
+        progress.running[trial] = clock.now - 5 * (12 - trial)  # trial 0 has run longest
+    assert "12 running (longest: trial 0, 1m 00s)" in progress.status()
+    progress.tick(force=True)
+    drawn = stream.getvalue()
+    assert drawn.startswith("\r\033[K") and "\n" not in drawn
+    line = drawn.rsplit("\r\033[K", 1)[-1]
+    assert len(line) == 39 and line == progress.status()[:38] + "…"  # one column spare: no wrap
+    monkeypatch.setenv("COLUMNS", "200")
+    progress.tick(force=True)
+    assert stream.getvalue().rsplit("\r\033[K", 1)[-1] == progress.status()  # wide enough: whole

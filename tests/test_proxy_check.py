@@ -168,6 +168,7 @@ def test_tiny_check_end_to_end_then_served_from_the_cache(tmp_path, capsys):
         assert image.format == "PNG" and image.size == (600, 600)
     page = (out / "report.html").read_text()  # the check's page: its verdict and every training
     assert figures["verdict"] in page.replace("&#x27;", "'") and page.count("<tr class=\"ok\">") == 4 * 3
+    assert 'http-equiv="refresh"' not in page  # finished: the page no longer reloads itself
     # the same check again: every training is served from the result cache, the figures are the same
     assert proxy_check_main(TINY + ["--models", "4", "--reference-steps", "6", "--no-references",
                                     "--out", str(tmp_path / "again")]) == 0

@@ -87,6 +87,20 @@ def test_nas_report_rewrites_a_page_and_says_where(search_run, capsys, tmp_path)
     assert "interrupted: continue with nas-search --resume --out" in html  # 2 of 5 done, nothing running
 
 
+def test_a_live_page_reloads_itself_and_a_finished_or_rewritten_one_does_not(search_run, tmp_path):
+    from nas.report import write_report
+    from nas.report.page import REFRESH_SECONDS
+
+    reload = f'<meta http-equiv="refresh" content="{REFRESH_SECONDS}">'
+    assert reload not in (search_run / "report.html").read_text()  # as the finished search left it
+    copy = tmp_path / "copy"
+    shutil.copytree(search_run, copy)
+    html = write_report(copy, "running").read_text()  # as the search writes it while it runs
+    assert html.count(reload) == 1 and "(running)" in html
+    assert reload not in write_report(copy, "interrupted").read_text()
+    assert reload not in write_report(copy).read_text()  # nas-report, after the fact
+
+
 @pytest.mark.parametrize("make", ["missing", "empty"])
 def test_nas_report_of_something_that_is_not_a_run_is_one_line(make, tmp_path, capsys):
     target = tmp_path / "nothing"

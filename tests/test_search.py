@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 import pytest
 
 from nas.cli.search import main as search_main
@@ -357,10 +358,14 @@ def test_ctrl_c_stops_a_search_whose_window_nothing_reaches(tmp_path):
         time.sleep(0.2)
     process.send_signal(signal.SIGINT)
     sent = time.time()
-    _, err = process.communicate(timeout=240)
+    printed, err = process.communicate(timeout=240)
     assert process.returncode == 130, err[-2000:]
     assert time.time() - sent < 60, "Ctrl-C waited for the screening to give up"
-    assert f"continue with: nas-search --resume --out {out}" in err
+    # no candidate trained: one line says so, instead of an empty "top 0 of N" table
+    last = err.splitlines()[-1]  # after the warning about the target below the space
+    assert err.count("nas-search:") == 1 and last.startswith("nas-search: interrupted before any candidate finished (")
+    assert last.endswith(f"proposals screened out); continue with: nas-search --resume --out {out}")
+    assert "top 0 of" not in printed and "outputs in" not in printed
     assert set(pd.read_csv(csv)["status"]) == {"screened"}
 
 
@@ -628,3 +633,16 @@ def test_every_data_format_runs_through_a_search(kind, tmp_path, capsys):
     assert list(trials["status"]) == ["ok"] and json.loads((tmp_path / "run" / "best_b0.json").read_text())[
         "num_classes"] == classes
     assert f"{data}: 48 train / 12 val images, {classes} classes" in capsys.readouterr().out
+
+
+def test_a_search_with_optuna_s_tpe_saves_its_study_and_resumes(tmp_path):
+    """--controller optuna in a real search: its state (the study's trials) is saved in controller.pt, read
+    with weights_only, and a resumed run completes the total with it."""
+    code, out = _search(tmp_path, "tpe", "--trials", "2", "--controller", "optuna")
+    assert code == 0
+    state = torch.load(out / "controller.pt", weights_only=True)["controller"]
+    assert state["name"] == "optuna" and len(state["trials"]) >= 2
+    assert search_main(["--resume", "--out", str(out), "--trials", "3"]) == 0
+    trials = pd.read_csv(out / "trials.csv")
+    assert sorted(trials["trial"]) == [0, 1, 2]
+    assert len(torch.load(out / "controller.pt", weights_only=True)["controller"]["trials"]) >= 3

@@ -19,6 +19,7 @@ from nas.search.reward import parse_flops, parse_flops_target
 from nas.signals import TERMINATED, as_command, handlers_kept, stop_on_sigterm
 from nas.training.proxy_settings import SEED_LIMIT
 from nas.training.recipe import OPTIMIZERS, PROXY_LR
+from nas.versions import version_line
 
 
 class UsageError(Exception):
@@ -26,7 +27,12 @@ class UsageError(Exception):
 
 
 class ArgumentParser(argparse.ArgumentParser):
-    """argparse that reports a usage error as one line and exit status 2."""
+    """argparse that reports a usage error as one line and exit status 2; every command has ``--version``."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.add_argument("--version", action="version", version=version_line(self.prog),
+                          help="print the toolkit's version (and torch's, Ray's, onnxruntime's) and exit")
 
     def error(self, message: str) -> NoReturn:
         raise UsageError(message)
@@ -236,7 +242,8 @@ def add_run_arguments(p: ArgumentParser) -> None:
     """Where and how trials run, and the result cache: shared by every command that trains."""
     cache = p.add_mutually_exclusive_group()
     cache.add_argument("--cache", metavar="PATH", help="the result cache across runs (default: "
-                       "$NAS_CACHE_DIR/results.sqlite, NAS_CACHE_DIR defaulting to ~/.cache/nas-toolkit)")
+                       "$NAS_CACHE_DIR/results.sqlite, NAS_CACHE_DIR defaulting to $XDG_CACHE_HOME/nas-toolkit or "
+                       "~/.cache/nas-toolkit)")
     cache.add_argument("--no-cache", action="store_true", default=None,
                        help="neither read nor write the result cache: train every candidate")
     p.add_argument("--address", help="join this Ray cluster (auto or host:port) instead of starting a local one "

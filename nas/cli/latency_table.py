@@ -24,7 +24,11 @@ def _latency_table_parser() -> ArgumentParser:
                                         "on the device you deploy to and copy the file back.")
     parser.add_argument("--out", required=True, help="the table file to write (JSON)")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="where to measure (default: cpu)")
-    parser.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads (default: 1)")
+    parser.add_argument("--runtime", default="torch", choices=latency.RUNTIMES,
+                        help="what runs each layer: PyTorch eager, or onnxruntime on the CPU, which runs the ONNX file "
+                             "nas-export writes (default: torch)")
+    parser.add_argument("--threads", type=positive_int, default=1,
+                        help="CPU threads: torch's, or onnxruntime's intra-op threads (default: 1)")
     parser.add_argument("--batch-size", type=positive_int, default=1, help="images per call (default: 1)")
     parser.add_argument("--resolution", type=positive_int, default=224,
                         help="the input size the networks will run at (default: 224)")
@@ -45,15 +49,17 @@ def _latency_table(args: argparse.Namespace) -> int:
                          f"table measures about a thousand layers)")
     if args.resolution < MIN_RESOLUTION:
         raise UsageError(f"--resolution: {args.resolution} is too small (at least {MIN_RESOLUTION})")
-    latency.check_measurement(args.device, args.threads, args.batch_size, args.resolution)
+    latency.check_measurement(args.device, args.threads, args.batch_size, args.resolution, args.runtime)
     if os.path.isdir(args.out):  # checked before minutes of measuring, not when the table is written
         raise UsageError(f"--out {args.out}: is a directory; give the table's file name, e.g. {args.out}/table.json")
     writable_directory("--out", os.path.dirname(os.path.abspath(args.out)))
     space = space_option(args.space_file, args.resolution)
     check_space_size(space, args.resolution, args.num_classes)
-    device = latency.describe_device(args.device, args.threads, args.batch_size)
+    device = latency.describe_device(args.device, args.threads, args.batch_size, args.runtime)
+    runtime = f" in onnxruntime {device['onnxruntime']}" if args.runtime == "onnxruntime" else ""
     say(f"measuring every layer configuration of the space at {args.resolution}px on {device['kind']} "
-        f"({device['name']}), {args.threads} thread(s), batch {args.batch_size}, then calibrating on whole networks")
+        f"({device['name']}){runtime}, {args.threads} thread(s), batch {args.batch_size}, then calibrating on "
+        f"whole networks")
     started = time.perf_counter()
 
     def progress(done: int, total: int) -> None:
@@ -61,7 +67,7 @@ def _latency_table(args: argparse.Namespace) -> int:
             say(f"  {done}/{total} measured ({human_duration(time.perf_counter() - started)})")
 
     table = latency.build_table(space, args.resolution, args.num_classes, args.device, args.threads,
-                                args.batch_size, args.min_run_time, progress)
+                                args.batch_size, args.min_run_time, progress, runtime=args.runtime)
     table.save(args.out)
     say(f"wrote {args.out}: {len(table.entries)} entries, calibration scale {table.scale:.3f}, in "
         f"{human_duration(table.seconds)}")

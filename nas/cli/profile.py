@@ -21,14 +21,18 @@ def _profile_parser() -> ArgumentParser:
                         help="fvcore on the built model, or the analytic count from the spec (default: fvcore)")
     parser.add_argument("--json", action="store_true",
                         help="print one JSON line {params, flops, resolution[, latency]} instead of the table")
-    latency = parser.add_argument_group("latency (measured on this machine)")
-    latency.add_argument("--latency", action="store_true",
-                         help="also measure inference latency: eval mode, torch.utils.benchmark, median and IQR")
-    latency.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="where to measure (default: cpu)")
-    latency.add_argument("--batch-size", type=positive_int, default=1, help="images per call (default: 1)")
-    latency.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads (default: 1)")
-    latency.add_argument("--latency-table", metavar="FILE",
-                         help="also print the latency predicted by this table (nas-latency-table; default: none)")
+    timing = parser.add_argument_group("latency (measured on this machine)")
+    timing.add_argument("--latency", action="store_true",
+                        help="also measure inference latency: eval mode, torch.utils.benchmark, median and IQR")
+    timing.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="where to measure (default: cpu)")
+    timing.add_argument("--runtime", default="torch", choices=latency.RUNTIMES,
+                        help="what runs the network: PyTorch eager, or onnxruntime on the CPU (the network exported "
+                             "as nas-export exports it) (default: torch; an .onnx file: onnxruntime)")
+    timing.add_argument("--batch-size", type=positive_int, default=1, help="images per call (default: 1)")
+    timing.add_argument("--threads", type=positive_int, default=1,
+                        help="CPU threads: torch's, or onnxruntime's intra-op threads (default: 1)")
+    timing.add_argument("--latency-table", metavar="FILE",
+                        help="also print the latency predicted by this table (nas-latency-table; default: none)")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     return parser
 
@@ -37,10 +41,10 @@ def _profile_latency(args: argparse.Namespace, spec: object) -> dict[str, object
     """The latency figures nas-profile was asked for: measured and/or predicted by a table."""
     out: dict[str, object] = {}
     if args.latency:
-        latency.check_measurement(args.device, args.threads, args.batch_size, spec.resolution)
-        measured = latency.measure_spec(spec, args.device, args.threads, args.batch_size)
+        latency.check_measurement(args.device, args.threads, args.batch_size, spec.resolution, args.runtime)
+        measured = latency.measure_spec(spec, args.device, args.threads, args.batch_size, runtime=args.runtime)
         out["latency"] = {**measured.to_dict(), "device": latency.describe_device(args.device, args.threads,
-                                                                                  args.batch_size)}
+                                                                                  args.batch_size, args.runtime)}
     if args.latency_table:
         out["predicted_latency_ms"] = round(latency.load_table(args.latency_table).predict(spec), 4)
     return out
@@ -55,7 +59,7 @@ def _profile_onnx(args: argparse.Namespace) -> int:
     if not args.latency or args.device != "cpu":
         raise UsageError("an .onnx file is timed in onnxruntime on this CPU: give --latency (and no --device cuda)")
     measured, resolution = measure_onnx(args.spec, args.threads, args.batch_size)  # input size checked there
-    device = latency.describe_device("cpu", args.threads, args.batch_size)
+    device = latency.describe_device("cpu", args.threads, args.batch_size, "onnxruntime")
     if args.json:
         print(json.dumps({"resolution": resolution, "runtime": "onnxruntime",
                           "latency": {**measured.to_dict(), "device": device}}))
@@ -92,7 +96,8 @@ def _profile(args: argparse.Namespace) -> int:
     print(f"{params / 1e6:.2f}M params, {flops / 1e6:.1f}M FLOPs (multiply-adds, fvcore convention)")
     if "latency" in timing:
         t, d = timing["latency"], timing["latency"]["device"]
-        print(f"latency {t['median_ms']:.2f} ms (median; IQR {t['iqr_ms']:.2f} ms) on {d['kind']} ({d['name']}), "
+        runtime = " in onnxruntime" if d.get("runtime") == "onnxruntime" else ""
+        print(f"latency {t['median_ms']:.2f} ms (median; IQR {t['iqr_ms']:.2f} ms){runtime} on {d['kind']} ({d['name']}), "
               f"{d['threads']} thread{'s' if d['threads'] > 1 else ''}, batch {d['batch_size']}")
     if "predicted_latency_ms" in timing:
         print(f"predicted latency {timing['predicted_latency_ms']:.2f} ms (from {args.latency_table})")

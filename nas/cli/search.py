@@ -126,6 +126,11 @@ def _search(args: argparse.Namespace) -> int:
     result = search_from_config(config, previous, finalists=False)
     starts = result.start_names  # they mark the start points in the top list below
     frame = result.trials
+    resume = f"continue with: nas-search --resume --out {config.out}"
+    if not result.finished and not (frame["status"] != "screened").any():  # nothing to show: say so, once
+        screened = f" ({len(frame)} proposals screened out)" if len(frame) else ""
+        print(f"nas-search: interrupted before any candidate finished{screened}; {resume}", file=sys.stderr)
+        return 130
     ok = frame[frame["status"] == "ok"].sort_values("reward", ascending=False)
     counts = frame["status"].value_counts()
     kinds = [f"{counts.get(k, 0)} {label}" for k, label in (("ok", "trained"), ("stopped", "stopped early"),
@@ -143,8 +148,7 @@ def _search(args: argparse.Namespace) -> int:
         print(close_call)
     print(f"outputs in {config.out}: best_b0.json, trials.csv, pareto.png, report.html, search.json, space.json")
     if not result.finished:
-        print(f"nas-search: interrupted; finished work is kept; continue with: nas-search --resume --out "
-              f"{config.out}", file=sys.stderr)
+        print(f"nas-search: interrupted; finished work is kept; {resume}", file=sys.stderr)
         return 130
     if result.finalists_due:
         print()

@@ -9,7 +9,7 @@ The ``--data`` string selects one:
 - ``cifar10:DIR`` / ``cifar100:DIR``: the standard python-pickle batches (``data_batch_1..5`` or ``train``)
   in a local directory. Nothing is downloaded.
 - ``folder:DIR``: one sub-folder of images per class, decoded with Pillow, resized (shorter side, then a
-  centre crop) and cached once as ``.npy`` under ``$NAS_CACHE_DIR`` (default ``~/.cache/nas-toolkit``);
+  centre crop) and cached once as ``.npy`` under ``$NAS_CACHE_DIR`` (default ``$XDG_CACHE_HOME/nas-toolkit``);
   the cache is keyed by the folder's file list, sizes and times, so a changed folder is read again. A
   folder split as ``train/``, ``val/`` and ``test/`` (torchvision's ImageFolder layout, each with the class
   sub-folders) trains on ``train/`` and holds out ``val/`` as given (``train/`` split at random without a

@@ -1,5 +1,5 @@
 """The decoded-image cache: image files decoded once at a resolution and kept as ``.npy`` under
-``$NAS_CACHE_DIR`` (default ``~/.cache/nas-toolkit``), keyed by the files, their sizes and times, so a changed
+``$NAS_CACHE_DIR`` (default ``$XDG_CACHE_HOME/nas-toolkit``, ``~/.cache/nas-toolkit``), keyed by the files, their sizes and times, so a changed
 set is read again. Losing it costs time, never data."""
 from __future__ import annotations
 
@@ -16,8 +16,11 @@ from nas.files import atomic_path
 
 
 def cache_root() -> Path:
-    """$NAS_CACHE_DIR, default ~/.cache/nas-toolkit: every cache of the toolkit lives under it."""
-    return Path(os.environ.get("NAS_CACHE_DIR", Path.home() / ".cache" / "nas-toolkit"))
+    """Where every cache of the toolkit lives: ``$NAS_CACHE_DIR``; when it is not set, ``nas-toolkit`` under
+    ``$XDG_CACHE_HOME``, itself ``~/.cache`` when not set (the XDG base directory convention)."""
+    if os.environ.get("NAS_CACHE_DIR"):
+        return Path(os.environ["NAS_CACHE_DIR"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "nas-toolkit"
 
 
 def _decode(path: Path, resolution: int) -> np.ndarray:

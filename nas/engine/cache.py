@@ -44,7 +44,8 @@ VALUE_COLUMNS = ("accuracy", "flops", "params", "resolution", "num_classes", "se
 
 
 def default_cache_path() -> Path:
-    """``$NAS_CACHE_DIR/results.sqlite`` (``~/.cache/nas-toolkit`` when the variable is not set)."""
+    """``$NAS_CACHE_DIR/results.sqlite`` (``$XDG_CACHE_HOME/nas-toolkit``, or ``~/.cache/nas-toolkit``, when
+    the variable is not set)."""
     return cache_root() / "results.sqlite"
 
 

@@ -192,8 +192,12 @@ def start_ray(address: str | None, debug: bool = False) -> bool:
 def local_ray_exit_code() -> int | None:
     """None while the local Ray instance this process started has its GCS server and raylet; once one has died,
     its exit status. Read from Ray's private record of the processes it started (None where that record is not
-    found). A SIGTERM to the command's process group kills the raylet, not the GCS server."""
-    from ray._private import worker
+    found). A SIGTERM to the command's process group kills the raylet, not the GCS server. Ray has no public
+    API for this (ray.nodes() asks the GCS server, and hangs when it is gone)."""
+    try:
+        from ray._private import worker
+    except ImportError:  # a Ray whose private layout moved: the watch is off, the command still stops on signals
+        return None
 
     processes = getattr(getattr(worker, "_global_node", None), "all_processes", None) or {}
     for kind in ("gcs_server", "raylet"):

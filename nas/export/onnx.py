@@ -1,19 +1,17 @@
 """ONNX and TorchScript export, each checked by running the exported file against PyTorch on random inputs."""
 from __future__ import annotations
 
-import contextlib
-import io
 import warnings
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
-from torch.utils import benchmark
 
 from nas.errors import UserInputError
 from nas.files import atomic_path
-from nas.latency.tables import Latency, check_measurement
+from nas.latency.onnx_runtime import measure_session, network_onnx, onnx_session
+from nas.latency.tables import check_measurement
 
 TOLERANCE = 1e-4  # the largest absolute difference in the logits accepted between PyTorch and the export
 CHECK_BATCHES = (1, 3)  # batch sizes of the check: the exported batch dimension is dynamic
@@ -30,14 +28,10 @@ def _first_line(exc: BaseException) -> str:
 
 def export_onnx(model: torch.nn.Module, resolution: int, path: str | Path) -> None:
     """Write ``model`` (eval mode) as ONNX with a dynamic batch, through torch.export (the dynamo exporter)."""
-    example = torch.rand(2, 3, resolution, resolution)
-    batch = torch.export.Dim("batch", min=1, max=4096)
     try:
-        with atomic_path(path) as tmp, contextlib.redirect_stdout(io.StringIO()):
-            program = torch.onnx.export(model, (example,), dynamo=True, input_names=["images"],
-                                        output_names=["logits"], dynamic_shapes=({0: batch},), optimize=True,
-                                        verbose=False)
-            program.save(str(tmp))
+        onnx_bytes = network_onnx(model, torch.rand(2, 3, resolution, resolution))
+        with atomic_path(path) as tmp:
+            Path(tmp).write_bytes(onnx_bytes)
     except ExportError:
         raise
     except ModuleNotFoundError as exc:  # the installation, not the network
@@ -54,20 +48,6 @@ def onnx_summary(path: str | Path) -> dict[str, int]:
     graph = onnx.load(str(path), load_external_data=False).graph
     ops = [node.op_type for node in graph.node]
     return {"nodes": len(ops), "batch_norm_nodes": ops.count("BatchNormalization"), "conv_nodes": ops.count("Conv")}
-
-
-def onnx_session(path: str | Path, threads: int = 1):
-    """An onnxruntime CPU session for ``path`` (all graph optimisations, ``threads`` intra-op threads)."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3
-    try:
-        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # noqa: BLE001 - an unreadable or invalid model file
-        raise UserInputError(f"{path}: onnxruntime cannot load it ({_first_line(exc)})") from None
 
 
 def largest_difference(exported: Callable[[torch.Tensor], np.ndarray], model: torch.nn.Module, resolution: int,
@@ -114,10 +94,4 @@ def measure_onnx(path: str | Path, threads: int = 1, batch_size: int = 1, min_ru
     if len(shape) != 4 or not all(isinstance(d, int) for d in shape[1:]):
         raise UserInputError(f"{path}: input shape {shape}: expected (batch, 3, H, W) with a fixed H and W")
     check_measurement("cpu", threads, batch_size, int(shape[2]))  # the input batch's size, at the model's own
-    feed = {session.get_inputs()[0].name: np.random.default_rng(0).random((batch_size, *shape[1:]), np.float32)}
-    for _ in range(3):
-        session.run(None, feed)
-    timer = benchmark.Timer(stmt="session.run(None, feed)", globals={"session": session, "feed": feed},
-                            num_threads=threads)
-    result = timer.blocked_autorange(min_run_time=min_run_time)
-    return Latency(result.median * 1e3, result.iqr * 1e3), int(shape[2])
+    return measure_session(session, (batch_size, *shape[1:]), threads, min_run_time), int(shape[2])

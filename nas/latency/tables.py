@@ -7,10 +7,12 @@ device's cost of every layer configuration the search space can produce is measu
 a network's latency is predicted as the sum of its layers' entries: stem, every layer of every block, head
 (1x1 conv, pooling and classifier).
 
-Measurements use ``torch.utils.benchmark`` in eval mode under ``torch.inference_mode`` at batch
-``batch_size`` (warm-up, then the median and interquartile range of blocked runs; CUDA is synchronised by
-the timer). A table is a versioned JSON file with the device it was measured on; a user builds it on the
-machine they deploy to with ``nas-latency-table`` and copies it back.
+Measurements run in eval mode at batch ``batch_size``, in one of two runtimes: PyTorch eager under
+``torch.inference_mode`` (the default), or onnxruntime on the CPU (``runtime="onnxruntime"``: each layer
+exported to ONNX, nas.latency.onnx_runtime), the runtime of the file ``nas-export`` writes. Either way,
+``torch.utils.benchmark`` times warm-up and blocked runs (median and interquartile range; CUDA is
+synchronised by the timer). A table is a versioned JSON file with the device and runtime it was measured on;
+a user builds it on the machine they deploy to with ``nas-latency-table`` and copies it back.
 """
 from __future__ import annotations
 
@@ -28,6 +30,8 @@ import numpy as np
 from nas.engine.runner import usable_cpus
 from nas.errors import UserInputError
 from nas.files import atomic_write
+from nas.latency.onnx_runtime import measure_in_onnxruntime, measure_session, network_onnx, onnx_session
+from nas.latency.timing import Latency, blocked_latency
 from nas.network.costs import conv_output_size
 from search_spaces.mnasnet import DECISIONS
 from search_spaces.ops import kind_of
@@ -35,6 +39,7 @@ from search_spaces.spec import ArchSpec, LayerSpec
 
 TABLE_FORMAT = "nas-latency-table/1"
 DEVICES = ("cpu", "cuda")
+RUNTIMES = ("torch", "onnxruntime")  # PyTorch eager; onnxruntime's CPU execution provider
 
 
 class LatencyError(UserInputError):
@@ -42,12 +47,17 @@ class LatencyError(UserInputError):
 
 
 # --------------------------------------------------------------------------------------------- devices
-def check_device(device: str) -> None:
-    """One-line error for a device this machine cannot measure on."""
+def check_device(device: str, runtime: str = "torch") -> None:
+    """One-line error for a device (and runtime) this machine cannot measure on."""
     import torch
 
     if device not in DEVICES:
         raise UserInputError(f"--device {device!r}: expected cpu or cuda")
+    if runtime not in RUNTIMES:
+        raise UserInputError(f"--runtime {runtime!r}: expected torch or onnxruntime")
+    if runtime == "onnxruntime" and device != "cpu":
+        raise UserInputError("--runtime onnxruntime: measured on the CPU (onnxruntime's CPU execution provider); "
+                             "leave out --device cuda")
     if device == "cuda" and not torch.cuda.is_available():
         raise UserInputError("--device cuda: no CUDA device is available here")
 
@@ -55,10 +65,10 @@ def check_device(device: str) -> None:
 MAX_INPUT_BYTES = 2 * 2 ** 30  # one batch of float32 input; the activations of a network are several times it
 
 
-def check_measurement(device: str, threads: int, batch_size: int, resolution: int) -> None:
-    """One-line errors for a measurement that cannot mean anything here: a device this machine lacks, more
-    threads than it has CPUs (they would time-share), or an input batch too large to hold."""
-    check_device(device)
+def check_measurement(device: str, threads: int, batch_size: int, resolution: int, runtime: str = "torch") -> None:
+    """One-line errors for a measurement that cannot mean anything here: a device (or runtime) this machine
+    lacks, more threads than it has CPUs (they would time-share), or an input batch too large to hold."""
+    check_device(device, runtime)
     cpus = usable_cpus()
     if device == "cpu" and threads > cpus:
         raise UserInputError(f"--threads {threads}: this machine has {cpus} CPUs")
@@ -68,8 +78,9 @@ def check_measurement(device: str, threads: int, batch_size: int, resolution: in
                              f"{size / 2 ** 30:.1f} GiB (at most {MAX_INPUT_BYTES // 2 ** 30} GiB)")
 
 
-def describe_device(device: str, threads: int, batch_size: int) -> dict[str, Any]:
-    """What a measurement depends on: the processor (or GPU), threads, batch size and torch's version."""
+def describe_device(device: str, threads: int, batch_size: int, runtime: str = "torch") -> dict[str, Any]:
+    """What a measurement depends on: the processor (or GPU), threads, batch size and torch's version; in
+    onnxruntime, the runtime and its version too (a PyTorch eager table has no ``runtime`` key)."""
     import torch
 
     if device == "cuda":
@@ -83,26 +94,30 @@ def describe_device(device: str, threads: int, batch_size: int) -> dict[str, Any
                     break
         except OSError:
             pass
-    return {"kind": device, "name": name, "threads": threads, "batch_size": batch_size, "torch": torch.__version__}
+    described = {"kind": device, "name": name, "threads": threads, "batch_size": batch_size,
+                 "torch": torch.__version__}
+    if runtime != "torch":
+        import onnxruntime
+
+        described.update(runtime=runtime, onnxruntime=onnxruntime.__version__)
+    return described
+
+
+def runtime_of(device: dict[str, Any]) -> str:
+    """The runtime a table's device description was measured in (torch when it does not say)."""
+    return str(device.get("runtime", "torch"))
 
 
 # --------------------------------------------------------------------------------------------- measuring
-@dataclass
-class Latency:
-    """A measured latency in milliseconds: the median of blocked runs and their interquartile range."""
-
-    median_ms: float
-    iqr_ms: float
-
-    def to_dict(self) -> dict[str, float]:
-        return {"median_ms": round(self.median_ms, 5), "iqr_ms": round(self.iqr_ms, 5)}
-
-
 def measure(module: Any, input_shape: tuple[int, ...], device: str = "cpu", threads: int = 1,
-            batch_size: int = 1, min_run_time: float = 0.2, warmup: int = 3) -> Latency:
-    """Latency of ``module`` (eval mode, no autograd) on a random input of ``(batch_size, *input_shape)``."""
+            batch_size: int = 1, min_run_time: float = 0.2, warmup: int = 3, runtime: str = "torch",
+            whole_network: bool = False) -> Latency:
+    """Latency of ``module`` (eval mode, no autograd) on a random input of ``(batch_size, *input_shape)``, in
+    PyTorch eager or in onnxruntime (``whole_network``: exported as nas-export exports a network)."""
+    if runtime == "onnxruntime":
+        return measure_in_onnxruntime(module, input_shape, threads, batch_size, min_run_time, warmup,
+                                      whole_network)
     import torch
-    from torch.utils import benchmark
 
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
@@ -110,33 +125,47 @@ def measure(module: Any, input_shape: tuple[int, ...], device: str = "cpu", thre
         module = module.to(device).eval()
         x = torch.randn(batch_size, *input_shape, device=device)
         with torch.inference_mode():
-            for _ in range(warmup):
-                module(x)
-            timer = benchmark.Timer(stmt="module(x)", globals={"module": module, "x": x}, num_threads=threads)
-            result = timer.blocked_autorange(min_run_time=min_run_time)
+            return blocked_latency(lambda: module(x), threads, min_run_time, warmup)
     finally:
         torch.set_num_threads(previous)
-    return Latency(result.median * 1e3, result.iqr * 1e3)
 
 
 def measure_spec(spec: ArchSpec, device: str = "cpu", threads: int = 1, batch_size: int = 1,
-                 min_run_time: float = 1.0) -> Latency:
-    """Measured latency of the whole network ``spec`` describes, at its resolution."""
+                 min_run_time: float = 1.0, runtime: str = "torch") -> Latency:
+    """Measured latency of the whole network ``spec`` describes, at its resolution (in onnxruntime: the ONNX
+    file nas-export would write)."""
     from nas.network.builder import build_model
 
     return measure(build_model(spec), (3, spec.resolution, spec.resolution), device, threads, batch_size,
-                   min_run_time)
+                   min_run_time, runtime=runtime, whole_network=True)
 
 
 def measure_networks(specs: list[ArchSpec], device: str = "cpu", threads: int = 1, batch_size: int = 1,
-                     rounds: int = 3, min_run_time: float = 0.3) -> list[list[float]]:
+                     rounds: int = 3, min_run_time: float = 0.3, runtime: str = "torch") -> list[list[float]]:
     """Each network's ``rounds`` latencies in ms, measured in interleaved rounds over all of them, so that a
     slow spell of the machine is shared out rather than landing on one network."""
+    timers = [network_timer(spec, device, threads, batch_size, runtime) for spec in specs]
     runs: list[list[float]] = [[] for _ in specs]
     for _ in range(rounds):
-        for i, spec in enumerate(specs):
-            runs[i].append(measure_spec(spec, device, threads, batch_size, min_run_time).median_ms)
+        for i, timer in enumerate(timers):
+            runs[i].append(timer(min_run_time).median_ms)
     return runs
+
+
+def network_timer(spec: ArchSpec, device: str = "cpu", threads: int = 1, batch_size: int = 1,
+                  runtime: str = "torch") -> Callable[[float], Latency]:
+    """A function that measures ``spec``'s whole network (for at least the seconds it is given) as
+    :func:`measure_spec` does; in onnxruntime the network is exported once, not at every measurement."""
+    if runtime != "onnxruntime":
+        return lambda min_run_time: measure_spec(spec, device, threads, batch_size, min_run_time, runtime)
+    import torch
+
+    from nas.network.builder import build_model
+
+    example = torch.randn(batch_size, 3, spec.resolution, spec.resolution)
+    with torch.no_grad():
+        session = onnx_session(network_onnx(build_model(spec), example, dynamic_batch=False), threads)
+    return lambda min_run_time: measure_session(session, tuple(example.shape), threads, min_run_time)
 
 
 # --------------------------------------------------------------------------------------------- the parts of a network
@@ -266,7 +295,8 @@ class LatencyTable:
         came out about 14% low, at 1 thread about right."""
         device = self.device
         measured = measure_networks([spec.replace(num_classes=self.num_classes) for spec in specs],
-                                    device["kind"], device["threads"], device["batch_size"], rounds, min_run_time)
+                                    device["kind"], device["threads"], device["batch_size"], rounds, min_run_time,
+                                    runtime_of(device))
         self.scale = float(np.median([np.median(runs) / self.summed(spec) for runs, spec in zip(measured, specs)]))
 
     def missing(self, specs: Iterable[ArchSpec]) -> list[Part]:
@@ -279,8 +309,9 @@ class LatencyTable:
         return list(out.values())
 
     def matches(self, device: dict[str, Any]) -> bool:
-        """Whether this table was measured on ``device`` (same processor, threads, batch and torch)."""
-        return all(self.device.get(k) == v for k, v in device.items())
+        """Whether this table was measured on ``device`` (same processor, threads, batch, torch and runtime)."""
+        return runtime_of(self.device) == runtime_of(device) and all(self.device.get(k) == v
+                                                                     for k, v in device.items())
 
     def fill(self, parts: Iterable[Part], min_run_time: float = 0.05,
              progress: Callable[[int, int], None] | None = None) -> None:
@@ -289,7 +320,7 @@ class LatencyTable:
         started = time.perf_counter()
         for index, part in enumerate(parts):
             latency = measure(part.build(), part.input_shape, self.device["kind"], self.device["threads"],
-                              self.device["batch_size"], min_run_time)
+                              self.device["batch_size"], min_run_time, runtime=runtime_of(self.device))
             self.entries[part.key] = latency.to_dict()
             if progress is not None:
                 progress(index + 1, len(parts))
@@ -334,12 +365,13 @@ def load_table(path: str | Path, space: Any | None = None) -> LatencyTable:
 
 def build_table(space: Any, resolution: int, num_classes: int, device: str = "cpu", threads: int = 1,
                 batch_size: int = 1, min_run_time: float = 0.05,
-                progress: Callable[[int, int], None] | None = None, calibration_networks: int = 8) -> LatencyTable:
-    """Measure every part ``space`` can produce at ``resolution`` on this machine's ``device``, then
-    calibrate the sum of parts on ``calibration_networks`` random networks of the space (0: no calibration)."""
-    check_device(device)
-    table = LatencyTable(describe_device(device, threads, batch_size), space_fingerprint(space), resolution,
-                         num_classes, {})
+                progress: Callable[[int, int], None] | None = None, calibration_networks: int = 8,
+                runtime: str = "torch") -> LatencyTable:
+    """Measure every part ``space`` can produce at ``resolution`` on this machine's ``device`` in ``runtime``,
+    then calibrate the sum of parts on ``calibration_networks`` random networks of the space (0: none)."""
+    check_device(device, runtime)
+    table = LatencyTable(describe_device(device, threads, batch_size, runtime), space_fingerprint(space),
+                         resolution, num_classes, {})
     table.fill(space_parts(space, resolution, num_classes), min_run_time, progress)
     if calibration_networks:
         started = time.perf_counter()

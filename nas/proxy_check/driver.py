@@ -160,7 +160,7 @@ def open_check(config: ProxyCheckConfig, data: Any) -> Check:
 def save_rows(check: Check, log: Callable[[str], None]) -> None:
     """proxy_check.csv with the trainings so far, and the report page drawn from it."""
     write_rows(check.rows, check.out / "proxy_check.csv")
-    refresh_report(check.out, warn=log)
+    refresh_report(check.out, "running", warn=log)
 
 
 def train_pending(check: Check, pending: list[CheckJob], cache: Any, log: Callable[[str], None]) -> None:
@@ -221,7 +221,11 @@ def _run_check(config: ProxyCheckConfig, data: Any, log: Callable[[str], None],
     save_rows(check, log)
     started = time.perf_counter()
     if pending:
-        train_pending(check, pending, cache, log)
+        try:
+            train_pending(check, pending, cache, log)
+        except BaseException:
+            refresh_report(check.out, "interrupted")  # the page stops reloading
+            raise
     if cache is not None:
         cache.close()
     return write_report(check, time.perf_counter() - started)
@@ -246,7 +250,7 @@ def write_report(check: Check, seconds: float) -> dict[str, Any]:
     plot(frame, figures, check.out / "proxy_check.png",
          f"proxy {proxy.describe()} vs {_reference_text(config, reference)}, "
          f"{figures['ranked']} models")
-    refresh_report(check.out)  # a page that cannot be written was warned about while the trainings ran
+    refresh_report(check.out, "finished")  # a page that cannot be written was warned about while they ran
     return figures
 
 

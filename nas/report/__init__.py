@@ -27,7 +27,9 @@ def run_kind(run_dir: str | Path) -> str:
 
 
 def write_report(run_dir: str | Path, state: str | None = None) -> Path:
-    """(Re)write ``run_dir/report.html`` for whichever command made the run; the page's path."""
+    """(Re)write ``run_dir/report.html`` for whichever command made the run; the page's path. ``state``: what
+    the command writing it knows: "running" (the page reloads itself in a browser), "finished" or "interrupted";
+    None (nas-report, after the fact): read from the run's files, and the page does not reload."""
     kind = run_kind(run_dir)
     if kind == "search":
         from nas.report.search_page import write_search_report
@@ -35,7 +37,8 @@ def write_report(run_dir: str | Path, state: str | None = None) -> Path:
         return write_search_report(run_dir, state)
     from nas.report.other_pages import write_proxy_check_report, write_train_report
 
-    return write_proxy_check_report(run_dir) if kind == "proxy-check" else write_train_report(run_dir)
+    live = state == "running"
+    return write_proxy_check_report(run_dir, live) if kind == "proxy-check" else write_train_report(run_dir, live)
 
 
 def refresh_report(run_dir: str | Path, state: str | None = None,

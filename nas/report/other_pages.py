@@ -25,13 +25,14 @@ def _tau(figure: dict[str, Any] | None) -> str:
     return f"{figure['value']:.3f}{interval}"
 
 
-def write_proxy_check_report(run_dir: str | Path) -> Path:
-    """(Re)write a proxy check's report.html from proxy_check.csv and (when finished) proxy_check.json."""
+def write_proxy_check_report(run_dir: str | Path, live: bool = False) -> Path:
+    """(Re)write a proxy check's report.html from proxy_check.csv and (when finished) proxy_check.json;
+    ``live``: the check is running (the page reloads itself)."""
     run_dir = Path(run_dir)
     rows = pd.read_csv(run_dir / "proxy_check.csv", keep_default_na=False, na_values=[""])
     figures_path = run_dir / "proxy_check.json"
     figures = json.loads(figures_path.read_text()) if figures_path.is_file() else {}
-    state = "finished" if figures else "running or interrupted"
+    state = "finished" if figures else "running" if live else "running or interrupted"
     proxy = rows[(rows["budget"] == "proxy") & (rows["repeat"] == 1) & (rows["status"] == "ok")].set_index("model")
     reference = rows[(rows["budget"] == "reference") & (rows["status"] == "ok")].set_index("model")
     both = proxy.index.intersection(reference.index)
@@ -73,18 +74,19 @@ def write_proxy_check_report(run_dir: str | Path) -> Path:
                         note="a faithful proxy puts the points on a rising line; hover a point for its model"),
                 section(f"All trainings ({len(rows)})", table(rows.to_dict("records"), columns, "trainings",
                                                               row_class="status"))]
-    return write_page(run_dir, f"nas-proxy-check {run_dir.name}", sections)
+    return write_page(run_dir, f"nas-proxy-check {run_dir.name}", sections, live)
 
 
-def write_train_report(run_dir: str | Path) -> Path:
-    """(Re)write a nas-train run's report.html from metrics.csv, result.json (when finished) and spec.json."""
+def write_train_report(run_dir: str | Path, live: bool = False) -> Path:
+    """(Re)write a nas-train run's report.html from metrics.csv, result.json (when finished) and spec.json;
+    ``live``: the training is running (the page reloads itself)."""
     run_dir = Path(run_dir)
     metrics = pd.DataFrame(read_number_rows(run_dir / "metrics.csv"))  # whole rows only: training may be writing
     result_path = run_dir / "result.json"
     result = json.loads(result_path.read_text()) if result_path.is_file() else {}
     settings = json.loads((run_dir / "train.json").read_text()) if (run_dir / "train.json").is_file() else {}
-    items: list[tuple[str, Any]] = [("status", "finished" if result else f"{len(metrics)} epochs done (running or "
-                                               "interrupted: continue with nas-train --resume)")]
+    running = "running" if live else "running or interrupted: continue with nas-train --resume"
+    items: list[tuple[str, Any]] = [("status", "finished" if result else f"{len(metrics)} epochs done ({running})")]
     if result:
         items += [("network", f"{result['spec']}: {result['flops'] / 1e6:.1f}M FLOPs at {result['resolution']} px, "
                               f"{result['params'] / 1e6:.2f}M params"),
@@ -114,7 +116,7 @@ def write_train_report(run_dir: str | Path) -> Path:
         spec = load_spec(run_dir / "spec.json")
         resolution = int(result.get("resolution") or spec.resolution)
         sections.append(section("The network", f'<div class="scroll">{network_svg(spec, resolution)}</div>'))
-    return write_page(run_dir, f"nas-train {run_dir.name}", sections)
+    return write_page(run_dir, f"nas-train {run_dir.name}", sections, live)
 
 
 def _cost(seconds: dict[str, float] | None) -> str:

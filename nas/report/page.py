@@ -10,6 +10,7 @@ from typing import Any, Sequence
 from nas.files import atomic_write
 
 REPORT_FILE = "report.html"
+REFRESH_SECONDS = 15  # how often a browser reloads the page of a run that is still going
 
 STYLE = """
 body{font-family:sans-serif;margin:20px;color:#222;max-width:1400px}
@@ -87,15 +88,17 @@ def section(title: str, *content: str, note: str = "") -> str:
     return f"<h2>{escape(title)}</h2>{extra}{''.join(content)}"
 
 
-def page(title: str, sections: Sequence[str]) -> str:
-    """The whole document."""
-    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
+def page(title: str, sections: Sequence[str], live: bool = False) -> str:
+    """The whole document; a ``live`` one (its run still going) reloads itself every REFRESH_SECONDS."""
+    reload = f'<meta http-equiv="refresh" content="{REFRESH_SECONDS}">' if live else ""
+    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>{reload}'
             f'<meta name="viewport" content="width=device-width"><style>{STYLE}</style></head><body>'
             f'{"".join(sections)}<script>{SCRIPT}</script></body></html>\n')
 
 
-def write_page(run_dir: Path, title: str, sections: Sequence[str]) -> Path:
-    """Write ``report.html`` in ``run_dir`` atomically (a reader never sees half a page); its path."""
+def write_page(run_dir: Path, title: str, sections: Sequence[str], live: bool = False) -> Path:
+    """Write ``report.html`` in ``run_dir`` atomically (a reader never sees half a page); its path. A ``live``
+    page reloads itself in the browser until the page written at the run's end (not live) replaces it."""
     path = Path(run_dir) / REPORT_FILE
-    atomic_write(path, page(title, sections))
+    atomic_write(path, page(title, sections, live))
     return path

@@ -243,7 +243,7 @@ def write_search_report(run_dir: str | Path, state: str | None = None) -> Path:
     if len(frame):
         sections += [progress_charts(frame), pareto_chart(frame, config), candidates_table(frame),
                      controller_learned(frame, space)]
-    return write_page(run_dir, f"nas-search {run_dir.name}", sections)
+    return write_page(run_dir, f"nas-search {run_dir.name}", sections, live=state == "running")
 
 
 def _finalists_text(provenance: dict[str, Any]) -> str:

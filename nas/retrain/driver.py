@@ -158,14 +158,18 @@ def run_training(settings: TrainSettings, resume: bool = False, log: Callable[[s
         spec_hash = architecture_hash(spec)
         write_json(out / SETTINGS_FILE, {**settings.to_dict(), "out": str(out)})
         save_spec(spec, out / SPEC_FILE)
-        refresh_report(out, warn=log)
+        refresh_report(out, "running", warn=log)
         counts = profile(spec, resolution)
         tested = f", {len(data.y_test)} test images" if data.test else ", no test split"
         log(f"nas-train: {spec.name} ({counts['params'] / 1e6:.2f}M params, {counts['flops'] / 1e6:.1f}M FLOPs at "
             f"{resolution}px) on {data.describe()}{tested}")
         if done:
             log(f"resuming after epoch {done} of {settings.recipe.epochs}")
-        final = _fit(settings, spec, data, out, done, live, log)
+        try:
+            final = _fit(settings, spec, data, out, done, live, log)
+        except BaseException:
+            refresh_report(out, "interrupted", warn=log)  # the page stops reloading
+            raise
         result = {"spec": spec.name, "spec_hash": spec_hash, "data": data.name, "resolution": resolution,
                   "num_classes": data.num_classes, "flops": counts["flops"], "params": counts["params"],
                   **final, "recipe": settings.recipe.to_dict(), "workers": settings.workers,
@@ -173,7 +177,7 @@ def run_training(settings: TrainSettings, resume: bool = False, log: Callable[[s
         write_json(out / RESULT_FILE, result)
 
         save_curves(out / METRICS, out / CURVES_FILE, spec.name)
-        refresh_report(out, warn=log)
+        refresh_report(out, "finished", warn=log)
         test_part = f", test {final['test_accuracy']:.4f}" if "test_accuracy" in final else ""
         log(f"done: best held-out accuracy {final['val_accuracy']:.4f} (epoch {final['best_epoch']}, "
             f"{final['best_weights']} weights){test_part}; {out / 'best.pt'}, {out / RESULT_FILE}")
@@ -203,7 +207,7 @@ def _fit(settings: TrainSettings, spec: ArchSpec, data: Any, out: Path, done: in
                                  failure_config=FailureConfig(max_failures=2)))
         try:
             with EpochWatcher(out / METRICS, settings.recipe.epochs, done, live=live,
-                              on_epoch=lambda: refresh_report(out, warn=log)):
+                              on_epoch=lambda: refresh_report(out, "running", warn=log)):
                 result = _fit_interruptibly(trainer)
         except KeyboardInterrupt:
             log(f"stopped; continue with: nas-train --resume --out {out}")

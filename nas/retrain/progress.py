@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Callable, TextIO
 
-from nas.console import human_duration, live_console, say
+from nas.console import human_duration, live_console, say, status_line
 from nas.files import read_number_rows as read_metrics  # metrics.csv: whole rows only
 
 
@@ -71,7 +71,7 @@ class EpochWatcher:
         if rows and self.on_epoch is not None:
             self.on_epoch()
         if self.live:
-            print("\r\033[K" + self.status(), end="", file=self.stream, flush=True)
+            print(status_line(self.status(), self.stream), end="", file=self.stream, flush=True)
 
     def status(self) -> str:
         """``epoch 4/30 running, best val 0.61, 2m 10s elapsed, ETA 14m 05s``."""

@@ -403,6 +403,11 @@ def train_finalists(config: Any, train: TrainFinalist) -> dict[str, Any] | None:
     if not stage.finalists:
         return None
     with RunLock(config.out):
-        summary = run_finalists(open_run(config.out, "--finalists"), stage.finalists, stage.epochs, train)
-    refresh_report(Path(config.out))
+        refresh_report(Path(config.out), "running")  # the page reloads itself while the finalists train
+        try:
+            summary = run_finalists(open_run(config.out, "--finalists"), stage.finalists, stage.epochs, train)
+        except BaseException:
+            refresh_report(Path(config.out), "interrupted")
+            raise
+    refresh_report(Path(config.out), "finished")
     return summary

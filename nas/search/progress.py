@@ -12,7 +12,9 @@ import sys
 import time
 from typing import Any, Callable, TextIO
 
-from nas.console import human_duration, live_console, say
+from nas.console import human_duration, live_console, say, status_line
+
+NAMED_RUNNING = 3  # running trials named one by one in the status line; more are counted
 
 
 
@@ -67,9 +69,12 @@ class Progress:
         if self.first_done is None:
             self.first_done = done
         parts = [f"{done}/{self.total} done"]
-        if self.running:
+        if 0 < len(self.running) <= NAMED_RUNNING:
             parts.append(", ".join(f"trial {t} running {human_duration(now - s)}"
                                    for t, s in sorted(self.running.items())))
+        elif self.running:
+            trial, started = min(self.running.items(), key=lambda item: (item[1], item[0]))
+            parts.append(f"{len(self.running)} running (longest: trial {trial}, {human_duration(now - started)})")
         parts.append(f"best reward {best:.4f}" if best is not None else "no result yet")
         elapsed = now - self.started
         parts.append(f"elapsed {human_duration(elapsed)}")
@@ -88,7 +93,7 @@ class Progress:
         if not force and now - self._last_tick < 1.0:
             return
         self._last_tick = now
-        self.stream.write("\r\033[K" + self.status())
+        self.stream.write(status_line(self.status(), self.stream))
         self.stream.flush()
         self._shown = True
 

@@ -14,7 +14,7 @@ import pandas as pd
 
 from nas.console import say
 from nas.files import save_spec
-from nas.latency.tables import describe_device, measure_spec
+from nas.latency.tables import describe_device, measure_spec, runtime_of
 from nas.report import refresh_report
 from nas.versions import versions
 from nas.search.config import SearchConfig
@@ -67,11 +67,12 @@ def best_latency(spec: Any, table: Any, predicted_ms: float, measure: bool) -> d
     """The best candidate's latency figures: predicted, the table's device, and (``measure``, when this
     machine is that device) measured afresh here."""
     out: dict[str, Any] = {"predicted_latency_ms": round(predicted_ms, 4), "latency_device": table.device}
-    here = describe_device(table.device["kind"], table.device["threads"], table.device["batch_size"])
+    device = table.device
+    here = describe_device(device["kind"], device["threads"], device["batch_size"], runtime_of(device))
     if measure and table.matches(here):
         out["measured_latency_ms"] = round(measure_spec(spec.replace(num_classes=table.num_classes),
                                                         here["kind"], here["threads"], here["batch_size"],
-                                                        min_run_time=0.5).median_ms, 4)
+                                                        min_run_time=0.5, runtime=runtime_of(device)).median_ms, 4)
     return out
 
 

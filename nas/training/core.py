@@ -141,7 +141,7 @@ class Training:
             self.optimizer.step()
             self.schedule.step()
             if self.ema is not None:
-                self.ema.update_parameters(self.model)
+                self.ema.update(self.model)
             losses += loss.detach().float()
             self.step += 1
             if (self.step - 1) % check_every == 0 or self.step == until:

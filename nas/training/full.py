@@ -64,7 +64,7 @@ def _state(training: Training, epoch: int, best: dict[str, Any], spec: ArchSpec,
     return {"spec": spec.to_json(), "spec_name": spec.name, "spec_hash": architecture_hash(spec),
             "num_classes": spec.num_classes, "resolution": spec.resolution,
             "model": training.model.state_dict(), "ema": training.ema.module.state_dict(),
-            "ema_updates": int(training.ema.n_averaged), "optimizer": training.optimizer.state_dict(),
+            "ema_updates": training.ema.updates, "optimizer": training.optimizer.state_dict(),
             "schedule": training.schedule.state_dict(), "epoch": epoch, "best": dict(best), "selected": selected,
             "recipe": training.recipe.to_dict(), "mean": stats[0], "std": stats[1]}
 
@@ -143,7 +143,7 @@ def _restore(training: Training, resume: dict[str, Any]) -> None:
     """Continue ``training`` from a checkpoint's state (taken at the end of an epoch)."""
     training.model.load_state_dict(resume["model"])
     training.ema.module.load_state_dict(resume["ema"])
-    training.ema.n_averaged.fill_(int(resume["ema_updates"]))
+    training.ema.updates = int(resume["ema_updates"])
     training.optimizer.load_state_dict(resume["optimizer"])
     training.schedule.load_state_dict(resume["schedule"])
     training.step = int(resume["epoch"]) * training.steps_per_epoch

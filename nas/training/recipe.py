@@ -153,25 +153,41 @@ def ema_weight(decay: float, updates: int) -> float:
     return 1.0 - min(decay, (1.0 + updates) / (10.0 + updates))
 
 
-class EmaUpdate:
-    """``multi_avg_fn`` of ``torch.optim.swa_utils.AveragedModel``: an EMA with TF's warm-up, one fused lerp per
-    group of tensors (integer buffers, BatchNorm's batch counters, are copied). Picklable."""
+class WeightAverage:
+    """An exponential moving average of a model's weights and buffers, with TF's warm-up: one fused lerp per
+    step over the floating-point tensors (integer buffers, BatchNorm's batch counters, are copied).
 
-    def __init__(self, decay: float) -> None:
+    The update count lives on the host (``updates``), so a step never waits for the device to read it: the
+    training loop looks at the loss only every few steps for the same reason (torch's AveragedModel keeps its
+    count in a device tensor and reads it at every update)."""
+
+    def __init__(self, model: torch.nn.Module, decay: float) -> None:
+        import copy
+
+        self.module = copy.deepcopy(model)
+        self.module.requires_grad_(False)
         self.decay = decay
+        self.updates = 0
 
-    def __call__(self, averaged: list[torch.Tensor], current: list[torch.Tensor],
-                 num_averaged: torch.Tensor) -> None:
+    def update(self, model: torch.nn.Module) -> None:
+        """Move the average towards ``model``'s tensors (the first update copies them)."""
         import torch
 
-        if averaged and averaged[0].is_floating_point():
-            torch._foreach_lerp_(averaged, current, ema_weight(self.decay, int(num_averaged)))
-        else:
-            torch._foreach_copy_(averaged, current)
+        with torch.no_grad():
+            pairs = list(zip([*self.module.parameters(), *self.module.buffers()],
+                             [*model.parameters(), *model.buffers()]))
+            floats = [(a, c.detach()) for a, c in pairs if a.is_floating_point()]
+            others = [(a, c.detach()) for a, c in pairs if not a.is_floating_point()]
+            if floats and self.updates > 0:
+                torch._foreach_lerp_([a for a, _ in floats], [c for _, c in floats],
+                                     ema_weight(self.decay, self.updates))
+            elif floats:
+                torch._foreach_copy_([a for a, _ in floats], [c for _, c in floats])
+            if others:
+                torch._foreach_copy_([a for a, _ in others], [c for _, c in others])
+        self.updates += 1
 
 
-def make_ema(model: torch.nn.Module, decay: float) -> torch.optim.swa_utils.AveragedModel:
+def make_ema(model: torch.nn.Module, decay: float) -> WeightAverage:
     """An exponential moving average of ``model``'s weights and BatchNorm statistics."""
-    import torch
-
-    return torch.optim.swa_utils.AveragedModel(model, multi_avg_fn=EmaUpdate(decay), use_buffers=True)
+    return WeightAverage(model, decay)
