@@ -11,7 +11,11 @@ architectures of the space plus the reference networks are built and measured wh
 interleaved measurements each, their median; in onnxruntime each network exported as nas-export exports it);
 their predicted latency is the sum of their parts' entries
 times the table's calibration scale (fitted on 8 other random networks when the table was built), and the
-uncalibrated sum is reported too. Prints, per runtime and thread count, the median and worst absolute error
+uncalibrated sum is reported too, and so is the sum recalibrated in the same rounds: the 8 calibration networks
+measured again, interleaved with the others, and the scale fitted on them alone. A shared virtual machine's
+speed drifts by tens of percent between the table's build and the measurements minutes later; the
+recalibrated error is the predictor's own, with that drift taken out. Prints, per runtime and thread count,
+the median and worst absolute error
 in % of the measured latency and Spearman's rho (and Kendall's tau) between predicted and measured; writes
 ``latency_predictor.csv``. Run it with the machine to itself.
 """
@@ -78,24 +82,33 @@ def main(argv: list[str] | None = None) -> int:
         for threads in args.threads:
             table = table_for(runtime, threads, out, references)
             started = time.perf_counter()
-            measured = latency.measure_networks(specs, "cpu", threads, 1, args.rounds, runtime=runtime)
-            for spec, runs in zip(specs, measured):
+            calibration = latency.calibration_specs(default_space(), 224, 1000, 8)
+            measured = latency.measure_networks(calibration + specs, "cpu", threads, 1, args.rounds, runtime=runtime)
+            scale_now = float(np.median([np.median(runs) / table.summed(spec)
+                                         for spec, runs in zip(calibration, measured)]))
+            for spec, runs in zip(specs, measured[len(calibration):]):
                 rows.append(dict(runtime=runtime, threads=threads, name=spec.name, predicted_ms=table.predict(spec),
                                  summed_ms=table.summed(spec), measured_ms=float(np.median(runs)),
-                                 spread_ms=max(runs) - min(runs), table_seconds=round(table.seconds, 1)))
+                                 spread_ms=max(runs) - min(runs), table_seconds=round(table.seconds, 1),
+                                 scale=table.scale, scale_now=scale_now,
+                                 recalibrated_ms=table.summed(spec) * scale_now))
             print(f"  measured {len(specs)} networks in {time.perf_counter() - started:.0f} s", flush=True)
     frame = pd.DataFrame(rows)
     frame["error_pct"] = 100 * (frame.predicted_ms - frame.measured_ms) / frame.measured_ms
     frame["uncalibrated_error_pct"] = 100 * (frame.summed_ms - frame.measured_ms) / frame.measured_ms
+    frame["recalibrated_error_pct"] = 100 * (frame.recalibrated_ms - frame.measured_ms) / frame.measured_ms
     frame.to_csv(out / "latency_predictor.csv", index=False)
 
     print(f"\n{'runtime':>11} {'threads':>7} {'networks':>8} {'measured ms':>14} {'median |err| %':>14} {'worst |err| %':>13} "
-          f"{'mean err %':>10} {'uncalibrated median |err| %':>27} {'Spearman':>8} {'Kendall':>7}")
+          f"{'mean err %':>10} {'uncalibrated median |err| %':>27} {'recalibrated median |err| %':>27} "
+          f"{'scale then/now':>14} {'Spearman':>8} {'Kendall':>7}")
     for (runtime, threads), group in frame.groupby(["runtime", "threads"], sort=False):
         errors = group.error_pct.abs()
         print(f"{runtime:>11} {threads:>7} {len(group):>8} {group.measured_ms.min():6.1f}..{group.measured_ms.max():<6.1f} "
               f"{errors.median():>14.1f} {errors.max():>13.1f} {group.error_pct.mean():>10.1f} "
               f"{group.uncalibrated_error_pct.abs().median():>27.1f} "
+              f"{group.recalibrated_error_pct.abs().median():>27.1f} "
+              f"{group.scale.iloc[0]:>6.3f}/{group.scale_now.iloc[0]:<7.3f} "
               f"{spearman_rho(group.predicted_ms, group.measured_ms):>8.3f} "
               f"{kendall_tau_b(group.predicted_ms, group.measured_ms):>7.3f}")
     for spec in references:

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -45,11 +46,24 @@ def network_onnx(model: Any, example: Any, dynamic_batch: bool = True) -> bytes:
     import torch
 
     shapes = ({0: torch.export.Dim("batch", min=1, max=4096)},) if dynamic_batch else None
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), _exporter_quiet():
         warnings.simplefilter("ignore", FutureWarning)  # torch.export's notices about its own internals
         program = torch.onnx.export(model.eval(), (example,), dynamo=True, input_names=["images"],
                                     output_names=["logits"], dynamic_shapes=shapes, optimize=True, verbose=False)
     return program.model_proto.SerializeToString()
+
+
+@contextlib.contextmanager
+def _exporter_quiet() -> Iterator[None]:
+    """The exporter's warnings about ops of packages not installed ("torchvision is not installed. Skipping
+    torchvision::nms", four lines per export) held back; the ``torch.onnx`` logger's level put back after."""
+    logger = logging.getLogger("torch.onnx")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def layer_onnx(module: Any, example: Any) -> bytes:
