@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from typing import Any
 
 from controllers.base import Controller
@@ -18,6 +19,18 @@ CONTROLLERS: dict[str, str] = {
 }
 
 
+# controllers that need an optional package: name -> (the package, how to install it)
+OPTIONAL: dict[str, tuple[str, str]] = {"optuna": ("optuna", 'pip install -e ".[optuna]", or: pip install optuna')}
+
+
+def unavailable(name: str) -> str | None:
+    """Why the controller ``name`` cannot be made here (an optional package not installed), or None."""
+    if name in OPTIONAL and importlib.util.find_spec(OPTIONAL[name][0]) is None:
+        package, how = OPTIONAL[name]
+        return f"{package} is not installed ({how})"
+    return None
+
+
 def controller_class(name: str) -> type[Controller]:
     """The controller class registered under ``name``."""
     if name not in CONTROLLERS:
@@ -32,4 +45,4 @@ def make_controller(name: str, space: Any, seed: int = 0, **options: Any) -> Con
     return controller_class(name)(space, seed=seed, **options)
 
 
-__all__ = ["CONTROLLERS", "Controller", "controller_class", "make_controller"]
+__all__ = ["CONTROLLERS", "Controller", "controller_class", "make_controller", "unavailable"]

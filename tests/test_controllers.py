@@ -224,3 +224,18 @@ def test_optuna_missing_is_said_in_one_line(monkeypatch):
     monkeypatch.setattr(optuna_tpe, "optuna", None)
     with pytest.raises(ValueError, match=r'Optuna is not installed \(pip install -e "\.\[optuna\]"'):
         make_controller("optuna", SIZES)
+
+
+def test_a_search_asking_for_optuna_without_it_is_a_usage_error(monkeypatch, tmp_path, capsys):
+    """Said before anything starts (no run directory), as the flag, with how to install it."""
+    import importlib.util
+
+    from nas.cli.search import main as search_main
+
+    found = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "optuna" else found(name, *a))
+    out = tmp_path / "run"
+    assert search_main(["--target-flops", "400M", "--controller", "optuna", "--out", str(out)]) == 2
+    assert capsys.readouterr().err == ('nas-search: error: --controller optuna: optuna is not installed (pip '
+                                       'install -e ".[optuna]", or: pip install optuna)\n')
+    assert not out.exists() or not any(out.iterdir())  # nothing written

@@ -11,6 +11,7 @@ import dataclasses
 from dataclasses import dataclass, fields
 from typing import Any
 
+from controllers import CONTROLLERS, unavailable
 from nas.data.datasets import is_built_in, stored_resolution
 from nas.engine.runner import TrialResources
 from nas.errors import SettingError, UserInputError
@@ -122,6 +123,11 @@ class SearchConfig:
     start_from: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        if self.controller not in CONTROLLERS:
+            raise SettingError("controller", f"expected one of {', '.join(CONTROLLERS)}", repr(self.controller))
+        missing = unavailable(self.controller)
+        if missing:
+            raise SettingError("controller", missing, self.controller)
         if self.scheduler not in SCHEDULERS:
             raise SettingError("scheduler", f"expected one of {', '.join(SCHEDULERS)}", repr(self.scheduler))
         start_from = [self.start_from] if isinstance(self.start_from, str) else list(self.start_from)
