@@ -6,9 +6,16 @@ from typing import Any
 
 from search_spaces.errors import UserInputError
 
-__all__ = ["SettingError", "UserInputError", "shown"]
+__all__ = ["SettingError", "UserInputError", "first_line", "shown"]
 
 _NO_VALUE = object()
+
+
+def first_line(exc: BaseException) -> str:
+    """``TypeName: the first line of its message`` (at most 200 characters), or the type's name alone: a
+    library's exception said in a one-line error."""
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0][:200]}" if text else type(exc).__name__
 
 
 def shown(value: Any) -> str:

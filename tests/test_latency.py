@@ -163,33 +163,16 @@ def tiny_onnx_table() -> latency.LatencyTable:
                                runtime="onnxruntime", calibration_networks=1)
 
 
-def _onnx_ms(spec) -> float:
-    """The median time (ms) of one run of ``spec``'s network in onnxruntime (one thread, batch 1), exported
-    and timed plainly here: the file nas-export would write."""
-    import time
-
-    import onnxruntime as ort
-    import torch
-
+def _onnx_ms(spec, folder) -> float:
+    """The median time (ms) of one run of ``spec``'s network in onnxruntime (one thread, batch 1): the file
+    nas-export would write, timed plainly (as test_nas_train times an exported file)."""
     from nas.export.onnx import export_onnx
     from nas.network.builder import build_model
+    from tests.test_nas_train import _onnx_forward_ms
 
-    import tempfile
-    from pathlib import Path
-
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "net.onnx"
-        export_onnx(build_model(spec).eval(), spec.resolution, path)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads, options.inter_op_num_threads = 1, 1
-        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    feed = {session.get_inputs()[0].name: torch.rand(1, 3, spec.resolution, spec.resolution).numpy()}
-    times = []
-    for _ in range(300):
-        start = time.perf_counter()
-        session.run(None, feed)
-        times.append((time.perf_counter() - start) * 1000)
-    return float(np.median(times[50:]))
+    path = folder / "net.onnx"
+    export_onnx(build_model(spec).eval(), spec.resolution, path)
+    return _onnx_forward_ms(path, spec.resolution)
 
 
 def test_an_onnxruntime_table_predicts_onnxruntime_not_pytorch(tiny_onnx_table, tiny_table, tmp_path, capsys):
@@ -203,7 +186,7 @@ def test_an_onnxruntime_table_predicts_onnxruntime_not_pytorch(tiny_onnx_table, 
     assert not tiny_table.matches(latency.describe_device("cpu", 1, 1, "onnxruntime"))
     space = tiny_space()
     spec = space.decode([1] * len(space.sizes), resolution=16, num_classes=5)
-    plain, eager = _onnx_ms(spec), _forward_ms(spec)
+    plain, eager = _onnx_ms(spec, tmp_path), _forward_ms(spec)
     assert plain / 2 < tiny_onnx_table.predict(spec) < plain * 2, (tiny_onnx_table.predict(spec), plain)
     assert eager > 3 * plain  # the two runtimes differ: a table of one does not serve the other
     spec_path = tmp_path / "spec.json"

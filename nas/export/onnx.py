@@ -8,7 +8,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from nas.errors import UserInputError
+from nas.errors import UserInputError, first_line
 from nas.files import atomic_path
 from nas.latency.onnx_runtime import measure_session, network_onnx, onnx_session
 from nas.latency.tables import check_measurement
@@ -19,11 +19,6 @@ CHECK_BATCHES = (1, 3)  # batch sizes of the check: the exported batch dimension
 
 class ExportError(UserInputError):
     """The exporter cannot take this network (an op it has no translation for, a shape it cannot trace)."""
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text.splitlines()[0][:200]}" if text else type(exc).__name__
 
 
 def export_onnx(model: torch.nn.Module, resolution: int, path: str | Path) -> None:
@@ -38,7 +33,7 @@ def export_onnx(model: torch.nn.Module, resolution: int, path: str | Path) -> No
         raise RuntimeError(f"the ONNX exporter needs the {exc.name} package, which is not installed: pip install "
                            f"{exc.name}") from None
     except Exception as exc:  # noqa: BLE001 - whatever the exporter raises, the user gets one line
-        raise ExportError(f"the ONNX exporter cannot take this network ({_first_line(exc)})") from None
+        raise ExportError(f"the ONNX exporter cannot take this network ({first_line(exc)})") from None
 
 
 def onnx_summary(path: str | Path) -> dict[str, int]:
@@ -81,7 +76,7 @@ def export_torchscript(model: torch.nn.Module, resolution: int, path: str | Path
             with atomic_path(path) as tmp:
                 torch.jit.save(traced, str(tmp))
         except Exception as exc:  # noqa: BLE001
-            raise ExportError(f"TorchScript cannot trace this network ({_first_line(exc)})") from None
+            raise ExportError(f"TorchScript cannot trace this network ({first_line(exc)})") from None
         loaded = torch.jit.load(str(path))
     return largest_difference(lambda x: loaded(x).numpy(), model, resolution, seed)
 

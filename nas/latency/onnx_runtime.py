@@ -14,11 +14,11 @@ import io
 import logging
 import warnings
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from nas.errors import UserInputError
+from nas.errors import UserInputError, first_line
 from nas.latency.timing import Latency, blocked_latency
 
 
@@ -36,8 +36,7 @@ def onnx_session(model: str | Path | bytes, threads: int = 1) -> Any:
         return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # noqa: BLE001 - an unreadable or invalid model file
         name = "the ONNX model" if isinstance(model, bytes) else str(model)
-        reason = (str(exc).strip().splitlines() or [""])[0][:200]
-        raise UserInputError(f"{name}: onnxruntime cannot load it ({type(exc).__name__}: {reason})") from None
+        raise UserInputError(f"{name}: onnxruntime cannot load it ({first_line(exc)})") from None
 
 
 def network_onnx(model: Any, example: Any, dynamic_batch: bool = True) -> bytes:
@@ -84,13 +83,15 @@ def measure_session(session: Any, batch_shape: tuple[int, ...], threads: int = 1
     return blocked_latency(lambda: session.run(None, feed), threads, min_run_time, warmup)
 
 
-def measure_in_onnxruntime(module: Any, input_shape: tuple[int, ...], threads: int = 1, batch_size: int = 1,
-                           min_run_time: float = 0.2, warmup: int = 3, whole_network: bool = False) -> Latency:
-    """Latency of ``module`` exported to ONNX (a layer's way, or ``whole_network``: nas-export's) and run in
-    onnxruntime on this CPU at batch ``batch_size``."""
+def onnxruntime_timer(module: Any, input_shape: tuple[int, ...], threads: int = 1, batch_size: int = 1,
+                      whole_network: bool = False) -> Callable[..., Latency]:
+    """``module`` exported to ONNX once (a layer's way, or ``whole_network``: nas-export's) into an onnxruntime
+    session on this CPU; returns what measures it at batch ``batch_size``: ``timer(min_run_time, warmup=3)``."""
     import torch
 
     example = torch.randn(batch_size, *input_shape)
     with torch.no_grad():
         model = network_onnx(module, example, dynamic_batch=False) if whole_network else layer_onnx(module, example)
-    return measure_session(onnx_session(model, threads), tuple(example.shape), threads, min_run_time, warmup)
+    session = onnx_session(model, threads)
+    return lambda min_run_time, warmup=3: measure_session(session, tuple(example.shape), threads, min_run_time,
+                                                          warmup)

@@ -30,7 +30,7 @@ import numpy as np
 from nas.engine.runner import usable_cpus
 from nas.errors import UserInputError
 from nas.files import atomic_write
-from nas.latency.onnx_runtime import measure_in_onnxruntime, measure_session, network_onnx, onnx_session
+from nas.latency.onnx_runtime import onnxruntime_timer
 from nas.latency.timing import Latency, blocked_latency
 from nas.network.costs import conv_output_size
 from search_spaces.mnasnet import DECISIONS
@@ -115,8 +115,7 @@ def measure(module: Any, input_shape: tuple[int, ...], device: str = "cpu", thre
     """Latency of ``module`` (eval mode, no autograd) on a random input of ``(batch_size, *input_shape)``, in
     PyTorch eager or in onnxruntime (``whole_network``: exported as nas-export exports a network)."""
     if runtime == "onnxruntime":
-        return measure_in_onnxruntime(module, input_shape, threads, batch_size, min_run_time, warmup,
-                                      whole_network)
+        return onnxruntime_timer(module, input_shape, threads, batch_size, whole_network)(min_run_time, warmup)
     import torch
 
     previous = torch.get_num_threads()
@@ -158,14 +157,10 @@ def network_timer(spec: ArchSpec, device: str = "cpu", threads: int = 1, batch_s
     :func:`measure_spec` does; in onnxruntime the network is exported once, not at every measurement."""
     if runtime != "onnxruntime":
         return lambda min_run_time: measure_spec(spec, device, threads, batch_size, min_run_time, runtime)
-    import torch
-
     from nas.network.builder import build_model
 
-    example = torch.randn(batch_size, 3, spec.resolution, spec.resolution)
-    with torch.no_grad():
-        session = onnx_session(network_onnx(build_model(spec), example, dynamic_batch=False), threads)
-    return lambda min_run_time: measure_session(session, tuple(example.shape), threads, min_run_time)
+    return onnxruntime_timer(build_model(spec), (3, spec.resolution, spec.resolution), threads, batch_size,
+                             whole_network=True)
 
 
 # --------------------------------------------------------------------------------------------- the parts of a network

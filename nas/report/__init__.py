@@ -2,13 +2,14 @@
 written as the run goes and rewritten by ``nas-report``."""
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from nas.errors import UserInputError
 from nas.report.page import REPORT_FILE
 
-__all__ = ["REPORT_FILE", "refresh_report", "run_kind", "write_report"]
+__all__ = ["REPORT_FILE", "live_report", "refresh_report", "run_kind", "write_report"]
 
 
 def run_kind(run_dir: str | Path) -> str:
@@ -53,3 +54,16 @@ def refresh_report(run_dir: str | Path, state: str | None = None,
             warn(f"warning: {problem}")
         return problem
     return None
+
+
+@contextlib.contextmanager
+def live_report(run_dir: str | Path, warn: Callable[[str], None] | None = None) -> Iterator[None]:
+    """The page of work done in the block: written "running" (it reloads itself in a browser) on entry,
+    "finished" when the block ends, "interrupted" when it raises (the page stops reloading either way)."""
+    refresh_report(run_dir, "running", warn)
+    try:
+        yield
+    except BaseException:
+        refresh_report(run_dir, "interrupted", warn)
+        raise
+    refresh_report(run_dir, "finished", warn)

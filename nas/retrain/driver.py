@@ -22,7 +22,7 @@ from nas.engine.runner import Runner, next_experiment_name, node_resources
 from nas.errors import UserInputError
 from nas.files import RunLock, save_spec, writable_directory
 from nas.network.counting import check_size, profile
-from nas.report import refresh_report
+from nas.report import live_report, refresh_report
 from nas.retrain.config import SETTINGS_FILE, TrainSettings
 from nas.retrain.curves import save_curves
 from nas.retrain.progress import EpochWatcher
@@ -158,26 +158,20 @@ def run_training(settings: TrainSettings, resume: bool = False, log: Callable[[s
         spec_hash = architecture_hash(spec)
         write_json(out / SETTINGS_FILE, {**settings.to_dict(), "out": str(out)})
         save_spec(spec, out / SPEC_FILE)
-        refresh_report(out, "running", warn=log)
-        counts = profile(spec, resolution)
-        tested = f", {len(data.y_test)} test images" if data.test else ", no test split"
-        log(f"nas-train: {spec.name} ({counts['params'] / 1e6:.2f}M params, {counts['flops'] / 1e6:.1f}M FLOPs at "
-            f"{resolution}px) on {data.describe()}{tested}")
-        if done:
-            log(f"resuming after epoch {done} of {settings.recipe.epochs}")
-        try:
+        with live_report(out, warn=log):
+            counts = profile(spec, resolution)
+            tested = f", {len(data.y_test)} test images" if data.test else ", no test split"
+            log(f"nas-train: {spec.name} ({counts['params'] / 1e6:.2f}M params, {counts['flops'] / 1e6:.1f}M FLOPs "
+                f"at {resolution}px) on {data.describe()}{tested}")
+            if done:
+                log(f"resuming after epoch {done} of {settings.recipe.epochs}")
             final = _fit(settings, spec, data, out, done, live, log)
-        except BaseException:
-            refresh_report(out, "interrupted", warn=log)  # the page stops reloading
-            raise
-        result = {"spec": spec.name, "spec_hash": spec_hash, "data": data.name, "resolution": resolution,
-                  "num_classes": data.num_classes, "flops": counts["flops"], "params": counts["params"],
-                  **final, "recipe": settings.recipe.to_dict(), "workers": settings.workers,
-                  "versions": versions()}
-        write_json(out / RESULT_FILE, result)
-
-        save_curves(out / METRICS, out / CURVES_FILE, spec.name)
-        refresh_report(out, "finished", warn=log)
+            result = {"spec": spec.name, "spec_hash": spec_hash, "data": data.name, "resolution": resolution,
+                      "num_classes": data.num_classes, "flops": counts["flops"], "params": counts["params"],
+                      **final, "recipe": settings.recipe.to_dict(), "workers": settings.workers,
+                      "versions": versions()}
+            write_json(out / RESULT_FILE, result)
+            save_curves(out / METRICS, out / CURVES_FILE, spec.name)
         test_part = f", test {final['test_accuracy']:.4f}" if "test_accuracy" in final else ""
         log(f"done: best held-out accuracy {final['val_accuracy']:.4f} (epoch {final['best_epoch']}, "
             f"{final['best_weights']} weights){test_part}; {out / 'best.pt'}, {out / RESULT_FILE}")

@@ -46,7 +46,7 @@ from nas.files import RunLock, atomic_write, save_spec
 from nas.latency.tables import load_table
 from nas.network.costs import conv_output_size
 from nas.network.scaling import b0_at_level, stem1_b0_within
-from nas.report import refresh_report
+from nas.report import live_report
 from nas.search.run import SearchRun, open_run
 from search_spaces import REFERENCES
 from search_spaces.spec import ArchSpec, architecture_hash, load_spec
@@ -402,12 +402,5 @@ def train_finalists(config: Any, train: TrainFinalist) -> dict[str, Any] | None:
     stage = config.final_stage
     if not stage.finalists:
         return None
-    with RunLock(config.out):
-        refresh_report(Path(config.out), "running")  # the page reloads itself while the finalists train
-        try:
-            summary = run_finalists(open_run(config.out, "--finalists"), stage.finalists, stage.epochs, train)
-        except BaseException:
-            refresh_report(Path(config.out), "interrupted")
-            raise
-    refresh_report(Path(config.out), "finished")
-    return summary
+    with RunLock(config.out), live_report(Path(config.out)):  # the page reloads itself while they train
+        return run_finalists(open_run(config.out, "--finalists"), stage.finalists, stage.epochs, train)
