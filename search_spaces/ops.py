@@ -12,6 +12,21 @@ from dataclasses import dataclass
 from typing import Any
 
 
+def se_channels(in_channels: int, ratio: float) -> int:
+    """Reduced SE width: relative to the block's input channels, truncated, as in the TensorFlow reference."""
+    return max(1, int(in_channels * ratio))
+
+
+def _timm_widths(in_channels: int, expand: int, se: float) -> tuple[int, int]:
+    """The expanded and squeeze widths timm's decoder gives an MBConv layer (its make_divisible and round)."""
+    mid = in_channels
+    if expand > 1:
+        wanted = in_channels * expand
+        mid = max(8, int(wanted + 4) // 8 * 8)
+        mid += 8 if mid < 0.9 * wanted else 0
+    return mid, (round(mid * se / expand) if se > 0 else 0)
+
+
 @dataclass(frozen=True)
 class MBConvKind:
     """MobileNetV2's inverted residual (expand 1: depthwise-separable): 1x1 expand, depthwise k x k, SE, 1x1
@@ -35,6 +50,12 @@ class MBConvKind:
         return "D" if expand == 1 else f"M{expand}"
 
     def timm(self, block: Any) -> str | None:
+        """None where timm would build other widths: timm rounds an expanded width to a multiple of 8 and an
+        SE width to nearest; EfficientNet and we keep ``in * expand`` and truncate ``in * se``."""
+        ours = [(layer.in_channels * block.expand, se_channels(layer.in_channels, block.se) if block.se else 0)
+                for layer in block.layers()]
+        if ours != [_timm_widths(layer.in_channels, block.expand, block.se) for layer in block.layers()]:
+            return None
         kind = "ds" if block.expand == 1 else "ir"
         text = f"{kind}_r{block.repeats}_k{block.kernel}_s{block.stride}_e{block.expand}_c{block.out_channels}"
         return text + (f"_se{block.se:g}" if block.se > 0 else "") + ("" if block.skip else "_noskip")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+from search_spaces.ops import se_channels
 from search_spaces.spec import LayerSpec
 
 
@@ -18,10 +19,6 @@ def conv_bn_counts(cin: int, cout: int, kernel: int, groups: int, size_out: int)
     weights = kernel * kernel * (cin // groups) * cout
     return weights + 2 * cout, weights * size_out * size_out + 2 * cout * size_out * size_out
 
-
-def se_channels(in_channels: int, ratio: float) -> int:
-    """Reduced SE width: relative to the block's input channels, as in the TensorFlow reference."""
-    return max(1, int(in_channels * ratio))
 
 
 def se_counts(channels: int, reduced: int) -> tuple[int, int]:
