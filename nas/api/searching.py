@@ -14,6 +14,7 @@ from nas.search.reward import parse_flops_target
 from nas.search.request import search_request
 from nas.search.start_points import resolve_start_points
 from nas.signals import handlers_kept
+from nas.timings import timed
 
 
 def search(target_flops: int | str | None = None, data: Any = "synthetic", *, out: str | Path | None = None,
@@ -76,14 +77,16 @@ def search_from_config(config: SearchConfig, previous: SearchConfig | None = Non
         warnings, table = preflight(provisional)  # a wrong table file or too large a space: before the data loads
         for warning in warnings:
             warn(warning)
-        data = load_proxy_data(config.proxy)  # before Ray starts: a missing directory is one line
-        if isinstance(config.objective.target_flops, str):
-            name = config.objective.target_flops
-            config = config.with_counted_target(data.num_classes)
-            objective = config.objective
-            say(f"target: {name}'s FLOPs at {objective.resolution} px with "
-                f"{objective.num_classes or data.num_classes} classes, {objective.target_flops / 1e6:.4g}M")
-        outcome = run_search(config, data, previous=previous, latency_table=table)
+        with timed(config.out, "nas-search", "search") as stage:  # the data's loading included
+            data = load_proxy_data(config.proxy)  # before Ray starts: a missing directory is one line
+            if isinstance(config.objective.target_flops, str):
+                name = config.objective.target_flops
+                config = config.with_counted_target(data.num_classes)
+                objective = config.objective
+                say(f"target: {name}'s FLOPs at {objective.resolution} px with "
+                    f"{objective.num_classes or data.num_classes} classes, {objective.target_flops / 1e6:.4g}M")
+            outcome = run_search(config, data, previous=previous, latency_table=table)
+            stage.status = None if outcome.finished else "interrupted"
         result = SearchResult(Path(config.out), outcome.trials, outcome.finished, config, outcome.start_names,
                               len(data.y_val))
         if finalists:
@@ -94,8 +97,12 @@ def search_from_config(config: SearchConfig, previous: SearchConfig | None = Non
 def train_finalists(result: SearchResult) -> None:
     """Train a finished search's finalists (its ``finalists`` setting; none: nothing to do) and make their
     winner best_b0.json."""
+    from nas.engine.runner import Runner
     from nas.retrain.finalists import train_finalist  # nas-train's: torch and Ray, loaded when finalists train
 
     if result.finalists_due:
-        with handlers_kept():
+        resources = result.config.resources
+        # one Ray instance for all its trainings (each nas-train joins it), not one started per training
+        with handlers_kept(), timed(result.run_dir, "nas-search", "final stage"), \
+                Runner(resources.address, bool(resources.debug), log_file=result.run_dir / "ray.log"):
             final_stage(result.config, train=train_finalist)

@@ -18,6 +18,7 @@ from nas.network.scaling import ScalingError, coefficient_grid, compound, scale_
 from nas.engine.runner import Runner, TrialResources
 from nas.network.counting import check_size
 from nas.search.run_files import write_json
+from nas.timings import timed
 from nas.training.proxy_settings import ProxySettings
 from nas.versions import versions
 from search_spaces.spec import ArchSpec, SpecError, spec_from_dict
@@ -110,7 +111,7 @@ def grid_search(spec: ArchSpec, run_dir: Path, data: Any, proxy: ProxySettings, 
 
     cache = open_cache(resources, {"proxy": data})
     try:
-        with RunLock(run_dir, "nas-scale --grid-search"):  # one command at a time in an output directory
+        with RunLock(run_dir, "nas-scale --grid-search"), timed(run_dir, "nas-scale", "grid search"):
             pending = _served(points, cache, keep)
             if pending:
                 _train(pending, run_dir, data, resources, cache, keep)
@@ -124,7 +125,8 @@ def grid_search(spec: ArchSpec, run_dir: Path, data: Any, proxy: ProxySettings, 
 
     result = {"alpha": best["alpha"], "beta": best["beta"], "gamma": best["gamma"], "product": best["product"],
               "accuracy": best["accuracy"], "grid": {"step": step, "tolerance": tolerance, "points": len(grid)},
-              "baseline": spec.name, "proxy_data": data.name, "budget": proxy.recipe().to_dict(),
+              "baseline": spec.name, "proxy_data": data.name, "proxy_width": proxy.width,
+              "budget": {**proxy.recipe().to_dict(), "seed": proxy.seed},  # the seed every point trains with
               "versions": versions()}
     write_json(run_dir / "coefficients.json", result)
     return result

@@ -349,10 +349,10 @@ class Runner:
 
     def __exit__(self, *exc: Any) -> None:
         self._restore_ray_logs()
-        watch_ray(None)  # shut down on purpose from here
-        if self._started:
+        if self._started:  # a runner that joined the instance of an outer one leaves its watch alone
             import ray
 
+            watch_ray(None)  # shut down on purpose from here
             ray.shutdown()
             self._started = False
         self._kept.close()

@@ -30,6 +30,7 @@ from nas.proxy_check.config import Candidate, ProxyCheckConfig
 from nas.proxy_check.report import held_out_accuracy, in_window, plot, summarize
 from nas.report import refresh_report
 from nas.search.config import SearchConfig
+from nas.timings import timed
 from nas.training.proxy_settings import ProxySettings
 
 
@@ -195,7 +196,7 @@ def train_pending(check: Check, pending: list[CheckJob], cache: Any, log: Callab
 def run_proxy_check(config: ProxyCheckConfig, data: Any, log: Callable[[str], None] = say,
                     warn: Callable[[str], None] = say_warning) -> dict[str, Any]:
     """Train every model with both budgets (served from the result cache where known); write the report."""
-    with RunLock(config.search.out, "nas-proxy-check"):  # one command at a time in an output directory
+    with RunLock(config.search.out, "nas-proxy-check"), timed(config.search.out, "nas-proxy-check", "check"):
         return _run_check(config, data, log, warn)
 
 

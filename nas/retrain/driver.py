@@ -27,6 +27,7 @@ from nas.retrain.config import SETTINGS_FILE, TrainSettings
 from nas.retrain.curves import save_curves
 from nas.retrain.progress import EpochWatcher
 from nas.retrain.worker import train_loop_per_worker
+from nas.timings import timed
 from nas.training.checkpoints import check_architecture, latest_checkpoint, restore_best
 from nas.training.full import METRICS
 from nas.versions import versions
@@ -140,8 +141,6 @@ def _checkpoint_to_resume(out: Path, spec: ArchSpec) -> int:
 def run_training(settings: TrainSettings, resume: bool = False, log: Callable[[str], None] = say,
                  live: bool | None = None) -> dict[str, Any]:
     """Train ``settings.spec`` with Ray Train and write the run directory; returns result.json's content."""
-    from nas.search.run_files import write_json
-
     if settings.recipe.batch_size % settings.workers:  # before anything is read or written
         raise UserInputError(f"--batch-size {settings.recipe.batch_size} does not split evenly over "
                              f"{settings.workers} workers")
@@ -153,29 +152,38 @@ def run_training(settings: TrainSettings, resume: bool = False, log: Callable[[s
         done = _checkpoint_to_resume(out, spec) if resume else 0
         if not resume:
             (out / METRICS).unlink(missing_ok=True)
-        data = _load_data(settings, resolution)
-        spec = spec.replace(resolution=resolution, num_classes=data.num_classes)
-        spec_hash = architecture_hash(spec)
-        write_json(out / SETTINGS_FILE, {**settings.to_dict(), "out": str(out)})
-        save_spec(spec, out / SPEC_FILE)
-        with live_report(out, warn=log):
-            counts = profile(spec, resolution)
-            tested = f", {len(data.y_test)} test images" if data.test else ", no test split"
-            log(f"nas-train: {spec.name} ({counts['params'] / 1e6:.2f}M params, {counts['flops'] / 1e6:.1f}M FLOPs "
-                f"at {resolution}px) on {data.describe()}{tested}")
-            if done:
-                log(f"resuming after epoch {done} of {settings.recipe.epochs}")
-            final = _fit(settings, spec, data, out, done, live, log)
-            result = {"spec": spec.name, "spec_hash": spec_hash, "data": data.name, "resolution": resolution,
-                      "num_classes": data.num_classes, "flops": counts["flops"], "params": counts["params"],
-                      **final, "recipe": settings.recipe.to_dict(), "workers": settings.workers,
-                      "versions": versions()}
-            write_json(out / RESULT_FILE, result)
-            save_curves(out / METRICS, out / CURVES_FILE, spec.name)
-        test_part = f", test {final['test_accuracy']:.4f}" if "test_accuracy" in final else ""
-        log(f"done: best held-out accuracy {final['val_accuracy']:.4f} (epoch {final['best_epoch']}, "
-            f"{final['best_weights']} weights){test_part}; {out / 'best.pt'}, {out / RESULT_FILE}")
-        return result
+        with timed(out, "nas-train", "training"):
+            return _train(settings, spec, out, resolution, done, live, log)
+
+
+def _train(settings: TrainSettings, spec: ArchSpec, out: Path, resolution: int, done: int, live: bool | None,
+           log: Callable[[str], None]) -> dict[str, Any]:
+    """Load the data, train, and write the run directory's spec, settings, result, curves and page."""
+    from nas.search.run_files import write_json
+
+    data = _load_data(settings, resolution)
+    spec = spec.replace(resolution=resolution, num_classes=data.num_classes)
+    spec_hash = architecture_hash(spec)
+    write_json(out / SETTINGS_FILE, {**settings.to_dict(), "out": str(out)})
+    save_spec(spec, out / SPEC_FILE)
+    with live_report(out, warn=log):
+        counts = profile(spec, resolution)
+        tested = f", {len(data.y_test)} test images" if data.test else ", no test split"
+        log(f"nas-train: {spec.name} ({counts['params'] / 1e6:.2f}M params, {counts['flops'] / 1e6:.1f}M FLOPs "
+            f"at {resolution}px) on {data.describe()}{tested}")
+        if done:
+            log(f"resuming after epoch {done} of {settings.recipe.epochs}")
+        final = _fit(settings, spec, data, out, done, live, log)
+        result = {"spec": spec.name, "spec_hash": spec_hash, "data": data.name, "resolution": resolution,
+                  "num_classes": data.num_classes, "flops": counts["flops"], "params": counts["params"],
+                  **final, "recipe": settings.recipe.to_dict(), "workers": settings.workers,
+                  "versions": versions()}
+        write_json(out / RESULT_FILE, result)
+        save_curves(out / METRICS, out / CURVES_FILE, spec.name)
+    test_part = f", test {final['test_accuracy']:.4f}" if "test_accuracy" in final else ""
+    log(f"done: best held-out accuracy {final['val_accuracy']:.4f} (epoch {final['best_epoch']}, "
+        f"{final['best_weights']} weights){test_part}; {out / 'best.pt'}, {out / RESULT_FILE}")
+    return result
 
 
 def _fit(settings: TrainSettings, spec: ArchSpec, data: Any, out: Path, done: int,
