@@ -195,7 +195,7 @@ def test_the_api_and_the_command_line_check_a_search_the_same_way(tmp_path):
     from nas.search.driver import preflight
 
     config = SearchConfig.of(target_flops=1, out="x", resolution=4000, num_classes=100_000)
-    with pytest.raises(UserInputError):
+    with pytest.raises(UserInputError, match="largest network has 533G FLOPs at 4000 px: too large"):
         preflight(config)  # the largest network of the space is past the size bound
     with pytest.raises(UserInputError, match="latency table .*absent.json: no such file"):
         search("400M", out=tmp_path / "run", latency_table=str(tmp_path / "absent.json"))

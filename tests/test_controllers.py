@@ -92,13 +92,37 @@ def test_outstanding_asks_and_failed_trials(name):
     assert len(controller.ask()) == 42
 
 
+def _flat(value) -> list:
+    """A controller state as a flat list of plain values (tensors and arrays unrolled), to compare exactly."""
+    if isinstance(value, dict):
+        return [item for key in sorted(value, key=str) for item in [key, *_flat(value[key])]]
+    if isinstance(value, (list, tuple)):
+        return [item for element in value for item in _flat(element)]
+    if hasattr(value, "tolist"):
+        return _flat(value.tolist())
+    return [value]
+
+
+@pytest.mark.parametrize("name", sorted(CONTROLLERS))
+def test_a_nan_reward_is_recorded_as_a_failed_trial(name):
+    """A NaN reward leaves exactly the state a reward of 0 (a failure) leaves, with no NaN kept anywhere."""
+    told_nan, told_zero = (make_controller(name, default_space(), seed=4) for _ in range(2))
+    for controller, failure in ((told_nan, float("nan")), (told_zero, 0.0)):
+        for i in range(8):
+            controller.tell(controller.ask(), failure if i == 5 else 0.3 + 0.05 * i)
+    nan_state, zero_state = _flat(told_nan.state_dict()), _flat(told_zero.state_dict())
+    assert not any(isinstance(v, float) and v != v for v in nan_state)
+    assert nan_state == zero_state
+    assert [told_nan.ask() for _ in range(3)] == [told_zero.ask() for _ in range(3)]
+
+
 def test_bad_inputs():
     with pytest.raises(ValueError, match="not one of"):
         make_controller("bayes", SIZES)
     controller = make_controller("random", SIZES)
     with pytest.raises(ValueError, match="do not fit"):
         controller.tell([0] * 3, 1.0)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="state of controller 'reinforce' .* does not fit 'ppo'"):
         make_controller("ppo", SIZES).load_state_dict(make_controller("reinforce", SIZES).state_dict())
 
 

@@ -163,7 +163,7 @@ def test_a_train_val_test_folder_trains_on_train_holds_out_val_and_never_reads_t
 
 @pytest.mark.parametrize("text", ["imagenet", "npz:", "cifar10", "folder:"])
 def test_bad_data_strings(text):
-    with pytest.raises(DataError):
+    with pytest.raises(DataError, match=f"--data '{text}': expected synthetic, npz:PATH, cifar10:DIR"):
         load_data(text)
 
 

@@ -86,25 +86,20 @@ def test_resume_with_a_corrupt_controller_state_rebuilds_it_from_trials_csv(tmp_
     state = torch.load(out / "controller.pt", weights_only=True)
     assert state["told"] == [0, 1, 2] and state["controller"]["num_told"] == 3 + state["duplicates"]
 
-
-@pytest.mark.slow  # a fault case; a real search run over a planted state file: about 20 s
-def test_a_state_file_received_from_someone_else_runs_no_code(tmp_path, capsys):
-    """controller.pt is read with torch.load(weights_only=True); an old controller.pkl is not read at all."""
-    code, out = _run(tmp_path, "crafted", "--trials", "1")
-    assert code == 0
+    # a state file received from someone else runs no code: controller.pt is read with
+    # torch.load(weights_only=True), and an old controller.pkl is not read at all
     marker = tmp_path / "marker"
     torch.save({"controller": WritesAMarker(marker)}, out / "controller.pt")
     (out / "controller.pkl").write_bytes(pickle.dumps({"controller": WritesAMarker(marker)}))
-    capsys.readouterr()
-    assert search_main(["--resume", "--out", str(out), "--trials", "2"]) == 0
+    assert search_main(["--resume", "--out", str(out), "--trials", "4"]) == 0
     err = capsys.readouterr().err.splitlines()
     assert not marker.exists()
     assert len(err) == 1 and "controller.pt: cannot read it" in err[0] and "rebuilt from trials.csv" in err[0]
     (out / "controller.pt").unlink()  # a run of an older version: only controller.pkl
-    assert search_main(["--resume", "--out", str(out), "--trials", "3"]) == 0
+    assert search_main(["--resume", "--out", str(out), "--trials", "4"]) == 0
     err = capsys.readouterr().err.splitlines()
     assert not marker.exists() and len(err) == 1 and "controller.pkl" in err[0] and "not loaded" in err[0]
-    assert len(pd.read_csv(out / "trials.csv")) == 3
+    assert len(pd.read_csv(out / "trials.csv")) == 4
 
 
 def test_an_address_where_nothing_answers_fails_at_once(tmp_path, capsys):
@@ -224,7 +219,7 @@ def test_kill_9_at_concurrency_2_then_resume_keeps_numbers_unique_and_trains_not
 
     out = tmp_path / "killed"
     argv = [sys.executable, "-c", "import sys; from nas.cli.search import main as search_main; sys.exit(search_main())", *TINY,
-            "--trials", "10", "--concurrency", "2", "--out", str(out), "--no-cache"]
+            "--trials", "40", "--concurrency", "2", "--out", str(out), "--no-cache"]  # cannot finish before the kill
     argv[argv.index("--steps") + 1] = "40"
     process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     csv = out / "trials.csv"
@@ -236,11 +231,11 @@ def test_kill_9_at_concurrency_2_then_resume_keeps_numbers_unique_and_trains_not
     os.killpg(process.pid, signal.SIGKILL)  # only the processes this test started (its own session)
     process.wait(timeout=60)
     kept = pd.read_csv(csv)
-    if len(kept) == 10:
-        pytest.skip("the search finished before the kill landed")
-    assert search_main(["--resume", "--out", str(out)]) == 0
+    assert len(kept) < 40
+    total = len(kept) + 3  # the resume completes a smaller total: the two in flight at the kill, and one more
+    assert search_main(["--resume", "--out", str(out), "--trials", str(total)]) == 0
     trials = pd.read_csv(csv)
-    assert trials["trial"].is_unique and len(trials) == 10
+    assert trials["trial"].is_unique and len(trials) == total
     assert trials["choices"].map(lambda c: tuple(json.loads(c))).is_unique  # no architecture trained twice
     pd.testing.assert_frame_equal(trials.head(len(kept)), kept)  # the rows written before the kill, unchanged
 

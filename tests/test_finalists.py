@@ -32,38 +32,57 @@ def _npz(path, rng):
     np.savez(path, x=x, y=y, x_test=x[:30], y_test=y[:30])
 
 
-def test_finalists_are_trained_judged_on_held_out_images_and_the_winner_becomes_best_b0(tmp_path, capsys):
+def check_final_stage(out: Path, epochs: float, printed: str) -> pd.DataFrame:
+    """What a finished final stage promises, read from its run directory: each finalist a nas-train run of
+    ``epochs`` whose held-out accuracy finalists.csv repeats, the test split unread, the margins over B0, the
+    search's reward with the held-out accuracy in the proxy's place, its winner as best_b0.json, and the
+    search and the final stage timed apart. The README's walk runs it on the default space (its simple fixes
+    among the finalists); test_the_final_stage_of_the_paper_space (slow) on MnasNet's."""
+    table = pd.read_csv(out / "finalists.csv")
+    trials = pd.read_csv(out / "trials.csv")
+    best_trial = int(trials[trials["status"] == "ok"].sort_values("reward", ascending=False)["trial"].iloc[0])
+    assert table["name"].iloc[0] == f"trial-{best_trial:04d}" and "efficientnet_b0-nearest" in set(table["name"])
+    assert table["is_b0"].sum() == 1 and table["held_out_images"].nunique() == 1
+    for _, row in table.iterrows():  # recomputed image by image: the same as nas-train's own held-out figure
+        result = json.loads((out / "finalists" / row["name"] / "result.json").read_text())
+        assert row["held_out_accuracy"] == pytest.approx(result["val_accuracy"], abs=1e-9)
+        assert "test_accuracy" not in result  # the finalists are chosen without the test split
+        assert result["recipe"]["epochs"] == epochs and result["recipe"]["seed"] == 0
+    b0 = table[table["is_b0"]].iloc[0]
+    assert b0["margin_over_b0"] == 0 and b0["low95"] == 0 and b0["high95"] == 0
+    assert list(table["margin_over_b0"]) == pytest.approx(list(table["held_out_accuracy"] - b0["held_out_accuracy"]))
+    best = json.loads((out / "best_b0.json").read_text())
+    target = best["provenance"]["target_flops"]
+    # the search's reward with the held-out accuracy in the proxy's place: the winner is the best by it
+    assert list(table["reward"]) == pytest.approx(list(table["held_out_accuracy"] * (table["flops"] / target) ** -0.07))
+    winner = table.sort_values("reward", ascending=False, kind="stable").iloc[0]
+    judged = best["provenance"]["finalists"]
+    assert judged["winner"] == winner["name"] and judged["held_out_accuracy"] == round(winner["held_out_accuracy"], 4)
+    assert judged["beyond_noise"] == bool(winner["low95"] > 0 or winner["high95"] < 0)
+    assert judged["compared"] == list(table["name"]) and judged["epochs"] == epochs
+    assert best["metrics"]["held_out_accuracy"] == judged["held_out_accuracy"] and best["name"] == f"{out.name}-b0"
+    assert "finalists: " in printed and ("wins (held-out" in printed or "trained best" in printed)
+    assert f"finalists trained for {epochs:g} epoch" in (out / "report.html").read_text()
+    stages = pd.read_csv(out / "timings.csv")  # the search and its final stage, each timed alone
+    assert list(stages["stage"]) == ["search", "final stage"] and set(stages["status"]) == {"finished"}
+    each = [pd.read_csv(out / "finalists" / name / "timings.csv").loc[0, "seconds"] for name in table["name"]]
+    assert stages.loc[1, "seconds"] >= sum(each) > 0  # the final stage holds its trainings, one after another
+    return table
+
+
+@pytest.mark.slow  # the README's walk checks the same on the default space (check_final_stage)
+def test_the_final_stage_of_the_paper_space(tmp_path, capsys):
     _npz(tmp_path / "colours.npz", np.random.default_rng(0))
     out = tmp_path / "run"
     assert search_main(["--target-flops", "20M", "--resolution", "32", "--space", "mnasnet", "--flops-window", "0,inf",
                         "--data", f"npz:{tmp_path / 'colours.npz'}", "--proxy-resolution", "16", "--trials", "2",
                         "--steps", "2", "--batch-size", "16", "--concurrency", "1", "--cpus-per-trial", "1",
                         "--no-cache", "--finalists", "1", "--finalist-epochs", "2", "--out", str(out)]) == 0
-    table = pd.read_csv(out / "finalists.csv")
-    trials = pd.read_csv(out / "trials.csv")
-    best_trial = int(trials[trials["status"] == "ok"].sort_values("reward", ascending=False)["trial"].iloc[0])
-    assert list(table["name"]) == [f"trial-{best_trial:04d}", "efficientnet_b0-nearest"]
-    assert list(table["is_b0"]) == [False, True] and list(table["held_out_images"]) == [60, 60]
-    for _, row in table.iterrows():  # recomputed image by image: the same as nas-train's own held-out figure
-        result = json.loads((out / "finalists" / row["name"] / "result.json").read_text())
-        assert row["held_out_accuracy"] == pytest.approx(result["val_accuracy"], abs=1e-9)
-        assert "test_accuracy" not in result  # the finalists are chosen without the test split
-        assert result["recipe"]["epochs"] == 2 and result["recipe"]["seed"] == 0
-    b0 = table[table["is_b0"]].iloc[0]
-    assert b0["margin_over_b0"] == 0 and b0["low95"] == 0 and b0["high95"] == 0
-    # the search's reward with the held-out accuracy in the proxy's place: the winner is the best by it
-    assert list(table["reward"]) == pytest.approx(list(table["held_out_accuracy"] * (table["flops"] / 20e6) ** -0.07))
-    winner = table.sort_values("reward", ascending=False, kind="stable").iloc[0]
-    best = json.loads((out / "best_b0.json").read_text())
-    judged = best["provenance"]["finalists"]
-    assert judged["winner"] == winner["name"] and judged["held_out_accuracy"] == round(winner["held_out_accuracy"], 4)
-    assert judged["beyond_noise"] == bool(winner["low95"] > 0 or winner["high95"] < 0)
-    assert best["metrics"]["held_out_accuracy"] == judged["held_out_accuracy"] and best["name"] == "run-b0"
     printed = capsys.readouterr().out
+    table = check_final_stage(out, 2, printed)
+    assert list(table["is_b0"]) == [False, True] and list(table["held_out_images"]) == [60, 60]
     assert "after the search: 1 finalist by proxy reward, the space's nearest EfficientNet-B0 trained 2 epochs" \
         in printed
-    assert "finalists: 2 networks" in printed and ("wins (held-out" in printed or "trained best" in printed)
-    assert "finalists trained for 2 epochs" in (out / "report.html").read_text()
 
 
 def test_in_a_space_that_searches_the_downsampling_the_best_of_each_level_are_finalists_first(tmp_path):

@@ -34,8 +34,11 @@ def test_the_recipe_scales_the_learning_rate_with_the_batch_and_checks_its_value
     assert TrainRecipe().optimizer == "adamw" and TrainRecipe(batch_size=128).lr == pytest.approx(0.004)
     assert TrainRecipe(batch_size=128, optimizer="rmsprop").lr == pytest.approx(0.008)
     assert TrainRecipe(lr=0.01).lr == 0.01
-    for bad in (dict(optimizer="lamb"), dict(ema_decay=1.0), dict(crop_scale=0), dict(epochs=0)):
-        with pytest.raises(ValueError):
+    for bad, said in ((dict(optimizer="lamb"), "optimizer 'lamb': expected one of sgd"),
+                      (dict(ema_decay=1.0), r"EMA decay 1.0: must be in \[0, 1\)"),
+                      (dict(crop_scale=0), r"crop scale 0: must be in \(0, 1\]"),
+                      (dict(epochs=0), "epochs, steps and batch size must be positive")):
+        with pytest.raises(ValueError, match=said):
             TrainRecipe(**bad)
     recipe = TrainRecipe(optimizer="adamw", epochs=3)
     assert TrainRecipe.from_dict({**recipe.to_dict(), "unknown": 1}) == recipe

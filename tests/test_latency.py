@@ -52,8 +52,12 @@ def test_prediction_follows_the_measured_cost(tiny_table):
         large_choices[6 * b + 4] = 1  # 1.5x filters
         large_choices[6 * b + 5] = 1  # one more layer
     large = space.decode(large_choices, resolution=16, num_classes=5)
-    assert tiny_table.predict(large) > tiny_table.predict(small)
-    assert latency.measure_spec(large, min_run_time=0.05).median_ms > 0
+    measured = {name: latency.measure_spec(spec, min_run_time=0.1).median_ms
+                for name, spec in (("small", small), ("large", large))}
+    assert measured["large"] > 1.3 * measured["small"], measured
+    assert tiny_table.predict(large) > 1.3 * tiny_table.predict(small)
+    for name, spec in (("small", small), ("large", large)):  # the table's sum is the network's time
+        assert measured[name] / 2 < tiny_table.predict(spec) < measured[name] * 2, (name, measured)
 
 
 def test_a_layer_outside_the_table_is_named(tiny_table):
@@ -113,9 +117,12 @@ def test_parse_latency(text, ms):
     assert latency.parse_latency(text) == pytest.approx(ms)
 
 
-@pytest.mark.parametrize("text", ["0", "-5ms", "fast", "inf"])
-def test_parse_latency_refuses(text):
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize("text, said", [("0", "'0': a latency target must be positive and finite"),
+                                        ("-5ms", "'-5ms': a latency target must be positive"),
+                                        ("fast", r"'fast' is not a latency \(e.g. 20ms"),
+                                        ("inf", "'inf': a latency target must be positive and finite")])
+def test_parse_latency_refuses(text, said):
+    with pytest.raises(ValueError, match=said):
         latency.parse_latency(text)
 
 
@@ -129,9 +136,10 @@ def test_profile_measures_and_predicts(tiny_table, tmp_path, capsys):
     out = json.loads(capsys.readouterr().out)
     assert out["latency"]["device"]["threads"] == 1
     assert out["predicted_latency_ms"] == pytest.approx(tiny_table.predict(spec), abs=1e-3)
-    # the figure is a forward pass's time: timed here side by side (batch 1, one thread), within a wide band
+    # the figure is a forward pass's time: timed here side by side (batch 1, one thread); a batch of 8, or the
+    # build or export counted in, would fall outside the band
     own = _forward_ms(spec)
-    assert own / 5 < out["latency"]["median_ms"] < own * 5, (out["latency"], own)
+    assert own / 2 < out["latency"]["median_ms"] < own * 2, (out["latency"], own)
 
 
 def _forward_ms(spec) -> float:

@@ -88,10 +88,34 @@ def test_stochastic_depth_only_in_training():
     assert 0.4 < identity < 0.95
 
 
-def test_random_specs_build_and_run():
+def _built_as(layer, want) -> dict:
+    """What a built layer is, in the spec's terms: op, kernel, stride, widths, SE width, residual."""
+    first = layer.conv[0] if isinstance(layer, RegularConv) else layer.depthwise[0]
+    cin = first.in_channels if isinstance(layer, RegularConv) else (
+        layer.expand[0].in_channels if want.expand > 1 else first.in_channels)
+    out = layer.conv[0].out_channels if isinstance(layer, RegularConv) else layer.project[0].out_channels
+    se = layer.se.reduce.out_channels if not isinstance(layer.se, torch.nn.Identity) else 0
+    return {"op": "conv" if isinstance(layer, RegularConv) else "mbconv", "kernel": first.kernel_size[0],
+            "stride": first.stride[0], "in": cin, "out": out, "se": se, "residual": layer.residual}
+
+
+def test_random_specs_build_what_they_say_and_run():
+    """Every op, kernel, stride, expansion, SE ratio and skip: each built layer is the spec's layer, the
+    stem's stride is the spec's, and the output is finite, one row of logits per image."""
     rng = random.Random(1)
     for _ in range(20):
         spec = random_spec(rng, resolution=32)
         model = build_model(spec).eval()
+        wanted = [layer for block in spec.blocks for layer in block.layers()]
+        built = _layers(model)
+        assert len(built) == len(wanted) == spec.num_layers
+        for layer, want in zip(built, wanted):
+            assert _built_as(layer, want) == {
+                "op": want.op, "kernel": want.kernel, "stride": want.stride, "in": want.in_channels,
+                "out": want.out_channels, "se": max(1, int(want.in_channels * want.se)) if want.se else 0,
+                "residual": want.residual}
+        assert model.stem[0].stride == (spec.stem_stride, spec.stem_stride)
+        assert model.stem[0].out_channels == spec.stem_channels and model.classifier.out_features == spec.num_classes
         with torch.no_grad():
-            assert model(torch.randn(1, 3, 32, 32)).shape == (1, spec.num_classes)
+            out = model(torch.randn(2, 3, 32, 32))
+        assert out.shape == (2, spec.num_classes) and torch.isfinite(out).all()

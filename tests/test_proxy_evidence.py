@@ -1,5 +1,6 @@
 """What nas-search says at its start of how well its proxy is known to rank real trainings."""
 import json
+from pathlib import Path
 
 import pandas as pd
 
@@ -32,11 +33,38 @@ def test_an_unmeasured_proxy_says_so(tmp_path):
     assert "not measured" in evidence_line(ProxySettings(), tmp_path / "absent.csv")
 
 
-def test_the_shipped_evidence_reads(tmp_path):
-    if EVIDENCE.is_file():
-        table = pd.read_csv(EVIDENCE)
-        assert {"data", "score", "tau", "low90", "high90", "models"} <= set(table.columns)
-        evidence_line(ProxySettings())
+RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
+SCORE_KEYS = {"accuracy": "accuracy", "accuracy-2-seeds": "averaged_proxy", "train_loss": "train_loss",
+              "flops": "flops_alone"}
+
+
+def _check_file(row) -> dict:
+    """The nas-proxy-check figures an evidence row was read from, as kept in benchmarks/results."""
+    return json.loads((RESULTS / f"proxy_vs_truth_{row['data']}_w{float(row['width'])}.json").read_text())
+
+
+def test_the_shipped_evidence_is_what_its_checks_measured():
+    """Every row of the shipped evidence holds the tau, interval and model count of the check it names."""
+    table = pd.read_csv(EVIDENCE)
+    assert len(table) >= 16 and set(table["data"]) == {"cifar10", "clothing10"}
+    for _, row in table.iterrows():
+        figures = _check_file(row)
+        tau = figures[SCORE_KEYS[row["score"]]]["kendall_tau_b"]
+        assert (row["tau"], row["low90"], row["high90"]) == (tau["value"], *tau["interval90"]), dict(row)
+        assert row["models"] == figures["ranked"] and row["resolution"] == figures["config"]["proxy"]["resolution"]
+
+
+def test_the_search_says_the_default_proxys_measured_tau():
+    """The line a default search starts with gives the tau and interval its check measured (read from the
+    check's own file here, not from the evidence table)."""
+    proxy = ProxySettings()
+    figures = _check_file({"data": "cifar10", "width": proxy.width})
+    assert figures["config"]["proxy"]["steps"] == proxy.steps and figures["config"]["proxy"]["resolution"] == proxy.resolution
+    tau = figures["accuracy"]["kendall_tau_b"]
+    line = evidence_line(proxy)
+    assert (f"cifar10 tau {tau['value']:.2f} [{tau['interval90'][0]:.2f}, {tau['interval90'][1]:.2f}] over "
+            f"{figures['ranked']} networks") in line
+    assert "clothing10" not in line  # measured at 64 px: another proxy
 
 
 def test_proxy_truth_collects_a_check_against_a_table(tmp_path):

@@ -49,6 +49,6 @@ def test_reward_edge_cases():
     assert mnas_reward(0.0, 1e6, 1e6) == 0.0
     with pytest.raises(ValueError, match="mode"):
         mnas_reward(0.5, 1e6, 1e6, mode="medium")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="flops and target must be positive"):
         mnas_reward(0.5, 0, 1e6)
     assert mnas_reward(1.0, 1, 1e12) == pytest.approx((1 / 1e12) ** -0.07)  # tiny: a finite bonus, not nan

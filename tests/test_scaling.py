@@ -77,7 +77,7 @@ def test_compound_formula(b0):
     assert depth == pytest.approx(1.44) and width == pytest.approx(1.21) and factor == pytest.approx(1.3225)
     assert scale_compound(b0, 1.2, 1.1, 1.15, 1).resolution == 258  # round(224 * 1.15): not B1's 240
     assert scale_compound(b0, 1.2, 1.1, 1.15, 0).blocks == b0.blocks
-    with pytest.raises(ScalingError):
+    with pytest.raises(ScalingError, match="beta: -1.1 must be a positive number"):
         compound(1.2, -1.1, 1.15, 1)
 
 
@@ -144,6 +144,9 @@ def test_grid_search_end_to_end(tmp_path, capsys):
     assert ((table["product"] - 2).abs() <= 0.03).all()
     found = json.loads((out / "coefficients.json").read_text())
     assert found["accuracy"] == table["accuracy"].max()
+    timing = pd.read_csv(out / "timings.csv")
+    assert list(timing["stage"]) == ["grid search"] and list(timing["status"]) == ["finished"]
+    assert timing.loc[0, "seconds"] > 0
     family = sorted(out.glob("tiny-phi*.json"))
     assert len(family) == 7 and load_spec(family[0]).resolution == round(64 * found["gamma"])
     assert list(table["proxy_resolution"]) == [round(16 * g) for g in table["gamma"]]  # trained at 16 px x γ

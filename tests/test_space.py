@@ -26,7 +26,7 @@ def test_categorical_space_basics():
         space.validate([0, 2, 0])
     with pytest.raises(SpaceError, match="not an integer"):
         space.validate([0, 1.5, 0])
-    with pytest.raises(SpaceError):
+    with pytest.raises(SpaceError, match="decision names must be unique"):
         CategoricalSpace([("a", [1]), ("a", [2])])
 
 
@@ -128,7 +128,7 @@ def test_config_from_json(tmp_path):
         MnasNetConfig.from_json(path)
     with pytest.raises(SpaceError, match="no such space file"):
         MnasNetConfig.from_json(tmp_path / "none.json")
-    with pytest.raises(SpaceError):
+    with pytest.raises(SpaceError, match="channels, layers and strides need the same non-zero length"):
         Skeleton(channels=[16], layers=[1, 2], strides=[1])
 
 

@@ -1,4 +1,5 @@
 import json
+import re
 import random
 
 import pytest
@@ -44,10 +45,13 @@ def test_block_string_round_trip_random():
                                        stem_stride=spec.stem_stride) == spec
 
 
-@pytest.mark.parametrize("text", ["r1_k3_s12_e1_i32_o16", "x1_k3", "r1_k3_s11_e1_i32_o16_foo", "r1_k4_s11_e1_i3_o4",
-                                  "r1_k3_s11_e1_i32_o16_seX"])
-def test_bad_block_strings(text):
-    with pytest.raises(SpecError):
+@pytest.mark.parametrize("text, said", [("r1_k3_s12_e1_i32_o16", "unequal strides s12 are not supported"),
+                                        ("x1_k3", "expected r<R>_k<K>"),
+                                        ("r1_k3_s11_e1_i32_o16_foo", "unknown option 'foo'"),
+                                        ("r1_k4_s11_e1_i3_o4", "kernel: 4 is not one of 1, 3, 5, 7, 9"),
+                                        ("r1_k3_s11_e1_i32_o16_seX", "expected r<R>_k<K>")])
+def test_bad_block_strings(text, said):
+    with pytest.raises(SpecError, match=f"block string '{text}'.*{re.escape(said)}"):
         parse_block_string(text)
 
 
@@ -105,7 +109,7 @@ def test_load_errors(tmp_path):
 
 def test_replace_validates(b0):
     assert b0.replace(resolution=240).resolution == 240
-    with pytest.raises(SpecError):
+    with pytest.raises(SpecError, match="resolution: 0 is not a positive integer"):
         b0.replace(resolution=0)
     assert isinstance(b0, ArchSpec)
 

@@ -48,9 +48,9 @@ def test_nan_loss_fails_the_candidate():
 
 
 def test_budget_validation():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="epochs, steps and batch size must be positive"):
         TrainRecipe(steps=0)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="epochs, steps and batch size must be positive"):
         TrainRecipe(epochs=0)
     with pytest.raises(ValueError, match="optimizer 'adam'"):
         TrainRecipe(steps=1, optimizer="adam")

@@ -395,5 +395,5 @@ def parse_latency(text: str) -> float:
     except ValueError:
         raise ValueError(f"{text!r} is not a latency (e.g. 20ms, 0.02s)") from None
     if not 0 < ms < float("inf"):
-        raise ValueError(f"{text!r}: a latency target must be positive")
+        raise ValueError(f"{text!r}: a latency target must be positive and finite")
     return ms
