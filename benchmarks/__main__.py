@@ -34,6 +34,7 @@ GROUPS = {
                                          "worker_memory", "report_page"],
     "Training (nas-train)": ["train_recipe", "train_epoch", "train_throughput", "train_workers"],
     "Latency and export": ["latency_predictor", "export_latency"],
+    "Do our networks match timm's?": ["timm_parity"],
     "On a GPU machine": ["gpu_check"],
 }
 
