@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from nas.engine.runner import usable_cpus
-
 TIMINGS_FILE = "timings.csv"
 COLUMNS = ["command", "stage", "started", "seconds", "status", "cpus", "load_at_start", "machine_busy"]
 
@@ -31,6 +29,14 @@ def _cpu_jiffies() -> tuple[int, int] | None:
         return None
     idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle and iowait
     return sum(fields) - idle, sum(fields)
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on: its affinity (``taskset``, a container's cpuset), else the machine's."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # no affinity on this platform (macOS, Windows)
+        return os.cpu_count() or 1
 
 
 def _load() -> float | None:

@@ -17,7 +17,7 @@ from tests.test_finalists import check_final_stage
 README = Path(__file__).resolve().parents[1] / "README.md"
 SMALL = {  # appended to each command: the same walk, seconds instead of minutes
     "nas-search": ["--trials", "2", "--steps", "2", "--batch-size", "8", "--concurrency", "1",
-                   "--cpus-per-trial", "1", "--no-cache", "--finalist-epochs", "1"],
+                   "--cpus-per-trial", "1", "--no-cache", "--finalists", "1", "--finalist-epochs", "1"],
     "nas-train": ["--epochs", "1", "--batch-size", "8", "--cpus-per-worker", "1"],
 }
 
@@ -66,9 +66,9 @@ def test_the_walk_runs_as_written_through_the_installed_commands(tmp_path):
         printed[command[0]] = done.stdout
     best = json.loads((tmp_path / "runs/mine/best_b0.json").read_text())
     assert best["num_classes"] == 3 and best["provenance"]["trial"] in (0, 1, None)
-    # on a user's photos the search trains its finalists by default: the 2 candidates, B0 and the simple fixes
+    # on a user's photos the search trains its finalists by default: the best candidate, B0 and the simple fixes
     finalists = check_final_stage(tmp_path / "runs/mine", 1, printed["nas-search"])
-    assert finalists["simple_fix"].sum() >= 2 and len(finalists) == 3 + finalists["simple_fix"].sum()
+    assert finalists["simple_fix"].sum() >= 2 and len(finalists) == 2 + finalists["simple_fix"].sum()
     result = json.loads((tmp_path / "runs/mine-trained/result.json").read_text())
     assert result["resolution"] == 64 and result["num_classes"] == 3 and 0 <= result["val_accuracy"] <= 1
     assert (tmp_path / "mine.onnx").stat().st_size > 100_000

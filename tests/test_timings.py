@@ -4,7 +4,7 @@ import time
 import pandas as pd
 import pytest
 
-from nas.engine.runner import usable_cpus
+from nas.timings import usable_cpus
 from nas.timings import COLUMNS, TIMINGS_FILE, Stage, timed
 
 

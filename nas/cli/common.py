@@ -9,7 +9,7 @@ import sys
 from typing import Any, Callable, NoReturn, Sequence
 
 from nas.data.datasets import data_formats
-from nas.engine.runner import usable_cpus
+from nas.timings import usable_cpus
 from nas.errors import SettingError, UserInputError
 from nas.files import writable_directory  # noqa: F401 - the commands' check of an --out
 from nas.console import console_output

@@ -27,7 +27,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
-from nas.engine.runner import usable_cpus
+from nas.timings import usable_cpus
 from nas.errors import UserInputError
 from nas.files import atomic_write
 from nas.latency.onnx_runtime import onnxruntime_timer
