@@ -61,6 +61,7 @@ def _run(tmp_path, name, *extra):
     return search_main(TINY + ["--out", str(out), *extra]), out
 
 
+@pytest.mark.slow  # a fault case, resumed end to end (the repair itself: the test above, in the default run)
 def test_resume_after_a_torn_write_warns_once_and_completes(tmp_path, capsys):
     code, out = _run(tmp_path, "torn", "--trials", "3")
     assert code == 0
@@ -146,6 +147,7 @@ def test_unbounded_sizes_are_refused_at_once_with_the_bound(tmp_path, capsys):
     assert time.perf_counter() - started < 60
 
 
+@pytest.mark.slow  # a fault case: worker processes killed under a real search
 def test_a_worker_that_dies_or_is_killed_is_recorded_failed_and_the_search_finishes(tmp_path, capsys):
     """Trial 1's worker crashes (exits, as a segfault would end it); trial 2's is killed with SIGKILL from another
     process, as the kernel's OOM killer kills. Each is retried twice, then recorded failed with the reason; the

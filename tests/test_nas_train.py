@@ -91,6 +91,7 @@ def test_a_finished_run_is_not_overwritten_and_resume_keeps_its_recipe(trained_r
     assert "continues with the run's own --resolution (16)" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # a fault case: a checkpoint lost, resumed through Ray Train
 def test_a_run_that_lost_its_best_checkpoint_resumes_with_the_last_one_standing_in(trained_run, tmp_path, capsys):
     """Before: --resume failed at the very end (best.pt: no such checkpoint) and a new run there was refused."""
     import shutil

@@ -314,7 +314,7 @@ def test_search_on_a_separately_started_ray_head(tmp_path):
 @pytest.mark.parametrize("sent, status", [
     pytest.param("SIGINT", 130, marks=pytest.mark.slow),  # the same path as SIGTERM's but for the status: slow
     pytest.param("SIGTERM", 143, marks=pytest.mark.slow),  # the graceful stop: also by Ctrl-C in the default run
-    ("SIGTERM to the group", 143)])
+    pytest.param("SIGTERM to the group", 143, marks=pytest.mark.slow)])  # Ctrl-C: the default run's
 def test_ctrl_c_or_sigterm_then_resume(tmp_path, sent, status):
     """Ctrl-C (or SIGTERM, as docker stop sends) mid-search keeps the finished trials and the plot, says how to
     resume in one line, exits 130 (143); --resume completes the total. "to the group" is what ``timeout`` and
@@ -496,6 +496,7 @@ def test_a_search_over_the_downsampling_space_trains_at_the_resolution_its_netwo
         assert profile(spec, method="fvcore")["flops"] == record["flops"]
 
 
+@pytest.mark.slow  # two searches (nas-proxy-check's end-to-end test is served from the cache in the default run)
 def test_a_second_search_on_the_same_proxy_is_served_from_the_cache(tmp_path, capsys, private_cache_dir):
     """Evolution's first proposals are random and do not depend on rewards: the same seed proposes them again."""
     code, first = _search(tmp_path, "first", "--trials", "3", "--controller", "evolution")
