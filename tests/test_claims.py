@@ -12,12 +12,13 @@ from __future__ import annotations
 import csv
 import json
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
+
+from benchmarks.real_data import paired_to
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -55,9 +56,6 @@ def _helpers(path: Path) -> dict[str, Any]:
         return rows["test_accuracy"]
 
     def paired(network: str, reference: str, column: str, seeds: list[int] | None = None) -> float:
-        sys.path.insert(0, str(ROOT / "benchmarks"))
-        from real_data import paired_to
-
         rows = frame()
         if seeds is not None:
             rows = rows[rows["seed"].isin(seeds)]

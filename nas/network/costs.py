@@ -20,7 +20,6 @@ def conv_bn_counts(cin: int, cout: int, kernel: int, groups: int, size_out: int)
     return weights + 2 * cout, weights * size_out * size_out + 2 * cout * size_out * size_out
 
 
-
 def se_counts(channels: int, reduced: int) -> tuple[int, int]:
     """(params, FLOPs) of a SqueezeExcite: its two 1x1 convs with biases (the mean and gate are uncounted)."""
     return 2 * channels * reduced + reduced + channels, 2 * channels * reduced
